@@ -1,0 +1,123 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// ErrNoMedia is returned by an RTSP source whose upstream describes no media.
+var ErrNoMedia = errors.New("upstream has no media")
+
+// RTSP pulls one camera from an RTSP or RTSPS server with a gortsplib client.
+// One Run is one connection; the hub reconnects by calling Run again.
+type RTSP struct {
+	url    *base.URL
+	logURL string
+	opts   Options
+}
+
+func newRTSP(raw string, u *url.URL, opts Options) (*RTSP, error) {
+	bu, err := base.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s: %v)", ErrUnsupportedScheme, redactURL(u), err)
+	}
+	if bu.Host == "" {
+		return nil, fmt.Errorf("%w (%s has no host)", ErrUnsupportedScheme, redactURL(u))
+	}
+	return &RTSP{url: bu, logURL: redactURL(u), opts: opts}, nil
+}
+
+// Run connects, hands the description and every RTP packet to sink, and
+// returns nil when ctx is done or the error that ended the connection.
+func (s *RTSP) Run(ctx context.Context, sink Sink) error {
+	log := s.opts.Logger.With("url", s.logURL)
+	c := &gortsplib.Client{
+		Scheme:      s.url.Scheme,
+		Host:        s.url.Host,
+		ReadTimeout: s.opts.ReadTimeout,
+		Protocol:    s.protocol(),
+	}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("rtsp source %s: %w", s.logURL, err)
+	}
+	// Closing on cancel also aborts a DESCRIBE/SETUP/PLAY stuck on a silent
+	// server. Close is idempotent, so the deferred one is harmless.
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
+	defer c.Close()
+
+	desc, err := s.play(c, sink)
+	if err == nil {
+		log.Info("upstream playing", "medias", len(desc.Medias), "transport", transportName(c))
+		err = c.Wait()
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	log.Warn("upstream ended", "error", err)
+	return fmt.Errorf("rtsp source %s: %w", s.logURL, err)
+}
+
+// play runs DESCRIBE, SETUP and PLAY and wires packets to sink.
+func (s *RTSP) play(c *gortsplib.Client, sink Sink) (*description.Session, error) {
+	desc, _, err := c.Describe(s.url)
+	if err != nil {
+		return nil, err
+	}
+	if len(desc.Medias) == 0 {
+		return nil, ErrNoMedia
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		return nil, err
+	}
+	medias := desc.Medias
+	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		// A linear scan beats a map for the handful of medias a camera has.
+		for i, m := range medias {
+			if m == medi {
+				ntp, ok := c.PacketNTP(medi, pkt)
+				if !ok {
+					ntp = time.Now()
+				}
+				sink.WritePacketRTP(i, pkt, ntp)
+				return
+			}
+		}
+	})
+	if err := sink.SetDescription(desc); err != nil {
+		return nil, fmt.Errorf("sink refused description: %w", err)
+	}
+	if _, err := c.Play(nil); err != nil {
+		return nil, err
+	}
+	return desc, nil
+}
+
+func (s *RTSP) protocol() *gortsplib.Protocol {
+	var p gortsplib.Protocol
+	switch s.opts.Transport {
+	case "tcp":
+		p = gortsplib.ProtocolTCP
+	case "udp":
+		p = gortsplib.ProtocolUDP
+	default:
+		return nil
+	}
+	return &p
+}
+
+func transportName(c *gortsplib.Client) string {
+	if t := c.Transport(); t != nil && t.Session != nil {
+		return t.Session.Protocol.String()
+	}
+	return ""
+}
