@@ -243,7 +243,7 @@ func TestDemoDescriptionIsH264AndOpus(t *testing.T) {
 
 type discardSink struct{ n int }
 
-func (*discardSink) SetDescription(*description.Session) error { return nil }
+func (*discardSink) SetDescription(*description.Session) error    { return nil }
 func (s *discardSink) WritePacketRTP(int, *rtp.Packet, time.Time) { s.n++ }
 
 // BenchmarkDemoFrame is what playing one frame costs at run time: restamp the
