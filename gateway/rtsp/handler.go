@@ -1,0 +1,210 @@
+package rtsp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// viewer is camgate's state of one RTSP session (ServerSession user data).
+type viewer struct {
+	id       string
+	ticket   session.Ticket
+	cam      *camState
+	vs       *variantStreams
+	release  func() // the hub reference held while the session lives
+	tcp      bool
+	channels []int // interleaved channel per SETUP, in SETUP order
+
+	mu       sync.Mutex // guards the fields below
+	reader   *stream.Reader
+	cancel   context.CancelFunc
+	playing  bool
+	finished bool
+}
+
+type handler struct{ s *Server }
+
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	h.s.Logger.Debug("rtsp udp write", "error", ctx.Error)
+}
+
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+	if err != nil {
+		h.s.Logger.Info("rtsp describe refused", "path", ctx.Path, "error", err, "remote", ctx.Conn.NetConn().RemoteAddr().String())
+		return res, nil, rtspError(err)
+	}
+	st, release, err := h.s.Hub.Acquire(h.s.ctx, t.Camera)
+	if err != nil {
+		return errorResponse(err), nil, err
+	}
+	// The hub lingers after this release, so SETUP finds the stream warm.
+	defer release()
+	cs, err := h.s.camState(t.Camera, st)
+	if err != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}, nil, err
+	}
+	return &base.Response{StatusCode: base.StatusOK}, cs.variants[t.Variant].udp, nil
+}
+
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	v, _ := ctx.Session.UserData().(*viewer)
+	if v == nil {
+		t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+		if err != nil {
+			return res, nil, rtspError(err)
+		}
+		st, release, err := h.s.Hub.Acquire(h.s.ctx, t.Camera)
+		if err != nil {
+			return errorResponse(err), nil, err
+		}
+		cs, err := h.s.camState(t.Camera, st)
+		if err != nil {
+			release()
+			return &base.Response{StatusCode: base.StatusInternalServerError}, nil, err
+		}
+		v = &viewer{
+			id:      session.NewID(),
+			ticket:  t,
+			cam:     cs,
+			vs:      cs.variants[t.Variant],
+			release: release,
+			tcp:     ctx.Transport.Protocol == gortsplib.ProtocolTCP,
+		}
+		ctx.Session.SetUserData(v)
+	}
+	if v.tcp {
+		ch := 2 * len(v.channels) // gortsplib's choice when the client names none
+		var th headers.Transport
+		if err := th.Unmarshal(ctx.Request.Header["Transport"]); err == nil && th.InterleavedIDs != nil {
+			ch = th.InterleavedIDs[0]
+		}
+		v.channels = append(v.channels, ch)
+		return &base.Response{StatusCode: base.StatusOK}, v.vs.tcp, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, v.vs.udp, nil
+}
+
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	v, _ := ctx.Session.UserData().(*viewer)
+	if v == nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, fmt.Errorf("play without setup")
+	}
+	t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+	if err != nil {
+		return res, rtspError(err)
+	}
+	if t.Camera != v.ticket.Camera || t.Variant != v.ticket.Variant {
+		// e.g. `sound` was revoked between SETUP and PLAY: describe again.
+		return &base.Response{StatusCode: base.StatusForbidden}, fmt.Errorf("access changed since setup")
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.playing || v.finished {
+		return &base.Response{StatusCode: base.StatusOK}, nil
+	}
+	v.playing = true
+	v.ticket = t
+	if v.tcp {
+		if err := h.startTCP(ctx, v); err != nil {
+			return &base.Response{StatusCode: base.StatusInternalServerError}, err
+		}
+	} else {
+		v.vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger)
+	}
+	ss := ctx.Session
+	h.s.Sessions.Add(&session.Session{
+		ID:         v.id,
+		Protocol:   session.ProtocolRTSP,
+		Camera:     t.Camera,
+		Subject:    t.Subject,
+		Link:       t.Link,
+		Variant:    t.Variant,
+		Remote:     ctx.Conn.NetConn().RemoteAddr().String(),
+		ValidUntil: t.ValidUntil,
+		Kick:       func(string) { ss.Close() },
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// startTCP prepares the session's writer; it starts sending right after the
+// PLAY response is written (v.mu held).
+func (h *handler) startTCP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) error {
+	mc, ok := ctx.Conn.NetConn().(*mediaConn)
+	if !ok {
+		return fmt.Errorf("unexpected connection type %T", ctx.Conn.NetConn())
+	}
+	medias := ctx.Session.Medias() // in SETUP order, like v.channels
+	w := &tcpWriter{
+		conn:     mc,
+		reader:   stream.NewReader(h.s.QueueSize),
+		channels: make([]int, len(v.vs.tcp.Desc.Medias)),
+		ssrcs:    v.vs.ssrcs,
+		timeout:  h.s.WriteTimeout,
+	}
+	for i := range w.channels {
+		w.channels[i] = noChannel
+	}
+	for i, m := range medias {
+		for j, dm := range v.vs.tcp.Desc.Medias {
+			if dm == m && i < len(v.channels) {
+				w.channels[j] = v.channels[i]
+			}
+		}
+	}
+	runCtx, cancel := context.WithCancel(h.s.ctx)
+	v.reader, v.cancel = w.reader, cancel
+	ss := ctx.Session
+	mc.setAfterWrite(func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.finished {
+			return
+		}
+		if err := v.vs.variant.AddReader(w.reader); err != nil {
+			ss.Close()
+			return
+		}
+		go func() {
+			err := w.run(runCtx)
+			if runCtx.Err() == nil {
+				h.s.Logger.Debug("rtsp writer stopped", "session", v.id, "error", err)
+				ss.Close()
+			}
+		}()
+	})
+	return nil
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	v, _ := ctx.Session.UserData().(*viewer)
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	v.finished = true
+	if v.cancel != nil {
+		v.cancel()
+	}
+	if v.reader != nil {
+		v.reader.Close()
+	}
+	wasPlaying := v.playing
+	v.mu.Unlock()
+	if wasPlaying {
+		reason := "viewer left"
+		if ctx.Error != nil {
+			reason = ctx.Error.Error()
+		}
+		h.s.Sessions.Remove(v.id, reason)
+	}
+	v.release()
+}

@@ -1,0 +1,203 @@
+// Package rtsp serves live cameras to RTSP viewers (ffplay, VLC, NVRs) at
+// rtsp://HOST:8554/{camera}. gortsplib handles the protocol; camgate admits
+// each session at DESCRIBE, SETUP and PLAY through the gateway's Admitter,
+// serves the `video` variant (no audio media in the SDP) to viewers without
+// `sound`, registers every session so a revoke ends it, and writes TCP media
+// itself: one vectored write per batch per viewer, from the shared packets.
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// Hub is what the server needs from the stream hub.
+type Hub interface {
+	Acquire(ctx context.Context, camera string) (*stream.Stream, func(), error)
+}
+
+// Sessions is what the server needs from the session registry.
+type Sessions interface {
+	Add(s *session.Session)
+	Remove(id, reason string)
+}
+
+// Server is the RTSP server for viewers.
+type Server struct {
+	// Address to listen on (default ":8554").
+	Address string
+	// UDPRTPAddress and UDPRTCPAddress enable UDP transport when both set.
+	UDPRTPAddress, UDPRTCPAddress string
+	// Hub provides camera streams (required).
+	Hub Hub
+	// Admitter decides who may watch (required).
+	Admitter session.Admitter
+	// Sessions registers viewer sessions (required).
+	Sessions Sessions
+	// QueueSize is each viewer's packet queue (default stream.DefaultQueueSize).
+	QueueSize int
+	// WriteTimeout ends a viewer whose socket accepts nothing for this long (default 10 s).
+	WriteTimeout time.Duration
+	// Logger (default: discard).
+	Logger *slog.Logger
+
+	srv    *gortsplib.Server
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu   sync.Mutex // guards cams
+	cams map[string]*camState
+}
+
+// Initialize starts listening.
+func (s *Server) Initialize() error {
+	if s.Hub == nil || s.Admitter == nil || s.Sessions == nil {
+		return errors.New("rtsp server: Hub, Admitter and Sessions are required")
+	}
+	if s.Address == "" {
+		s.Address = ":8554"
+	}
+	if s.WriteTimeout <= 0 {
+		s.WriteTimeout = 10 * time.Second
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cams = make(map[string]*camState)
+	s.srv = &gortsplib.Server{
+		Handler:        &handler{s: s},
+		RTSPAddress:    s.Address,
+		UDPRTPAddress:  s.UDPRTPAddress,
+		UDPRTCPAddress: s.UDPRTCPAddress,
+		WriteTimeout:   s.WriteTimeout,
+		AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodBasic},
+		Listen: func(network, address string) (net.Listener, error) {
+			l, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return mediaListener{l}, nil
+		},
+	}
+	if s.UDPRTPAddress == "" || s.UDPRTCPAddress == "" {
+		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = "", ""
+	}
+	if err := s.srv.Start(); err != nil {
+		s.cancel()
+		return fmt.Errorf("rtsp: listen %s: %w", s.Address, err)
+	}
+	return nil
+}
+
+// Addr returns the bound TCP address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.srv.NetListener().Addr() }
+
+// Close stops the server and ends every RTSP session.
+func (s *Server) Close() {
+	s.cancel()
+	s.srv.Close()
+	s.mu.Lock()
+	for _, cs := range s.cams {
+		cs.close()
+	}
+	s.cams = map[string]*camState{}
+	s.mu.Unlock()
+}
+
+// camState returns the RTSP streams for st, building them on first use or
+// when the hub has replaced the camera's stream.
+func (s *Server) camState(camera string, st *stream.Stream) (*camState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.cams[camera]; cs != nil {
+		if cs.stream == st {
+			return cs, nil
+		}
+		cs.close()
+		delete(s.cams, camera)
+	}
+	cs, err := newCamState(s.srv, st)
+	if err != nil {
+		return nil, err
+	}
+	s.cams[camera] = cs
+	return cs, nil
+}
+
+// tokenFrom takes the token from ?token= or from the Basic password.
+func tokenFrom(req *base.Request, query string) string {
+	if q, err := url.ParseQuery(query); err == nil {
+		if t := q.Get("token"); t != "" {
+			return t
+		}
+	}
+	if h, ok := req.Header["Authorization"]; ok {
+		var a headers.Authorization
+		if a.Unmarshal(h) == nil && a.Method == headers.AuthMethodBasic {
+			return a.BasicPass
+		}
+	}
+	return ""
+}
+
+// cameraFrom maps a request path to a camera id ("" when malformed).
+func cameraFrom(path string) string {
+	cam := strings.TrimPrefix(path, "/")
+	if cam == "" || strings.ContainsAny(cam, "/\\") || strings.HasPrefix(cam, ".") {
+		return ""
+	}
+	return cam
+}
+
+// admit runs the admission for a request and maps its errors to an RTSP
+// answer, in one place.
+func (s *Server) admit(req *base.Request, path, query string) (session.Ticket, *base.Response, error) {
+	cam := cameraFrom(path)
+	if cam == "" {
+		return session.Ticket{}, &base.Response{StatusCode: base.StatusNotFound}, session.ErrUnknownCamera
+	}
+	t, err := s.Admitter.Admit(s.ctx, tokenFrom(req, query), cam)
+	if err != nil {
+		return t, errorResponse(err), err
+	}
+	return t, nil, nil
+}
+
+func errorResponse(err error) *base.Response {
+	switch {
+	case errors.Is(err, session.ErrUnauthenticated):
+		return &base.Response{StatusCode: base.StatusUnauthorized}
+	case errors.Is(err, session.ErrForbidden):
+		return &base.Response{StatusCode: base.StatusForbidden}
+	case errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera):
+		return &base.Response{StatusCode: base.StatusNotFound}
+	default:
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}
+	}
+}
+
+// rtspError makes gortsplib send WWW-Authenticate (no credentials) or close
+// the connection (bad credentials) on a 401; other errors pass through.
+func rtspError(err error) error {
+	if errors.Is(err, session.ErrUnauthenticated) {
+		return liberrors.ErrServerAuth{}
+	}
+	return err
+}

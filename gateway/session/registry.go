@@ -1,0 +1,290 @@
+// Package session is the registry of live viewer sessions on this node (RTSP,
+// HLS, WebRTC). Every session carries the decision that admitted it and its
+// valid_until; the registry re-checks it on every invalidation that names its
+// subject, camera or link, and at valid_until, and ends it when it lost
+// access. A session is ended by its protocol's own means (RTSP close, WHEP
+// peer close, HLS 403 on the next request) through the Kick function it
+// registered with.
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Protocols.
+const (
+	ProtocolRTSP   = "rtsp"
+	ProtocolHLS    = "hls"
+	ProtocolWebRTC = "webrtc"
+)
+
+// Session is one viewer session. Fields are set before Add and not changed
+// afterwards, except through the registry.
+type Session struct {
+	ID       string    `json:"id"`
+	Protocol string    `json:"protocol"`
+	Camera   string    `json:"camera"`
+	Subject  string    `json:"subject,omitempty"`
+	Link     string    `json:"link,omitempty"`
+	Variant  string    `json:"variant"`
+	Remote   string    `json:"remote,omitempty"`
+	Node     string    `json:"node,omitempty"`
+	Started  time.Time `json:"started"`
+	// ValidUntil is when the admitting decision expires by time alone (zero:
+	// never); the session is re-checked then.
+	ValidUntil time.Time `json:"valid_until,omitzero"`
+
+	// Kick ends the session on its protocol; reason is logged and counted.
+	// It must not block for long and may be called more than once.
+	Kick func(reason string) `json:"-"`
+
+	timer *time.Timer
+}
+
+// Verdict is the result of re-checking a session.
+type Verdict struct {
+	Allowed    bool
+	Reason     string
+	ValidUntil time.Time
+}
+
+// Change names what an authorization write affected. All means everything
+// (a gap in the invalidation stream, a reload).
+type Change struct {
+	All      bool
+	Subjects []string
+	Devices  []string
+	Links    []string
+}
+
+// Registry holds this node's sessions.
+type Registry struct {
+	// Recheck decides again whether s may continue (required).
+	Recheck func(s *Session) Verdict
+	// OnEnd is told of every session that ends, with the reason (optional).
+	OnEnd func(s *Session, reason string)
+	// Logger (default: discard).
+	Logger *slog.Logger
+
+	mu        sync.Mutex // guards the maps
+	byID      map[string]*Session
+	bySubject map[string]map[*Session]struct{}
+	byDevice  map[string]map[*Session]struct{}
+	byLink    map[string]map[*Session]struct{}
+}
+
+// Initialize applies defaults.
+func (r *Registry) Initialize() error {
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	r.byID = make(map[string]*Session)
+	r.bySubject = make(map[string]map[*Session]struct{})
+	r.byDevice = make(map[string]map[*Session]struct{})
+	r.byLink = make(map[string]map[*Session]struct{})
+	return nil
+}
+
+// NewID returns a random session id.
+func NewID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Add registers s (assigning an ID when empty) and arms its expiry re-check.
+func (r *Registry) Add(s *Session) {
+	if s.ID == "" {
+		s.ID = NewID()
+	}
+	if s.Started.IsZero() {
+		s.Started = time.Now()
+	}
+	r.mu.Lock()
+	r.byID[s.ID] = s
+	index(r.bySubject, s.Subject, s)
+	index(r.byDevice, s.Camera, s)
+	index(r.byLink, s.Link, s)
+	r.armLocked(s)
+	r.mu.Unlock()
+	r.Logger.Info("session started", "session", s.ID, "protocol", s.Protocol, "camera", s.Camera,
+		"subject", s.Subject, "link", s.Link, "variant", s.Variant, "remote", s.Remote)
+}
+
+func index(m map[string]map[*Session]struct{}, key string, s *Session) {
+	if key == "" {
+		return
+	}
+	set := m[key]
+	if set == nil {
+		set = make(map[*Session]struct{})
+		m[key] = set
+	}
+	set[s] = struct{}{}
+}
+
+func unindex(m map[string]map[*Session]struct{}, key string, s *Session) {
+	if set := m[key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}
+
+// armLocked schedules the valid_until re-check (r.mu held).
+func (r *Registry) armLocked(s *Session) {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	if s.ValidUntil.IsZero() {
+		return
+	}
+	d := time.Until(s.ValidUntil)
+	s.timer = time.AfterFunc(max(d, 0), func() { r.recheck(s) })
+}
+
+// Remove unregisters a session that ended by itself (viewer left).
+func (r *Registry) Remove(id, reason string) {
+	r.mu.Lock()
+	s := r.byID[id]
+	if s != nil {
+		r.removeLocked(s)
+	}
+	r.mu.Unlock()
+	if s != nil {
+		r.ended(s, reason)
+	}
+}
+
+func (r *Registry) removeLocked(s *Session) {
+	delete(r.byID, s.ID)
+	unindex(r.bySubject, s.Subject, s)
+	unindex(r.byDevice, s.Camera, s)
+	unindex(r.byLink, s.Link, s)
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+func (r *Registry) ended(s *Session, reason string) {
+	r.Logger.Info("session ended", "session", s.ID, "protocol", s.Protocol, "camera", s.Camera,
+		"subject", s.Subject, "link", s.Link, "reason", reason, "duration", time.Since(s.Started).Round(time.Millisecond))
+	if r.OnEnd != nil {
+		r.OnEnd(s, reason)
+	}
+}
+
+// Kick ends a session by id; it reports whether the session existed.
+func (r *Registry) Kick(id, reason string) bool {
+	r.mu.Lock()
+	s := r.byID[id]
+	if s != nil {
+		r.removeLocked(s)
+	}
+	r.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.Kick(reason)
+	r.ended(s, reason)
+	return true
+}
+
+// Get returns a copy of a session.
+func (r *Registry) Get(id string) (Session, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.byID[id]
+	if s == nil {
+		return Session{}, false
+	}
+	return s.snapshot(), true
+}
+
+func (s *Session) snapshot() Session {
+	c := *s
+	c.timer, c.Kick = nil, nil
+	return c
+}
+
+// List returns a copy of every session.
+func (r *Registry) List() []Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Session, 0, len(r.byID))
+	for _, s := range r.byID {
+		out = append(out, s.snapshot())
+	}
+	return out
+}
+
+// Len returns the number of sessions.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
+
+// Invalidate re-checks every session the change touches, ending those that
+// lost access. It returns how many were ended.
+func (r *Registry) Invalidate(c Change) int {
+	r.mu.Lock()
+	var todo []*Session
+	if c.All {
+		todo = make([]*Session, 0, len(r.byID))
+		for _, s := range r.byID {
+			todo = append(todo, s)
+		}
+	} else {
+		seen := make(map[*Session]struct{})
+		collect := func(m map[string]map[*Session]struct{}, keys []string) {
+			for _, k := range keys {
+				for s := range m[k] {
+					if _, dup := seen[s]; !dup {
+						seen[s] = struct{}{}
+						todo = append(todo, s)
+					}
+				}
+			}
+		}
+		collect(r.bySubject, c.Subjects)
+		collect(r.byDevice, c.Devices)
+		collect(r.byLink, c.Links)
+	}
+	r.mu.Unlock()
+	ended := 0
+	for _, s := range todo {
+		if !r.recheck(s) {
+			ended++
+		}
+	}
+	return ended
+}
+
+// recheck decides again for s; it reports whether s continues.
+func (r *Registry) recheck(s *Session) bool {
+	v := r.Recheck(s)
+	r.mu.Lock()
+	if r.byID[s.ID] != s { // already gone
+		r.mu.Unlock()
+		return false
+	}
+	if v.Allowed {
+		s.ValidUntil = v.ValidUntil
+		r.armLocked(s)
+		r.mu.Unlock()
+		return true
+	}
+	r.removeLocked(s)
+	r.mu.Unlock()
+	s.Kick(v.Reason)
+	r.ended(s, v.Reason)
+	return false
+}

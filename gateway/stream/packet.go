@@ -1,0 +1,76 @@
+package stream
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// rtpHeaderSize is the size of every RTP header the stream marshals: packets
+// are re-marshalled without CSRCs or header extensions, so readers can patch
+// the fixed header (SSRC, sequence number) per session without parsing it.
+const rtpHeaderSize = 12
+
+// Packet is one RTP packet of a variant, marshalled once and shared by every
+// reader of that variant. It is reference counted: the publisher holds one
+// reference while it distributes the packet, each reader queue and the GOP
+// cache hold one each, and the last Release returns it to the pool.
+type Packet struct {
+	// Media is the index of the packet's media in the variant's description.
+	Media int
+	// Buf is the marshalled RTP packet: a 12-byte header and the payload.
+	Buf []byte
+	// NTP is the wall-clock capture time of the packet.
+	NTP time.Time
+	// Key marks the first packet of a video keyframe access unit: a reader
+	// that starts here, or resumes here after drops, decodes cleanly.
+	Key bool
+
+	refs atomic.Int32
+	pool *sync.Pool
+}
+
+// Header returns the fixed 12-byte RTP header.
+func (p *Packet) Header() []byte { return p.Buf[:rtpHeaderSize] }
+
+// Payload returns the RTP payload.
+func (p *Packet) Payload() []byte { return p.Buf[rtpHeaderSize:] }
+
+// PayloadType returns the RTP payload type.
+func (p *Packet) PayloadType() uint8 { return p.Buf[1] & 0x7f }
+
+// Timestamp returns the RTP timestamp.
+func (p *Packet) Timestamp() uint32 {
+	b := p.Buf[4:8]
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func (p *Packet) retain() { p.refs.Add(1) }
+
+// Release drops one reference. Readers never call it: Reader.Run releases
+// every packet it handed to its callback once the callback returns.
+func (p *Packet) Release() {
+	if p.refs.Add(-1) == 0 {
+		p.pool.Put(p)
+	}
+}
+
+// packetPool hands out packets whose buffers are reused: after warm-up, the
+// publish path allocates nothing.
+type packetPool struct{ p sync.Pool }
+
+func newPacketPool() *packetPool {
+	pp := &packetPool{}
+	pp.p.New = func() any { return &Packet{Buf: make([]byte, 0, 1500), pool: &pp.p} }
+	return pp
+}
+
+func (pp *packetPool) get(size int) *Packet {
+	p := pp.p.Get().(*Packet)
+	if cap(p.Buf) < size {
+		p.Buf = make([]byte, size)
+	}
+	p.Buf = p.Buf[:size]
+	p.refs.Store(1)
+	return p
+}

@@ -1,0 +1,156 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrClosed is returned by Reader.Run when the reader or its stream is closed.
+var ErrClosed = errors.New("stream closed")
+
+// DefaultQueueSize is the default number of packets a reader may have queued
+// (including the batch being written) before it starts dropping.
+const DefaultQueueSize = 1024
+
+// Reader is one consumer of a variant: an RTSP session, an HLS muxer, a
+// WebRTC track, the recorder. The publisher pushes into a bounded
+// single-producer single-consumer ring and never waits for the reader; a
+// reader that falls behind drops packets (counted) and resumes at the next
+// keyframe, so it never stalls the publisher or the other readers.
+type Reader struct {
+	ring []*Packet
+	mask uint64
+	// head is written by the publisher (with the variant lock held), tail
+	// by the consumer; each side only reads the other's index atomically.
+	head atomic.Uint64
+	tail atomic.Uint64
+
+	notify    chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// waitKey is publisher state (variant lock): after an overflow, or
+	// when a reader joins a keyed variant with no GOP cached, packets are
+	// skipped until the next keyframe.
+	waitKey bool
+	lagging bool // waitKey because of an overflow: skipped packets count as dropped
+	dropped atomic.Uint64
+
+	batch   []*Packet
+	variant atomic.Pointer[Variant]
+}
+
+// NewReader returns a reader with a queue of at least size packets
+// (rounded up to a power of two; DefaultQueueSize when size <= 0).
+func NewReader(size int) *Reader {
+	if size <= 0 {
+		size = DefaultQueueSize
+	}
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	return &Reader{
+		ring:   make([]*Packet, n),
+		mask:   uint64(n - 1),
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// Dropped returns how many packets this reader lost because it was too slow.
+func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
+
+// Queued returns how many packets are waiting (including the batch being written).
+func (r *Reader) Queued() int { return int(r.head.Load() - r.tail.Load()) }
+
+// push is called by the publisher with the variant lock held.
+func (r *Reader) push(p *Packet, keyed bool) {
+	if r.waitKey {
+		if !p.Key {
+			if r.lagging {
+				r.dropped.Add(1)
+			}
+			return
+		}
+		r.waitKey, r.lagging = false, false
+	}
+	h := r.head.Load()
+	if h-r.tail.Load() > r.mask {
+		r.dropped.Add(1)
+		r.waitKey, r.lagging = keyed, keyed
+		return
+	}
+	p.retain()
+	r.ring[h&r.mask] = p
+	r.head.Store(h + 1)
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run hands queued packets to fn in batches, in order, until ctx is done,
+// the reader or its stream is closed, or fn fails. Packets are valid only
+// during the call: Run releases them when fn returns. One goroutine only.
+func (r *Reader) Run(ctx context.Context, fn func(batch []*Packet) error) error {
+	defer r.drain()
+	for {
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			return ErrClosed
+		}
+		for {
+			t, h := r.tail.Load(), r.head.Load()
+			if t == h {
+				break
+			}
+			batch := r.batch[:0]
+			for i := t; i < h; i++ {
+				batch = append(batch, r.ring[i&r.mask])
+				r.ring[i&r.mask] = nil
+			}
+			r.batch = batch
+			err := fn(batch)
+			for i, p := range batch {
+				p.Release()
+				batch[i] = nil
+			}
+			r.tail.Store(h)
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// drain releases what is still queued when Run stops.
+func (r *Reader) drain() {
+	t, h := r.tail.Load(), r.head.Load()
+	for i := t; i < h; i++ {
+		if p := r.ring[i&r.mask]; p != nil {
+			p.Release()
+			r.ring[i&r.mask] = nil
+		}
+	}
+	r.tail.Store(h)
+}
+
+// Close detaches the reader from its variant and stops Run. Safe to call
+// more than once and from any goroutine.
+func (r *Reader) Close() {
+	if v := r.variant.Load(); v != nil {
+		v.RemoveReader(r)
+	}
+	r.stop()
+}
+
+func (r *Reader) stop() { r.closeOnce.Do(func() { close(r.done) }) }
+
+// Done is closed when the reader is closed or its stream ends.
+func (r *Reader) Done() <-chan struct{} { return r.done }

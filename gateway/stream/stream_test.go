@@ -1,0 +1,252 @@
+package stream
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+func testDesc() *description.Session {
+	return &description.Session{Medias: []*description.Media{
+		{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}},
+		{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}},
+	}}
+}
+
+// idr, pframe and audio are RTP payloads of the kinds a camera sends.
+var (
+	idr    = []byte{0x65, 0x88, 0x84}
+	sps    = []byte{0x67, 0x42, 0xc0, 0x1e}
+	pframe = []byte{0x41, 0x9a, 0x00}
+	audio  = []byte{0xfc, 0xff, 0xfe}
+)
+
+func write(s *Stream, media int, payload []byte, ts uint32) {
+	s.WritePacketRTP(media, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, Timestamp: ts}, Payload: payload}, time.Now())
+}
+
+// collect runs r until n packets arrived and returns copies of them.
+// got is a copy of a received packet.
+type got struct {
+	Media int
+	Buf   []byte
+	Key   bool
+}
+
+func (g got) ts() uint32 { return (&Packet{Buf: g.Buf}).Timestamp() }
+
+func collect(t *testing.T, r *Reader, n int) []got {
+	t.Helper()
+	var out []got
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errStop := context.Canceled
+	err := r.Run(ctx, func(batch []*Packet) error {
+		for _, p := range batch {
+			out = append(out, got{Media: p.Media, Buf: append([]byte(nil), p.Buf...), Key: p.Key})
+		}
+		if len(out) >= n {
+			return errStop
+		}
+		return nil
+	})
+	if err != errStop {
+		t.Fatalf("reader stopped after %d of %d packets: %v", len(out), n, err)
+	}
+	return out
+}
+
+func TestVariantsSplitAudio(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Video.Desc.Medias); n != 1 {
+		t.Fatalf("video variant has %d medias, want 1", n)
+	}
+	full, video := NewReader(0), NewReader(0)
+	if err := s.Full.AddReader(full); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Video.AddReader(video); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 1000)
+	write(s, 1, audio, 500)
+	write(s, 0, pframe, 4600)
+
+	f := collect(t, full, 3)
+	if f[0].Media != 0 || !f[0].Key || f[1].Media != 1 || f[2].Media != 0 || f[2].Key {
+		t.Fatalf("full variant got %+v", f)
+	}
+	v := collect(t, video, 2)
+	if v[0].Media != 0 || v[1].Media != 0 || !v[0].Key {
+		t.Fatalf("video variant got %+v", v)
+	}
+	// The video variant numbers its own packets: no gap where audio was removed.
+	if seq0, seq1 := uint16(v[0].Buf[2])<<8|uint16(v[0].Buf[3]), uint16(v[1].Buf[2])<<8|uint16(v[1].Buf[3]); seq1 != seq0+1 {
+		t.Fatalf("video sequence numbers %d then %d", seq0, seq1)
+	}
+}
+
+func TestNewReaderStartsOnCachedGOP(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, pframe, 100) // before any keyframe: not cached
+	write(s, 0, sps, 1000)
+	write(s, 0, idr, 1000) // same access unit as the SPS: not a second GOP start
+	write(s, 1, audio, 500)
+	write(s, 0, pframe, 4600)
+
+	r := NewReader(0)
+	if err := s.Full.AddReader(r); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, r, 4)
+	if !got[0].Key || got[0].Buf[12] != sps[0] {
+		t.Fatalf("first packet %x key=%v, want the SPS starting the GOP", got[0].Buf, got[0].Key)
+	}
+	for _, p := range got[1:] {
+		if p.Key {
+			t.Fatalf("only the first packet of the access unit starts the GOP: %+v", got)
+		}
+	}
+}
+
+func TestReaderWithoutGOPWaitsForKeyframe(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(0)
+	if err := s.Full.AddReader(r); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, pframe, 100)
+	write(s, 1, audio, 100)
+	write(s, 0, idr, 3700)
+	got := collect(t, r, 1)
+	if !got[0].Key {
+		t.Fatalf("reader got a non-key packet first: %x", got[0].Buf)
+	}
+}
+
+func TestSlowReaderDropsWithoutStallingOthers(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	slow, fast := NewReader(4), NewReader(256)
+	for _, r := range []*Reader{slow, fast} {
+		if err := s.Full.AddReader(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(s, 0, idr, 0)
+	for i := 1; i < 100; i++ {
+		write(s, 0, pframe, uint32(i*3600)) // slow never reads: the publisher must not block
+	}
+	if got := len(collect(t, fast, 100)); got != 100 {
+		t.Fatalf("fast reader got %d packets", got)
+	}
+	if slow.Dropped() != 96 {
+		t.Fatalf("slow reader dropped %d, want 96", slow.Dropped())
+	}
+	// After an overflow the slow reader resumes at the next keyframe.
+	if got := collect(t, slow, 4); !got[0].Key {
+		t.Fatalf("slow reader's queue should hold the first packets: %+v", got)
+	}
+	write(s, 0, pframe, 396400) // still skipped: not a keyframe
+	write(s, 0, idr, 400000)
+	got := collect(t, slow, 1)
+	if !got[0].Key || slow.Dropped() != 97 {
+		t.Fatalf("slow reader did not resume on the keyframe: %+v", got)
+	}
+}
+
+func TestTimestampsContinueAcrossReconnect(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(0)
+	if err := s.Full.AddReader(r); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 90000)
+	// The upstream restarts with a new random timestamp base.
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 5)
+	got := collect(t, r, 2)
+	if d := got[1].ts() - got[0].ts(); d > 90000 {
+		t.Fatalf("timestamp jumped by %d across the reconnect", d)
+	}
+}
+
+func TestCloseEndsReaders(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(0)
+	if err := s.Video.AddReader(r); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var err error
+	go func() {
+		defer wg.Done()
+		err = r.Run(context.Background(), func([]*Packet) error { return nil })
+	}()
+	s.Close()
+	wg.Wait()
+	if err != ErrClosed {
+		t.Fatalf("Run returned %v, want ErrClosed", err)
+	}
+	if err := s.Video.AddReader(NewReader(0)); err != ErrClosed {
+		t.Fatalf("AddReader after close: %v", err)
+	}
+}
+
+// BenchmarkFanout100 publishes one packet to 100 readers of a variant; the
+// readers drain concurrently. allocs/op is per packet for all 100 readers.
+func BenchmarkFanout100(b *testing.B) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 100 {
+		r := NewReader(4096)
+		if err := s.Video.AddReader(r); err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.Run(ctx, func([]*Packet) error { return nil }) }()
+	}
+	payload := make([]byte, 1200)
+	payload[0] = 0x41
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: payload}
+	now := time.Now()
+	s.WritePacketRTP(0, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: idr}, now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		pkt.Timestamp = uint32(i)
+		s.WritePacketRTP(0, pkt, now)
+	}
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+}

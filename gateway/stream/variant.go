@@ -1,0 +1,166 @@
+package stream
+
+import (
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/pion/rtp"
+)
+
+// Variant names.
+const (
+	VariantFull  = "full"  // every track
+	VariantVideo = "video" // audio removed, for viewers without `sound`
+)
+
+// maxGOPPackets bounds the GOP cache; a longer GOP is not cached and new
+// readers wait for the next keyframe instead.
+const maxGOPPackets = 4096
+
+// Variant is one published form of a camera's stream. Packets are
+// marshalled once per variant and shared by all its readers.
+type Variant struct {
+	// Name is VariantFull or VariantVideo.
+	Name string
+	// Desc lists the variant's medias; Packet.Media indexes it. It is fixed
+	// for the life of the stream, across upstream reconnects.
+	Desc *description.Session
+
+	keyed bool // has a video media whose keyframes are detected
+	pool  *packetPool
+
+	mu      sync.Mutex // guards everything below; held while publishing
+	readers []*Reader
+	gop     []*Packet // packets since the last keyframe, or nil
+	gopOn   bool
+	seq     []uint16 // next sequence number per media
+	closed  bool
+}
+
+func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool) *Variant {
+	return &Variant{
+		Name:  name,
+		Desc:  desc,
+		keyed: keyed,
+		pool:  pool,
+		seq:   make([]uint16, len(desc.Medias)),
+	}
+}
+
+// AddReader attaches r: it first receives the cached GOP (so it starts on a
+// keyframe at once), then live packets. It returns ErrClosed when the stream
+// has ended.
+func (v *Variant) AddReader(r *Reader) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	r.variant.Store(v)
+	switch {
+	case v.gopOn && uint64(len(v.gop)) <= r.mask+1:
+		for _, p := range v.gop {
+			r.push(p, v.keyed)
+		}
+	case v.keyed:
+		r.waitKey = true
+	}
+	v.readers = append(v.readers, r)
+	return nil
+}
+
+// RemoveReader detaches r; it receives nothing more.
+func (v *Variant) RemoveReader(r *Reader) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, x := range v.readers {
+		if x == r {
+			last := len(v.readers) - 1
+			v.readers[i] = v.readers[last]
+			v.readers[last] = nil
+			v.readers = v.readers[:last]
+			break
+		}
+	}
+}
+
+// Readers returns the number of attached readers.
+func (v *Variant) Readers() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.readers)
+}
+
+// publish marshals pkt once (with the variant's own sequence numbers and the
+// given timestamp) and queues it to every reader.
+func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
+	p := v.pool.get(rtpHeaderSize + len(pkt.Payload))
+	p.Media, p.NTP, p.Key = media, ntp, key
+	b := p.Buf
+	b[0] = 0x80 // version 2, no padding, no extension, no CSRC
+	b[1] = pkt.PayloadType & 0x7f
+	if pkt.Marker {
+		b[1] |= 0x80
+	}
+	s := v.seq[media]
+	v.seq[media] = s + 1
+	b[2], b[3] = byte(s>>8), byte(s)
+	b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+	b[8], b[9], b[10], b[11] = 0, 0, 0, 0 // SSRC: set per session by each writer
+	copy(b[rtpHeaderSize:], pkt.Payload)
+
+	v.cacheGOP(p)
+	for _, r := range v.readers {
+		r.push(p, v.keyed)
+	}
+	p.Release()
+}
+
+// cacheGOP keeps the packets since the last keyframe (lock held).
+func (v *Variant) cacheGOP(p *Packet) {
+	switch {
+	case p.Key:
+		v.clearGOP()
+		v.gopOn = true
+	case !v.gopOn:
+		return
+	case len(v.gop) >= maxGOPPackets:
+		v.clearGOP()
+		return
+	}
+	p.retain()
+	v.gop = append(v.gop, p)
+}
+
+func (v *Variant) clearGOP() {
+	for i, p := range v.gop {
+		p.Release()
+		v.gop[i] = nil
+	}
+	v.gop = v.gop[:0]
+	v.gopOn = false
+}
+
+// resetGOP forgets the cached GOP, e.g. when the upstream reconnects.
+func (v *Variant) resetGOP() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.clearGOP()
+}
+
+func (v *Variant) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.closed = true
+	v.clearGOP()
+	for _, r := range v.readers {
+		r.stop()
+	}
+	v.readers = nil
+}
