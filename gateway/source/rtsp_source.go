@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -40,11 +42,17 @@ func newRTSP(raw string, u *url.URL, opts Options) (*RTSP, error) {
 // returns nil when ctx is done or the error that ended the connection.
 func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	log := s.opts.Logger.With("url", s.logURL)
+	lost := &throttledLog{log: log, msg: "upstream RTP packets lost", period: 10 * time.Second}
+	bad := &throttledLog{log: log, msg: "upstream packets undecodable", period: 10 * time.Second}
 	c := &gortsplib.Client{
 		Scheme:      s.url.Scheme,
 		Host:        s.url.Host,
 		ReadTimeout: s.opts.ReadTimeout,
 		Protocol:    s.protocol(),
+		// gortsplib's defaults print with the standard logger.
+		OnTransportSwitch: func(err error) { log.Info("upstream transport switch", "reason", err) },
+		OnPacketsLost:     func(n uint64) { lost.add(n, nil) },
+		OnDecodeError:     func(err error) { bad.add(1, err) },
 	}
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("rtsp source %s: %w", s.logURL, err)
@@ -100,6 +108,37 @@ func (s *RTSP) play(c *gortsplib.Client, sink Sink) (*description.Session, error
 		return nil, err
 	}
 	return desc, nil
+}
+
+// throttledLog turns per-packet troubles (losses, decode errors) into at most
+// one warning per period carrying the count since the previous one.
+type throttledLog struct {
+	log    *slog.Logger
+	msg    string
+	period time.Duration
+
+	mu    sync.Mutex // guards the fields below; callbacks run on client goroutines
+	last  time.Time
+	count uint64
+}
+
+func (t *throttledLog) add(n uint64, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.count += n
+	now := time.Now()
+	if now.Sub(t.last) < t.period {
+		return
+	}
+	attrs := []any{"count", t.count, "since", t.last}
+	if t.last.IsZero() {
+		attrs = attrs[:2]
+	}
+	if err != nil {
+		attrs = append(attrs, "last_error", err)
+	}
+	t.log.Warn(t.msg, attrs...)
+	t.last, t.count = now, 0
 }
 
 func (s *RTSP) protocol() *gortsplib.Protocol {

@@ -1,0 +1,331 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// upstream is a minimal RTSP server (after gortsplib's examples/server): one
+// publisher per server, any number of readers. Closing the publisher's
+// session closes the stream, which disconnects the readers.
+type upstream struct {
+	srv       *gortsplib.Server
+	mu        sync.Mutex
+	stream    *gortsplib.ServerStream
+	publisher *gortsplib.ServerSession
+	recording chan struct{} // closed at the first RECORD
+	once      sync.Once
+}
+
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	u := &upstream{recording: make(chan struct{})}
+	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0"}
+	if err := u.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) url(userinfo string) string {
+	return fmt.Sprintf("rtsp://%s%s/up", userinfo, u.srv.NetListener().Addr())
+}
+
+func (u *upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream != nil && ctx.Session == u.publisher {
+		u.stream.Close()
+		u.stream = nil
+	}
+}
+
+func (u *upstream) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
+}
+
+func (u *upstream) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, nil
+	}
+	st := &gortsplib.ServerStream{Server: u.srv, Desc: ctx.Description}
+	if err := st.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}, err
+	}
+	u.stream, u.publisher = st, ctx.Session
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (u *upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
+}
+
+func (u *upstream) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (u *upstream) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	u.mu.Lock()
+	st := u.stream
+	u.mu.Unlock()
+	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		_ = st.WritePacketRTP(medi, pkt) // fails only once the stream is closed
+	})
+	u.once.Do(func() { close(u.recording) })
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// publishWithFFmpeg starts ffmpeg publishing H264 + Opus to u and waits
+// until it records. The returned func kills ffmpeg (the upstream stops).
+func publishWithFFmpeg(t *testing.T, u *upstream) (kill func()) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
+		"-c:a", "libopus", "-f", "rtsp", "-rtsp_transport", "tcp", u.url(""))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	kill = func() { cancel(); <-exited }
+	t.Cleanup(kill)
+	select {
+	case <-u.recording:
+	case <-exited:
+		t.Fatalf("ffmpeg exited before publishing: %s", stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("ffmpeg did not publish within 15s: %s", stderr.String())
+	}
+	return kill
+}
+
+func TestRTSPPullsUntilUpstreamStops(t *testing.T) {
+	for _, transport := range []string{"tcp", ""} {
+		t.Run("transport="+transport, func(t *testing.T) {
+			up := startUpstream(t)
+			kill := publishWithFFmpeg(t, up)
+
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			src, err := New(up.url("cam:s3cr3t-pw@"), Options{Logger: logger, Transport: transport, ReadTimeout: 3 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := newRecordingSink()
+			done := make(chan error, 1)
+			go func() { done <- src.Run(t.Context(), sink) }()
+
+			sink.waitFor(t, 10*time.Second, "H264 and Opus packets", func(d []*description.Session, p []recordedPacket) bool {
+				n := countMedia(p)
+				return len(d) > 0 && n[0] >= 10 && n[1] >= 10
+			})
+			descs, pkts := sink.snapshot()
+			if len(descs) != 1 {
+				t.Fatalf("SetDescription called %d times, want 1", len(descs))
+			}
+			forms := mediaFormats(descs[0])
+			if len(forms) != 2 {
+				t.Fatalf("%d medias, want 2 (H264, Opus)", len(forms))
+			}
+			h, ok := forms[0].(*format.H264)
+			if !ok {
+				t.Fatalf("media 0 is %T, want H264", forms[0])
+			}
+			if _, ok := forms[1].(*format.Opus); !ok {
+				t.Fatalf("media 1 is %T, want Opus", forms[1])
+			}
+			for _, p := range pkts {
+				if p.ntp.IsZero() {
+					t.Fatal("packet without NTP time")
+				}
+			}
+			if aus := decodeH264(t, h, pkts, 0); len(aus) == 0 {
+				t.Error("no decodable H264 access unit")
+			}
+
+			kill()
+			var runErr error
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after the upstream stopped")
+			}
+			if runErr == nil {
+				t.Fatal("Run returned nil after the upstream stopped, want an error")
+			}
+			for _, text := range []string{logs.String(), runErr.Error()} {
+				if strings.Contains(text, "s3cr3t-pw") || strings.Contains(text, "cam:") {
+					t.Errorf("credentials leaked: %s", text)
+				}
+			}
+			if !strings.Contains(logs.String(), "upstream playing") {
+				t.Errorf("logs lack the connection event: %s", logs.String())
+			}
+		})
+	}
+}
+
+func TestRTSPRunReturnsNilOnCancel(t *testing.T) {
+	up := startUpstream(t)
+	publishWithFFmpeg(t, up)
+	src, err := New(up.url(""), Options{Transport: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newRecordingSink()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	sink.waitFor(t, 10*time.Second, "packets", func(_ []*description.Session, p []recordedPacket) bool {
+		return len(p) > 0
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestRTSPRunFailsWithoutStream(t *testing.T) {
+	up := startUpstream(t) // nobody publishes: DESCRIBE answers 404
+	dead := startUpstream(t)
+	deadURL := dead.url("")
+	dead.srv.Close() // nothing listens there any more
+
+	tests := []struct{ name, url string }{
+		{"not found", up.url("")},
+		{"connection refused", deadURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := New(tt.url, Options{Transport: "tcp", ReadTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := newRecordingSink()
+			err = src.Run(t.Context(), sink)
+			if err == nil {
+				t.Fatal("Run = nil, want an error")
+			}
+			if descs, _ := sink.snapshot(); len(descs) != 0 {
+				t.Errorf("SetDescription called %d times before failure, want 0", len(descs))
+			}
+		})
+	}
+}
+
+func TestNewRejectsUnsupportedURLs(t *testing.T) {
+	tests := []struct {
+		url     string
+		opts    Options
+		wantErr error
+	}{
+		{"file:///tmp/clip.mp4", Options{}, ErrUnsupportedScheme},
+		{"http://cam.local/stream", Options{}, ErrUnsupportedScheme},
+		{"rtmp://cam.local/live", Options{}, ErrUnsupportedScheme},
+		{"builtin:other", Options{}, ErrUnsupportedScheme},
+		{"garbage", Options{}, ErrUnsupportedScheme},
+		{"", Options{}, ErrUnsupportedScheme},
+		{"rtsp://", Options{}, ErrUnsupportedScheme},
+		{"rtsp://u:p@[::1/x", Options{}, ErrUnsupportedScheme},
+		{"rtsp://cam.local/s", Options{Transport: "quic"}, ErrBadOption},
+		{"rtsp://cam.local/s", Options{ReadTimeout: -time.Second}, ErrBadOption},
+		{DemoURL, Options{Speed: -1}, ErrBadOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			_, err := New(tt.url, tt.opts)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("New(%q) = %v, want %v", tt.url, err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), ":p@") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+			if tt.wantErr == ErrUnsupportedScheme && !strings.Contains(err.Error(), "rtsp://, rtsps:// and builtin:demo") {
+				t.Errorf("error %q does not name the accepted schemes", err)
+			}
+		})
+	}
+
+	for _, ok := range []string{"rtsp://cam.local:554/s", "RTSPS://u:p@cam.local/s?x=1", DemoURL} {
+		if _, err := New(ok, Options{}); err != nil {
+			t.Errorf("New(%q) = %v, want a source", ok, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	src, err := New("rtsp://admin:hunter2@cam.local:554/live?token=abc&ch=1", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := src.(*RTSP).logURL
+	for _, secret := range []string{"admin", "hunter2", "abc"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("log URL %q contains %q", got, secret)
+		}
+	}
+	if !strings.Contains(got, "cam.local:554/live") || !strings.Contains(got, "ch=1") {
+		t.Errorf("log URL %q lost the host, path or harmless query", got)
+	}
+}
+
+func TestThrottledLogReportsOncePerPeriod(t *testing.T) {
+	var logs bytes.Buffer
+	tl := &throttledLog{log: slog.New(slog.NewTextHandler(&logs, nil)), msg: "lost", period: time.Hour}
+	for range 5 {
+		tl.add(3, nil)
+	}
+	if n := strings.Count(logs.String(), "msg=lost"); n != 1 {
+		t.Fatalf("%d log lines for 5 losses within a period, want 1:\n%s", n, logs.String())
+	}
+	tl.mu.Lock()
+	pending := tl.count
+	tl.mu.Unlock()
+	if pending != 12 {
+		t.Errorf("%d losses pending for the next line, want 12", pending)
+	}
+}
