@@ -1,0 +1,284 @@
+package rtsp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// fakeAdmitter admits by a token table: token → ticket (or error).
+type fakeAdmitter struct {
+	mu      sync.Mutex
+	tickets map[string]session.Ticket
+}
+
+func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if camera != "cam1" {
+		return session.Ticket{}, session.ErrUnknownCamera
+	}
+	t, ok := f.tickets[token]
+	if !ok {
+		return session.Ticket{}, session.ErrUnauthenticated
+	}
+	if t.Variant == "" {
+		return session.Ticket{}, session.ErrForbidden
+	}
+	t.Camera = camera
+	return t, nil
+}
+
+func (f *fakeAdmitter) revoke(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tickets[token]
+	t.Variant = ""
+	f.tickets[token] = t
+}
+
+type harness struct {
+	srv   *Server
+	reg   *session.Registry
+	adm   *fakeAdmitter
+	hub   *stream.Hub
+	url   string
+	srcMu sync.Mutex
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Fatal("ffprobe is required (apt-get install ffmpeg)")
+	}
+	h := &harness{adm: &fakeAdmitter{tickets: map[string]session.Ticket{
+		"alice": {Subject: "alice", Variant: stream.VariantFull},
+		"bob":   {Subject: "bob", Variant: stream.VariantVideo},
+		"eve":   {Subject: "eve"}, // valid token, no `live`
+	}}}
+	h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
+		return source.New("builtin:demo", source.Options{})
+	}}
+	if err := h.hub.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
+		_, err := h.adm.Admit(context.Background(), s.Subject, s.Camera)
+		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
+	}}
+	if err := h.reg.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv = &Server{Address: "127.0.0.1:0", Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
+	if err := h.srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.url = "rtsp://" + h.srv.Addr().String()
+	t.Cleanup(func() { h.srv.Close(); h.hub.Close() })
+	return h
+}
+
+// probe runs ffprobe and returns the codec names of the streams, or the
+// error output.
+func probe(t *testing.T, url string, extra ...string) ([]string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args := append([]string{"-v", "error", "-rtsp_transport", "tcp"}, extra...)
+	args = append(args, "-show_entries", "stream=codec_name", "-of", "json", url)
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffprobe", args...)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return nil, stderr.String(), err
+	}
+	var res struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("ffprobe output: %v: %s", err, out.String())
+	}
+	var codecs []string
+	for _, s := range res.Streams {
+		codecs = append(codecs, s.CodecName)
+	}
+	sort.Strings(codecs)
+	return codecs, stderr.String(), nil
+}
+
+func TestFFprobeSeesTracksBySound(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct {
+		name, url, transport string
+		want                 string
+	}{
+		{"query token with sound", h.url + "/cam1?token=alice", "tcp", "h264,opus"},
+		{"basic password with sound", strings.Replace(h.url, "rtsp://", "rtsp://anyone:alice@", 1) + "/cam1", "tcp", "h264,opus"},
+		{"without sound", h.url + "/cam1?token=bob", "tcp", "h264"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			codecs, stderr, err := probe(t, c.url)
+			if err != nil {
+				t.Fatalf("ffprobe: %v: %s", err, stderr)
+			}
+			if got := strings.Join(codecs, ","); got != c.want {
+				t.Fatalf("tracks %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct{ name, url, want string }{
+		{"no token", h.url + "/cam1", "401"},
+		{"bad token", h.url + "/cam1?token=mallory", "401"},
+		{"bad basic password", strings.Replace(h.url, "rtsp://", "rtsp://x:mallory@", 1) + "/cam1", "401"},
+		{"no live", h.url + "/cam1?token=eve", "403"},
+		{"unknown camera", h.url + "/nope?token=alice", "404"},
+		{"path trick", h.url + "/../cam1?token=alice", "404"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, err := probe(t, c.url)
+			if err == nil || !strings.Contains(stderr, c.want) {
+				t.Fatalf("want %s, got err=%v stderr=%s", c.want, err, stderr)
+			}
+		})
+	}
+}
+
+// TestRevokeEndsSession plays with ffmpeg and revokes: the session ends and
+// ffmpeg stops receiving.
+func TestRevokeEndsSession(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-timeout", "3000000",
+		"-i", h.url+"/cam1?token=alice", "-f", "null", "-")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, func() bool { return h.reg.Len() == 1 }, "session registered")
+	s := h.reg.List()[0]
+	if s.Subject != "alice" || s.Variant != stream.VariantFull || s.Protocol != session.ProtocolRTSP {
+		t.Fatalf("session %+v", s)
+	}
+	h.adm.revoke("alice")
+	if n := h.reg.Invalidate(session.Change{Subjects: []string{"alice"}}); n != 1 {
+		t.Fatalf("invalidate ended %d sessions, want 1", n)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("ffmpeg kept playing after the revoke")
+	}
+	if h.reg.Len() != 0 {
+		t.Fatalf("registry still has %d sessions", h.reg.Len())
+	}
+}
+
+func TestUDPTransport(t *testing.T) {
+	h := newHarness(t)
+	h.srv.Close()
+	h.srv = &Server{Address: "127.0.0.1:0", UDPRTPAddress: "127.0.0.1:0", UDPRTCPAddress: "127.0.0.1:0",
+		Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
+	// gortsplib needs an even/odd UDP port pair; retry a few pairs.
+	var err error
+	for port := 38000; port < 38100; port += 2 {
+		h.srv.UDPRTPAddress = fmt.Sprintf("127.0.0.1:%d", port)
+		h.srv.UDPRTCPAddress = fmt.Sprintf("127.0.0.1:%d", port+1)
+		if err = h.srv.Initialize(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "rtsp://" + h.srv.Addr().String() + "/cam1?token=bob"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "udp", "-i", url,
+		"-frames:v", "10", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg over UDP: %v: %s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var _ = errors.New
+
+// flakySource plays the demo for a while, then fails, like a camera that reboots.
+type flakySource struct {
+	inner source.Source
+	for_  time.Duration
+}
+
+func (f flakySource) Run(ctx context.Context, sink source.Sink) error {
+	ctx, cancel := context.WithTimeout(ctx, f.for_)
+	defer cancel()
+	_ = f.inner.Run(ctx, sink)
+	return errors.New("camera rebooted")
+}
+
+// TestViewerSurvivesUpstreamRestart decodes 100 frames (4 s) over TCP while
+// the upstream drops every second: the viewer keeps its session throughout.
+func TestViewerSurvivesUpstreamRestart(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	starts := 0
+	h.hub.Close()
+	h.hub = &stream.Hub{BackoffMin: 50 * time.Millisecond, Sources: func(string) (source.Source, error) {
+		mu.Lock()
+		starts++
+		mu.Unlock()
+		demo, err := source.New("builtin:demo", source.Options{})
+		return flakySource{inner: demo, for_: time.Second}, err
+	}}
+	if err := h.hub.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Hub = h.hub
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", h.url+"/cam1?token=alice",
+		"-frames:v", "100", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if starts < 3 {
+		t.Fatalf("upstream started %d times; the test needs restarts during playback", starts)
+	}
+}
