@@ -37,5 +37,12 @@ type Ticket struct {
 // implemented by the gateway over authz (viewer tokens) and links (link
 // tokens); every protocol server admits through it.
 type Admitter interface {
+	// Admit verifies the token and decides `live` (and `sound`, which picks
+	// the variant) on camera now.
 	Admit(ctx context.Context, token, camera string) (Ticket, error)
+	// Recheck decides again for an admitted ticket from the cached decision
+	// (an L1 hit: no I/O, no allocation). It returns nil while the ticket
+	// still allows its variant, else an error wrapping ErrForbidden (or
+	// ErrUnauthenticated when the token expired). It may move t.ValidUntil.
+	Recheck(t *Ticket, now time.Time) error
 }
