@@ -39,14 +39,17 @@ func TestDemoClipMatchesItsRecipe(t *testing.T) {
 }
 
 // runDemo plays d into a recording sink until cond holds, then stops it and
-// checks that Run returns nil on cancel.
-func runDemo(t *testing.T, d *Demo, within time.Duration, what string, cond func([]*description.Session, []recordedPacket) bool) []recordedPacket {
+// checks that Run returns nil on cancel. It returns the packets and how long
+// playing them took.
+func runDemo(t *testing.T, d *Demo, within time.Duration, what string, cond func([]*description.Session, []recordedPacket) bool) ([]recordedPacket, time.Duration) {
 	t.Helper()
 	sink := newRecordingSink()
+	start := time.Now()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, sink) }()
 	sink.waitFor(t, within, what, cond)
+	elapsed := time.Since(start)
 	cancel()
 	select {
 	case err := <-done:
@@ -57,7 +60,7 @@ func runDemo(t *testing.T, d *Demo, within time.Duration, what string, cond func
 		t.Fatal("Run did not return after cancel")
 	}
 	_, pkts := sink.snapshot()
-	return pkts
+	return pkts, elapsed
 }
 
 // clipTime is how far into the stream the last video packet is, in seconds.
@@ -82,9 +85,14 @@ func TestDemoPlaysH264AndOpusWithKeyframesEverySecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := src.(*Demo)
-	pkts := runDemo(t, d, 10*time.Second, "2.5 s of clip", func(_ []*description.Session, p []recordedPacket) bool {
+	pkts, elapsed := runDemo(t, d, 10*time.Second, "2.5 s of clip", func(_ []*description.Session, p []recordedPacket) bool {
 		return clipTime(p) >= 2.5
 	})
+
+	// Paced, not dumped: 2.5 s of clip at 10x takes at least 0.25 s.
+	if elapsed < 240*time.Millisecond {
+		t.Errorf("2.5 s of clip at speed 10 played in %v, want about 250ms", elapsed)
+	}
 
 	n := countMedia(pkts)
 	if n[demoVideo] == 0 || n[demoAudio] == 0 {
@@ -157,7 +165,7 @@ func TestDemoTimestampsContinueAcrossLoops(t *testing.T) {
 	const frames = 10 // 0.4 s loop
 	d := truncatedDemo(t, frames, 10)
 	loopLen := d.clip.length.Seconds()
-	pkts := runDemo(t, d, 10*time.Second, "3 loops", func(_ []*description.Session, p []recordedPacket) bool {
+	pkts, _ := runDemo(t, d, 10*time.Second, "3 loops", func(_ []*description.Session, p []recordedPacket) bool {
 		return clipTime(p) >= 3*loopLen
 	})
 
