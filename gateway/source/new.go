@@ -68,8 +68,13 @@ func New(rawURL string, opts Options) (Source, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	// Explicit nils: a typed nil pointer in the Source interface is not nil.
 	if rawURL == DemoURL {
-		return newDemo(opts)
+		d, err := newDemo(opts)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -78,7 +83,11 @@ func New(rawURL string, opts Options) (Source, error) {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "rtsp", "rtsps":
-		return newRTSP(rawURL, u, opts)
+		r, err := newRTSP(rawURL, u, opts)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	default:
 		return nil, fmt.Errorf("%w (got %q)", ErrUnsupportedScheme, u.Scheme)
 	}

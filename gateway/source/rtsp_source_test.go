@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 )
 
@@ -29,6 +30,20 @@ type upstream struct {
 	publisher *gortsplib.ServerSession
 	recording chan struct{} // closed at the first RECORD
 	once      sync.Once
+	// When set (under mu), readers must authenticate with these.
+	readUser, readPass string
+}
+
+// requireCredentials makes the server answer 401 to readers without them.
+func (u *upstream) requireCredentials(user, pass string) {
+	u.mu.Lock()
+	u.readUser, u.readPass = user, pass
+	u.mu.Unlock()
+}
+
+// authorized is called with mu held.
+func (u *upstream) authorized(conn *gortsplib.ServerConn, req *base.Request) bool {
+	return u.readUser == "" || conn.VerifyCredentials(req, u.readUser, u.readPass)
 }
 
 func startUpstream(t *testing.T) *upstream {
@@ -55,9 +70,12 @@ func (u *upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx)
 	}
 }
 
-func (u *upstream) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (u *upstream) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if !u.authorized(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	if u.stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -84,6 +102,9 @@ func (u *upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respon
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if !u.authorized(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	if u.stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -143,6 +164,7 @@ func TestRTSPPullsUntilUpstreamStops(t *testing.T) {
 		t.Run("transport="+transport, func(t *testing.T) {
 			up := startUpstream(t)
 			kill := publishWithFFmpeg(t, up)
+			up.requireCredentials("cam", "s3cr3t-pw") // packets flow only if the URL's are used
 
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -235,9 +257,14 @@ func TestRTSPRunFailsWithoutStream(t *testing.T) {
 	deadURL := dead.url("")
 	dead.srv.Close() // nothing listens there any more
 
+	locked := startUpstream(t)
+	publishWithFFmpeg(t, locked)
+	locked.requireCredentials("cam", "right-pw")
+
 	tests := []struct{ name, url string }{
 		{"not found", up.url("")},
 		{"connection refused", deadURL},
+		{"wrong password", locked.url("cam:wrong-pw@")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,6 +276,9 @@ func TestRTSPRunFailsWithoutStream(t *testing.T) {
 			err = src.Run(t.Context(), sink)
 			if err == nil {
 				t.Fatal("Run = nil, want an error")
+			}
+			if strings.Contains(err.Error(), "wrong-pw") {
+				t.Errorf("error leaks the password: %v", err)
 			}
 			if descs, _ := sink.snapshot(); len(descs) != 0 {
 				t.Errorf("SetDescription called %d times before failure, want 0", len(descs))
