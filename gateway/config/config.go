@@ -1,0 +1,210 @@
+// Package config is camgate's typed configuration: defaults, then one YAML
+// file, then CAMGATE_* environment variables, then Validate. Every error names
+// the key it is about ("rtsp.listen: ..."), unknown keys and unknown CAMGATE_*
+// variables are errors (a typo must not silently fall back to a default), and
+// secrets are redacted whenever the configuration is printed.
+//
+// The YAML document is decoded by walking its node tree against the struct's
+// yaml tags rather than with yaml.v3's Decoder.KnownFields: KnownFields names
+// only the Go type of an unknown field, while the walk can name the full key
+// path ("auth.viewer_jwt.isuer") and the line. Environment variable names are
+// derived from the same yaml tags by reflection, so the two never drift.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one camgate node.
+type Config struct {
+	// DataDir holds the embedded store and the archive. Default ./camgate-data.
+	DataDir string `yaml:"data_dir"`
+	// PublicURL is how viewers reach the HTTP server; share links are built on
+	// it. Default http://localhost:8080.
+	PublicURL string `yaml:"public_url"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+
+	RTSP     RTSP     `yaml:"rtsp"`
+	HTTP     HTTP     `yaml:"http"`
+	Redis    Redis    `yaml:"redis"`
+	Auth     Auth     `yaml:"auth"`
+	Archive  Archive  `yaml:"archive"`
+	Sessions Sessions `yaml:"sessions"`
+	// Cameras bootstrap the device list; the API manages the rest.
+	Cameras []Camera `yaml:"cameras"`
+}
+
+// RTSP configures the viewer-facing RTSP server.
+type RTSP struct {
+	// Listen is the TCP address. Default ":8554".
+	Listen string `yaml:"listen"`
+	// UDPRTPListen and UDPRTCPListen enable RTP/RTCP over UDP; both or neither,
+	// the RTP port even and the RTCP port the next one. Defaults ":8000" and
+	// ":8001"; "" disables UDP.
+	UDPRTPListen  string `yaml:"udp_rtp_listen"`
+	UDPRTCPListen string `yaml:"udp_rtcp_listen"`
+}
+
+// HTTP configures the HTTP server (API, HLS, WHEP, archive, share links).
+type HTTP struct {
+	// Listen is the TCP address. Default ":8080".
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes bounds request bodies. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Redis configures the shared store; an empty URL means a single node with
+// the embedded store.
+type Redis struct {
+	// URL is redis://[user:password@]host:port/db or rediss://… for TLS.
+	URL string `yaml:"url"`
+}
+
+// Auth configures how callers prove who they are.
+type Auth struct {
+	ViewerJWT ViewerJWT `yaml:"viewer_jwt"`
+	// AdminKeys are bootstrap bearer keys for /api/v1.
+	AdminKeys []string `yaml:"admin_keys"`
+}
+
+// ViewerJWT configures viewer token verification (package authz/token). None
+// of the key sources is required: the demo generates an HS256 secret.
+type ViewerJWT struct {
+	// HS256Secret is a shared secret of at least 32 bytes.
+	HS256Secret string `yaml:"hs256_secret"`
+	// PublicKeys are PEM blocks (EdDSA, ES256 or RS256 public keys or
+	// certificates), each given inline or as a path to a file holding it; see
+	// PublicKeysPEM.
+	PublicKeys []string `yaml:"public_keys"`
+	// JWKSURL is fetched for keys selected by kid: https, or http to loopback.
+	JWKSURL string `yaml:"jwks_url"`
+	// Issuer and Audience, when set, must match the token's iss and aud.
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Leeway is the allowed clock skew for exp and nbf. Default 30s, at most 5m.
+	Leeway Duration `yaml:"leeway"`
+}
+
+// Archive configures recording retention and downloads.
+type Archive struct {
+	// Retention is how long segments are kept. Default 168h.
+	Retention Duration `yaml:"retention"`
+	// MaxDownload is the longest span one download may cover. Default 1h.
+	MaxDownload Duration `yaml:"max_download"`
+}
+
+// Sessions configures the media session lifecycle.
+type Sessions struct {
+	// UpstreamLinger keeps an upstream open this long after its last viewer
+	// leaves, so a quick reconnect does not re-dial the camera. Default 10s.
+	UpstreamLinger Duration `yaml:"upstream_linger"`
+}
+
+// Camera is one bootstrap camera.
+type Camera struct {
+	ID     string `yaml:"id"`
+	Site   string `yaml:"site"`
+	Name   string `yaml:"name"`
+	Source string `yaml:"source"` // rtsp://…, rtsps://… or builtin:demo
+	Record bool   `yaml:"record"`
+}
+
+// Default returns the configuration used when nothing else is given: a single
+// node with the embedded store.
+func Default() Config {
+	return Config{
+		DataDir:   "./camgate-data",
+		PublicURL: "http://localhost:8080",
+		LogFormat: "text",
+		LogLevel:  "info",
+		RTSP: RTSP{
+			Listen:        ":8554",
+			UDPRTPListen:  ":8000",
+			UDPRTCPListen: ":8001",
+		},
+		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
+		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
+		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour)},
+		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
+	}
+}
+
+// ErrUnknownKey is wrapped by errors about a YAML key or a CAMGATE_*
+// environment variable that names no configuration key.
+var ErrUnknownKey = errors.New("unknown key")
+
+// FieldError is an error about one configuration key. Key is the dotted yaml
+// path ("rtsp.listen", "cameras[2].id") or an environment variable name.
+type FieldError struct {
+	Key string
+	Err error
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErrorf(key, format string, args ...any) error {
+	return &FieldError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Load builds the configuration: defaults, then the YAML file at path (none
+// when path is ""), then CAMGATE_* variables from environ ("KEY=value", as
+// os.Environ returns), then Validate.
+func Load(path string, environ []string) (Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+	}
+	cfg, err := Parse(data, environ)
+	if err != nil && path != "" {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, err
+}
+
+// Parse is Load with the file's content given directly (nil or empty: no file).
+func Parse(data []byte, environ []string) (Config, error) {
+	cfg := Default()
+	if err := decodeYAML(data, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := applyEnv(environ, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// PublicKeysPEM returns the configured public keys as PEM text, in order: an
+// entry starting with "-----BEGIN" is PEM already, any other is a file path
+// and is read. Errors name the entry ("auth.viewer_jwt.public_keys[1]").
+func (j ViewerJWT) PublicKeysPEM() ([]string, error) {
+	out := make([]string, 0, len(j.PublicKeys))
+	for i, k := range j.PublicKeys {
+		k = strings.TrimSpace(k)
+		if strings.HasPrefix(k, "-----BEGIN") {
+			out = append(out, k)
+			continue
+		}
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return nil, &FieldError{Key: fmt.Sprintf("auth.viewer_jwt.public_keys[%d]", i), Err: err}
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
+}

@@ -1,0 +1,51 @@
+package config_test
+
+import (
+	"fmt"
+
+	"github.com/camgate/camgate/gateway/config"
+)
+
+func ExampleConfig_String() {
+	cfg := config.Default()
+	cfg.Redis.URL = "redis://:hunter2@127.0.0.1:6379/0"
+	cfg.Auth.ViewerJWT.HS256Secret = "0123456789abcdef0123456789abcdef"
+	cfg.Auth.AdminKeys = []string{"0123456789abcdef0123"}
+	cfg.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: "rtsp://admin:pw@10.0.0.5/stream1", Record: true}}
+	fmt.Print(cfg.String())
+	// Output:
+	// data_dir: ./camgate-data
+	// public_url: http://localhost:8080
+	// log_format: text
+	// log_level: info
+	// rtsp:
+	//   listen: :8554
+	//   udp_rtp_listen: :8000
+	//   udp_rtcp_listen: :8001
+	// http:
+	//   listen: :8080
+	//   max_body_bytes: 1048576
+	// redis:
+	//   url: redis://:REDACTED@127.0.0.1:6379/0
+	// auth:
+	//   viewer_jwt:
+	//     hs256_secret: REDACTED
+	//     public_keys: []
+	//     jwks_url: ""
+	//     issuer: ""
+	//     audience: ""
+	//     leeway: 30s
+	//   admin_keys:
+	//     - REDACTED
+	// archive:
+	//   retention: 168h
+	//   max_download: 1h
+	// sessions:
+	//   upstream_linger: 10s
+	// cameras:
+	//   - id: cam1
+	//     site: hq
+	//     name: ""
+	//     source: rtsp://admin:REDACTED@10.0.0.5/stream1
+	//     record: true
+}

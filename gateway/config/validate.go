@@ -1,0 +1,256 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cameraIDPattern is the id syntax shared with the API: safe in URLs, file
+// names and Redis keys.
+var cameraIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+const (
+	minHS256Secret = 32
+	minAdminKey    = 16
+	maxLeeway      = 5 * time.Minute
+)
+
+// Validate checks every key and returns all problems at once, each a
+// *FieldError naming its key (errors.Join of them), or nil.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, &FieldError{Key: key, Err: err})
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("data_dir", errors.New("must not be empty"))
+	}
+	add("public_url", checkHTTPURL(c.PublicURL, false))
+	add("log_format", checkOneOf(c.LogFormat, "text", "json"))
+	add("log_level", checkOneOf(c.LogLevel, "debug", "info", "warn", "error"))
+
+	add("rtsp.listen", checkListen(c.RTSP.Listen))
+	errs = append(errs, c.RTSP.validateUDP()...)
+	add("http.listen", checkListen(c.HTTP.Listen))
+	if c.HTTP.MaxBodyBytes <= 0 {
+		add("http.max_body_bytes", fmt.Errorf("must be positive, got %d", c.HTTP.MaxBodyBytes))
+	}
+	add("redis.url", checkRedisURL(c.Redis.URL))
+
+	errs = append(errs, c.Auth.validate()...)
+
+	add("archive.retention", checkPositive(c.Archive.Retention))
+	add("archive.max_download", checkPositive(c.Archive.MaxDownload))
+	add("sessions.upstream_linger", checkPositive(c.Sessions.UpstreamLinger))
+
+	errs = append(errs, validateCameras(c.Cameras)...)
+	return errors.Join(errs...)
+}
+
+func (r RTSP) validateUDP() []error {
+	if r.UDPRTPListen == "" && r.UDPRTCPListen == "" {
+		return nil
+	}
+	if r.UDPRTPListen == "" || r.UDPRTCPListen == "" {
+		return []error{fieldErrorf("rtsp.udp_rtp_listen", "udp_rtp_listen and udp_rtcp_listen must be set together (both empty disables UDP)")}
+	}
+	var errs []error
+	if err := checkListen(r.UDPRTPListen); err != nil {
+		errs = append(errs, &FieldError{Key: "rtsp.udp_rtp_listen", Err: err})
+	}
+	if err := checkListen(r.UDPRTCPListen); err != nil {
+		errs = append(errs, &FieldError{Key: "rtsp.udp_rtcp_listen", Err: err})
+	}
+	if errs != nil {
+		return errs
+	}
+	// RTSP clients derive the RTCP port from the RTP one (RFC 3550 §11).
+	rtpPort, _ := listenPort(r.UDPRTPListen)
+	rtcpPort, _ := listenPort(r.UDPRTCPListen)
+	if rtpPort%2 != 0 {
+		errs = append(errs, fieldErrorf("rtsp.udp_rtp_listen", "port %d must be even", rtpPort))
+	}
+	if rtcpPort != rtpPort+1 {
+		errs = append(errs, fieldErrorf("rtsp.udp_rtcp_listen", "port %d must be the RTP port plus one (%d)", rtcpPort, rtpPort+1))
+	}
+	return errs
+}
+
+func (a Auth) validate() []error {
+	var errs []error
+	j := a.ViewerJWT
+	if j.HS256Secret != "" && len(j.HS256Secret) < minHS256Secret {
+		errs = append(errs, fieldErrorf("auth.viewer_jwt.hs256_secret", "must be at least %d bytes, got %d", minHS256Secret, len(j.HS256Secret)))
+	}
+	for i, k := range j.PublicKeys {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, fieldErrorf(fmt.Sprintf("auth.viewer_jwt.public_keys[%d]", i), "must be a PEM block or a file path, got nothing"))
+		}
+	}
+	if j.JWKSURL != "" {
+		if err := checkHTTPURL(j.JWKSURL, true); err != nil {
+			errs = append(errs, &FieldError{Key: "auth.viewer_jwt.jwks_url", Err: err})
+		}
+	}
+	if err := checkPositive(j.Leeway); err != nil {
+		errs = append(errs, &FieldError{Key: "auth.viewer_jwt.leeway", Err: err})
+	} else if j.Leeway.D() > maxLeeway {
+		errs = append(errs, fieldErrorf("auth.viewer_jwt.leeway", "%s is more than the maximum %s", j.Leeway, Duration(maxLeeway)))
+	}
+	seen := make(map[string]int, len(a.AdminKeys))
+	for i, k := range a.AdminKeys {
+		key := fmt.Sprintf("auth.admin_keys[%d]", i)
+		switch {
+		case len(k) < minAdminKey:
+			errs = append(errs, fieldErrorf(key, "must be at least %d bytes, got %d", minAdminKey, len(k)))
+		case strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			errs = append(errs, fieldErrorf(key, "must not contain spaces or control characters"))
+		}
+		if j, dup := seen[k]; dup {
+			errs = append(errs, fieldErrorf(key, "same key as auth.admin_keys[%d]", j))
+		}
+		seen[k] = i
+	}
+	return errs
+}
+
+func validateCameras(cams []Camera) []error {
+	var errs []error
+	seen := make(map[string]int, len(cams))
+	for i, cam := range cams {
+		p := fmt.Sprintf("cameras[%d]", i)
+		if !cameraIDPattern.MatchString(cam.ID) {
+			errs = append(errs, fieldErrorf(p+".id", "%q is not a valid id (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)", cam.ID))
+		} else if j, dup := seen[cam.ID]; dup {
+			errs = append(errs, fieldErrorf(p+".id", "%q is already used by cameras[%d]", cam.ID, j))
+		} else {
+			seen[cam.ID] = i
+		}
+		if cam.Site != "" && !cameraIDPattern.MatchString(cam.Site) {
+			errs = append(errs, fieldErrorf(p+".site", "%q is not a valid id", cam.Site))
+		}
+		if err := checkSource(cam.Source); err != nil {
+			errs = append(errs, &FieldError{Key: p + ".source", Err: err})
+		}
+	}
+	return errs
+}
+
+// checkSource allows only what the source package can pull; file:// and
+// friends would let a config (or, later, the API) read local files.
+func checkSource(s string) error {
+	if s == "builtin:demo" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") {
+		return fmt.Errorf("%q must be rtsp://…, rtsps://… or builtin:demo", redactURLString(s))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", redactURLString(s))
+	}
+	return nil
+}
+
+func checkOneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q must be one of %s", v, strings.Join(allowed, ", "))
+}
+
+func checkPositive(d Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("must be a positive duration, got %s", d)
+	}
+	return nil
+}
+
+// checkListen requires host:port with a numeric port; the host may be empty
+// (all interfaces) but must otherwise be an IP or a name.
+func checkListen(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty (want host:port, e.g. :8554)")
+	}
+	if _, err := listenPort(addr); err != nil {
+		return err
+	}
+	return nil
+}
+
+func listenPort(addr string) (int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not host:port: %w", addr, unwrapAddrErr(err))
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /?#@") {
+		return 0, fmt.Errorf("%q: invalid host %q", addr, host)
+	}
+	return int(n), nil
+}
+
+func unwrapAddrErr(err error) error {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Err)
+	}
+	return err
+}
+
+// checkHTTPURL requires an absolute http(s) URL. With strictTLS, plain http is
+// accepted only to a loopback host: keys fetched over plain http could be
+// swapped by anyone on the path.
+func checkHTTPURL(s string, strictTLS bool) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q must be an absolute http:// or https:// URL", redactURLString(s))
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q must not have a #fragment", redactURLString(s))
+	}
+	if strictTLS && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q must use https (plain http only to localhost)", redactURLString(s))
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func checkRedisURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return fmt.Errorf("%q must be redis://host:port/db or rediss://…", redactURLString(s))
+	}
+	if _, err := redis.ParseURL(s); err != nil {
+		// go-redis errors quote parts of the URL, never the password alone,
+		// but the whole message is rebuilt to be sure.
+		return fmt.Errorf("%q is not a valid Redis URL: %s", redactURLString(s), strings.ReplaceAll(err.Error(), s, redactURLString(s)))
+	}
+	return nil
+}
