@@ -1,0 +1,255 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Who may call what (DESIGN §6 "Who may call"). Admin callers are limited by
+// the sections snapshotted from their roles and, with individual access, to
+// objects they or their reports created. Viewer callers may do only the few
+// things a viewer does for itself.
+
+// validSection accepts "{kind}:read", "{kind}:write", "*:read", "*:write" and "*".
+func validSection(s string) bool {
+	if s == "*" {
+		return true
+	}
+	k, op, ok := strings.Cut(s, ":")
+	if !ok || (op != "read" && op != "write") {
+		return false
+	}
+	switch k {
+	case "*", "audit", "check", "links", "sessions", "ptz":
+		return true
+	}
+	return isResourceKind(k)
+}
+
+// sectionAllows reports whether a snapshot of sections includes section
+// ("devices:read"); write implies read.
+func sectionAllows(sections []string, section string) bool {
+	k, op, _ := strings.Cut(section, ":")
+	for _, s := range sections {
+		sk, sop, _ := strings.Cut(s, ":")
+		if s == "*" || ((sk == k || sk == "*") && (sop == op || sop == "write")) {
+			return true
+		}
+	}
+	return false
+}
+
+// admin returns the calling admin (nil for root and viewers). An admin deleted
+// since authentication is forbidden.
+func (r *request) admin() (*Admin, error) {
+	if r.c.Admin == "" {
+		return nil, nil
+	}
+	a := r.s.m.admins[r.c.Admin]
+	if a == nil {
+		return nil, fmt.Errorf("admin %q no longer exists: %w", r.c.Admin, ErrForbidden)
+	}
+	return a, nil
+}
+
+// needSection checks an admin caller's sections. Root passes; viewers are
+// handled by each endpoint and fail here.
+func (r *request) needSection(section string) error {
+	if r.c.Root {
+		return nil
+	}
+	a, err := r.admin()
+	if err != nil {
+		return err
+	}
+	if a == nil {
+		return fmt.Errorf("viewer %s may not use %s: %w", r.c.Subject, section, ErrForbidden)
+	}
+	if !sectionAllows(a.Sections, section) {
+		return fmt.Errorf("admin %s lacks section %s: %w", a.ID, section, ErrForbidden)
+	}
+	return nil
+}
+
+// needSectionLocked is needSection for handlers that do not hold writeMu.
+func (r *request) needSectionLocked(section string) error {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	return r.needSection(section)
+}
+
+// creators is the set of CreatedBy values an individual-access admin may see:
+// itself and every admin below it in the reports_to hierarchy. nil = all.
+func (r *request) creators() set {
+	a, _ := r.admin()
+	if a == nil || !a.Individual {
+		return nil
+	}
+	out := set{"admin:" + a.ID: {}}
+	for id := range r.s.m.admins {
+		for cur, i := r.s.m.admins[id], 0; cur != nil && i < 64; i++ {
+			if cur.ReportsTo == a.ID {
+				out["admin:"+id] = struct{}{}
+				break
+			}
+			cur = r.s.m.admins[cur.ReportsTo]
+		}
+	}
+	return out
+}
+
+func createdBy(obj any) string {
+	switch o := obj.(type) {
+	case *Org:
+		return o.CreatedBy
+	case *Site:
+		return o.CreatedBy
+	case *Device:
+		return o.CreatedBy
+	case *Subject:
+		return o.CreatedBy
+	case *Group:
+		return o.CreatedBy
+	case *Role:
+		return o.CreatedBy
+	case *Grant:
+		return o.CreatedBy
+	case *Share:
+		return o.CreatedBy
+	case *AccessRequest:
+		return o.CreatedBy
+	case *Admin:
+		return o.CreatedBy
+	}
+	return ""
+}
+
+// visible applies individual access to one stored object.
+func visible(creators set, obj any) bool {
+	if creators == nil {
+		return true
+	}
+	_, ok := creators[createdBy(obj)]
+	return ok
+}
+
+// visibleRef reports whether an individual-access admin may reference kind/id
+// (e.g. grant on a device it did not create).
+func (r *request) visibleRef(creators set, kind, id string) bool {
+	if creators == nil || id == "" {
+		return true
+	}
+	obj, ok := r.s.m.get(kind, id)
+	return ok && visible(creators, obj)
+}
+
+// pmOf reports whether the viewer caller is a privacy manager of the site of
+// a grant-like target (device or site).
+func (r *request) pmOf(device, site string) bool {
+	if device != "" {
+		d := r.s.m.devices[device]
+		if d == nil {
+			return false
+		}
+		site = d.Site
+	}
+	_, ok := r.s.m.isPrivacyManager(r.c.Subject, site)
+	return ok
+}
+
+// authorizeWrite decides whether the caller may replace old with obj (either
+// may be nil) in kind. Called with writeMu held.
+func (r *request) authorizeWrite(kind string, old, obj any) error {
+	if r.c.Subject != "" {
+		return r.authorizeViewerWrite(kind, old, obj)
+	}
+	if err := r.needSection(kind + ":write"); err != nil {
+		return err
+	}
+	cs := r.creators()
+	if old != nil && !visible(cs, old) {
+		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
+	}
+	if g, ok := obj.(*Grant); ok && cs != nil {
+		subjKind := kindSubjects
+		if r.s.m.groups[g.Subject] != nil {
+			subjKind = kindGroups
+		}
+		if !r.visibleRef(cs, subjKind, g.Subject) || !r.visibleRef(cs, kindDevices, g.Device) || !r.visibleRef(cs, kindSites, g.Site) {
+			return fmt.Errorf("grant references an object created by another admin (individual access): %w", ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// authorizeViewerWrite: privacy managers change grants and privacy settings
+// of their sites; holders of share create shares; PRO users request access.
+func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
+	deny := fmt.Errorf("viewer %s may not change %s: %w", r.c.Subject, kind, ErrForbidden)
+	switch kind {
+	case kindGrants:
+		for _, x := range []any{old, obj} {
+			if g, ok := x.(*Grant); ok && !r.pmOf(g.Device, g.Site) {
+				return fmt.Errorf("viewer %s is not a privacy manager of the grant's site: %w", r.c.Subject, ErrForbidden)
+			}
+		}
+		return nil
+	case kindSites:
+		o, _ := old.(*Site)
+		n, _ := obj.(*Site)
+		if o == nil || n == nil || !r.pmOf("", o.ID) {
+			return deny
+		}
+		if o.Org != n.Org || o.Parent != n.Parent || o.Name != n.Name || o.AlarmWindow != n.AlarmWindow {
+			return fmt.Errorf("a privacy manager changes only a site's privacy settings: %w", ErrForbidden)
+		}
+		return nil
+	case kindShares:
+		for _, x := range []any{old, obj} {
+			if sh, ok := x.(*Share); ok && sh.Owner != r.c.Subject {
+				return fmt.Errorf("viewer %s does not own this share: %w", r.c.Subject, ErrForbidden)
+			}
+		}
+		return nil
+	case kindRequests:
+		if old != nil {
+			return deny
+		}
+		if ar, ok := obj.(*AccessRequest); ok && ar.Requester == r.c.Subject {
+			return nil
+		}
+	}
+	return deny
+}
+
+// canRead decides GET access to one object for the caller.
+func (r *request) canRead(kind string, obj any) bool {
+	if r.c.Subject != "" {
+		switch o := obj.(type) {
+		case *Share:
+			return o.Owner == r.c.Subject || o.Recipient == r.c.Subject
+		case *AccessRequest:
+			if o.Requester == r.c.Subject {
+				return true
+			}
+			return slices.ContainsFunc(o.Devices, func(d string) bool { return r.pmOf(d, "") })
+		case *Subject:
+			return o.ID == r.c.Subject
+		}
+		return false
+	}
+	return visible(r.creators(), obj)
+}
+
+// readSection is the section a GET of kind needs; viewers pass and are
+// filtered object by object.
+func (r *request) readSection(kind string) error {
+	if r.c.Subject != "" {
+		switch kind {
+		case kindShares, kindRequests, kindSubjects:
+			return nil
+		}
+	}
+	return r.needSection(kind + ":read")
+}

@@ -1,0 +1,515 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Deletes with their cascades, and the action endpoints of DESIGN §6.
+
+func (r *request) del(kind, id string) (APIResult, error) {
+	r.s.writeMu.Lock()
+	defer r.s.writeMu.Unlock()
+	old, ok := r.s.m.get(kind, id)
+	if !ok {
+		return APIResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	}
+	if err := r.authorizeWrite(kind, old, nil); err != nil {
+		return APIResult{}, err
+	}
+	changes, err := r.cascade(kind, id)
+	if err != nil {
+		return APIResult{}, err
+	}
+	if _, err := r.s.commit(r.ctx, changes); err != nil {
+		return APIResult{}, err
+	}
+	return APIResult{Body: map[string]any{"id": id, "deleted": true}}, nil
+}
+
+// cascade returns the delete of kind/id and what goes with it, or a conflict
+// when other records still need it.
+func (r *request) cascade(kind, id string) ([]change, error) {
+	m := r.s.m
+	out := []change{{kind, id, nil}}
+	inUse := func(what string) error { return fmt.Errorf("%s %q is still used by %s: %w", kind, id, what, ErrConflict) }
+	switch kind {
+	case kindOrgs:
+		for _, s := range m.sites {
+			if s.Org == id {
+				return nil, inUse("site " + s.ID)
+			}
+		}
+	case kindSites:
+		if len(m.children[id]) > 0 || len(m.siteDevices[id]) > 0 {
+			return nil, inUse("sub-sites or devices")
+		}
+		for gid, g := range m.grants {
+			if g.g.Site == id {
+				out = append(out, change{kindGrants, gid, nil})
+			}
+		}
+	case kindDevices:
+		for gid, g := range m.grants {
+			if g.g.Device == id {
+				out = append(out, change{kindGrants, gid, nil})
+			}
+		}
+		for sid, s := range m.shares {
+			if s.s.Device == id {
+				out = append(out, change{kindShares, sid, nil})
+			}
+		}
+	case kindSubjects:
+		return r.cascadeSubject(id, out)
+	case kindGroups:
+		for gid := range m.grantsOf[id] {
+			out = append(out, change{kindGrants, gid, nil})
+		}
+	case kindRoles:
+		if m.roles[id].Builtin {
+			return nil, fieldErr("id", "built-in roles cannot be deleted")
+		}
+		if len(m.grantsRole[id]) > 0 {
+			return nil, inUse("grants")
+		}
+	case kindAdmins:
+		for _, a := range m.admins {
+			if a.ReportsTo == id {
+				return nil, inUse("admin " + a.ID + " (reports_to)")
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *request) cascadeSubject(id string, out []change) ([]change, error) {
+	m := r.s.m
+	if len(m.employees[id]) > 0 {
+		return nil, fmt.Errorf("subject %q still has employees: %w", id, ErrConflict)
+	}
+	for gid := range m.grantsOf[id] {
+		out = append(out, change{kindGrants, gid, nil})
+	}
+	for sid, s := range m.shares {
+		if s.s.Owner == id || s.s.Recipient == id {
+			out = append(out, change{kindShares, sid, nil})
+		}
+	}
+	for gid := range m.groupsOf[id] {
+		g := *m.groups[gid]
+		g.Members = slices.DeleteFunc(slices.Clone(g.Members), func(s string) bool { return s == id })
+		out = append(out, change{kindGroups, gid, &g})
+	}
+	for _, site := range m.sites {
+		if slices.Contains(site.PrivacyManagers, id) {
+			c := *site
+			c.PrivacyManagers = slices.DeleteFunc(slices.Clone(c.PrivacyManagers), func(s string) bool { return s == id })
+			out = append(out, change{kindSites, c.ID, &c})
+		}
+	}
+	return out, nil
+}
+
+// action serves POST /{kind}/{id}/{verb} and DELETE /subjects/{id}/temporary-access.
+func (r *request) action(kind, id, verb string) (APIResult, error) {
+	want := "POST"
+	if kind == kindSubjects && verb == "temporary-access" {
+		want = "DELETE"
+	}
+	if r.method != want {
+		return APIResult{}, errMethod
+	}
+	r.s.writeMu.Lock()
+	defer r.s.writeMu.Unlock()
+	obj, ok := r.s.m.get(kind, id)
+	if !ok {
+		return APIResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	}
+	var changes []change
+	var body any
+	var err error
+	switch kind + "/" + verb {
+	case "sites/arm", "sites/disarm":
+		changes, body, err = r.arm(obj.(*Site), verb == "arm")
+	case "devices/alarm":
+		changes, body, err = r.alarm(obj.(*Device))
+	case "orgs/allow-provider":
+		changes, body, err = r.allowProvider(obj.(*Org))
+	case "shares/accept", "shares/reject":
+		changes, body, err = r.answerShare(obj.(*Share), verb == "accept")
+	case "access-requests/approve", "access-requests/deny":
+		changes, body, err = r.decideRequest(obj.(*AccessRequest), verb == "approve")
+	case "subjects/temporary-access":
+		changes, body, err = r.revokeTemporary(id)
+	default:
+		return APIResult{}, fmt.Errorf("%s/%s: %w", kind, verb, ErrNotFound)
+	}
+	if err != nil {
+		return APIResult{}, err
+	}
+	if len(changes) > 0 {
+		if _, err := r.s.commit(r.ctx, changes); err != nil {
+			return APIResult{}, err
+		}
+	}
+	return APIResult{Body: body}, nil
+}
+
+func (r *request) adminObject(section string, obj any) error {
+	if err := r.needSection(section); err != nil {
+		return err
+	}
+	if !visible(r.creators(), obj) {
+		return fmt.Errorf("created by another admin (individual access): %w", ErrForbidden)
+	}
+	return nil
+}
+
+func (r *request) arm(s *Site, armed bool) ([]change, any, error) {
+	if err := r.adminObject("sites:write", s); err != nil {
+		return nil, nil, err
+	}
+	c := *s
+	c.Armed = armed
+	return []change{{kindSites, c.ID, &c}}, &c, nil
+}
+
+// alarm opens the device's alarm window for the site's alarm_window (rule 2, after_alarm).
+func (r *request) alarm(d *Device) ([]change, any, error) {
+	if err := r.adminObject("devices:write", d); err != nil {
+		return nil, nil, err
+	}
+	win := 30 * time.Minute
+	if s := r.s.m.sites[d.Site]; s != nil && s.AlarmWindow > 0 {
+		win = time.Duration(s.AlarmWindow)
+	}
+	c := *d
+	until := r.now.Add(win).UTC()
+	c.AlarmUntil = &until
+	return []change{{kindDevices, c.ID, &c}}, map[string]any{"device": c.ID, "alarm_until": until}, nil
+}
+
+// allowProvider lifts the integrator restriction until the next midnight in
+// the org's restriction time zone (rule 9, seed 003).
+func (r *request) allowProvider(o *Org) ([]change, any, error) {
+	if err := r.adminObject("orgs:write", o); err != nil {
+		return nil, nil, err
+	}
+	loc, err := parseTZ(o.RestrictionTZ)
+	if err != nil {
+		return nil, nil, fieldErr("restriction_tz", err.Error())
+	}
+	c := *o
+	until := nextMidnight(r.now, loc).UTC()
+	c.ProviderAllowedUntil = &until
+	return []change{{kindOrgs, c.ID, &c}}, &c, nil
+}
+
+func (r *request) answerShare(sh *Share, accept bool) ([]change, any, error) {
+	if r.c.Subject != "" {
+		if sh.Recipient != r.c.Subject {
+			return nil, nil, fmt.Errorf("share %s is addressed to someone else: %w", sh.ID, ErrForbidden)
+		}
+	} else if err := r.adminObject("shares:write", sh); err != nil {
+		return nil, nil, err
+	}
+	c := *sh
+	c.State = ShareRejected
+	if accept {
+		c.State = ShareAccepted // a rejected share can be accepted later (seed 004)
+	}
+	cs, err := compileShare(&c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []change{{kindShares, c.ID, cs}}, &c, nil
+}
+
+// decideRequest approves (creating one time-limited grant per device) or
+// denies a pending access request; only a privacy manager of every device's
+// site, or an admin, decides.
+func (r *request) decideRequest(ar *AccessRequest, approve bool) ([]change, any, error) {
+	if r.c.Subject != "" {
+		for _, d := range ar.Devices {
+			if !r.pmOf(d, "") {
+				return nil, nil, fmt.Errorf("only a privacy manager of device %s's site decides: %w", d, ErrForbidden)
+			}
+		}
+	} else if err := r.adminObject("access-requests:write", ar); err != nil {
+		return nil, nil, err
+	}
+	if ar.State != RequestPending {
+		return nil, nil, fmt.Errorf("access request %s is already %s: %w", ar.ID, ar.State, ErrConflict)
+	}
+	c := *ar
+	c.DecidedBy, c.State, c.Grants = r.c.String(), RequestDenied, nil
+	changes := []change{{kindRequests, c.ID, &c}}
+	if approve {
+		c.State = RequestApproved
+		until := r.now.Add(time.Duration(ar.Duration)).UTC()
+		for _, d := range ar.Devices {
+			if r.s.m.devices[d] == nil {
+				continue // deleted since the request
+			}
+			g := &Grant{ID: newID("tmp-"), Subject: ar.Requester, Device: d, Actions: slices.Clone(ar.Actions),
+				Condition: "always", NotAfter: &until, Source: SourceRequest, CreatedBy: r.c.String()}
+			gc, err := compileGrant(g)
+			if err != nil {
+				return nil, nil, err
+			}
+			c.Grants = append(c.Grants, g.ID)
+			changes = append(changes, change{kindGrants, g.ID, gc})
+		}
+	}
+	return changes, &c, nil
+}
+
+// revokeTemporary removes a subject's temporary access early: on one device
+// (?device=) or everywhere ("remove access to all"). A privacy manager
+// removes it only on the sites it manages.
+func (r *request) revokeTemporary(subject string) ([]change, any, error) {
+	if r.c.Subject == "" {
+		if err := r.needSection("grants:write"); err != nil {
+			return nil, nil, err
+		}
+	}
+	device := r.query.Get("device")
+	if device != "" && r.s.m.devices[device] == nil {
+		return nil, nil, fieldErr("device", fmt.Sprintf("no device %q", device))
+	}
+	cs := r.creators()
+	var changes []change
+	removed := []string{}
+	for gid, g := range r.s.m.grantsOf[subject] {
+		if g.g.Source != SourceAuto && g.g.Source != SourceRequest {
+			continue
+		}
+		if device != "" && g.g.Device != device {
+			continue
+		}
+		if (r.c.Subject != "" && !r.pmOf(g.g.Device, g.g.Site)) || !visible(cs, g.g) {
+			continue
+		}
+		changes = append(changes, change{kindGrants, gid, nil})
+		removed = append(removed, gid)
+	}
+	if r.c.Subject != "" && len(changes) == 0 && len(r.s.m.grantsOf[subject]) > 0 && device != "" && !r.pmOf(device, "") {
+		return nil, nil, fmt.Errorf("not a privacy manager of device %s's site: %w", device, ErrForbidden)
+	}
+	sort.Strings(removed)
+	return changes, map[string]any{"subject": subject, "removed": removed}, nil
+}
+
+// bulkRequest is POST /bulk-access.
+type bulkRequest struct {
+	Subjects  []string `json:"subjects"`
+	Devices   []string `json:"devices"`
+	Actions   []string `json:"actions"`
+	Condition string   `json:"condition"`
+}
+
+// bulkAccess sets, for every subject × device, exactly the selected actions:
+// the device-level grants of each pair are replaced by one bulk grant, so
+// unselected permissions are revoked even if granted before (rule 7, seed
+// 000). One commit: all pairs or none.
+func (r *request) bulkAccess() (APIResult, error) {
+	var b bulkRequest
+	if err := decodeJSON(r.body, &b); err != nil {
+		return APIResult{}, err
+	}
+	b.Subjects, b.Devices = dedupe(b.Subjects), dedupe(b.Devices)
+	r.s.writeMu.Lock()
+	defer r.s.writeMu.Unlock()
+	m := r.s.m
+	if len(b.Subjects) == 0 {
+		return APIResult{}, fieldErr("subjects", "at least one subject is required")
+	}
+	if len(b.Devices) == 0 {
+		return APIResult{}, fieldErr("devices", "at least one device is required")
+	}
+	kind := ""
+	for i, s := range b.Subjects {
+		sub := m.subjects[s]
+		if sub == nil {
+			return APIResult{}, fieldErr(fmt.Sprintf("subjects[%d]", i), fmt.Sprintf("no subject %q", s))
+		}
+		if kind != "" && sub.Kind != kind {
+			return APIResult{}, fieldErr("subjects", "bulk access applies to one kind of subject at a time")
+		}
+		kind = sub.Kind
+	}
+	for i, d := range b.Devices {
+		if m.devices[d] == nil {
+			return APIResult{}, fieldErr(fmt.Sprintf("devices[%d]", i), fmt.Sprintf("no device %q", d))
+		}
+	}
+	if err := r.authorizeBulk(&b); err != nil {
+		return APIResult{}, err
+	}
+	var changes []change
+	created := []string{}
+	for _, s := range b.Subjects {
+		for _, d := range b.Devices {
+			for gid := range m.grantsAt[targetKey{principal: s, id: d}] {
+				changes = append(changes, change{kindGrants, gid, nil})
+			}
+			if len(b.Actions) == 0 {
+				continue
+			}
+			g := &Grant{ID: newID("bulk-"), Subject: s, Device: d, Actions: b.Actions, Condition: b.Condition,
+				Source: SourceBulk, CreatedBy: r.c.String()}
+			c, err := compileGrant(g)
+			if err == nil {
+				err = m.validateGrant(c)
+			}
+			if err != nil {
+				return APIResult{}, err
+			}
+			created = append(created, g.ID)
+			changes = append(changes, change{kindGrants, g.ID, c})
+		}
+	}
+	if _, err := r.s.commit(r.ctx, changes); err != nil {
+		return APIResult{}, err
+	}
+	return APIResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
+}
+
+func (r *request) authorizeBulk(b *bulkRequest) error {
+	if r.c.Subject != "" {
+		for _, d := range b.Devices {
+			if !r.pmOf(d, "") {
+				return fmt.Errorf("viewer %s is not a privacy manager of device %s's site: %w", r.c.Subject, d, ErrForbidden)
+			}
+		}
+		return nil
+	}
+	if err := r.needSection("grants:write"); err != nil {
+		return err
+	}
+	cs := r.creators()
+	for _, s := range b.Subjects {
+		if !r.visibleRef(cs, kindSubjects, s) {
+			return fmt.Errorf("subject %s was created by another admin (individual access): %w", s, ErrForbidden)
+		}
+	}
+	for _, d := range b.Devices {
+		if !r.visibleRef(cs, kindDevices, d) {
+			return fmt.Errorf("device %s was created by another admin (individual access): %w", d, ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// checkBody is the answer of GET /check.
+type checkBody struct {
+	Allowed    bool       `json:"allowed"`
+	Reason     string     `json:"reason"`
+	ValidUntil *time.Time `json:"valid_until"`
+}
+
+func (r *request) check() (APIResult, error) {
+	q := r.query
+	subject, device := q.Get("subject"), q.Get("device")
+	if subject == "" && r.c.Subject != "" {
+		subject = r.c.Subject
+	}
+	if r.c.Subject != "" {
+		if subject != r.c.Subject {
+			return APIResult{}, fmt.Errorf("a viewer asks /check only about itself: %w", ErrForbidden)
+		}
+	} else if err := r.needSectionLocked("check:read"); err != nil {
+		return APIResult{}, err
+	}
+	if subject == "" {
+		return APIResult{}, fieldErr("subject", "is required")
+	}
+	if device == "" {
+		return APIResult{}, fieldErr("device", "is required")
+	}
+	a, err := ParseAction(q.Get("action"))
+	if err != nil {
+		return APIResult{}, fieldErr("action", err.Error())
+	}
+	at, ok, err := parseTimeParam(q, "at")
+	if err != nil {
+		return APIResult{}, err
+	}
+	if !ok {
+		at = r.now
+	}
+	footage, hasFootage, err := parseTimeParam(q, "footage")
+	if err != nil {
+		return APIResult{}, err
+	}
+	var d Decision
+	if hasFootage {
+		d = r.s.CheckFootage(subject, device, a, at, footage)
+	} else {
+		d = r.s.Check(subject, device, a, at)
+	}
+	out := checkBody{Allowed: d.Allowed, Reason: d.Reason}
+	if !d.ValidUntil.IsZero() {
+		out.ValidUntil = &d.ValidUntil
+	}
+	return APIResult{Body: out}, nil
+}
+
+// auditPage is GET /audit?after=SEQ&limit=N&who=&allowed=true|false.
+func (r *request) auditPage() (APIResult, error) {
+	if err := r.needSectionLocked("audit:read"); err != nil {
+		return APIResult{}, err
+	}
+	q := r.query
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return APIResult{}, fieldErr("after", "want a sequence number")
+		}
+		after = n
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return APIResult{}, fieldErr("limit", "want 1..1000")
+		}
+		limit = n
+	}
+	allowed := q.Get("allowed")
+	if allowed != "" && allowed != "true" && allowed != "false" {
+		return APIResult{}, fieldErr("allowed", "want true or false")
+	}
+	who := q.Get("who")
+	r.s.mu.RLock()
+	cs := r.creators()
+	r.s.mu.RUnlock()
+	entries, next := r.s.audit.page(after, limit, func(e *AuditEntry) bool {
+		if who != "" && e.Who != who {
+			return false
+		}
+		if allowed != "" && strconv.FormatBool(e.Allowed) != allowed {
+			return false
+		}
+		_, mine := cs[e.Who]
+		return cs == nil || mine
+	})
+	return APIResult{Body: map[string]any{"entries": entries, "next": next}}, nil
+}
+
+func dedupe(xs []string) []string {
+	seen := set{}
+	out := xs[:0:0]
+	for _, x := range xs {
+		if _, ok := seen[x]; !ok {
+			seen[x] = struct{}{}
+			out = append(out, x)
+		}
+	}
+	return out
+}

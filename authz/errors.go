@@ -1,0 +1,22 @@
+package authz
+
+import "errors"
+
+// Errors the HTTP layer maps to status codes in one place.
+var (
+	ErrNotFound   = errors.New("not found")   // 404
+	ErrForbidden  = errors.New("forbidden")   // 403
+	ErrConflict   = errors.New("conflict")    // 409
+	ErrNotHandled = errors.New("not handled") // the gateway routes the request elsewhere
+	ErrClosed     = errors.New("authz: service closed")
+)
+
+// FieldError is a 400: bad input, naming the JSON field (or query parameter) and why.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErr(field, msg string) error { return &FieldError{Field: field, Msg: msg} }

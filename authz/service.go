@@ -1,0 +1,362 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Service is the authorization service: the model, its store, the decision
+// cache and the invalidation bus. Configure the exported fields, then call
+// Initialize; Close releases it.
+//
+// Locking: writeMu serializes writers (API writes and state changes), so a
+// write validates against a model no one else changes; mu guards the model
+// (evaluations hold the read lock, applying a committed write the write lock).
+// The store commit (an fsync) happens outside mu, so cold evaluations are not
+// blocked by disk writes.
+type Service struct {
+	// DataDir holds camgate.db when Store is nil. Required in that case.
+	DataDir string
+	// Store persists the model. Default: a BoltStore at DataDir/camgate.db.
+	Store Store
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// TemporaryAccess is how long installers and companies of a site get
+	// access to a newly added camera. Default 8h.
+	TemporaryAccess time.Duration
+	// Logger. Default: discard.
+	Logger *slog.Logger
+	// AdminKeys are bootstrap admin keys (root: every section).
+	AdminKeys []string
+	// CacheEntries bounds the L1 decision cache. Default 1<<20.
+	CacheEntries int
+	// AuditEntries is how many audit entries are kept in memory. Default 10000.
+	AuditEntries int
+
+	ownStore bool
+	writeMu  sync.Mutex
+	mu       sync.RWMutex
+	m        *model
+	rev      uint64
+	cache    *decisionCache
+	audit    *auditLog
+	rootKeys [][32]byte
+
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
+	closed bool
+}
+
+// Initialize applies defaults, opens the store and loads the model.
+func (s *Service) Initialize() error {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.TemporaryAccess <= 0 {
+		s.TemporaryAccess = 8 * time.Hour
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.CacheEntries <= 0 {
+		s.CacheEntries = 1 << 20
+	}
+	if s.AuditEntries <= 0 {
+		s.AuditEntries = 10000
+	}
+	for i, k := range s.AdminKeys {
+		if len(k) < 16 {
+			return fmt.Errorf("authz: admin key %d: shorter than 16 characters", i)
+		}
+		s.rootKeys = append(s.rootKeys, sha256.Sum256([]byte(k)))
+	}
+	if s.Store == nil {
+		if s.DataDir == "" {
+			return errors.New("authz: DataDir or Store is required")
+		}
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return fmt.Errorf("authz: data dir: %w", err)
+		}
+		st, err := OpenBoltStore(filepath.Join(s.DataDir, "camgate.db"))
+		if err != nil {
+			return err
+		}
+		s.Store, s.ownStore = st, true
+	}
+	s.cache = newDecisionCache(s.CacheEntries)
+	s.audit = newAuditLog(s.AuditEntries)
+	s.subs = map[*subscriber]struct{}{}
+	if err := s.load(context.Background()); err != nil {
+		s.Close()
+		return err
+	}
+	return nil
+}
+
+// load replaces the model with the store's content.
+func (s *Service) load(ctx context.Context) error {
+	rev, recs, err := s.Store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	m := newModel()
+	for _, r := range recs {
+		obj, err := decodeRecord(r.Kind, r.Data)
+		if err != nil {
+			return fmt.Errorf("authz: load %s/%s: %w", r.Kind, r.ID, err)
+		}
+		m.put(r.Kind, r.ID, obj)
+	}
+	s.mu.Lock()
+	s.m, s.rev = m, rev
+	s.cache.rev.Add(1)
+	s.cache.invalidate(&Invalidation{All: true})
+	s.mu.Unlock()
+	s.Logger.Info("authz model loaded", "rev", rev, "records", len(recs))
+	return nil
+}
+
+// Close stops subscribers and closes the store if the Service opened it.
+func (s *Service) Close() {
+	s.subsMu.Lock()
+	subs := s.subs
+	s.subs, s.closed = nil, true
+	s.subsMu.Unlock()
+	for sub := range subs {
+		sub.stop()
+	}
+	if s.ownStore && s.Store != nil {
+		if err := s.Store.Close(); err != nil {
+			s.Logger.Warn("authz store close", "err", err)
+		}
+	}
+}
+
+// Check answers one action for subject on device at now. A cache hit does
+// not allocate.
+func (s *Service) Check(subject, device string, a Action, now time.Time) Decision {
+	return s.check(subject, device, a, now, -1)
+}
+
+// CheckFootage is Check for archive access to footage recorded at footage:
+// grants with footage_within reach back only that far.
+func (s *Service) CheckFootage(subject, device string, a Action, now, footage time.Time) Decision {
+	return s.check(subject, device, a, now, footage.UnixNano())
+}
+
+func (s *Service) check(subject, device string, a Action, now time.Time, footage int64) Decision {
+	if a == 0 || a&(a-1) != 0 || a > ActionAll {
+		return Decision{Reason: "invalid_action: not a single action"}
+	}
+	return s.entry(subject, device, now).decision(a, now.UnixNano(), footage)
+}
+
+func (s *Service) entry(subject, device string, now time.Time) *entry {
+	ns := now.UnixNano()
+	if e := s.cache.get(subject, device, ns); e != nil {
+		return e
+	}
+	s.mu.RLock()
+	e := s.m.evaluate(subject, device, now)
+	rev := s.cache.stamp(e, subject, device)
+	s.mu.RUnlock()
+	s.cache.put(subject, device, e, rev)
+	return e
+}
+
+// evaluateFresh bypasses the cache (tests compare it with cached answers).
+func (s *Service) evaluateFresh(subject, device string, a Action, now time.Time, footage int64) Decision {
+	s.mu.RLock()
+	e := s.m.evaluate(subject, device, now)
+	s.mu.RUnlock()
+	return e.decision(a, now.UnixNano(), footage)
+}
+
+// Actions returns every action allowed now (rule 12 applied) and the earliest
+// ValidUntil among them and the denied ones (zero: no time limit).
+func (s *Service) Actions(subject, device string, now time.Time) (Action, time.Time) {
+	e := s.entry(subject, device, now)
+	ns := now.UnixNano()
+	var allowed Action
+	var vu int64
+	for i := range numActions {
+		d := e.decision(Action(1)<<i, ns, -1)
+		if d.Allowed {
+			allowed |= Action(1) << i
+		}
+		if !d.ValidUntil.IsZero() {
+			vu = minNS(vu, d.ValidUntil.UnixNano())
+		}
+	}
+	return allowed, nsTime(vu)
+}
+
+// Device returns a device (PTZ password included: the gateway needs it).
+func (s *Service) Device(id string) (Device, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.m.devices[id]
+	if d == nil {
+		return Device{}, false
+	}
+	return copyDevice(d), true
+}
+
+// Devices returns every device sorted by id.
+func (s *Service) Devices() []Device {
+	s.mu.RLock()
+	out := make([]Device, 0, len(s.m.devices))
+	for _, d := range s.m.devices {
+		out = append(out, copyDevice(d))
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func copyDevice(d *Device) Device {
+	c := *d
+	if d.PTZ != nil {
+		p := *d.PTZ
+		c.PTZ = &p
+	}
+	return c
+}
+
+// Subject returns a subject.
+func (s *Service) Subject(id string) (Subject, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x := s.m.subjects[id]
+	if x == nil {
+		return Subject{}, false
+	}
+	return *x, true
+}
+
+// Authenticate maps an admin key to a Caller: a bootstrap key is root, a key
+// returned when an admin was created is that admin.
+func (s *Service) Authenticate(adminKey string) (Caller, bool) {
+	h := sha256.Sum256([]byte(adminKey))
+	for _, k := range s.rootKeys {
+		if subtle.ConstantTimeCompare(h[:], k[:]) == 1 {
+			return Caller{Root: true}, true
+		}
+	}
+	s.mu.RLock()
+	id, ok := s.m.adminByHash[fmt.Sprintf("%x", h)]
+	s.mu.RUnlock()
+	if !ok {
+		return Caller{}, false
+	}
+	return Caller{Admin: id}, true
+}
+
+// change is one record write of a commit: obj nil deletes.
+type change struct {
+	kind, id string
+	obj      any
+}
+
+// commit persists changes atomically, applies them to the model, invalidates
+// the cache and publishes the invalidation. The caller holds writeMu and has
+// validated the changes against the current model.
+func (s *Service) commit(ctx context.Context, changes []change) (uint64, error) {
+	muts := make([]Mutation, len(changes))
+	for i, ch := range changes {
+		muts[i] = Mutation{Kind: ch.kind, ID: ch.id}
+		if ch.obj != nil {
+			data, err := json.Marshal(storedForm(ch.obj))
+			if err != nil {
+				return 0, fmt.Errorf("authz: encode %s/%s: %w", ch.kind, ch.id, err)
+			}
+			muts[i].Data = data
+		}
+	}
+	rev, err := s.Store.Commit(ctx, s.rev, muts)
+	if errors.Is(err, ErrRevisionConflict) {
+		// Another node wrote first: catch up so the next attempt validates
+		// against current data; the caller retries.
+		if lerr := s.load(ctx); lerr != nil {
+			s.Logger.Error("authz reload after conflict", "err", lerr)
+		}
+		return 0, fmt.Errorf("%w: the store changed concurrently, retry", ErrConflict)
+	}
+	if err != nil {
+		return 0, err
+	}
+	aff := newAffect()
+	s.mu.Lock()
+	for _, ch := range changes {
+		s.m.affected(ch.kind, ch.id, aff)
+		s.m.put(ch.kind, ch.id, ch.obj)
+		s.m.affected(ch.kind, ch.id, aff)
+	}
+	s.rev = rev
+	s.cache.rev.Add(1)
+	inv := aff.invalidation(rev)
+	s.cache.invalidate(&inv)
+	s.mu.Unlock()
+	s.publish(inv)
+	return rev, nil
+}
+
+// storedForm unwraps compiled records to what is persisted.
+func storedForm(obj any) any {
+	switch o := obj.(type) {
+	case *grantC:
+		return o.g
+	case *shareC:
+		return o.s
+	}
+	return obj
+}
+
+// decodeRecord turns stored JSON into the model's object for kind.
+func decodeRecord(kind string, data []byte) (any, error) {
+	var obj any
+	switch kind {
+	case kindOrgs:
+		obj = &Org{}
+	case kindSites:
+		obj = &Site{}
+	case kindDevices:
+		obj = &Device{}
+	case kindSubjects:
+		obj = &Subject{}
+	case kindGroups:
+		obj = &Group{}
+	case kindRoles:
+		obj = &Role{}
+	case kindGrants:
+		obj = &Grant{}
+	case kindShares:
+		obj = &Share{}
+	case kindRequests:
+		obj = &AccessRequest{}
+	case kindAdmins:
+		obj = &Admin{}
+	default:
+		return nil, fmt.Errorf("unknown kind %q", kind)
+	}
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, err
+	}
+	switch o := obj.(type) {
+	case *Grant:
+		return compileGrant(o)
+	case *Share:
+		return compileShare(o)
+	}
+	return obj, nil
+}
