@@ -201,7 +201,7 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		if o == nil || n == nil || !r.pmOf("", o.ID) {
 			return deny
 		}
-		if o.Org != n.Org || o.Parent != n.Parent || o.Name != n.Name || o.AlarmWindow != n.AlarmWindow {
+		if o.Org != n.Org || o.Parent != n.Parent || o.Name != n.Name || (n.AlarmWindow != 0 && o.AlarmWindow != n.AlarmWindow) {
 			return fmt.Errorf("a privacy manager changes only a site's privacy settings: %w", ErrForbidden)
 		}
 		return nil

@@ -35,7 +35,9 @@ func (r *request) del(kind, id string) (APIResult, error) {
 func (r *request) cascade(kind, id string) ([]change, error) {
 	m := r.s.m
 	out := []change{{kind, id, nil}}
-	inUse := func(what string) error { return fmt.Errorf("%s %q is still used by %s: %w", kind, id, what, ErrConflict) }
+	inUse := func(what string) error {
+		return fmt.Errorf("%s %q is still used by %s: %w", kind, id, what, ErrConflict)
+	}
 	switch kind {
 	case kindOrgs:
 		for _, s := range m.sites {
