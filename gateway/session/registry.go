@@ -59,7 +59,12 @@ type Change struct {
 	Subjects []string
 	Devices  []string
 	Links    []string
+	// Pairs names single (subject, device) decisions, e.g. one grant.
+	Pairs []Pair
 }
+
+// Pair is one subject on one device.
+type Pair struct{ Subject, Device string }
 
 // Registry holds this node's sessions.
 type Registry struct {
@@ -257,6 +262,14 @@ func (r *Registry) Invalidate(c Change) int {
 		collect(r.bySubject, c.Subjects)
 		collect(r.byDevice, c.Devices)
 		collect(r.byLink, c.Links)
+		for _, p := range c.Pairs {
+			for s := range r.bySubject[p.Subject] {
+				if _, dup := seen[s]; !dup && s.Camera == p.Device {
+					seen[s] = struct{}{}
+					todo = append(todo, s)
+				}
+			}
+		}
 	}
 	r.mu.Unlock()
 	ended := 0

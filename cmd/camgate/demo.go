@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway"
+	"github.com/camgate/camgate/gateway/config"
+)
+
+// demoSecrets are generated on the first `camgate demo` and kept in the data
+// folder, so tokens printed once keep working after a restart.
+type demoSecrets struct {
+	HS256Secret string `json:"hs256_secret"`
+	AdminKey    string `json:"admin_key"`
+}
+
+const demoSecretsFile = "demo-secrets.json"
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// loadDemoSecrets reads the demo secrets, creating them when absent.
+func loadDemoSecrets(dataDir string, create bool) (demoSecrets, error) {
+	path := filepath.Join(dataDir, demoSecretsFile)
+	var s demoSecrets
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &s); err != nil {
+			return s, fmt.Errorf("%s: %w", path, err)
+		}
+		return s, nil
+	case !errors.Is(err, os.ErrNotExist) || !create:
+		return s, err
+	}
+	s = demoSecrets{HS256Secret: randomHex(32), AdminKey: "cg_admin_" + randomHex(16)}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return s, err
+	}
+	b, _ = json.MarshalIndent(s, "", "  ")
+	return s, os.WriteFile(path, b, 0o600)
+}
+
+// demoSetup is what the demo writes into the store: a site, the demo camera,
+// two viewers and their grants. PUTs are idempotent, so a restart is harmless.
+var demoSetup = []struct {
+	path []string
+	body string
+}{
+	{[]string{"orgs", "demo-org"}, `{"name":"Demo organization"}`},
+	{[]string{"sites", "demo-site"}, `{"org":"demo-org","name":"Demo site"}`},
+	{[]string{"devices", "demo"}, `{"site":"demo-site","kind":"camera","name":"Demo camera","source":"builtin:demo"}`},
+	{[]string{"subjects", "alice"}, `{"kind":"user","name":"Alice","email":"alice@example.com","org":"demo-org"}`},
+	{[]string{"subjects", "bob"}, `{"kind":"user","name":"Bob","email":"bob@example.com","org":"demo-org"}`},
+	{[]string{"grants", "demo-alice"}, `{"subject":"alice","device":"demo","actions":["live","sound","archive","download"],"condition":"always"}`},
+	{[]string{"grants", "demo-bob"}, `{"subject":"bob","device":"demo","actions":["live"],"condition":"always"}`},
+}
+
+func demo(args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(flag.NewFlagSet("demo", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	secrets, err := loadDemoSecrets(cfg.DataDir, true)
+	if err != nil {
+		return fmt.Errorf("demo secrets: %w", err)
+	}
+	if cfg.Auth.ViewerJWT.HS256Secret == "" {
+		cfg.Auth.ViewerJWT.HS256Secret = secrets.HS256Secret
+	}
+	if len(cfg.Auth.AdminKeys) == 0 {
+		cfg.Auth.AdminKeys = []string{secrets.AdminKey}
+	}
+	log := newLogger(cfg, stderr)
+	g := &gateway.Gateway{Config: cfg, Logger: log, Version: version}
+	if err := g.Initialize(); err != nil {
+		return err
+	}
+	defer g.Close()
+	root := authz.Caller{Root: true}
+	for _, w := range demoSetup {
+		if _, err := g.Authz().Handle(context.Background(), root, "PUT", w.path, nil, []byte(w.body)); err != nil {
+			return fmt.Errorf("demo setup %v: %w", w.path, err)
+		}
+	}
+	secret := []byte(cfg.Auth.ViewerJWT.HS256Secret)
+	alice, err := token.MintHS256(secret, "alice", 24*time.Hour, time.Now())
+	if err != nil {
+		return err
+	}
+	bob, err := token.MintHS256(secret, "bob", 24*time.Hour, time.Now())
+	if err != nil {
+		return err
+	}
+	printDemo(stdout, g, cfg, secrets.AdminKey, alice, bob)
+	waitForSignal()
+	fmt.Fprintln(stdout, "\nstopping…")
+	return nil
+}
+
+func hostPort(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return "localhost:" + port
+}
+
+func printDemo(w io.Writer, g *gateway.Gateway, cfg config.Config, adminKey, alice, bob string) {
+	rtsp := "rtsp://" + hostPort(g.RTSPAddr())
+	api := "http://" + hostPort(g.HTTPAddr()) + "/api/v1"
+	if len(cfg.Auth.AdminKeys) > 0 {
+		adminKey = cfg.Auth.AdminKeys[0]
+	}
+	fmt.Fprintf(w, `
+camgate demo is running (data in %s). Copy-paste:
+
+  # Alice may watch and hear the demo camera:
+  ffplay -rtsp_transport tcp "%s/demo?token=%s"
+  # VLC takes the token as the password (any user name):
+  vlc "rtsp://viewer:%s@%s/demo"
+
+  # Bob may watch but not hear: his stream has no audio track.
+  ffprobe -rtsp_transport tcp "%s/demo?token=%s"
+
+  # The API (admin key):
+  curl -H "Authorization: Bearer %s" %s/devices
+  curl -H "Authorization: Bearer %s" "%s/check?subject=bob&device=demo&action=sound"
+  # Let Bob hear the camera too:
+  curl -X POST -H "Authorization: Bearer %s" -d '{"subject":"bob","device":"demo","actions":["sound"]}' %s/grants
+  # Revoke Alice's grant: her open player stops within a fraction of a second.
+  curl -X DELETE -H "Authorization: Bearer %s" %s/grants/demo-alice
+  # Open sessions:
+  curl -H "Authorization: Bearer %s" %s/sessions
+
+  # More viewer tokens:  go run ./cmd/camgate token --sub alice --ttl 1h
+
+Press Ctrl-C to stop.
+`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob,
+		adminKey, api, adminKey, api, adminKey, api, adminKey, api, adminKey, api)
+}
+
+func mintToken(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	sub := fs.String("sub", "", "subject id the token names (required)")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if *sub == "" {
+		return errors.New("token: --sub is required")
+	}
+	if *ttl <= 0 {
+		return errors.New("token: --ttl must be positive")
+	}
+	secret := cfg.Auth.ViewerJWT.HS256Secret
+	if secret == "" {
+		s, err := loadDemoSecrets(cfg.DataDir, false)
+		if err != nil {
+			return errors.New("token: no auth.viewer_jwt.hs256_secret configured (set CAMGATE_AUTH_VIEWER_JWT_HS256_SECRET, or run `camgate demo` once in this folder)")
+		}
+		secret = s.HS256Secret
+	}
+	tok, err := token.MintHS256([]byte(secret), *sub, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,110 @@
+// Command camgate runs the camgate media gateway.
+//
+//	camgate serve [--config camgate.yml]   run a node
+//	camgate demo                           run with a demo camera and print how to watch it
+//	camgate token --sub alice --ttl 1h     mint a development viewer token (HS256)
+//	camgate version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/camgate/camgate/gateway"
+	"github.com/camgate/camgate/gateway/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "camgate:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `camgate — media streaming gateway with inline authorization
+
+Usage:
+  camgate serve   [--config FILE]            run a gateway node
+  camgate demo    [--config FILE]            run with a demo camera; prints URLs and tokens
+  camgate token   --sub SUBJECT [--ttl 1h] [--config FILE]
+                                             mint a development viewer token (HS256 secret)
+  camgate version                            print the version
+
+Every config key can be set by an environment variable CAMGATE_SECTION_KEY,
+e.g. CAMGATE_HTTP_LISTEN=:9090. See README.md.
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a subcommand is required")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "demo":
+		return demo(args[1:], stdout, stderr)
+	case "token":
+		return mintToken(args[1:], stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "camgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+// loadConfig reads the optional file and the environment.
+func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	path := fs.String("config", "", "YAML configuration file (optional)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(*path, os.Environ())
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stderr io.Writer) error {
+	cfg, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	g := &gateway.Gateway{Config: cfg, Logger: log, Version: version}
+	if err := g.Initialize(); err != nil {
+		return err
+	}
+	waitForSignal()
+	log.Info("shutting down")
+	g.Close()
+	return nil
+}
+
+// waitForSignal blocks until SIGINT or SIGTERM.
+func waitForSignal() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+}

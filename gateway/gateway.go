@@ -1,0 +1,293 @@
+// Package gateway assembles camgate: the permission service, the stream hub,
+// the session registry and the viewer-facing servers (RTSP, HTTP with HLS,
+// WHEP and archive), from one configuration. cmd/camgate is a thin shell
+// around it.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/gateway/rtsp"
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// Gateway is one camgate node.
+type Gateway struct {
+	// Config is the validated configuration.
+	Config config.Config
+	// Logger (default: discard).
+	Logger *slog.Logger
+	// Version is reported by the API and logs.
+	Version string
+
+	authz    *authz.Service
+	verifier *token.Verifier
+	hub      *stream.Hub
+	registry *session.Registry
+	access   *access
+	metrics  *metrics
+	rtsp     *rtsp.Server
+	http     *httpapi.Server
+
+	invalidations *invalidator
+	unsubscribe   func()
+	closers       []func()
+}
+
+// Initialize builds and starts every component; on error, what was started
+// is stopped again.
+func (g *Gateway) Initialize() error {
+	if g.Logger == nil {
+		g.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := g.Config.Validate(); err != nil {
+		return err
+	}
+	if err := g.start(); err != nil {
+		g.Close()
+		return err
+	}
+	return nil
+}
+
+func (g *Gateway) start() error {
+	cfg := g.Config
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	g.metrics = newMetrics()
+
+	g.authz = &authz.Service{DataDir: cfg.DataDir, AdminKeys: cfg.Auth.AdminKeys, Logger: g.Logger.With("component", "authz")}
+	if err := g.authz.Initialize(); err != nil {
+		return fmt.Errorf("authz: %w", err)
+	}
+	g.closers = append(g.closers, g.authz.Close)
+	if err := g.bootstrapCameras(); err != nil {
+		return err
+	}
+
+	jwt := cfg.Auth.ViewerJWT
+	pems, err := jwt.PublicKeysPEM()
+	if err != nil {
+		return err
+	}
+	g.verifier = &token.Verifier{
+		HS256Secret:   []byte(jwt.HS256Secret),
+		PublicKeysPEM: pems,
+		JWKSURL:       jwt.JWKSURL,
+		Issuer:        jwt.Issuer,
+		Audience:      jwt.Audience,
+		Leeway:        time.Duration(jwt.Leeway),
+		Logger:        g.Logger.With("component", "token"),
+	}
+	if err := g.verifier.Initialize(); err != nil {
+		return fmt.Errorf("auth.viewer_jwt: %w", err)
+	}
+	g.access = &access{verifier: g.verifier, authz: g.authz, metrics: g.metrics, now: time.Now}
+
+	g.hub = &stream.Hub{
+		Sources:    g.sourceFor,
+		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
+		OnUpstream: g.metrics.upstream,
+		Logger:     g.Logger.With("component", "upstream"),
+	}
+	if err := g.hub.Initialize(); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, g.hub.Close)
+
+	g.registry = &session.Registry{
+		Recheck: g.access.recheckSession,
+		OnEnd:   g.metrics.sessionEnded,
+		Logger:  g.Logger.With("component", "sessions"),
+	}
+	if err := g.registry.Initialize(); err != nil {
+		return err
+	}
+	g.invalidations = newInvalidator(g.registry)
+	g.closers = append(g.closers, g.invalidations.close)
+	g.unsubscribe = g.authz.Subscribe(func(inv authz.Invalidation) {
+		c := session.Change{All: inv.All, Subjects: inv.Subjects, Devices: inv.Devices}
+		for _, p := range inv.Pairs {
+			c.Pairs = append(c.Pairs, session.Pair{Subject: p.Subject, Device: p.Device})
+		}
+		g.invalidations.push(c)
+	})
+
+	g.rtsp = &rtsp.Server{
+		Address:        cfg.RTSP.Listen,
+		UDPRTPAddress:  cfg.RTSP.UDPRTPListen,
+		UDPRTCPAddress: cfg.RTSP.UDPRTCPListen,
+		Hub:            g.hub,
+		Admitter:       g.access,
+		Sessions:       g.registry,
+		Logger:         g.Logger.With("component", "rtsp"),
+	}
+	if err := g.rtsp.Initialize(); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, g.rtsp.Close)
+
+	g.http = &httpapi.Server{
+		Address:       cfg.HTTP.Listen,
+		MaxBodyBytes:  int(cfg.HTTP.MaxBodyBytes),
+		Authz:         g.authz,
+		ViewerSubject: g.viewerSubject,
+		Sessions:      g.registry,
+		Metrics: func(ctx *fasthttp.RequestCtx) {
+			g.metrics.write(ctx, g.registry.List(), g.hub.Stats())
+		},
+		Ready:  g.ready,
+		Logger: g.Logger.With("component", "http"),
+		API:    map[string]httpapi.APIHandler{},
+	}
+	if err := g.http.Initialize(); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, g.http.Close)
+	g.Logger.Info("camgate started", "version", g.Version, "rtsp", g.rtsp.Addr().String(),
+		"http", g.http.Addr().String(), "data_dir", cfg.DataDir)
+	return nil
+}
+
+// Close stops everything, newest first.
+func (g *Gateway) Close() {
+	if g.unsubscribe != nil {
+		g.unsubscribe()
+		g.unsubscribe = nil
+	}
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+	g.closers = nil
+}
+
+// RTSPAddr and HTTPAddr return the bound addresses.
+func (g *Gateway) RTSPAddr() net.Addr { return g.rtsp.Addr() }
+
+// HTTPAddr returns the HTTP listener's address.
+func (g *Gateway) HTTPAddr() net.Addr { return g.http.Addr() }
+
+// Authz exposes the permission service (for bootstrap commands and tests).
+func (g *Gateway) Authz() *authz.Service { return g.authz }
+
+// Sessions exposes the session registry.
+func (g *Gateway) Sessions() *session.Registry { return g.registry }
+
+func (g *Gateway) ready() error {
+	if _, err := os.Stat(g.Config.DataDir); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	return nil
+}
+
+// viewerSubject verifies a viewer token for API calls.
+func (g *Gateway) viewerSubject(raw string) (string, error) {
+	c, err := g.verifier.Verify(raw)
+	if err != nil {
+		return "", err
+	}
+	return c.Subject, nil
+}
+
+// sourceFor resolves a camera to its upstream, at every (re)connect.
+func (g *Gateway) sourceFor(camera string) (source.Source, error) {
+	dev, ok := g.authz.Device(camera)
+	if !ok {
+		return nil, stream.ErrUnknownCamera
+	}
+	return source.New(dev.Source, source.Options{Logger: g.Logger.With("camera", camera)})
+}
+
+// bootstrapCameras writes the configured cameras (and their sites) into the
+// store when they are missing or differ; the API manages everything else.
+func (g *Gateway) bootstrapCameras() error {
+	root := authz.Caller{Root: true}
+	ctx := context.Background()
+	for _, c := range g.Config.Cameras {
+		site := c.Site
+		if site == "" {
+			site = "default"
+		}
+		if _, err := g.authz.Handle(ctx, root, "GET", []string{"sites", site}, nil, nil); errors.Is(err, authz.ErrNotFound) {
+			body, _ := json.Marshal(map[string]any{"name": site})
+			if _, err := g.authz.Handle(ctx, root, "PUT", []string{"sites", site}, nil, body); err != nil {
+				return fmt.Errorf("cameras: site %s: %w", site, err)
+			}
+		}
+		if d, ok := g.authz.Device(c.ID); ok && d.Site == site && d.Source == c.Source && d.Record == c.Record && d.Name == c.Name {
+			continue
+		}
+		body, _ := json.Marshal(map[string]any{"site": site, "kind": "camera", "name": c.Name, "source": c.Source, "record": c.Record})
+		if _, err := g.authz.Handle(ctx, root, "PUT", []string{"devices", c.ID}, nil, body); err != nil {
+			return fmt.Errorf("cameras: %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// invalidator hands permission changes to the session registry in order, on
+// its own goroutine, so a write never waits for session re-checks.
+type invalidator struct {
+	reg  *session.Registry
+	mu   sync.Mutex
+	q    []session.Change
+	wake chan struct{}
+	done chan struct{}
+	stop chan struct{}
+}
+
+func newInvalidator(reg *session.Registry) *invalidator {
+	iv := &invalidator{reg: reg, wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	go iv.run()
+	return iv
+}
+
+func (iv *invalidator) push(c session.Change) {
+	iv.mu.Lock()
+	iv.q = append(iv.q, c)
+	iv.mu.Unlock()
+	select {
+	case iv.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (iv *invalidator) run() {
+	defer close(iv.done)
+	for {
+		select {
+		case <-iv.stop:
+			return
+		case <-iv.wake:
+		}
+		iv.mu.Lock()
+		q := iv.q
+		iv.q = nil
+		iv.mu.Unlock()
+		for _, c := range q {
+			iv.reg.Invalidate(c)
+		}
+	}
+}
+
+func (iv *invalidator) close() {
+	close(iv.stop)
+	<-iv.done
+}

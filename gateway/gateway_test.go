@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway/config"
+)
+
+const (
+	testSecret   = "0123456789abcdef0123456789abcdef-test"
+	testAdminKey = "cg_admin_test_key_0123456789"
+)
+
+type node struct {
+	g    *Gateway
+	api  string
+	rtsp string
+}
+
+// startNode runs a gateway on free ports with its own data folder.
+func startNode(t *testing.T, dataDir string) *node {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.RTSP.Listen = "127.0.0.1:0"
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Auth.ViewerJWT.HS256Secret = testSecret
+	cfg.Auth.AdminKeys = []string{testAdminKey}
+	cfg.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: "builtin:demo"}}
+	g := &Gateway{Config: cfg}
+	if err := g.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return &node{g: g, api: "http://" + g.HTTPAddr().String() + "/api/v1", rtsp: "rtsp://" + g.RTSPAddr().String()}
+}
+
+func (n *node) call(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, n.api+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return res.StatusCode, out
+}
+
+func mustCall(t *testing.T, n *node, method, path, body string, want int) map[string]any {
+	t.Helper()
+	code, out := n.call(t, method, path, body)
+	if code != want && (want != 200 || code/100 != 2) { // 200 stands for any success
+		t.Fatalf("%s %s: %d %v, want %d", method, path, code, out, want)
+	}
+	return out
+}
+
+func viewerToken(t *testing.T, sub string) string {
+	t.Helper()
+	tok, err := token.MintHS256([]byte(testSecret), sub, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func probeCodecs(t *testing.T, url string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+		"-show_entries", "stream=codec_name", "-of", "csv=p=0", url)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%w: %s", err, errb.String())
+	}
+	return strings.Join(strings.Fields(out.String()), ","), nil
+}
+
+// TestGrantWatchRevoke is the slice end to end: a grant through the API lets
+// ffmpeg watch over RTSP; without `sound` there is no audio track; deleting
+// the grant ends the open session.
+func TestGrantWatchRevoke(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user","name":"Alice"}`, 200)
+	mustCall(t, n, "PUT", "/subjects/bob", `{"kind":"user","name":"Bob"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live","sound"]}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-bob", `{"subject":"bob","site":"hq","actions":["live"]}`, 200)
+
+	alice, bob := viewerToken(t, "alice"), viewerToken(t, "bob")
+	if got, err := probeCodecs(t, n.rtsp+"/cam1?token="+alice); err != nil || got != "h264,opus" {
+		t.Fatalf("alice: %q %v", got, err)
+	}
+	if got, err := probeCodecs(t, n.rtsp+"/cam1?token="+bob); err != nil || got != "h264" {
+		t.Fatalf("bob (site grant, no sound): %q %v", got, err)
+	}
+	if _, err := probeCodecs(t, n.rtsp+"/cam1?token="+viewerToken(t, "carol")); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("carol without a grant: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", n.rtsp+"/cam1?token="+alice, "-f", "null", "-")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.g.Sessions().Len() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("session not registered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := mustCall(t, n, "GET", "/sessions", "", 200)
+	if s := fmt.Sprint(out["sessions"]); !strings.Contains(s, "alice") || !strings.Contains(s, "full") {
+		t.Fatalf("sessions: %s", s)
+	}
+	mustCall(t, n, "DELETE", "/grants/g-alice", "", 200)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("ffmpeg kept playing after the grant was deleted")
+	}
+	if l := n.g.Sessions().Len(); l != 0 {
+		t.Fatalf("%d sessions left", l)
+	}
+}
+
+func TestStoreSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g1", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
+	n.g.Close()
+	n = startNode(t, dir)
+	out := mustCall(t, n, "GET", "/check?subject=alice&device=cam1&action=live", "", 200)
+	if out["allowed"] != true {
+		t.Fatalf("after restart: %v", out)
+	}
+}

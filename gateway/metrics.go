@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// metrics are the gateway's Prometheus counters. Label sets are fixed at
+// construction where possible, so counting is one atomic add.
+type metrics struct {
+	decisions map[string]*atomic.Uint64 // by result
+	kicks     map[string]*atomic.Uint64 // by reason class
+
+	mu        sync.Mutex // guards upstreams
+	upstreams map[string]string
+	reconns   map[string]uint64
+}
+
+var decisionResults = []string{"allowed", "denied", "unauthenticated", "unknown_camera"}
+var kickReasons = []string{"viewer_left", "revoked", "api", "other"}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		decisions: map[string]*atomic.Uint64{},
+		kicks:     map[string]*atomic.Uint64{},
+		upstreams: map[string]string{},
+		reconns:   map[string]uint64{},
+	}
+	for _, r := range decisionResults {
+		m.decisions[r] = new(atomic.Uint64)
+	}
+	for _, r := range kickReasons {
+		m.kicks[r] = new(atomic.Uint64)
+	}
+	return m
+}
+
+func (m *metrics) decision(result string) {
+	if c := m.decisions[result]; c != nil {
+		c.Add(1)
+	}
+}
+
+// sessionEnded classifies why a session ended.
+func (m *metrics) sessionEnded(_ *session.Session, reason string) {
+	class := "other"
+	switch {
+	case reason == "viewer left" || strings.Contains(reason, "EOF") || strings.Contains(reason, "terminated"):
+		class = "viewer_left"
+	case strings.HasPrefix(reason, "access revoked"):
+		class = "revoked"
+	case strings.Contains(reason, "API"):
+		class = "api"
+	}
+	m.kicks[class].Add(1)
+}
+
+func (m *metrics) upstream(camera, state string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if state == "closed" {
+		delete(m.upstreams, camera)
+		return
+	}
+	if state == "error" {
+		m.reconns[camera]++
+	}
+	m.upstreams[camera] = state
+}
+
+// write renders the exposition format.
+func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, streams []stream.Stats) {
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	var b strings.Builder
+	b.WriteString("# HELP camgate_decisions_total Viewer admission decisions by result.\n# TYPE camgate_decisions_total counter\n")
+	for _, r := range decisionResults {
+		fmt.Fprintf(&b, "camgate_decisions_total{result=%q} %d\n", r, m.decisions[r].Load())
+	}
+	b.WriteString("# HELP camgate_sessions_ended_total Viewer sessions ended, by reason.\n# TYPE camgate_sessions_ended_total counter\n")
+	for _, r := range kickReasons {
+		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=%q} %d\n", r, m.kicks[r].Load())
+	}
+	counts := map[[2]string]int{}
+	for _, s := range sessions {
+		counts[[2]string{s.Protocol, s.Camera}]++
+	}
+	keys := make([][2]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	b.WriteString("# HELP camgate_sessions Open viewer sessions by protocol and camera.\n# TYPE camgate_sessions gauge\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "camgate_sessions{protocol=%q,camera=%q} %d\n", k[0], k[1], counts[k])
+	}
+	b.WriteString("# HELP camgate_upstream_up Upstream state per open camera stream (1 = receiving).\n# TYPE camgate_upstream_up gauge\n")
+	b.WriteString("# HELP camgate_upstream_reconnects_total Upstream failures per camera.\n# TYPE camgate_upstream_reconnects_total counter\n")
+	m.mu.Lock()
+	cams := make([]string, 0, len(m.upstreams))
+	for c := range m.upstreams {
+		cams = append(cams, c)
+	}
+	sort.Strings(cams)
+	for _, c := range cams {
+		up := 0
+		if m.upstreams[c] == "ready" {
+			up = 1
+		}
+		fmt.Fprintf(&b, "camgate_upstream_up{camera=%q} %d\n", c, up)
+		fmt.Fprintf(&b, "camgate_upstream_reconnects_total{camera=%q} %d\n", c, m.reconns[c])
+	}
+	m.mu.Unlock()
+	b.WriteString("# HELP camgate_stream_readers Readers attached per open camera stream.\n# TYPE camgate_stream_readers gauge\n")
+	for _, s := range streams {
+		fmt.Fprintf(&b, "camgate_stream_readers{camera=%q} %d\n", s.Camera, s.Readers)
+	}
+	ctx.SetBodyString(b.String())
+}
