@@ -59,11 +59,11 @@ type Server struct {
 	// (write=true) sessions (default: root and admins).
 	MaySessions func(c authz.Caller, write bool) bool
 	// Optional components; a nil one answers 404.
-	HLS     Handler    // /hls/{camera}/{file}
-	WHEP    Handler    // /whep/{camera}[/{id}]
-	Archive Handler    // /archive/{camera}/{rest...}
-	Share   Handler    // /s/{token}
-	JWKS    Handler    // /.well-known/jwks.json
+	HLS     Handler               // /hls/{camera}/{file}
+	WHEP    Handler               // /whep/{camera}[/{id}]
+	Archive Handler               // /archive/{camera}/{rest...}
+	Share   Handler               // /s/{token}
+	JWKS    Handler               // /.well-known/jwks.json
 	API     map[string]APIHandler // /api/v1/{kind}/... served by the gateway (links, cameras, ...)
 	// Metrics writes the Prometheus text exposition.
 	Metrics func(ctx *fasthttp.RequestCtx)
