@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/camgate/camgate/gateway"
 	"github.com/camgate/camgate/gateway/config"
@@ -38,6 +41,7 @@ Usage:
   camgate demo    [--config FILE]            run with a demo camera; prints URLs and tokens
   camgate token   --sub SUBJECT [--ttl 1h] [--config FILE]
                                              mint a development viewer token (HS256 secret)
+  camgate healthcheck [--config FILE]       exit 0 when this host's node answers /healthz
   camgate version                            print the version
 
 Every config key can be set by an environment variable CAMGATE_SECTION_KEY,
@@ -56,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return demo(args[1:], stdout, stderr)
 	case "token":
 		return mintToken(args[1:], stdout)
+	case "healthcheck":
+		return healthcheck(args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "camgate", version)
 		return nil
@@ -99,6 +105,29 @@ func serve(args []string, stderr io.Writer) error {
 	waitForSignal()
 	log.Info("shutting down")
 	g.Close()
+	return nil
+}
+
+// healthcheck asks the local node's /healthz (for container health checks,
+// where no curl is available).
+func healthcheck(args []string) error {
+	cfg, err := loadConfig(flag.NewFlagSet("healthcheck", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	res, err := c.Get("http://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", res.Status)
+	}
 	return nil
 }
 

@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# camgate: multi-stage build of a static binary into a minimal, non-root image.
+#   docker build -t camgate .
+#   docker run -p 8554:8554 -p 8080:8080 -v camgate-data:/data camgate demo
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/camgate ./cmd/camgate
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/camgate /camgate
+# The embedded store, demo secrets and the archive live in /data.
+ENV CAMGATE_DATA_DIR=/data
+VOLUME ["/data"]
+WORKDIR /data
+USER nonroot:nonroot
+# RTSP (TCP), RTP/RTCP over UDP, HTTP (API, HLS, WHEP, archive, share links).
+EXPOSE 8554/tcp 8000/udp 8001/udp 8080/tcp
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD ["/camgate", "healthcheck"]
+ENTRYPOINT ["/camgate"]
+CMD ["serve"]
