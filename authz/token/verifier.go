@@ -280,7 +280,7 @@ func (v *Verifier) selectKey(t *jwt.Token) (any, error) {
 		}
 		if k != nil {
 			if k.alg != alg {
-				return nil, fmt.Errorf("%w: key %q verifies %s, token says %s", ErrAlgorithm, kid, k.alg, alg)
+				return nil, fmt.Errorf("%w: key %q verifies %s, token says %s", ErrAlgorithm, shortKid(kid), k.alg, alg)
 			}
 			return k.pub, nil
 		}
@@ -290,7 +290,7 @@ func (v *Verifier) selectKey(t *jwt.Token) (any, error) {
 	cands := ks.byAlg[alg]
 	if cands == nil {
 		if kid != "" {
-			return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+			return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, shortKid(kid))
 		}
 		return nil, fmt.Errorf("%w: no key for %s", ErrUnknownKey, alg)
 	}
@@ -331,6 +331,15 @@ func (v *Verifier) classify(tok *jwt.Token, err error) error {
 		ours = ErrClaims
 	}
 	return fmt.Errorf("%w: %v", ours, err)
+}
+
+// shortKid bounds an attacker-chosen kid before it goes into an error message
+// (and from there into logs).
+func shortKid(kid string) string {
+	if len(kid) > 64 {
+		return kid[:64] + "…"
+	}
+	return kid
 }
 
 func acceptedAlg(alg string) bool {
