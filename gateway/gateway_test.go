@@ -28,7 +28,7 @@ type node struct {
 }
 
 // startNode runs a gateway on free ports with its own data folder.
-func startNode(t *testing.T, dataDir string) *node {
+func startNode(t testing.TB, dataDir string) *node {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dataDir
@@ -73,7 +73,7 @@ func mustCall(t *testing.T, n *node, method, path, body string, want int) map[st
 	return out
 }
 
-func viewerToken(t *testing.T, sub string) string {
+func viewerToken(t testing.TB, sub string) string {
 	t.Helper()
 	tok, err := token.MintHS256([]byte(testSecret), sub, time.Hour, time.Now())
 	if err != nil {
