@@ -1,0 +1,193 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// errMuxerStopped: the muxer was stopped while a request waited for it.
+var errMuxerStopped = errors.New("hls muxer stopped")
+
+// camMuxer is the HLS muxer of one camera variant: one stream reader, one
+// depacketizer and one gohlslib Muxer shared by every HLS session of that
+// camera and variant. It starts with the first session and stops when the
+// last one ends (Server.mu guards refs). When the camera's stream ends (the
+// hub closed it) it re-acquires and starts a new gohlslib Muxer; players
+// re-read the playlist and continue.
+type camMuxer struct {
+	srv     *Server
+	camera  string
+	variant string
+	log     *slog.Logger
+
+	refs   int // guarded by srv.mu
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// pending counts blocking muxer calls still running, including ones
+	// whose request gave up (see adapter.go).
+	pending atomic.Int32
+
+	mu      sync.Mutex // guards cur, err, changed
+	cur     *gohlslib.Muxer
+	err     error
+	changed chan struct{} // closed and replaced at every change of cur/err
+	stopped bool
+}
+
+func newCamMuxer(srv *Server, camera, variant string) *camMuxer {
+	return &camMuxer{
+		srv: srv, camera: camera, variant: variant,
+		log:     srv.Logger.With("camera", camera, "variant", variant),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+}
+
+func (c *camMuxer) start(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	c.cancel = cancel
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		defer close(c.done)
+		c.run(ctx)
+	}()
+}
+
+// stop ends the muxer; requests waiting on it are released.
+func (c *camMuxer) stop() {
+	c.cancel()
+	c.mu.Lock()
+	c.stopped = true
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
+func (c *camMuxer) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *camMuxer) set(m *gohlslib.Muxer, err error) {
+	c.mu.Lock()
+	c.cur, c.err = m, err
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
+// wait returns the running gohlslib Muxer, waiting up to timeout for one;
+// it returns the last start error instead when starting failed.
+func (c *camMuxer) wait(timeout time.Duration) (*gohlslib.Muxer, error) {
+	var t *time.Timer
+	for {
+		c.mu.Lock()
+		m, err, ch, stopped := c.cur, c.err, c.changed, c.stopped
+		c.mu.Unlock()
+		switch {
+		case stopped:
+			return nil, errMuxerStopped
+		case m != nil:
+			return m, nil
+		case err != nil:
+			return nil, err
+		}
+		if t == nil {
+			t = time.NewTimer(timeout)
+			defer t.Stop()
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return nil, errBlockTimeout
+		}
+	}
+}
+
+// run keeps a muxer going until ctx ends, re-acquiring the camera's stream
+// when it ends and retrying with backoff when it cannot be had.
+func (c *camMuxer) run(ctx context.Context) {
+	const backoffMin, backoffMax = 250 * time.Millisecond, 5 * time.Second
+	delay := backoffMin
+	for {
+		started := time.Now()
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			c.set(nil, errMuxerStopped)
+			return
+		}
+		if errors.Is(err, stream.ErrClosed) && time.Since(started) > backoffMax {
+			delay = backoffMin // a stream that ran a while and ended: restart at once
+		}
+		c.set(nil, err)
+		c.log.Warn("hls muxer stopped, restarting", "error", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			c.set(nil, errMuxerStopped)
+			return
+		case <-t.C:
+		}
+		// Requests wait for the next attempt rather than failing on the old error.
+		c.set(nil, nil)
+		delay = min(delay*2, backoffMax)
+	}
+}
+
+// runOnce feeds one gohlslib Muxer from one stream until the stream ends.
+func (c *camMuxer) runOnce(ctx context.Context) error {
+	st, release, err := c.srv.Hub.Acquire(ctx, c.camera)
+	if err != nil {
+		return fmt.Errorf("acquire stream: %w", err)
+	}
+	defer release()
+	v := st.Variant(c.variant)
+	fts, tracks, err := newTracks(v.Desc)
+	if err != nil {
+		return err
+	}
+	encodeErrs := 0
+	m := &gohlslib.Muxer{
+		Tracks:             tracks,
+		Variant:            gohlslib.MuxerVariantLowLatency,
+		SegmentCount:       c.srv.SegmentCount,
+		SegmentMinDuration: c.srv.SegmentDuration,
+		PartMinDuration:    c.srv.PartDuration,
+		OnEncodeError: func(err error) {
+			encodeErrs++
+			if encodeErrs == 1 {
+				c.log.Warn("hls muxer encode error", "error", err)
+			}
+		},
+	}
+	if err := m.Start(); err != nil {
+		return fmt.Errorf("start hls muxer: %w", err)
+	}
+	defer m.Close()
+	r := stream.NewReader(c.srv.QueueSize)
+	if err := v.AddReader(r); err != nil {
+		return err
+	}
+	defer r.Close()
+	c.set(m, nil)
+	defer c.set(nil, nil)
+	c.log.Info("hls muxer started", "tracks", len(tracks))
+
+	f := &feeder{muxer: m, tracks: fts, onErr: m.OnEncodeError}
+	err = r.Run(ctx, func(batch []*stream.Packet) error {
+		f.writeBatch(batch)
+		return nil
+	})
+	c.log.Info("hls muxer ended", "error", err, "dropped", r.Dropped(), "encode_errors", encodeErrs)
+	return err
+}

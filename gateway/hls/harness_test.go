@@ -1,0 +1,137 @@
+package hls
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// fakeAdmitter admits by a token table: token → ticket. A ticket without a
+// variant has no `live`. Cameras cam1 and cam2 exist.
+type fakeAdmitter struct {
+	mu      sync.Mutex
+	tickets map[string]session.Ticket
+}
+
+func newFakeAdmitter() *fakeAdmitter {
+	return &fakeAdmitter{tickets: map[string]session.Ticket{
+		"alice": {Subject: "alice", Variant: stream.VariantFull, Token: "fp-alice"},
+		"bob":   {Subject: "bob", Variant: stream.VariantVideo, Token: "fp-bob"},
+		"eve":   {Subject: "eve", Token: "fp-eve"},
+	}}
+}
+
+func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if camera != "cam1" && camera != "cam2" {
+		return session.Ticket{}, session.ErrUnknownCamera
+	}
+	t, ok := f.tickets[token]
+	if !ok {
+		return session.Ticket{}, session.ErrUnauthenticated
+	}
+	if t.Variant == "" {
+		return session.Ticket{}, fmt.Errorf("%w: no live", session.ErrForbidden)
+	}
+	t.Camera = camera
+	return t, nil
+}
+
+func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cur, ok := f.tickets[t.Subject]; !ok || cur.Variant == "" {
+		return fmt.Errorf("%w: live revoked", session.ErrForbidden)
+	}
+	return nil
+}
+
+func (f *fakeAdmitter) revoke(subject string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tickets[subject]
+	t.Variant = ""
+	f.tickets[subject] = t
+}
+
+type harness struct {
+	srv  *Server
+	reg  *session.Registry
+	adm  *fakeAdmitter
+	hub  *stream.Hub
+	base string // http://127.0.0.1:PORT
+	http *fasthttp.Server
+}
+
+// newHarness serves the HLS server on a real 127.0.0.1 port, fed by the
+// builtin demo clip; configure may adjust the server before Initialize.
+func newHarness(t *testing.T, configure func(*Server)) *harness {
+	t.Helper()
+	h := &harness{adm: newFakeAdmitter()}
+	h.hub = &stream.Hub{Linger: time.Second, Sources: func(camera string) (source.Source, error) {
+		return source.New("builtin:demo", source.Options{})
+	}}
+	if err := h.hub.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
+		_, err := h.adm.Admit(context.Background(), s.Subject, s.Camera)
+		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
+	}}
+	if err := h.reg.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv = &Server{Hub: h.hub, Admitter: h.adm, Sessions: h.reg, BlockTimeout: 5 * time.Second}
+	if configure != nil {
+		configure(h.srv)
+	}
+	if err := h.srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.http = &fasthttp.Server{Handler: h.route}
+	go func() { _ = h.http.Serve(ln) }()
+	h.base = "http://" + ln.Addr().String()
+	t.Cleanup(func() {
+		_ = h.http.Shutdown()
+		h.srv.Close()
+		h.hub.Close()
+	})
+	return h
+}
+
+// route is what the integrator's router does for /hls/.
+func (h *harness) route(ctx *fasthttp.RequestCtx) {
+	rest, ok := strings.CutPrefix(string(ctx.Path()), "/hls/")
+	cam, file, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		return
+	}
+	h.srv.Handle(ctx, cam, file)
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,275 @@
+// Package hls serves live cameras over HLS and Low-Latency HLS at
+// /hls/{camera}/index.m3u8?token=…. The first request exchanges the token for
+// an HLS session (a 128-bit random id carried in every playlist URL and in an
+// HttpOnly cookie); every later playlist, init, segment and part request is
+// authorized again against that session's cached decision, so a revoke turns
+// the next request into a 403. Muxing is gohlslib's (fMP4, LL-HLS), one muxer
+// per camera variant shared by all its viewers: a viewer without `sound` is
+// served the video-only variant, with no audio rendition. Sessions are in the
+// session registry like RTSP ones and expire when idle.
+package hls
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// Hub is what the server needs from the stream hub.
+type Hub interface {
+	Acquire(ctx context.Context, camera string) (*stream.Stream, func(), error)
+}
+
+// Sessions is what the server needs from the session registry.
+type Sessions interface {
+	Add(s *session.Session)
+	Remove(id, reason string)
+}
+
+// errMethod: only GET and HEAD are served.
+var errMethod = errors.New("method not allowed")
+
+// Server is the HLS server for viewers. The HTTP front routes
+// GET /hls/{camera}/{file} to Handle.
+type Server struct {
+	// Hub provides camera streams (required).
+	Hub Hub
+	// Admitter decides who may watch (required).
+	Admitter session.Admitter
+	// Sessions registers viewer sessions (required).
+	Sessions Sessions
+	// SegmentDuration is the minimum segment duration; a segment always
+	// starts on a keyframe, so it is at least the camera's GOP (default 1 s).
+	SegmentDuration time.Duration
+	// PartDuration is the minimum LL-HLS part duration (default 200 ms).
+	PartDuration time.Duration
+	// SegmentCount is how many segments a playlist lists (default and
+	// minimum for LL-HLS: 7).
+	SegmentCount int
+	// IdleTimeout ends an HLS session that made no request for this long
+	// (default 60 s). A session that lost access keeps answering 403 until
+	// it idles out.
+	IdleTimeout time.Duration
+	// BlockTimeout bounds how long a request may wait for the muxer:
+	// LL-HLS blocking playlist reloads (_HLS_msn/_HLS_part), preload-hint
+	// parts and the first playlist of a starting stream (default 8 s, under
+	// the players' usual 10 s playlist timeout). Then it is answered 503.
+	BlockTimeout time.Duration
+	// MaxBlocking bounds the blocking requests one camera variant may have in
+	// flight, counting those that timed out but whose muxer call has not
+	// returned yet (default 256); beyond it requests get 503 at once.
+	MaxBlocking int
+	// QueueSize is the muxer's packet queue (default stream.DefaultQueueSize).
+	QueueSize int
+	// Logger (default: discard).
+	Logger *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards muxers and their refs
+	muxers map[string]*camMuxer
+
+	sessMu   sync.RWMutex // guards sessions
+	sessions map[string]*hlsSession
+}
+
+// Initialize applies defaults and starts the idle-session sweeper.
+func (s *Server) Initialize() error {
+	if s.Hub == nil || s.Admitter == nil || s.Sessions == nil {
+		return errors.New("hls server: Hub, Admitter and Sessions are required")
+	}
+	if s.SegmentDuration <= 0 {
+		s.SegmentDuration = time.Second
+	}
+	if s.PartDuration <= 0 {
+		s.PartDuration = 200 * time.Millisecond
+	}
+	if s.SegmentCount < 7 {
+		s.SegmentCount = 7
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
+	if s.BlockTimeout <= 0 {
+		s.BlockTimeout = 8 * time.Second
+	}
+	if s.MaxBlocking <= 0 {
+		s.MaxBlocking = 256
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.muxers = make(map[string]*camMuxer)
+	s.sessions = make(map[string]*hlsSession)
+	s.wg.Add(1)
+	go s.sweepLoop()
+	return nil
+}
+
+// Close ends every HLS session and muxer; blocked requests are released.
+func (s *Server) Close() {
+	s.cancel()
+	s.sessMu.Lock()
+	all := s.sessions
+	s.sessions = map[string]*hlsSession{}
+	s.sessMu.Unlock()
+	for _, hs := range all {
+		s.end(hs, "server closing", true)
+	}
+	s.mu.Lock()
+	for _, cm := range s.muxers {
+		cm.stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Handle serves GET /hls/{camera}/{file}: index.m3u8 (with ?token= the
+// token exchange), media playlists, init files, segments and parts.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, file string) {
+	if err := s.handle(ctx, camera, file); err != nil {
+		writeError(ctx, err)
+	}
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return errMethod
+	}
+	if !validCamera(camera) {
+		return session.ErrUnknownCamera
+	}
+	kind, err := classifyFile(file)
+	if err != nil {
+		return err
+	}
+	q, err := parseQuery(ctx.QueryArgs())
+	if err != nil {
+		return err
+	}
+	sid := q.session
+	exchange := kind == kindIndex && q.token != nil && sid == nil
+	if sid == nil && !exchange {
+		if c := ctx.Request.Header.Cookie(cookieName); len(c) > 0 {
+			if !validSessionID(c) {
+				return ErrBadRequest
+			}
+			sid = c
+		}
+	}
+	var hs *hlsSession
+	switch {
+	case exchange:
+		hs, err = s.admit(ctx, camera, string(q.token))
+	case sid == nil:
+		err = session.ErrUnauthenticated
+	default:
+		hs, err = s.authorize(camera, sid, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.serve(ctx, hs, kind, file, &q); err != nil {
+		if exchange {
+			// The player will retry with its token: don't leave this one behind.
+			s.end(hs, "stream unavailable", true)
+		}
+		return err
+	}
+	if exchange {
+		setSessionCookie(ctx, camera, hs.id)
+	}
+	return nil
+}
+
+// serve hands an authorized request to the camera variant's muxer.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, file string, q *query) error {
+	m, err := hs.mux.wait(s.BlockTimeout)
+	if err != nil {
+		return err
+	}
+	var res muxerResult
+	if kind.blocking() {
+		res, err = serveBlocking(ctx, m, file, q.muxerQuery(hs.id, kind), kind, s.BlockTimeout,
+			&hs.mux.pending, int32(s.MaxBlocking))
+		if err != nil {
+			return err
+		}
+	} else {
+		res = serveDirect(ctx, m, file)
+	}
+	switch res.status {
+	case http.StatusOK:
+		return nil
+	case 0, http.StatusNotFound:
+		ctx.Response.ResetBody()
+		return ErrUnknownFile
+	case http.StatusBadRequest:
+		ctx.Response.ResetBody()
+		return ErrBadRequest
+	default:
+		ctx.Response.ResetBody()
+		return errMuxerStopped
+	}
+}
+
+func setSessionCookie(ctx *fasthttp.RequestCtx, camera, id string) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	c.SetKey(cookieName)
+	c.SetValue(id)
+	c.SetPath("/hls/" + camera + "/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	ctx.Response.Header.SetCookie(c)
+}
+
+// statusOf decides the HTTP status of every error this server answers.
+func statusOf(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, ErrUnknownFile):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, ErrUnknownSession), errors.Is(err, session.ErrUnauthenticated):
+		return http.StatusUnauthorized, err.Error()
+	case errors.Is(err, session.ErrForbidden):
+		return http.StatusForbidden, err.Error()
+	case errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera):
+		return http.StatusNotFound, session.ErrUnknownCamera.Error()
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, err.Error()
+	case errors.Is(err, errBlockTimeout):
+		return http.StatusServiceUnavailable, err.Error()
+	}
+	// Upstream errors may name the camera's source URL: say no more.
+	return http.StatusServiceUnavailable, "stream unavailable"
+}
+
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	code, msg := statusOf(err)
+	body, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	ctx.Response.ResetBody()
+	ctx.Response.Header.Del("Set-Cookie")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	if code == http.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}
