@@ -32,7 +32,7 @@ type hlsSession struct {
 	camera string
 	mux    *camMuxer
 
-	lastSeen atomic.Int64            // unix nanoseconds of the last authorized request
+	lastSeen atomic.Int64           // unix nanoseconds of the last authorized request
 	ended    atomic.Pointer[string] // why the session lost access; nil while live
 	released atomic.Bool            // the muxer reference was given back
 
