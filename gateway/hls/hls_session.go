@@ -33,6 +33,7 @@ type hlsSession struct {
 	mux    *camMuxer
 
 	lastSeen atomic.Int64           // unix nanoseconds of the last authorized request
+	inFlight atomic.Int32           // requests being served: a session waiting on the muxer is not idle
 	ended    atomic.Pointer[string] // why the session lost access; nil while live
 	released atomic.Bool            // the muxer reference was given back
 
@@ -138,7 +139,7 @@ func (s *Server) sweep(now time.Time) {
 	var idle []*hlsSession
 	s.sessMu.Lock()
 	for id, hs := range s.sessions {
-		if hs.lastSeen.Load() < limit {
+		if hs.lastSeen.Load() < limit && hs.inFlight.Load() == 0 {
 			delete(s.sessions, id)
 			idle = append(idle, hs)
 		}

@@ -181,9 +181,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.serve(ctx, hs, kind, file, &q); err != nil {
-		if exchange {
-			// The player will retry with its token: don't leave this one behind.
+	hs.inFlight.Add(1)
+	err = s.serve(ctx, hs, kind, file, &q)
+	hs.lastSeen.Store(time.Now().UnixNano())
+	hs.inFlight.Add(-1)
+	if err != nil {
+		if exchange && !errors.Is(err, errBlockTimeout) {
+			// The stream cannot be had: don't leave the session behind. (After a
+			// timeout it stays, so the muxer keeps starting for the retry.)
 			s.end(hs, "stream unavailable", true)
 		}
 		return err
