@@ -1,8 +1,14 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 )
 
 func jsonMarshal(v any) (string, error) {
@@ -10,21 +16,225 @@ func jsonMarshal(v any) (string, error) {
 	return string(b), err
 }
 
-// BenchmarkCheckL1Hit: the hot path of every RTSP PLAY and HLS segment.
+// memStore is an in-memory Store: it checks the conformance suite itself and
+// lets benchmarks measure the pipeline without fsync.
+type memStore struct {
+	mu   sync.Mutex
+	rev  uint64
+	recs map[string]Record
+}
+
+func (s *memStore) Load(context.Context) (uint64, []Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Record
+	for _, r := range s.recs {
+		out = append(out, r)
+	}
+	return s.rev, out, nil
+}
+
+func (s *memStore) Commit(_ context.Context, expect uint64, muts []Mutation) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if expect != s.rev {
+		return 0, ErrRevisionConflict
+	}
+	if s.recs == nil {
+		s.recs = map[string]Record{}
+	}
+	for _, m := range muts {
+		if m.Data == nil {
+			delete(s.recs, m.Kind+"/"+m.ID)
+		} else {
+			s.recs[m.Kind+"/"+m.ID] = Record{Kind: m.Kind, ID: m.ID, Data: slices.Clone(m.Data)}
+		}
+	}
+	s.rev++
+	return s.rev, nil
+}
+
+func (s *memStore) Close() error { return nil }
+
+func benchHarness(b *testing.B, st Store) *harness {
+	t := &testing.T{}
+	h := &harness{t: t, clk: &clock{now: t0}}
+	h.s = &Service{Store: st, Now: h.clk.Now}
+	if st == nil {
+		h.s.DataDir = b.TempDir()
+	}
+	if err := h.s.Initialize(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.s.Close)
+	return h
+}
+
+// BenchmarkCheckL1Hit: the hot path of every RTSP PLAY and HLS segment, for a
+// subject with a direct grant on a parent site.
 func BenchmarkCheckL1Hit(b *testing.B) {
-	h := newHarness(&testing.T{})
-	defer h.s.Close()
+	h := benchHarness(b, &memStore{})
 	h.base()
 	h.must(root, "PUT", "/grants/g1", map[string]any{"subject": "alice", "site": "hq", "actions": []string{"live", "sound"}})
+	benchHit(b, h, "alice", "cam2", ActionLive)
+}
+
+// BenchmarkCheckL1HitAllRules: the same with every kind of rule in the entry
+// (group role, armed and scheduled grants, an accepted share, footage limit),
+// the allowing term last, and sound (rule 12: three lookups).
+func BenchmarkCheckL1HitAllRules(b *testing.B) {
+	h := benchHarness(b, &memStore{})
+	h.base()
+	h.must(root, "PUT", "/subjects/carol", map[string]any{"kind": "user", "email": "carol@example.com"})
+	h.must(root, "PUT", "/groups/crew", map[string]any{"members": []string{"bob"}})
+	h.must(root, "PUT", "/grants/g0", map[string]any{"subject": "crew", "site": "hq", "role": "no_access"})
+	h.must(root, "PUT", "/grants/g1", map[string]any{"subject": "bob", "site": "lobby", "actions": []string{"ptz"}, "condition": "armed"})
+	h.must(root, "PUT", "/grants/g2", map[string]any{"subject": "bob", "device": "cam2", "actions": []string{"download"}, "footage_within": "24h",
+		"schedule": []map[string]any{{"days": []string{"wed"}, "from": "08:00", "to": "20:00", "tz": "Europe/Kyiv"}}})
+	h.must(root, "PUT", "/grants/own", map[string]any{"subject": "carol", "device": "cam2", "role": "site_admin"})
+	res := h.must(root, "POST", "/shares", map[string]any{"device": "cam2", "owner": "carol", "recipient_email": "bob@example.com", "actions": []string{"live", "archive"}}).(map[string]any)
+	h.must(viewer("bob"), "POST", "/shares/"+res["id"].(string)+"/accept", nil)
+	h.must(root, "PUT", "/grants/g3", map[string]any{"subject": "bob", "site": "hq", "actions": []string{"sound"}, "not_after": t0.Add(time.Hour)})
+	benchHit(b, h, "bob", "cam2", ActionSound)
+}
+
+func benchHit(b *testing.B, h *harness, subject, device string, a Action) {
 	now := h.clk.Now()
-	if !h.s.Check("alice", "cam2", ActionLive, now).Allowed {
-		b.Fatal("setup: alice must have live on cam2")
+	if d := h.s.Check(subject, device, a, now); !d.Allowed {
+		b.Fatalf("setup: %s must have %v on %s: %+v", subject, a, device, d)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !h.s.Check("alice", "cam2", ActionLive, now).Allowed {
+		if !h.s.Check(subject, device, a, now).Allowed {
 			b.Fatal("denied")
 		}
+	}
+}
+
+// BenchmarkCheckL1HitParallel measures shard contention on 2 cores.
+func BenchmarkCheckL1HitParallel(b *testing.B) {
+	h := benchHarness(b, &memStore{})
+	h.base()
+	h.must(root, "PUT", "/grants/g1", map[string]any{"subject": "alice", "site": "hq", "actions": []string{"live"}})
+	now := h.clk.Now()
+	h.s.Check("alice", "cam2", ActionLive, now)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.s.Check("alice", "cam2", ActionLive, now)
+		}
+	})
+}
+
+// bigModel builds the scale fixture directly in memory: 10k devices in 100
+// sites (10 trees of 10), 100k subjects, 1k groups of 100, 1M grants.
+func bigModel(b *testing.B) *Service {
+	const nSites, nDevices, nSubjects, nGroups, grantsPer = 100, 10_000, 100_000, 1_000, 10
+	s := &Service{Store: &memStore{}, Now: func() time.Time { return t0 }}
+	if err := s.Initialize(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	m := s.m
+	m.put(kindOrgs, "acme", &Org{ID: "acme", RestrictionTZ: "-05:00"})
+	for i := range nSites {
+		st := &Site{ID: fmt.Sprint("s", i), Org: "acme", AlarmWindow: Duration(30 * time.Minute)}
+		if i%10 != 0 {
+			st.Parent = fmt.Sprint("s", i-i%10)
+		}
+		m.put(kindSites, st.ID, st)
+	}
+	for i := range nDevices {
+		id := fmt.Sprint("d", i)
+		m.put(kindDevices, id, &Device{ID: id, Site: fmt.Sprint("s", i%nSites), Kind: DeviceCamera})
+	}
+	for i := range nSubjects {
+		id := fmt.Sprint("u", i)
+		m.put(kindSubjects, id, &Subject{ID: id, Kind: SubjectUser})
+	}
+	for i := range nGroups {
+		g := &Group{ID: fmt.Sprint("grp", i)}
+		for j := range 100 {
+			g.Members = append(g.Members, fmt.Sprint("u", (i*100+j)%nSubjects))
+		}
+		m.put(kindGroups, g.ID, g)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	live := []string{"live", "sound"}
+	sched := []Window{{Days: []string{"mon", "tue", "wed"}, From: "08:00", To: "18:00", TZ: "Europe/Kyiv"}}
+	na := t0.Add(time.Hour)
+	for i := range nSubjects * grantsPer {
+		g := &Grant{ID: fmt.Sprint("g", i), Subject: fmt.Sprint("u", i/grantsPer), Actions: live}
+		switch i % 10 {
+		case 0:
+			g.Site, g.Actions, g.Role = fmt.Sprint("s", rng.IntN(nSites)), nil, "site_viewer"
+		case 1:
+			g.Subject, g.Site = fmt.Sprint("grp", rng.IntN(nGroups)), fmt.Sprint("s", rng.IntN(nSites))
+		case 2:
+			g.Device, g.Schedule = fmt.Sprint("d", rng.IntN(nDevices)), sched
+		case 3:
+			g.Device, g.NotAfter, g.Condition = fmt.Sprint("d", rng.IntN(nDevices)), &na, "armed"
+		default:
+			g.Device = fmt.Sprint("d", rng.IntN(nDevices))
+		}
+		c, err := compileGrant(g)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.put(kindGrants, g.ID, c)
+	}
+	return s
+}
+
+// BenchmarkColdDecisionScale: a cache-miss evaluation on 10k devices, 100k
+// subjects, 1M grants; reports p50/p99 per decision.
+func BenchmarkColdDecisionScale(b *testing.B) {
+	s := bigModel(b)
+	rng := rand.New(rand.NewPCG(3, 4))
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		subj, dev := fmt.Sprint("u", rng.IntN(100_000)), fmt.Sprint("d", rng.IntN(10_000))
+		start := time.Now()
+		s.evaluateFresh(subj, dev, ActionLive, t0, -1)
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkWriteToInvalidation: from the API call of a write to its
+// invalidation reaching a subscriber. The in-memory store isolates the
+// pipeline; the bolt store adds the fsync a durable write costs.
+func BenchmarkWriteToInvalidation(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func() Store
+	}{{"mem", func() Store { return &memStore{} }}, {"bolt", func() Store { return nil }}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := benchHarness(b, tc.store())
+			h.base()
+			got := make(chan time.Time, 1)
+			cancel := h.s.Subscribe(func(Invalidation) { got <- time.Now() })
+			defer cancel()
+			body := map[string]any{"subject": "alice", "device": "cam1", "actions": []string{"live"}}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				start := time.Now()
+				if _, err := h.call(root, "PUT", fmt.Sprint("/grants/g", i%4), body); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, (<-got).Sub(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }

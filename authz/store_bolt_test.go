@@ -14,3 +14,10 @@ func TestBoltStoreConformance(t *testing.T) {
 		return func() (authz.Store, error) { return authz.OpenBoltStore(path) }
 	})
 }
+
+func TestMemStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) func() (authz.Store, error) {
+		s := authz.NewMemStoreForTest()
+		return func() (authz.Store, error) { return s, nil }
+	})
+}
