@@ -47,7 +47,7 @@ const cacheShards = 64
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[uint64]*entry // by pair hash; the entry's subject and device are compared on a hit
-	_  [40]byte // keep shards on separate cache lines
+	_  [40]byte          // keep shards on separate cache lines
 }
 
 // decisionCache is the L1 cache. Reads take one shard's read lock and do not
