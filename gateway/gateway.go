@@ -99,6 +99,7 @@ func (g *Gateway) start() error {
 	if err := g.verifier.Initialize(); err != nil {
 		return fmt.Errorf("auth.viewer_jwt: %w", err)
 	}
+	g.closers = append(g.closers, g.verifier.Close)
 	g.access = &access{verifier: g.verifier, authz: g.authz, metrics: g.metrics, now: time.Now}
 
 	g.hub = &stream.Hub{

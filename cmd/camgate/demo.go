@@ -175,7 +175,12 @@ func mintToken(args []string, stdout io.Writer) error {
 		}
 		secret = s.HS256Secret
 	}
-	tok, err := token.MintHS256([]byte(secret), *sub, *ttl, time.Now())
+	v := &token.Verifier{HS256Secret: []byte(secret), Issuer: cfg.Auth.ViewerJWT.Issuer, Audience: cfg.Auth.ViewerJWT.Audience}
+	if err := v.Initialize(); err != nil {
+		return err
+	}
+	defer v.Close()
+	tok, err := v.Mint(*sub, *ttl)
 	if err != nil {
 		return err
 	}
