@@ -1,0 +1,61 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Actions the archive asks the Authorizer about.
+const (
+	ActionArchive       = "archive"
+	ActionDownload      = "download"
+	ActionPhotoView     = "photo_view"
+	ActionAudioPlayback = "audio_playback"
+	ActionAudioDownload = "audio_download"
+)
+
+// Errors an Authorizer returns; the handlers map them to HTTP statuses
+// (401, 403, 404). Any other error is answered 503.
+var (
+	ErrUnauthenticated = errors.New("missing or invalid token")
+	ErrForbidden       = errors.New("not allowed")
+	ErrUnknownCamera   = errors.New("unknown camera")
+)
+
+// Errors of the archive itself.
+var (
+	// ErrBadRequest wraps every input error (answered 400).
+	ErrBadRequest = errors.New("bad request")
+	// ErrNotFound is returned for footage or objects that do not exist (404).
+	ErrNotFound = errors.New("not found")
+	// ErrTooLarge is returned for an upload over MaxObjectSize (413).
+	ErrTooLarge = errors.New("too large")
+	// ErrClosed is returned by a Writer used after Close or after its Store closed.
+	ErrClosed = errors.New("archive closed")
+)
+
+// Viewer is who an Authorizer admitted.
+type Viewer struct {
+	// Subject is the token's subject (or the link's creator); Link is the
+	// link id for link tokens.
+	Subject, Link string
+	// Sound decides whether audio tracks are served (remuxed, not re-encoded).
+	Sound bool
+}
+
+// Authorizer decides each archive request. footage is the recording time of
+// what is about to be served (a segment's start, a range edge, an object's
+// capture time): grant footage windows and link footage windows are enforced
+// by the Authorizer through it.
+type Authorizer interface {
+	Authorize(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error)
+}
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error)
+
+// Authorize implements Authorizer.
+func (f AuthorizerFunc) Authorize(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error) {
+	return f(ctx, token, camera, action, footage)
+}

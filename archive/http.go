@@ -1,0 +1,168 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxFuture bounds how far past the server's clock a requested time may be
+// (client clock skew); anything later is a malformed request.
+const maxFuture = time.Hour
+
+// minTime: no footage predates it; earlier times are typing mistakes.
+var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// parseTime parses an RFC 3339 query time within [2000, now+1h].
+func parseTime(field, v string, now time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %q is not an RFC 3339 time (e.g. 2026-11-22T10:00:00Z)", ErrBadRequest, field, v)
+	}
+	if t.Before(minTime) {
+		return time.Time{}, fmt.Errorf("%w: %s: %s is before 2000", ErrBadRequest, field, v)
+	}
+	if t.After(now.Add(maxFuture)) {
+		return time.Time{}, fmt.Errorf("%w: %s: %s is in the future", ErrBadRequest, field, v)
+	}
+	return t.UTC(), nil
+}
+
+// ParseRange parses the start and end query parameters: both RFC 3339,
+// start before end, at most maxSpan apart. A missing end is now when
+// endOptional, an error otherwise.
+func ParseRange(start, end string, now time.Time, maxSpan time.Duration, endOptional bool) (time.Time, time.Time, error) {
+	if start == "" {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: start is required (RFC 3339)", ErrBadRequest)
+	}
+	s, err := parseTime("start", start, now)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	e := now.UTC()
+	switch {
+	case end != "":
+		if e, err = parseTime("end", end, now); err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+	case !endOptional:
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: end is required (RFC 3339)", ErrBadRequest)
+	}
+	if !s.Before(e) {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: start must be before end", ErrBadRequest)
+	}
+	if e.Sub(s) > maxSpan {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: range %v is longer than the %v allowed", ErrBadRequest, e.Sub(s), maxSpan)
+	}
+	return s, e, nil
+}
+
+// token returns the viewer token: ?token= or Authorization: Bearer.
+func token(ctx *fasthttp.RequestCtx) string {
+	if t := ctx.QueryArgs().Peek("token"); len(t) > 0 {
+		return string(t)
+	}
+	if h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization); len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
+		return string(bytes.TrimSpace(h[7:]))
+	}
+	return ""
+}
+
+// statusOf decides every HTTP status of the archive in one place.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return fasthttp.StatusBadRequest
+	case errors.Is(err, ErrUnauthenticated):
+		return fasthttp.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, ErrUnknownCamera), errors.Is(err, ErrNotFound):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, ErrTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge
+	default:
+		return fasthttp.StatusServiceUnavailable
+	}
+}
+
+func (s *Store) writeError(ctx *fasthttp.RequestCtx, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	if code == fasthttp.StatusServiceUnavailable {
+		s.Logger.Warn("archive: request failed", "path", string(ctx.Path()), "error", err)
+		msg = "archive temporarily unavailable"
+	}
+	writeJSON(ctx, code, map[string]string{"error": msg})
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {
+	b, _ := json.Marshal(v)
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(b)
+}
+
+// authorize asks the Authorizer, refusing an empty token first.
+func (s *Store) authorize(ctx context.Context, tok, camera, action string, footage time.Time) (Viewer, error) {
+	if tok == "" {
+		return Viewer{}, fmt.Errorf("%w: a token is required (?token= or Authorization: Bearer)", ErrUnauthenticated)
+	}
+	v, err := s.Authorizer.Authorize(ctx, tok, camera, action, footage)
+	if err != nil {
+		return Viewer{}, fmt.Errorf("%s of %s at %s: %w", action, camera, footage.UTC().Format(time.RFC3339), err)
+	}
+	return v, nil
+}
+
+// Handle routes the archive's URLs and reports whether the path was one of
+// them. The integrator may route each handler itself instead:
+//
+//	GET  /archive/{camera}/index.m3u8   ServePlaylist
+//	GET  /archive/{camera}/{segment}.mp4 ServeSegment
+//	GET  /archive/{camera}/download     ServeDownload
+//	GET  /archive/{device}/objects/{id} ServeObject
+//	POST /api/v1/devices/{id}/objects   ServeUpload (the caller must be an authenticated admin)
+func (s *Store) Handle(ctx *fasthttp.RequestCtx) bool {
+	path := string(ctx.Path()) // normalized by fasthttp: no "..", no "//"
+	switch {
+	case strings.HasPrefix(path, "/archive/"):
+		parts := strings.Split(path[len("/archive/"):], "/")
+		if !ctx.IsGet() && !ctx.IsHead() {
+			writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+			return true
+		}
+		switch {
+		case len(parts) == 2 && parts[1] == "index.m3u8":
+			s.ServePlaylist(ctx, parts[0])
+		case len(parts) == 2 && parts[1] == "download":
+			s.ServeDownload(ctx, parts[0])
+		case len(parts) == 2 && strings.HasSuffix(parts[1], segmentExt):
+			s.ServeSegment(ctx, parts[0], strings.TrimSuffix(parts[1], segmentExt))
+		case len(parts) == 3 && parts[1] == "objects":
+			s.ServeObject(ctx, parts[0], parts[2])
+		default:
+			writeJSON(ctx, fasthttp.StatusNotFound, map[string]string{"error": "no such archive resource"})
+		}
+		return true
+	case strings.HasPrefix(path, "/api/v1/devices/") && strings.HasSuffix(path, "/objects"):
+		id := strings.TrimSuffix(path[len("/api/v1/devices/"):], "/objects")
+		if strings.Contains(id, "/") {
+			return false
+		}
+		if !ctx.IsPost() {
+			writeJSON(ctx, fasthttp.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+			return true
+		}
+		s.ServeUpload(ctx, id)
+		return true
+	}
+	return false
+}

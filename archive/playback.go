@@ -1,0 +1,258 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/valyala/fasthttp"
+)
+
+// contiguity: a segment starting within this of the previous one's end
+// continues it (no EXT-X-DISCONTINUITY).
+const contiguity = time.Second
+
+// ServePlaylist answers GET /archive/{camera}/index.m3u8?start=&end=&token=
+// with an HLS VOD playlist of the segments overlapping the range. Each
+// segment is authorized with "archive" at its own recording time: segments
+// the viewer may not see (outside a footage window) are left out of the
+// playlist, with a discontinuity where they were; every segment request is
+// authorized again. All refused: 403. Nothing recorded in the range: 404.
+func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	q := ctx.QueryArgs()
+	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxPlaylist, true)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	tok := token(ctx)
+	body, err := s.Playlist(ctx, tok, camera, start, end)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/vnd.apple.mpegurl")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(body)
+}
+
+// Playlist builds the VOD playlist (see ServePlaylist).
+func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end time.Time) ([]byte, error) {
+	segs := s.index.rangeOf(camera, start, end)
+	if len(segs) == 0 {
+		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: no recordings of %s between %s and %s", ErrNotFound, camera,
+			start.Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	qs := "&token=" + url.QueryEscape(tok)
+	b := make([]byte, 0, 160+len(segs)*(150+2*len(qs)))
+	b = append(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	target := 1.0
+	for _, sg := range segs {
+		target = max(target, math.Ceil(sg.Duration.Seconds()))
+	}
+	b = strconv.AppendInt(b, int64(target), 10)
+	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:0\n"...)
+	var prev *Segment
+	var denied error
+	served := 0
+	for i := range segs {
+		sg := &segs[i]
+		v, err := s.authorize(ctx, tok, camera, ActionArchive, sg.Start)
+		if errors.Is(err, ErrForbidden) {
+			denied = err
+			prev = nil // a hole: what follows is a discontinuity
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		audio := "0"
+		if v.Sound {
+			audio = "1"
+		}
+		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity {
+			if denied != nil || prev != nil {
+				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+			}
+			b = append(b, "#EXT-X-MAP:URI=\""...)
+			b = append(b, sg.ID()...)
+			b = append(b, ".mp4?init=1&a="...)
+			b = append(b, audio...)
+			b = append(b, qs...)
+			b = append(b, "\"\n"...)
+		}
+		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
+		b = sg.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, "\n#EXTINF:"...)
+		b = strconv.AppendFloat(b, sg.Duration.Seconds(), 'f', 3, 64)
+		b = append(b, ",\n"...)
+		b = append(b, sg.ID()...)
+		b = append(b, ".mp4?a="...)
+		b = append(b, audio...)
+		b = append(b, qs...)
+		b = append(b, '\n')
+		prev = sg
+		served++
+	}
+	if served == 0 {
+		return nil, denied
+	}
+	b = append(b, "#EXT-X-ENDLIST\n"...)
+	return b, nil
+}
+
+// ServeSegment answers GET /archive/{camera}/{segment}.mp4: the segment's
+// fragments (or with ?init=1 its init section), authorized with "archive"
+// at the segment's recording time. Audio is included when ?a=1 and the
+// viewer has sound. Decode times are rebased onto the wall clock so that
+// consecutive segments form one timeline.
+func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	start, ok := parseSegmentName(id, time.UTC)
+	if !ok {
+		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
+		return
+	}
+	tok := token(ctx)
+	if tok == "" {
+		s.writeError(ctx, fmt.Errorf("%w: a token is required", ErrUnauthenticated))
+		return
+	}
+	seg, ok := s.index.lookup(camera, start)
+	if !ok {
+		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
+			s.writeError(ctx, err)
+			return
+		}
+		s.writeError(ctx, fmt.Errorf("%w: no segment %s of %s", ErrNotFound, id, camera))
+		return
+	}
+	v, err := s.authorize(ctx, tok, camera, ActionArchive, seg.Start)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	q := ctx.QueryArgs()
+	audio := v.Sound && string(q.Peek("a")) == "1"
+	var buf seekablebuffer.Buffer
+	if string(q.Peek("init")) == "1" {
+		err = s.WriteSegmentInit(&buf, camera, seg, audio)
+	} else {
+		err = s.WriteSegmentMedia(&buf, camera, seg, audio)
+	}
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	ctx.SetContentType("video/mp4")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(buf.Bytes())
+}
+
+// readSegment reads the complete part of a segment file.
+func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
+	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
+	if err != nil {
+		if isNotExist(err) {
+			return nil, fmt.Errorf("%w: segment %s of %s was deleted", ErrNotFound, seg.ID(), camera)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, seg.Size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, seg.Size), b); err != nil {
+		return nil, fmt.Errorf("archive: read segment %s of %s: %w", seg.ID(), camera, err)
+	}
+	return b, nil
+}
+
+// keepTracks returns the init tracks served: video always, audio only with sound.
+func keepTracks(init *fmp4.Init, audio bool) []*fmp4.InitTrack {
+	var out []*fmp4.InitTrack
+	for _, t := range init.Tracks {
+		if audio || t.Codec.IsVideo() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+var errNoTracks = fmt.Errorf("%w: this recording has no video and the viewer has no sound", ErrForbidden)
+
+// WriteSegmentInit writes the init section (ftyp+moov) of seg, with its
+// audio tracks only when audio is set.
+func (s *Store) WriteSegmentInit(w io.WriteSeeker, camera string, seg Segment, audio bool) error {
+	b, err := s.readSegment(camera, seg)
+	if err != nil {
+		return err
+	}
+	init, _, err := parseInit(b)
+	if err != nil {
+		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+	}
+	out := fmp4.Init{Tracks: keepTracks(init, audio)}
+	if len(out.Tracks) == 0 {
+		return errNoTracks
+	}
+	return out.Marshal(w)
+}
+
+// WriteSegmentMedia writes the fragments of seg (moof+mdat pairs), with
+// audio only when audio is set, decode times rebased on the Unix epoch.
+func (s *Store) WriteSegmentMedia(w io.WriteSeeker, camera string, seg Segment, audio bool) error {
+	b, err := s.readSegment(camera, seg)
+	if err != nil {
+		return err
+	}
+	init, _, err := parseInit(b)
+	if err != nil {
+		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+	}
+	moov, _ := boxAt(b, 0)
+	moov, _ = boxAt(b, moov.end())
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(b[moov.end():]); err != nil {
+		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+	}
+	keep := keepTracks(init, audio)
+	if len(keep) == 0 {
+		return errNoTracks
+	}
+	epoch := time.Duration(seg.Start.UnixNano())
+	for _, p := range parts {
+		tracks := p.Tracks[:0]
+		for _, pt := range p.Tracks {
+			t := initTrack(init, pt.ID)
+			if t == nil || (!audio && !t.Codec.IsVideo()) {
+				continue
+			}
+			pt.BaseTime += uint64(durationToTicks(epoch, t.TimeScale))
+			tracks = append(tracks, pt)
+		}
+		if len(tracks) == 0 {
+			continue
+		}
+		p.Tracks = tracks
+		if err := p.Marshal(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}

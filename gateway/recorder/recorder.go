@@ -1,0 +1,174 @@
+// Package recorder records cameras with `record: true` into the archive:
+// for each one it holds the camera's stream from the hub, reads its full
+// variant, depacketizes RTP into access units and feeds archive.Writer. It
+// re-acquires the stream when it ends (upstream gone, camera reset) and
+// stops on Stop or Close.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/camgate/camgate/archive"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// Hub is what the recorder needs of the stream hub.
+type Hub interface {
+	Acquire(ctx context.Context, camera string) (*stream.Stream, func(), error)
+}
+
+// Manager runs one recording per started camera.
+type Manager struct {
+	// Hub gives the cameras' streams. Required.
+	Hub Hub
+	// Archive stores the segments. Required.
+	Archive *archive.Store
+	// RetryMin and RetryMax bound the delay before re-acquiring a stream
+	// that failed (default 500 ms, 30 s).
+	RetryMin, RetryMax time.Duration
+	// QueueSize is the reader queue in packets (default stream.DefaultQueueSize).
+	QueueSize int
+	// Logger (default: discard).
+	Logger *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex // guards cams
+	cams map[string]*camRecording
+}
+
+type camRecording struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Initialize applies defaults.
+func (m *Manager) Initialize() error {
+	if m.Hub == nil || m.Archive == nil {
+		return errors.New("recorder: Hub and Archive are required")
+	}
+	if m.RetryMin <= 0 {
+		m.RetryMin = 500 * time.Millisecond
+	}
+	if m.RetryMax <= 0 {
+		m.RetryMax = 30 * time.Second
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.cams = make(map[string]*camRecording)
+	return nil
+}
+
+// Close stops every recording; each closes its current segment.
+func (m *Manager) Close() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+// Start records camera until Stop (no-op if it is already recording).
+func (m *Manager) Start(camera string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil || m.cams[camera] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	c := &camRecording{cancel: cancel, done: make(chan struct{})}
+	m.cams[camera] = c
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(c.done)
+		m.run(ctx, camera)
+	}()
+}
+
+// Stop ends camera's recording and waits until its last segment is indexed.
+func (m *Manager) Stop(camera string) {
+	m.mu.Lock()
+	c := m.cams[camera]
+	delete(m.cams, camera)
+	m.mu.Unlock()
+	if c != nil {
+		c.cancel()
+		<-c.done
+	}
+}
+
+// Recording lists the cameras being recorded.
+func (m *Manager) Recording() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.cams))
+	for c := range m.cams {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// run acquires the stream and records it, again after every end, with
+// backoff after failures, until ctx is done.
+func (m *Manager) run(ctx context.Context, camera string) {
+	log := m.Logger.With("camera", camera)
+	delay := m.RetryMin
+	for ctx.Err() == nil {
+		st, release, err := m.Hub.Acquire(ctx, camera)
+		if err == nil {
+			started := time.Now()
+			log.Info("recording")
+			err = m.record(ctx, camera, st.Full, log)
+			release()
+			if time.Since(started) > m.RetryMax {
+				delay = m.RetryMin
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("recording interrupted, retrying", "error", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(delay*2, m.RetryMax)
+	}
+}
+
+// record reads one variant into the archive until the stream ends or ctx is done.
+func (m *Manager) record(ctx context.Context, camera string, v *stream.Variant, log *slog.Logger) error {
+	rec, err := newSession(m.Archive, camera, v.Desc, log)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
+	r := stream.NewReader(m.QueueSize)
+	if err := v.AddReader(r); err != nil {
+		return err
+	}
+	defer r.Close()
+	err = r.Run(ctx, func(batch []*stream.Packet) error {
+		for _, p := range batch {
+			if err := rec.write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if dropped := r.Dropped(); dropped > 0 {
+		log.Warn("recorder fell behind, packets dropped", "dropped", dropped)
+	}
+	return err
+}

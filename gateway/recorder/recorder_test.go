@@ -1,0 +1,238 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/archive"
+	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// fakeAuthorizer: tokens name what they may do; "window" sees only footage
+// recorded at or after windowFrom.
+type fakeAuthorizer struct {
+	windowFrom time.Time
+}
+
+func (f *fakeAuthorizer) Authorize(_ context.Context, token, camera, action string, footage time.Time) (archive.Viewer, error) {
+	if camera != "cam1" {
+		return archive.Viewer{}, archive.ErrUnknownCamera
+	}
+	switch token {
+	case "full":
+		return archive.Viewer{Subject: "alice", Sound: true}, nil
+	case "nosound":
+		return archive.Viewer{Subject: "bob"}, nil
+	case "archive-only":
+		if action == archive.ActionArchive {
+			return archive.Viewer{Subject: "carol", Sound: true}, nil
+		}
+		return archive.Viewer{}, archive.ErrForbidden
+	case "window":
+		if footage.Before(f.windowFrom) {
+			return archive.Viewer{}, fmt.Errorf("%w: footage before %s", archive.ErrForbidden, f.windowFrom.Format(time.RFC3339))
+		}
+		return archive.Viewer{Subject: "dave", Sound: true}, nil
+	}
+	return archive.Viewer{}, archive.ErrUnauthenticated
+}
+
+type harness struct {
+	store *archive.Store
+	auth  *fakeAuthorizer
+	base  string
+	segs  []archive.Segment
+}
+
+// recordDemo records the demo camera (played at 4x, so 2 s segments take
+// half a second) until it has n complete segments, then serves the
+// archive over HTTP.
+func recordDemo(t *testing.T, n int) *harness {
+	t.Helper()
+	for _, bin := range []string{"ffprobe", "ffmpeg"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is required (apt-get install ffmpeg)", bin)
+		}
+	}
+	h := &harness{auth: &fakeAuthorizer{}}
+	h.store = &archive.Store{Dir: t.TempDir(), SegmentDuration: 2 * time.Second, PartDuration: 500 * time.Millisecond, Authorizer: h.auth}
+	if err := h.store.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.store.Close)
+	hub := &stream.Hub{Sources: func(string) (source.Source, error) {
+		return source.New(source.DemoURL, source.Options{Speed: 4})
+	}}
+	if err := hub.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	m := &Manager{Hub: hub, Archive: h.store}
+	if err := m.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	m.Start("cam1")
+	all := func() []archive.Segment {
+		return h.store.Segments("cam1", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(all()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d segments recorded after 20 s", len(all()))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the index with a deadline
+	}
+	m.Close()
+	h.segs = all()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if !h.store.Handle(ctx) {
+			ctx.Error("not found", fasthttp.StatusNotFound)
+		}
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	h.base = "http://" + ln.Addr().String()
+	return h
+}
+
+type probeResult struct {
+	Streams []struct {
+		CodecType string `json:"codec_type"`
+		CodecName string `json:"codec_name"`
+	} `json:"streams"`
+	Format struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+func ffprobe(t *testing.T, target string) probeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "json", target)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffprobe %s: %v: %s", target, err, stderr.String())
+	}
+	var r probeResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r probeResult) kinds() string {
+	var k []string
+	for _, s := range r.Streams {
+		k = append(k, s.CodecType+":"+s.CodecName)
+	}
+	return strings.Join(k, ",")
+}
+
+func (r probeResult) duration(t *testing.T) time.Duration {
+	var d float64
+	if _, err := fmt.Sscan(r.Format.Duration, &d); err != nil {
+		t.Fatalf("duration %q: %v", r.Format.Duration, err)
+	}
+	return time.Duration(d * float64(time.Second))
+}
+
+func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func get(t *testing.T, url string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+func TestPlaybackPlaylistPlaysWithFFprobe(t *testing.T) {
+	h := recordDemo(t, 3)
+	first, last := h.segs[0], h.segs[len(h.segs)-1]
+	var total time.Duration
+	for _, s := range h.segs {
+		total += s.Duration
+	}
+	for _, tc := range []struct{ token, want string }{
+		{"full", "video:h264,audio:opus"},
+		{"nosound", "video:h264"},
+	} {
+		t.Run(tc.token, func(t *testing.T) {
+			url := fmt.Sprintf("%s/archive/cam1/index.m3u8?start=%s&end=%s&token=%s", h.base, rfc(first.Start), rfc(last.End()), tc.token)
+			code, body, hdr := get(t, url)
+			if code != 200 || !strings.Contains(string(body), "#EXT-X-PLAYLIST-TYPE:VOD") || !strings.Contains(string(body), "#EXT-X-MAP:") {
+				t.Fatalf("playlist: %d %s\n%s", code, hdr.Get("Content-Type"), body)
+			}
+			r := ffprobe(t, url)
+			if got := r.kinds(); got != tc.want {
+				t.Fatalf("streams %s, want %s", got, tc.want)
+			}
+			if d := r.duration(t); (d - total).Abs() > 300*time.Millisecond {
+				t.Fatalf("playlist duration %v, segments hold %v", d, total)
+			}
+		})
+	}
+}
+
+func TestDownloadIsOneMP4OfTheRange(t *testing.T) {
+	h := recordDemo(t, 3)
+	start := h.segs[0].Start.Add(500 * time.Millisecond)
+	end := h.segs[len(h.segs)-1].End().Add(-300 * time.Millisecond)
+	for _, tc := range []struct{ token, want string }{
+		{"full", "video:h264,audio:opus"},
+		{"nosound", "video:h264"},
+	} {
+		t.Run(tc.token, func(t *testing.T) {
+			url := fmt.Sprintf("%s/archive/cam1/download?start=%s&end=%s&token=%s", h.base, rfc(start), rfc(end), tc.token)
+			code, body, hdr := get(t, url)
+			if code != 200 {
+				t.Fatalf("download: %d %s", code, body)
+			}
+			if hdr.Get("Content-Type") != "video/mp4" || !strings.HasPrefix(hdr.Get("Content-Disposition"), `attachment; filename="cam1_`) {
+				t.Fatalf("headers: %v", hdr)
+			}
+			file := filepath.Join(t.TempDir(), "dl.mp4")
+			if err := os.WriteFile(file, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := ffprobe(t, file)
+			if got := r.kinds(); got != tc.want {
+				t.Fatalf("streams %s, want %s", got, tc.want)
+			}
+			if d, want := r.duration(t), end.Sub(start); math.Abs(float64(d-want)) > float64(150*time.Millisecond) {
+				t.Fatalf("duration %v, want %v", d, want)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-")
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+				t.Fatalf("ffmpeg decode: %v %s", err, stderr.String())
+			}
+		})
+	}
+}

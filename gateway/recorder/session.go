@@ -1,0 +1,307 @@
+package recorder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+	"github.com/pion/rtp"
+
+	"github.com/camgate/camgate/archive"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// errNothingToRecord: the stream has no track the archive can store.
+var errNothingToRecord = errors.New("recorder: no recordable track (H264, H265, Opus, AAC)")
+
+// session turns one reader's packets into archive samples. Owned by the
+// reader's goroutine.
+type session struct {
+	store  *archive.Store
+	camera string
+	log    *slog.Logger
+
+	byMedia []*track // indexed by Packet.Media; nil = not recorded
+	tracks  []*track // recorded tracks, in writer order
+	w       *archive.Writer
+	// hasVideo: recording starts on a video keyframe
+	hasVideo bool
+	t0       time.Time // wall-clock time of the first packet: timeline 0
+	pkt      rtp.Packet
+}
+
+// track is one recorded media. Video tracks need their parameter sets
+// (SDP or in-band) before the writer can describe them.
+type track struct {
+	idx   int
+	clock uint32
+	video bool
+
+	h264 *rtph264.Decoder
+	h265 *rtph265.Decoder
+	opus *rtpsimpleaudio.Decoder
+	aac  *rtpmpeg4audio.Decoder
+
+	// video parameters; writerParams are those the current writer was made with
+	vps, sps, pps []byte
+	writerParams  [3][]byte
+	keyed         bool
+	dts264        *h264.DTSExtractor
+	dts265        *h265.DTSExtractor
+
+	audio codecs.Codec
+
+	started bool
+	lastTS  uint32
+	pts     int64 // unwrapped RTP time on the session's timeline
+}
+
+func newSession(store *archive.Store, camera string, desc *description.Session, log *slog.Logger) (*session, error) {
+	s := &session{store: store, camera: camera, log: log, byMedia: make([]*track, len(desc.Medias))}
+	for i, m := range desc.Medias {
+		if len(m.Formats) == 0 {
+			continue
+		}
+		t, err := newTrack(m.Formats[0])
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			log.Info("track not recorded: codec not supported by the archive", "media", i, "codec", m.Formats[0].Codec())
+			continue
+		}
+		t.idx = len(s.tracks)
+		s.hasVideo = s.hasVideo || t.video
+		s.byMedia[i] = t
+		s.tracks = append(s.tracks, t)
+	}
+	if len(s.tracks) == 0 {
+		return nil, errNothingToRecord
+	}
+	return s, nil
+}
+
+func newTrack(f format.Format) (*track, error) {
+	t := &track{clock: uint32(f.ClockRate())}
+	var err error
+	switch f := f.(type) {
+	case *format.H264:
+		t.video, t.sps, t.pps = true, f.SPS, f.PPS
+		t.h264, err = f.CreateDecoder()
+	case *format.H265:
+		t.video, t.vps, t.sps, t.pps = true, f.VPS, f.SPS, f.PPS
+		t.h265, err = f.CreateDecoder()
+	case *format.Opus:
+		t.audio = &codecs.Opus{ChannelCount: f.ChannelCount}
+		t.opus, err = f.CreateDecoder()
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return nil, nil
+		}
+		t.audio = &codecs.MPEG4Audio{Config: *f.Config}
+		t.aac, err = f.CreateDecoder()
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %s decoder: %w", f.Codec(), err)
+	}
+	return t, nil
+}
+
+func (t *track) codec() codecs.Codec {
+	switch {
+	case t.h264 != nil:
+		return &codecs.H264{SPS: t.sps, PPS: t.pps}
+	case t.h265 != nil:
+		return &codecs.H265{VPS: t.vps, SPS: t.sps, PPS: t.pps}
+	}
+	return t.audio
+}
+
+func (t *track) ready() bool {
+	return !t.video || (len(t.sps) > 0 && len(t.pps) > 0 && (t.h265 == nil || len(t.vps) > 0))
+}
+
+// write handles one packet. The packet's buffer is copied: depacketizers
+// keep references to earlier payloads until an access unit is complete,
+// and the stream reuses packet buffers once the callback returns.
+func (s *session) write(p *stream.Packet) error {
+	if p.Media < 0 || p.Media >= len(s.byMedia) || s.byMedia[p.Media] == nil {
+		return nil
+	}
+	t := s.byMedia[p.Media]
+	if err := s.pkt.Unmarshal(bytes.Clone(p.Buf)); err != nil {
+		return nil
+	}
+	ts := s.pkt.Timestamp
+	if !t.started {
+		if s.t0.IsZero() {
+			s.t0 = p.NTP
+		}
+		// Each track is placed on the shared timeline by its capture time,
+		// then advances by its own RTP clock.
+		d := p.NTP.Sub(s.t0)
+		t.pts = int64(d/time.Second)*int64(t.clock) + int64(d%time.Second)*int64(t.clock)/int64(time.Second)
+		t.started = true
+	} else {
+		t.pts += int64(int32(ts - t.lastTS))
+	}
+	t.lastTS = ts
+	if t.video {
+		return s.writeVideo(t, p.NTP)
+	}
+	return s.writeAudio(t, p.NTP)
+}
+
+func (s *session) writeVideo(t *track, ntp time.Time) error {
+	var au [][]byte
+	var err error
+	if t.h264 != nil {
+		au, err = t.h264.Decode(&s.pkt)
+	} else {
+		au, err = t.h265.Decode(&s.pkt)
+	}
+	if err != nil {
+		return nil // more packets needed, or a damaged access unit: skip it
+	}
+	var random bool
+	if t.h264 != nil {
+		random = t.paramsH264(au)
+	} else {
+		random = t.paramsH265(au)
+	}
+	if !t.keyed {
+		if !random {
+			return nil
+		}
+		t.keyed = true
+		t.dts264, t.dts265 = h264.NewDTSExtractor(), h265.NewDTSExtractor()
+	}
+	if s.w != nil && random && !t.sameParams() {
+		s.log.Info("video parameters changed: new segment")
+		s.closeWriter()
+	}
+	var dts int64
+	if t.h264 != nil {
+		dts, err = t.dts264.Extract(au, t.pts)
+	} else {
+		dts, err = t.dts265.Extract(au, t.pts)
+	}
+	if err != nil {
+		t.keyed = false // resume at the next random access point
+		return nil
+	}
+	payload, err := h264.AVCC(au).Marshal()
+	if err != nil {
+		return nil
+	}
+	return s.writeSample(t, archive.Sample{DTS: dts, PTSOffset: int32(t.pts - dts), Sync: random, Payload: payload, NTP: ntp})
+}
+
+// paramsH264 picks up in-band SPS/PPS and reports a random access point.
+func (t *track) paramsH264(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			t.sps = n
+		case h264.NALUTypePPS:
+			t.pps = n
+		}
+	}
+	return h264.IsRandomAccess(au)
+}
+
+func (t *track) paramsH265(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		switch h265.NALUType((n[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			t.vps = n
+		case h265.NALUType_SPS_NUT:
+			t.sps = n
+		case h265.NALUType_PPS_NUT:
+			t.pps = n
+		}
+	}
+	return h265.IsRandomAccess(au)
+}
+
+func (t *track) sameParams() bool {
+	return bytes.Equal(t.writerParams[0], t.vps) && bytes.Equal(t.writerParams[1], t.sps) && bytes.Equal(t.writerParams[2], t.pps)
+}
+
+func (s *session) writeAudio(t *track, ntp time.Time) error {
+	if t.opus != nil {
+		frame, err := t.opus.Decode(&s.pkt)
+		if err != nil {
+			return nil
+		}
+		return s.writeSample(t, archive.Sample{DTS: t.pts, Sync: true, Payload: frame, NTP: ntp})
+	}
+	aus, err := t.aac.Decode(&s.pkt)
+	if err != nil {
+		return nil
+	}
+	for i, au := range aus {
+		dts := t.pts + int64(i*mpeg4audio.SamplesPerAccessUnit)
+		if err := s.writeSample(t, archive.Sample{DTS: dts, Sync: true, Payload: au, NTP: ntp}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSample opens the writer once every video track has its parameters.
+func (s *session) writeSample(t *track, sm archive.Sample) error {
+	if s.w == nil {
+		if !sm.Sync || (s.hasVideo && !t.video) {
+			return nil // start on a video keyframe
+		}
+		for _, x := range s.tracks {
+			if !x.ready() {
+				return nil
+			}
+		}
+		tracks := make([]archive.Track, len(s.tracks))
+		for i, x := range s.tracks {
+			tracks[i] = archive.Track{Codec: x.codec(), ClockRate: x.clock}
+			x.writerParams = [3][]byte{x.vps, x.sps, x.pps}
+		}
+		w, err := s.store.NewWriter(s.camera, tracks)
+		if err != nil {
+			return err
+		}
+		s.w = w
+	}
+	return s.w.WriteSample(t.idx, sm)
+}
+
+func (s *session) closeWriter() {
+	if s.w == nil {
+		return
+	}
+	if err := s.w.Close(); err != nil {
+		s.log.Warn("closing segment failed", "error", err)
+	}
+	s.w = nil
+}
+
+func (s *session) close() { s.closeWriter() }
