@@ -1,0 +1,100 @@
+// Command bench runs camgate's load scenarios side by side with mediamtx
+// serving the same stream on the same machine, and prints a table and JSON.
+//
+//	go run ./bench -scenario rtsp-fanout -readers 50
+//	go run ./bench -scenario ttff
+//	go run ./bench -h
+//
+// Each scenario starts what it needs: mediamtx (built by
+// ../shared/tools/build-mediamtx unless -mediamtx is given) as the origin,
+// ffmpeg publishing a looped 2 Mbit/s H264 + Opus clip into it, and camgate
+// as a separate process pulling that origin. Clients are driven from this
+// process; CPU and memory are read from /proc for the server process only.
+// Targets alternate (mediamtx, camgate, mediamtx, …) for -rounds rounds.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+)
+
+type options struct {
+	scenario string
+	readers  int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+	mediamtx string
+	jsonOut  string
+	bitrate  string
+}
+
+var scenarios = map[string]struct {
+	help string
+	run  func(ctx context.Context, env *env, o options) ([]result, error)
+}{
+	"rtsp-fanout": {"N RTSP readers (TCP) of one camera: CPU per reader-second, memory per reader, packets received", runRTSPFanout},
+	"ttff":        {"time to first decodable frame for a new RTSP viewer (GOP cache vs waiting for the next keyframe)", runTTFF},
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.scenario, "scenario", "rtsp-fanout", "scenario to run (see below)")
+	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement window per round")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "settling time before each window")
+	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds (mediamtx, camgate alternated)")
+	flag.StringVar(&o.mediamtx, "mediamtx", "", "mediamtx binary (default: built by ../shared/tools/build-mediamtx)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.bitrate, "bitrate", "2M", "video bitrate of the test clip")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")
+		for name, s := range scenarios {
+			fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, s.help)
+		}
+		fmt.Fprintf(os.Stderr, "\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	sc, ok := scenarios[o.scenario]
+	if !ok {
+		return fmt.Errorf("unknown scenario %q (see -h)", o.scenario)
+	}
+	if o.readers < 1 || o.rounds < 1 || o.duration <= 0 {
+		return errors.New("-readers, -rounds and -duration must be positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	env, err := newEnv(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	res, err := sc.run(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	printTable(os.Stdout, o.scenario, res)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(map[string]any{"scenario": o.scenario, "options": map[string]any{
+			"readers": o.readers, "duration": o.duration.String(), "rounds": o.rounds, "bitrate": o.bitrate,
+		}, "results": res, "time": time.Now().UTC()}, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
