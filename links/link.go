@@ -133,15 +133,15 @@ func fieldErr(field, msg string) error { return &FieldError{Field: field, Msg: m
 
 // Reasons of a Decision (constant strings: Decide does not allocate).
 const (
-	ReasonAllowed         = "link allows it"
-	ReasonUnknown         = "link does not exist"
-	ReasonDeleted         = "link deleted"
-	ReasonDisabled        = "link disabled"
-	ReasonNotYetActive    = "link not active yet"
-	ReasonExpired         = "link expired"
-	ReasonOtherDevice     = "link is for another device"
-	ReasonAction          = "link does not include this action"
-	ReasonFootage         = "footage outside the link's footage window"
-	ReasonCreatorLost     = "link creator no longer may share this device"
-	ReasonUnavailable     = "link registry unavailable"
+	ReasonAllowed      = "link allows it"
+	ReasonUnknown      = "link does not exist"
+	ReasonDeleted      = "link deleted"
+	ReasonDisabled     = "link disabled"
+	ReasonNotYetActive = "link not active yet"
+	ReasonExpired      = "link expired"
+	ReasonOtherDevice  = "link is for another device"
+	ReasonAction       = "link does not include this action"
+	ReasonFootage      = "footage outside the link's footage window"
+	ReasonCreatorLost  = "link creator no longer may share this device"
+	ReasonUnavailable  = "link registry unavailable"
 )
