@@ -1,0 +1,272 @@
+package webrtc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// fakeAdmitter admits by a token table: token → ticket. A ticket without a
+// variant is a valid token without `live`.
+type fakeAdmitter struct {
+	mu      sync.Mutex
+	tickets map[string]session.Ticket
+}
+
+func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if camera != "cam1" {
+		return session.Ticket{}, session.ErrUnknownCamera
+	}
+	t, ok := f.tickets[token]
+	if !ok {
+		return session.Ticket{}, session.ErrUnauthenticated
+	}
+	if t.Variant == "" {
+		return session.Ticket{}, session.ErrForbidden
+	}
+	t.Camera = camera
+	t.Token = "fp-" + token
+	return t, nil
+}
+
+// Recheck fails when the subject lost `live`, or `sound` changed (the
+// variant it was admitted to is no longer the one it may have).
+func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
+	now, err := f.Admit(context.Background(), t.Subject, t.Camera)
+	if err != nil {
+		return err
+	}
+	if now.Variant != t.Variant {
+		return fmt.Errorf("%w: variant is now %s", session.ErrForbidden, now.Variant)
+	}
+	return nil
+}
+
+// setVariant changes what a token may watch ("" revokes `live`).
+func (f *fakeAdmitter) setVariant(token, variant string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tickets[token]
+	t.Variant = variant
+	f.tickets[token] = t
+}
+
+type harness struct {
+	srv  *Server
+	reg  *session.Registry
+	adm  *fakeAdmitter
+	hub  *stream.Hub
+	base string // http://127.0.0.1:port
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	h := &harness{adm: &fakeAdmitter{tickets: map[string]session.Ticket{
+		"alice": {Subject: "alice", Variant: stream.VariantFull},
+		"bob":   {Subject: "bob", Variant: stream.VariantVideo},
+		"carol": {Subject: "carol", Variant: stream.VariantFull},
+		"eve":   {Subject: "eve"}, // valid token, no `live`
+	}}}
+	h.hub = &stream.Hub{Sources: func(string) (source.Source, error) {
+		return source.New("builtin:demo", source.Options{})
+	}}
+	if err := h.hub.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
+		tk := session.Ticket{Subject: s.Subject, Camera: s.Camera, Variant: s.Variant}
+		err := h.adm.Recheck(&tk, time.Now())
+		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
+	}}
+	if err := h.reg.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv = &Server{Hub: h.hub, Admitter: h.adm, Sessions: h.reg, UDPMuxAddress: "127.0.0.1:0", IncludeLoopback: true}
+	if err := h.srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	h.base = serveHTTP(t, h.route)
+	t.Cleanup(func() { h.srv.Close(); h.hub.Close() })
+	return h
+}
+
+// route is what the integrator's router does for /whep.
+func (h *harness) route(ctx *fasthttp.RequestCtx) {
+	rest, ok := strings.CutPrefix(string(ctx.Path()), "/whep/")
+	if !ok {
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		return
+	}
+	camera, id, _ := strings.Cut(rest, "/")
+	h.srv.Handle(ctx, camera, id)
+}
+
+// serveHTTP serves handler on a loopback port until the test ends.
+func serveHTTP(t testing.TB, handler fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fasthttp.Server{Handler: handler}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = fs.Serve(ln) }()
+	t.Cleanup(func() { _ = fs.Shutdown(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+type httpResult struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (h *harness) do(t testing.TB, method, path, token, contentType, body string) httpResult {
+	t.Helper()
+	req, err := http.NewRequest(method, h.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httpResult{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+// viewer is a pion WHEP client, set up like a browser: recvonly video and
+// audio, default codecs.
+type viewer struct {
+	pc       *webrtc.PeerConnection
+	tracks   chan *webrtc.TrackRemote
+	states   chan webrtc.PeerConnectionState
+	location string
+	answer   string
+}
+
+func newViewerPC(t testing.TB) *viewer {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	v := &viewer{pc: pc, tracks: make(chan *webrtc.TrackRemote, 4), states: make(chan webrtc.PeerConnectionState, 16)}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.tracks <- tr })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		select {
+		case v.states <- s:
+		default:
+		}
+	})
+	return v
+}
+
+// offer returns the viewer's offer with all its candidates.
+func (v *viewer) offer(t testing.TB) string {
+	t.Helper()
+	o, err := v.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(v.pc)
+	if err := v.pc.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return v.pc.LocalDescription().SDP
+}
+
+// play posts the offer with token and applies the answer.
+func (h *harness) play(t testing.TB, token string) *viewer {
+	t.Helper()
+	v := newViewerPC(t)
+	res := h.do(t, "POST", "/whep/cam1", token, "application/sdp", v.offer(t))
+	if res.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", res.status, res.body)
+	}
+	v.location, v.answer = res.header.Get("Location"), res.body
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// nextTrack waits for the next remote track.
+func (v *viewer) nextTrack(t testing.TB) *webrtc.TrackRemote {
+	t.Helper()
+	select {
+	case tr := <-v.tracks:
+		return tr
+	case <-time.After(10 * time.Second):
+		t.Fatal("no track arrived")
+		return nil
+	}
+}
+
+// waitEnded waits until the viewer's connection is closed or failed.
+func (v *viewer) waitEnded(t testing.TB) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case s := <-v.states:
+			if s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("connection still %s", v.pc.ConnectionState())
+		}
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,134 @@
+package webrtc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors of the WHEP exchange, mapped to HTTP statuses in one place (status).
+var (
+	// ErrBadOffer: the SDP offer is malformed or cannot be answered (400).
+	ErrBadOffer = errors.New("bad SDP offer")
+	// ErrBadCandidate: a trickle ICE fragment is malformed (400).
+	ErrBadCandidate = errors.New("bad trickle ICE fragment")
+	// ErrNotPlayable: the camera's video is not H264 (400: no WebRTC viewer
+	// can play it without transcoding, which camgate does not do).
+	ErrNotPlayable = errors.New("camera video is not playable over WebRTC")
+	// ErrTooLarge: the request body is over the limit (413).
+	ErrTooLarge = errors.New("request body too large")
+)
+
+// Limits on what a viewer may send: a browser's offer has a handful of
+// media sections and a few dozen candidates.
+const (
+	maxOfferMedias = 16
+	maxCandidates  = 64
+)
+
+// offerInfo is what the server needs to know about an offer before pion
+// sees it.
+type offerInfo struct {
+	// audio: the offer has a media section that can receive audio.
+	audio bool
+	// ufrag is the offerer's ICE username fragment (trickle ICE checks it).
+	ufrag string
+}
+
+// checkOffer rejects offers that cannot become a viewer session: not SDP,
+// too many sections, or no section that can receive H264 video.
+func checkOffer(offer string) (offerInfo, error) {
+	var info offerInfo
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return info, fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	if len(sd.MediaDescriptions) > maxOfferMedias {
+		return info, fmt.Errorf("%w: %d media sections (at most %d)", ErrBadOffer, len(sd.MediaDescriptions), maxOfferMedias)
+	}
+	info.ufrag, _ = sd.Attribute("ice-ufrag")
+	video := false
+	for _, m := range sd.MediaDescriptions {
+		if u, ok := m.Attribute("ice-ufrag"); ok && info.ufrag == "" {
+			info.ufrag = u
+		}
+		if !canReceive(m) {
+			continue
+		}
+		switch m.MediaName.Media {
+		case "video":
+			video = video || hasRTPMap(m, "h264/90000")
+		case "audio":
+			info.audio = true
+		}
+	}
+	if !video {
+		return info, fmt.Errorf("%w: no media section receives H264 video", ErrBadOffer)
+	}
+	return info, nil
+}
+
+// canReceive reports whether the offerer accepts media on m.
+func canReceive(m *sdp.MediaDescription) bool {
+	if m.MediaName.Port.Value == 0 { // rejected/disabled section
+		return false
+	}
+	for _, a := range m.Attributes {
+		if a.Key == "sendonly" || a.Key == "inactive" {
+			return false
+		}
+	}
+	return true
+}
+
+func hasRTPMap(m *sdp.MediaDescription, codec string) bool {
+	for _, a := range m.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		// "96 H264/90000"
+		if _, enc, ok := strings.Cut(a.Value, " "); ok && strings.EqualFold(strings.TrimSpace(enc), codec) {
+			return true
+		}
+	}
+	return false
+}
+
+// trickle is a parsed application/trickle-ice-sdpfrag body (RFC 8840).
+type trickle struct {
+	ufrag      string
+	candidates []webrtc.ICECandidateInit
+}
+
+// parseTrickle reads the candidates of a trickle ICE fragment, each bound to
+// the m-section (mid) it follows.
+func parseTrickle(frag string) (trickle, error) {
+	var t trickle
+	var mid *string
+	for line := range strings.Lines(frag) {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			t.ufrag = strings.TrimPrefix(line, "a=ice-ufrag:")
+		case strings.HasPrefix(line, "a=mid:"):
+			m := strings.TrimPrefix(line, "a=mid:")
+			mid = &m
+		case strings.HasPrefix(line, "m="):
+			mid = nil
+		case strings.HasPrefix(line, "a=candidate:"):
+			if len(t.candidates) == maxCandidates {
+				return t, fmt.Errorf("%w: more than %d candidates", ErrBadCandidate, maxCandidates)
+			}
+			c := webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a="), SDPMid: mid}
+			if mid == nil {
+				zero := uint16(0)
+				c.SDPMLineIndex = &zero
+			}
+			t.candidates = append(t.candidates, c)
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,37 @@
+package webrtc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLoggers routes pion's leveled logs into slog. pion is chatty at info
+// level about normal ICE/DTLS progress, so its info and below become debug;
+// its warnings and errors stay visible.
+type pionLoggers struct{ log *slog.Logger }
+
+func (f pionLoggers) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) logf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(string)                      {}
+func (l pionLogger) Tracef(string, ...any)             {}
+func (l pionLogger) Debug(msg string)                  { l.log.Debug(msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.log.Debug(msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.log.Warn(msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.log.Error(msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

@@ -1,0 +1,262 @@
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camgate/camgate/gateway/stream"
+)
+
+// variantTracks are the local tracks of one camera variant, shared by every
+// peer watching it, and the pump that feeds them from one stream reader.
+// It lives from its first peer to its last (users counts peers being set up
+// too), holding one hub reference meanwhile.
+type variantTracks struct {
+	s       *Server
+	key     string
+	camera  string
+	variant string // the variant read: VariantVideo when audio is not forwarded
+
+	video *webrtc.TrackLocalStaticRTP
+	audio *webrtc.TrackLocalStaticRTP // nil: no WebRTC-capable audio
+
+	// outs[i] writes variant media i (nil: not forwarded). Owned by the
+	// pump goroutine once started.
+	outs []*mediaOut
+
+	cancel context.CancelFunc
+
+	// guarded by s.mu
+	users int
+	peers map[*peer]struct{}
+}
+
+// audioCodec returns the WebRTC codec of a stream audio format, if any.
+func audioCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
+	switch f := f.(type) {
+	case *format.Opus:
+		return opusCodec, true
+	case *format.G711:
+		if f.SampleRate != 8000 || f.ChannelCount != 1 {
+			return webrtc.RTPCodecCapability{}, false
+		}
+		if f.MULaw {
+			return pcmuCodec, true
+		}
+		return pcmaCodec, true
+	}
+	return webrtc.RTPCodecCapability{}, false
+}
+
+// findMedias returns the index of the first H264 video media and of the
+// first WebRTC-capable audio media (-1 when absent).
+func findMedias(desc *description.Session) (video, audio int, audioCaps webrtc.RTPCodecCapability) {
+	video, audio = -1, -1
+	for i, m := range desc.Medias {
+		if len(m.Formats) == 0 {
+			continue
+		}
+		switch m.Type {
+		case description.MediaTypeVideo:
+			if _, ok := m.Formats[0].(*format.H264); ok && video < 0 {
+				video = i
+			}
+		case description.MediaTypeAudio:
+			if c, ok := audioCodec(m.Formats[0]); ok && audio < 0 {
+				audio, audioCaps = i, c
+			}
+		}
+	}
+	return video, audio, audioCaps
+}
+
+// variantFor picks the variant to read for a ticket's variant: the full one
+// only when its audio can be forwarded, so that viewers with `sound` of a
+// camera with AAC audio share the video-only tracks.
+func variantFor(st *stream.Stream, ticketVariant string) string {
+	if ticketVariant != stream.VariantFull {
+		return stream.VariantVideo
+	}
+	if _, audio, _ := findMedias(st.Full.Desc); audio < 0 {
+		return stream.VariantVideo
+	}
+	return stream.VariantFull
+}
+
+// joinTracks returns the tracks of camera's variant, counting the caller
+// as a user; release is the caller's hub reference, which the tracks take
+// over when they are created here (and which is dropped otherwise).
+func (s *Server) joinTracks(camera, variant string, st *stream.Stream, release func()) (*variantTracks, error) {
+	key := camera + "\x00" + variant
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		release()
+		return nil, errServerClosed
+	}
+	if vt := s.tracks[key]; vt != nil {
+		vt.users++
+		s.mu.Unlock()
+		release()
+		return vt, nil
+	}
+	vt, err := newVariantTracks(s, key, camera, variant, st.Variant(variant).Desc)
+	if err != nil {
+		s.mu.Unlock()
+		release()
+		return nil, err
+	}
+	vt.users = 1
+	s.tracks[key] = vt
+	ctx, cancel := context.WithCancel(s.ctx)
+	vt.cancel = cancel
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go vt.run(ctx, st, release)
+	return vt, nil
+}
+
+var errServerClosed = errors.New("webrtc server closed")
+
+// leaveTracks drops one user; the last one stops the pump.
+func (s *Server) leaveTracks(vt *variantTracks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vt.users--
+	if vt.users > 0 {
+		return
+	}
+	if s.tracks[vt.key] == vt {
+		delete(s.tracks, vt.key)
+	}
+	vt.cancel()
+}
+
+func newVariantTracks(s *Server, key, camera, variant string, desc *description.Session) (*variantTracks, error) {
+	vt := &variantTracks{s: s, key: key, camera: camera, variant: variant, peers: make(map[*peer]struct{})}
+	videoIdx, audioIdx, audioCaps := findMedias(desc)
+	if videoIdx < 0 {
+		return nil, fmt.Errorf("%w: camera %s has no H264 video", ErrNotPlayable, camera)
+	}
+	// One stream id for both tracks: browsers synchronize tracks of a stream.
+	const streamID = "camgate"
+	var err error
+	if vt.video, err = webrtc.NewTrackLocalStaticRTP(h264Codec, "video", streamID); err != nil {
+		return nil, fmt.Errorf("webrtc: video track: %w", err)
+	}
+	vt.outs = make([]*mediaOut, len(desc.Medias))
+	vt.outs[videoIdx] = &mediaOut{w: vt.video, mime: h264Codec.MimeType, clockRate: 90000, h264: true}
+	if variant == stream.VariantFull && audioIdx >= 0 {
+		if vt.audio, err = webrtc.NewTrackLocalStaticRTP(audioCaps, "audio", streamID); err != nil {
+			return nil, fmt.Errorf("webrtc: audio track: %w", err)
+		}
+		vt.outs[audioIdx] = &mediaOut{w: vt.audio, mime: audioCaps.MimeType, clockRate: audioCaps.ClockRate}
+	}
+	return vt, nil
+}
+
+// run pumps the variant into the tracks until the last peer leaves. When
+// the hub ends the stream (camera reset, source changed), it acquires the
+// new one and carries on with the same tracks, so peers keep playing;
+// when that fails, or the new stream cannot feed these tracks, every peer
+// of the variant is closed.
+func (vt *variantTracks) run(ctx context.Context, st *stream.Stream, release func()) {
+	defer vt.s.wg.Done()
+	log := vt.s.Logger.With("camera", vt.camera, "variant", vt.variant)
+	for {
+		err := vt.pump(ctx, st)
+		release()
+		if ctx.Err() != nil {
+			return
+		}
+		log.Info("webrtc: stream ended, re-acquiring", "error", err)
+		st, release, err = vt.s.Hub.Acquire(ctx, vt.camera)
+		if err == nil {
+			if err = vt.remap(st.Variant(vt.variant).Desc); err != nil {
+				release()
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("webrtc: stream lost, closing its viewers", "error", err)
+				vt.fail("stream lost: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+// pump reads one stream of the variant.
+func (vt *variantTracks) pump(ctx context.Context, st *stream.Stream) error {
+	r := stream.NewReader(vt.s.QueueSize)
+	if err := st.Variant(vt.variant).AddReader(r); err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Run(ctx, vt.writeBatch)
+}
+
+// writeBatch is the per-packet hot path: one WriteRTP per packet, which
+// pion encrypts and sends to every bound peer.
+func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
+	now := time.Now()
+	for _, p := range batch {
+		if p.Media < len(vt.outs) {
+			if o := vt.outs[p.Media]; o != nil {
+				o.write(p, now)
+			}
+		}
+	}
+	return nil
+}
+
+// remap points the outputs at the medias of a new stream (pump goroutine,
+// between streams).
+func (vt *variantTracks) remap(desc *description.Session) error {
+	videoIdx, audioIdx, audioCaps := findMedias(desc)
+	if videoIdx < 0 {
+		return fmt.Errorf("%w: camera %s has no H264 video any more", ErrNotPlayable, vt.camera)
+	}
+	var video, audio *mediaOut
+	for _, o := range vt.outs {
+		switch {
+		case o == nil:
+		case o.h264:
+			video = o
+		default:
+			audio = o
+		}
+	}
+	vt.outs = make([]*mediaOut, len(desc.Medias))
+	video.rebase = true
+	vt.outs[videoIdx] = video
+	if audio != nil && audioIdx >= 0 && audioCaps.MimeType == audio.mime {
+		audio.rebase = true
+		vt.outs[audioIdx] = audio
+	}
+	return nil
+}
+
+// fail closes every peer of the variant and forgets it, so that the next
+// viewer starts afresh.
+func (vt *variantTracks) fail(reason string) {
+	s := vt.s
+	s.mu.Lock()
+	if s.tracks[vt.key] == vt {
+		delete(s.tracks, vt.key)
+	}
+	peers := make([]*peer, 0, len(vt.peers))
+	for p := range vt.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.close(reason)
+	}
+}
