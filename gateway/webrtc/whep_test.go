@@ -354,4 +354,3 @@ func TestServerCloseEndsViewers(t *testing.T) {
 		t.Fatalf("registry has %d sessions", h.reg.Len())
 	}
 }
-
