@@ -142,9 +142,13 @@ func (c *Controller) Do(ctx context.Context, cam Camera, h Holder, cmd Command) 
 	}
 	h = c.resolve(h)
 	lease, err := c.Leases.TryAcquire(ctx, cam.ID, h, c.LeaseTTL, c.Now())
-	if err != nil {
-		c.Logger.Debug("ptz lease refused", "camera", cam, "holder", h.ID, "error", err)
-		return Result{}, fmt.Errorf("ptz: camera %s: %w", cam.ID, err)
+	var held *ErrLeaseHeld
+	switch {
+	case errors.As(err, &held):
+		c.Logger.Debug("ptz lease refused", "camera", cam, "holder", h.ID, "held_by", held.Holder.ID)
+		return Result{}, err
+	case err != nil:
+		return Result{}, fmt.Errorf("ptz: camera %s: lease store: %w", cam.ID, err)
 	}
 	ep, err := c.discover(ctx, cam)
 	if err != nil {

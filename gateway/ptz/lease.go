@@ -40,9 +40,10 @@ func DefaultPriorities() map[string]int {
 // Holder is who steers a camera. ID and Kind together identify it (a link id
 // and a user id may collide); Priority decides take-overs.
 type Holder struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"`
-	Priority int    `json:"priority"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// Priority 0 means "by Kind": the Controller fills it from its Priorities.
+	Priority int `json:"priority"`
 }
 
 // Same reports whether h and o are the same holder.
