@@ -113,6 +113,10 @@ func parseDemoClip(b []byte) (*demoClip, error) {
 		}
 	}
 	c.length = time.Duration(c.lenNum * uint64(time.Second) / c.lenDen)
+	if c.length <= 0 {
+		// A zero-length loop would spin without ever waiting.
+		return nil, fmt.Errorf("%w: zero duration", ErrBadClip)
+	}
 	// Send in decode order; on a tie video first, so a keyframe leads.
 	slices.SortStableFunc(c.frames, func(a, b demoFrame) int {
 		if a.at != b.at {

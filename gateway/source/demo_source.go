@@ -70,6 +70,10 @@ func (d *Demo) Run(ctx context.Context, sink Sink) error {
 				}
 			} else if ctx.Err() != nil {
 				return nil
+			} else if wait < -time.Second {
+				// Far behind (a stalled sink, a suspended process): re-anchor
+				// rather than burst the backlog at the readers.
+				start = start.Add(-wait)
 			}
 			emitDemoFrame(sink, &pkt, f, &tracks[f.media], start.Add(pos))
 		}

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,6 +146,9 @@ func truncatedDemo(t *testing.T, frames int, speed float64) *Demo {
 			}
 			seen++
 		}
+	}
+	if cut == 0 {
+		t.Fatalf("clip has fewer than %d video frames", frames+1)
 	}
 	short := *clip
 	short.lenNum, short.lenDen, short.length = uint64(cut), uint64(time.Second), cut
@@ -319,4 +323,51 @@ func mustVideoSamples(b *testing.B, clip *demoClip) [][][]byte {
 		}
 	}
 	return out
+}
+
+func BenchmarkParseDemoClip(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseDemoClip(demoClipMP4); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// stallingSink blocks on its first packet, like a hub stuck for a while.
+type stallingSink struct {
+	*recordingSink
+	stall    time.Duration
+	once     sync.Once
+	released chan time.Time
+}
+
+func (s *stallingSink) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
+	s.once.Do(func() {
+		<-time.After(s.stall)
+		s.released <- time.Now()
+	})
+	s.recordingSink.WritePacketRTP(media, pkt, ntp)
+}
+
+func TestDemoDoesNotBurstAfterAStall(t *testing.T) {
+	src, err := New(DemoURL, Options{Speed: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := src.(*Demo)
+	sink := &stallingSink{recordingSink: newRecordingSink(), stall: 1200 * time.Millisecond, released: make(chan time.Time, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, sink) }()
+	defer func() { cancel(); <-done }()
+
+	<-sink.released
+	<-time.After(100 * time.Millisecond)
+	_, pkts := sink.snapshot()
+	// The stall was 120 s of clip time at this speed. Catching up would
+	// dump all of it at once; re-anchoring plays ~10 s in 100 ms.
+	if got := clipTime(pkts); got > 40 {
+		t.Errorf("%.0f s of clip sent within 100ms of a stall, want about 10 s (no burst)", got)
+	}
 }
