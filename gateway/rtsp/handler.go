@@ -149,6 +149,7 @@ func (h *handler) startTCP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) err
 		channels: make([]int, len(v.vs.tcp.Desc.Medias)),
 		ssrcs:    v.vs.ssrcs,
 		timeout:  h.s.WriteTimeout,
+		last:     make([]srState, len(v.vs.tcp.Desc.Medias)),
 	}
 	for i := range w.channels {
 		w.channels[i] = noChannel
