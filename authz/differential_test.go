@@ -18,7 +18,7 @@ func TestDifferentialCacheNeverStale(t *testing.T) {
 }
 
 func differential(t *testing.T, seed uint64, steps int) {
-	h := newHarness(t)
+	h := newMemHarness(t)
 	h.base()
 	rng := rand.New(rand.NewPCG(seed, seed*7919))
 	h.must(root, "PUT", "/orgs/prov", map[string]any{})
@@ -45,7 +45,22 @@ func differential(t *testing.T, seed uint64, steps int) {
 		return out
 	}
 	var shareIDs []string
+	iv := h.subscribe()
+	snapshot := func() map[[3]string]Decision {
+		out := map[[3]string]Decision{}
+		now := h.clk.Now()
+		for _, s := range subjects {
+			for _, d := range devices {
+				for i := range numActions {
+					a := Action(1) << i
+					out[[3]string{s, d, a.String()}] = h.s.evaluateFresh(s, d, a, now, -1)
+				}
+			}
+		}
+		return out
+	}
 	for step := range steps {
+		before, revBefore := snapshot(), h.s.rev
 		var desc string
 		switch op := rng.IntN(14); op {
 		case 0, 1, 2: // a grant with random target, actions or role, condition, validity, schedule
@@ -127,6 +142,26 @@ func differential(t *testing.T, seed uint64, steps int) {
 			d := time.Duration(rng.IntN(240)) * time.Minute
 			desc = "clock +" + d.String()
 			h.clk.Add(d)
+		}
+		// Every decision a write changed is named by that write's invalidations,
+		// so a session registry re-checking on them misses nothing.
+		var invs []Invalidation
+		for h.s.rev > revBefore && (len(invs) == 0 || invs[len(invs)-1].Rev < h.s.rev) {
+			invs = append(invs, iv.next(t))
+		}
+		if h.s.rev > revBefore {
+			for k, was := range before {
+				now := h.clk.Now()
+				a, _ := ParseAction(k[2])
+				is := h.s.evaluateFresh(k[0], k[1], a, now, -1)
+				named := false
+				for i := range invs {
+					named = named || invs[i].Affects(k[0], k[1])
+				}
+				if (is.Allowed != was.Allowed || !is.ValidUntil.Equal(was.ValidUntil)) && !named {
+					t.Fatalf("step %d (%s): %v changed %+v → %+v but no invalidation names it: %+v", step, desc, k, was, is, invs)
+				}
+			}
 		}
 		now := h.clk.Now()
 		for _, s := range subjects {

@@ -43,10 +43,11 @@ func viewer(s string) Caller { return Caller{Subject: s} }
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t   *testing.T
-	s   *Service
-	clk *clock
-	dir string
+	t     *testing.T
+	s     *Service
+	clk   *clock
+	dir   string
+	store Store // nil: bolt in dir
 }
 
 func newHarness(t *testing.T) *harness {
@@ -58,12 +59,20 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	h.s = &Service{DataDir: h.dir, Now: h.clk.Now, AdminKeys: []string{"root-key-0123456789"}}
+	h.s = &Service{DataDir: h.dir, Store: h.store, Now: h.clk.Now, AdminKeys: []string{"root-key-0123456789"}}
 	if err := h.s.Initialize(); err != nil {
 		h.t.Fatalf("Initialize: %v", err)
 	}
 	s := h.s
 	h.t.Cleanup(s.Close)
+}
+
+// newMemHarness is a harness on the in-memory store (no fsync per write).
+func newMemHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, clk: &clock{now: t0}, store: &memStore{}}
+	h.open()
+	return h
 }
 
 // restart closes the service and opens a new one on the same data dir.

@@ -223,3 +223,21 @@ func TestSeed000TemporaryAccess(t *testing.T) {
 		t.Fatal("remove access to all left temporary access on cam3")
 	}
 }
+
+func TestSeed000ScenarioPhotos(t *testing.T) {
+	// "Select Scenario execution rules and configure when each scenario runs:
+	// always or only when the system is armed."
+	h := seed000(t)
+	if h.s.ScenarioPhotos("motion1") {
+		t.Fatal("scenario photos run while the site does not allow photos by scenarios")
+	}
+	h.must(root, "PUT", "/sites/hq", map[string]any{"org": "acme", "photo_scenarios": true, "scenario_rule": "armed"})
+	if h.s.ScenarioPhotos("motion1") {
+		t.Fatal("armed-only scenario photos run while disarmed")
+	}
+	h.must(root, "POST", "/sites/hq/arm", nil)
+	if !h.s.ScenarioPhotos("motion1") {
+		t.Fatal("armed-only scenario photos do not run while armed")
+	}
+	h.fails(root, "PUT", "/sites/hq", map[string]any{"org": "acme", "scenario_rule": "sometimes"}, nil, "scenario_rule")
+}

@@ -360,3 +360,20 @@ func decodeRecord(kind string, data []byte) (any, error) {
 	}
 	return obj, nil
 }
+
+// ScenarioPhotos reports whether photo-by-scenario runs now for a motion
+// camera: its site allows photos by scenarios and the scenario rule
+// ("always" or "armed") holds (seed 000, general settings).
+func (s *Service) ScenarioPhotos(device string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.m.devices[device]
+	if d == nil {
+		return false
+	}
+	site := s.m.sites[d.Site]
+	if site == nil || !site.PhotoScenarios {
+		return false
+	}
+	return site.ScenarioRule != "armed" || s.m.liveSites[d.Site].armed.Load()
+}
