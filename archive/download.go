@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +68,75 @@ type Download struct {
 // Write streams the MP4 to w and releases the files.
 func (d *Download) Write(w io.Writer) error {
 	defer d.payloads.close()
-	return d.pres.Marshal(w)
+	return d.pres.Marshal(&elstFixer{w: w, tracks: d.pres.Tracks})
+}
+
+// elstFixer corrects the edit lists of the header pmp4 writes (its first
+// Write: ftyp+moov). For a track whose presentation starts inside its media
+// (negative TimeOffset: the lead-in from the keyframe before the range
+// start is hidden), pmp4 v2.9.3 writes segment_duration = media duration +
+// lead-in instead of media duration - lead-in, so players report the file
+// that much too long.
+type elstFixer struct {
+	w      io.Writer
+	tracks []*pmp4.Track
+	done   bool
+}
+
+func (f *elstFixer) Write(b []byte) (int, error) {
+	if !f.done {
+		f.done = true
+		fixEditLists(b, f.tracks)
+	}
+	return f.w.Write(b)
+}
+
+func fixEditLists(b []byte, tracks []*pmp4.Track) {
+	ftyp, err := boxAt(b, 0)
+	if err != nil {
+		return
+	}
+	moov, err := boxAt(b, ftyp.end())
+	if err != nil || moov.typ != "moov" {
+		return
+	}
+	i := 0
+	for off := moov.off + 8; off < moov.end() && i < len(tracks); {
+		trak, err := boxAt(b[:moov.end()], off)
+		if err != nil {
+			return
+		}
+		off = trak.end()
+		if trak.typ != "trak" {
+			continue
+		}
+		t := tracks[i]
+		i++
+		if t.TimeOffset >= 0 {
+			continue
+		}
+		for c := trak.off + 8; c < trak.end(); {
+			edts, err := boxAt(b[:trak.end()], c)
+			if err != nil {
+				break
+			}
+			c = edts.end()
+			if edts.typ != "edts" {
+				continue
+			}
+			elst, err := boxAt(b[:edts.end()], edts.off+8)
+			// elst v0 with one entry: header 8, version/flags 4, count 4, duration 4
+			if err != nil || elst.typ != "elst" || elst.size < 28 || b[elst.off+8] != 0 {
+				break
+			}
+			var dur int64
+			for _, sa := range t.Samples {
+				dur += int64(sa.Duration)
+			}
+			v := max(dur+int64(t.TimeOffset), 0) * 1000 / int64(t.TimeScale)
+			binary.BigEndian.PutUint32(b[elst.off+16:], uint32(v))
+		}
+	}
 }
 
 // PrepareDownload authorizes a download of [start, end) and reads the
@@ -143,9 +212,13 @@ func (s *Store) addSegment(m *mp4Muxer, pr *payloadReader, idx int, camera strin
 		}
 		dts := durationToTicks(offset, t.TimeScale) + int64(tr.base)
 		limit := durationToTicks(end.Sub(start), t.TimeScale)
+		if t.ended {
+			continue
+		}
 		off := tr.dataOffset
 		for _, e := range tr.entries {
 			if dts >= limit {
+				t.ended = true // the first sample past the range ends the track
 				break
 			}
 			t.add(dts, e, pr.payload(idx, off, e.SampleSize))
@@ -260,6 +333,7 @@ type mp4Muxer struct {
 type muxTrack struct {
 	pmp4.Track
 	lastDTS int64
+	ended   bool
 }
 
 func (m *mp4Muxer) setInit(init *fmp4.Init, sound bool) bool {
