@@ -64,6 +64,11 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith uses hub when given, else a hub playing the demo clip.
+func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
 	t.Helper()
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is required (apt-get install ffmpeg)")
@@ -73,9 +78,12 @@ func newHarness(t *testing.T) *harness {
 		"bob":   {Subject: "bob", Variant: stream.VariantVideo},
 		"eve":   {Subject: "eve"}, // valid token, no `live`
 	}}}
-	h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
-		return source.New("builtin:demo", source.Options{})
-	}}
+	h.hub = hub
+	if h.hub == nil {
+		h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
+			return source.New("builtin:demo", source.Options{})
+		}}
+	}
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -259,21 +267,15 @@ func (f flakySource) Run(ctx context.Context, sink source.Sink) error {
 // TestViewerSurvivesUpstreamRestart decodes 100 frames (4 s) over TCP while
 // the upstream drops every second: the viewer keeps its session throughout.
 func TestViewerSurvivesUpstreamRestart(t *testing.T) {
-	h := newHarness(t)
 	var mu sync.Mutex
 	starts := 0
-	h.hub.Close()
-	h.hub = &stream.Hub{BackoffMin: 50 * time.Millisecond, Sources: func(string) (source.Source, error) {
+	h := newHarnessWith(t, &stream.Hub{BackoffMin: 50 * time.Millisecond, Sources: func(string) (source.Source, error) {
 		mu.Lock()
 		starts++
 		mu.Unlock()
 		demo, err := source.New("builtin:demo", source.Options{})
 		return flakySource{inner: demo, for_: time.Second}, err
-	}}
-	if err := h.hub.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	h.srv.Hub = h.hub
+	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", h.url+"/cam1?token=alice",
