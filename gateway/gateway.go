@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/rtsp"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
@@ -44,6 +45,7 @@ type Gateway struct {
 	metrics  *metrics
 	rtsp     *rtsp.Server
 	http     *httpapi.Server
+	ptz      *ptz.Controller
 
 	invalidations *invalidator
 	unsubscribe   func()
@@ -145,6 +147,12 @@ func (g *Gateway) start() error {
 	}
 	g.closers = append(g.closers, g.rtsp.Close)
 
+	g.ptz = &ptz.Controller{Leases: ptz.NewMemoryLeases(), Logger: g.Logger.With("component", "ptz")}
+	if err := g.ptz.Initialize(); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, g.ptz.Close)
+
 	g.http = &httpapi.Server{
 		Address:       cfg.HTTP.Listen,
 		MaxBodyBytes:  int(cfg.HTTP.MaxBodyBytes),
@@ -156,7 +164,9 @@ func (g *Gateway) start() error {
 		},
 		Ready:  g.ready,
 		Logger: g.Logger.With("component", "http"),
-		API:    map[string]httpapi.APIHandler{},
+		API: map[string]httpapi.APIHandler{
+			"cameras": g.handleCameras,
+		},
 	}
 	if err := g.http.Initialize(); err != nil {
 		return err

@@ -159,3 +159,8 @@ func TestStoreSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %v", out)
 	}
 }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
