@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +73,9 @@ type harness struct {
 	hub  *stream.Hub
 	base string // http://127.0.0.1:PORT
 	http *fasthttp.Server
+	// page, when set, serves everything outside /hls/ (the browser test's
+	// player page, script and result reports).
+	page atomic.Pointer[fasthttp.RequestHandler]
 }
 
 // newHarness serves the HLS server on a real 127.0.0.1 port, fed by the
@@ -117,6 +121,10 @@ func newHarness(t *testing.T, configure func(*Server)) *harness {
 // route is what the integrator's router does for /hls/.
 func (h *harness) route(ctx *fasthttp.RequestCtx) {
 	rest, ok := strings.CutPrefix(string(ctx.Path()), "/hls/")
+	if page := h.page.Load(); !ok && page != nil {
+		(*page)(ctx)
+		return
+	}
 	cam, file, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)

@@ -17,6 +17,7 @@ import (
 )
 
 func TestRevokeTurnsNextRequestInto403(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		revoke func(h *harness)
@@ -57,6 +58,7 @@ func TestRevokeTurnsNextRequestInto403(t *testing.T) {
 }
 
 func TestIdleSessionsExpire(t *testing.T) {
+	t.Parallel()
 	ended := make(chan string, 4)
 	h := newHarness(t, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
 	h.reg.OnEnd = func(_ *session.Session, reason string) { ended <- reason }
@@ -92,6 +94,7 @@ func TestIdleSessionsExpire(t *testing.T) {
 // TestKickedSessionSaysForbiddenUntilIdle: the 403 is not a one-off; once
 // the tombstone idles out the id is simply unknown.
 func TestKickedSessionSaysForbiddenUntilIdle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(s *Server) { s.IdleTimeout = 500 * time.Millisecond })
 	sid, _ := h.exchange(t, "cam1", "bob")
 	h.reg.Kick(h.reg.List()[0].ID, "test")
@@ -124,6 +127,7 @@ func nextMSN(t *testing.T, playlist string) int {
 // TestLowLatencyBlockingRequests: LL-HLS blocking reloads and preload-hint
 // parts are answered once the muxer has them.
 func TestLowLatencyBlockingRequests(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	sid, _ := h.exchange(t, "cam1", "alice")
 	base := h.base + "/hls/cam1/"
@@ -175,6 +179,7 @@ func (s stallingSink) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) 
 // answered 503 after BlockTimeout, and past MaxBlocking at once; the muxer
 // calls left behind finish when the camera resumes.
 func TestBlockingRequestsAreBounded(t *testing.T) {
+	t.Parallel()
 	var stalled atomic.Bool
 	const timeout = 300 * time.Millisecond
 	h := newHarness(t, func(s *Server) { s.BlockTimeout, s.MaxBlocking = timeout, 2 })

@@ -126,6 +126,7 @@ func probe(t *testing.T, url string) ([]string, string, error) {
 }
 
 func TestFFprobePlaysTracksBySound(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is required (apt-get install ffmpeg)")
 	}
@@ -163,6 +164,7 @@ func TestFFprobePlaysTracksBySound(t *testing.T) {
 
 // TestVideoOnlyHasNoAudioRendition looks at what a player is told.
 func TestVideoOnlyHasNoAudioRendition(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	_, full := h.exchange(t, "cam1", "alice")
 	_, video := h.exchange(t, "cam1", "bob")
@@ -177,6 +179,7 @@ func TestVideoOnlyHasNoAudioRendition(t *testing.T) {
 // TestPlaylistURLsCarryTheSession: every URL a player follows carries the
 // session id and never the token; the token exchange sets the cookie.
 func TestPlaylistURLsCarryTheSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	r := get(t, h.base+"/hls/cam1/index.m3u8?token=alice", "")
 	if r.status != http.StatusOK {
@@ -218,6 +221,7 @@ func TestPlaylistURLsCarryTheSession(t *testing.T) {
 
 // TestSessionByCookieOrQuery: either carrier is enough.
 func TestSessionByCookieOrQuery(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	sid, _ := h.exchange(t, "cam1", "bob")
 	byQuery := get(t, h.base+"/hls/cam1/video1_stream.m3u8?session="+sid, "")
@@ -242,6 +246,7 @@ type errorCase struct {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	sid, _ := h.exchange(t, "cam1", "alice")
 	unknown := strings.Repeat("0", 32)
@@ -302,6 +307,7 @@ func TestErrors(t *testing.T) {
 // TestSessionIsBoundToItsCamera: a session id admitted on cam1 reads
 // nothing of cam2, even cam2's own file names.
 func TestSessionIsBoundToItsCamera(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	sid1, _ := h.exchange(t, "cam1", "alice")
 	sid2, _ := h.exchange(t, "cam2", "alice")
