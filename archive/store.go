@@ -248,8 +248,8 @@ func (s *Store) scanFile(src int, cam, name string, start time.Time, repair bool
 	f.Close()
 	if err != nil || sc.parts == 0 {
 		log.Warn("archive: segment has no complete fragment, ignored", "error", err)
-		if repair && err == nil {
-			s.root.Remove(path)
+		if repair && (err == nil || errors.Is(err, errPartial)) {
+			s.root.Remove(path) // cut off before any media: nothing to keep
 		}
 		return Segment{}, false
 	}
