@@ -322,3 +322,19 @@ func TestAuditRecordsWritesAndDenials(t *testing.T) {
 		t.Fatalf("paging saw %d entries; want %d", seen, len(all))
 	}
 }
+
+func TestAuditSurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	h.base()
+	h.s.RecordAudit(AuditEntry{Who: "subject:bob", What: "live cam1", Why: "default_deny"})
+	h.restart()
+	h.must(root, "PUT", "/subjects/zoe", map[string]any{"kind": "user"})
+	entries := h.must(root, "GET", "/audit?limit=1000", nil).(map[string]any)["entries"].([]any)
+	if len(entries) != 9 {
+		t.Fatalf("after restart the audit has %d entries; want the 7 setup writes, the denial and the new write", len(entries))
+	}
+	last, denial := entries[8].(map[string]any), entries[7].(map[string]any)
+	if denial["what"] != "live cam1" || last["what"] != "PUT subjects/zoe" || last["seq"].(float64) != 9 {
+		t.Fatalf("audit after restart ends with %v, %v", denial, last)
+	}
+}

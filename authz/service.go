@@ -40,7 +40,8 @@ type Service struct {
 	AdminKeys []string
 	// CacheEntries bounds the L1 decision cache. Default 1<<20.
 	CacheEntries int
-	// AuditEntries is how many audit entries are kept in memory. Default 10000.
+	// AuditEntries is how many audit entries are kept (in memory for paging,
+	// and in the store when it implements AuditStore). Default 10000.
 	AuditEntries int
 
 	ownStore bool
@@ -94,9 +95,15 @@ func (s *Service) Initialize() error {
 		s.Store, s.ownStore = st, true
 	}
 	s.cache = newDecisionCache(s.CacheEntries)
-	s.audit = newAuditLog(s.AuditEntries)
+	as, _ := s.Store.(AuditStore)
+	s.audit = newAuditLog(s.AuditEntries, as)
 	s.subs = map[*subscriber]struct{}{}
-	if err := s.load(context.Background()); err != nil {
+	err := s.load(context.Background())
+	if err == nil {
+		err = s.audit.restore(context.Background())
+	}
+	go s.audit.run(func(err error) { s.Logger.Error("authz audit write", "err", err) })
+	if err != nil {
 		s.Close()
 		return err
 	}
@@ -129,13 +136,16 @@ func (s *Service) load(ctx context.Context) error {
 // Close stops subscribers and closes the store if the Service opened it.
 func (s *Service) Close() {
 	s.subsMu.Lock()
-	subs := s.subs
+	subs, alreadyClosed := s.subs, s.closed
 	s.subs, s.closed = nil, true
 	s.subsMu.Unlock()
 	for sub := range subs {
 		sub.stop()
 	}
-	if s.ownStore && s.Store != nil {
+	if s.audit != nil && !alreadyClosed {
+		s.audit.stop() // flushes pending entries before the store closes
+	}
+	if s.ownStore && !alreadyClosed && s.Store != nil {
 		if err := s.Store.Close(); err != nil {
 			s.Logger.Warn("authz store close", "err", err)
 		}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,3 +123,68 @@ func (s *BoltStore) Commit(ctx context.Context, expectRev uint64, muts []Mutatio
 
 // Close implements Store.
 func (s *BoltStore) Close() error { return s.db.Close() }
+
+var boltAudit = []byte("audit")
+
+// AppendAudit implements AuditStore: entries keyed by sequence number, the
+// oldest beyond keep pruned in the same transaction.
+func (s *BoltStore) AppendAudit(ctx context.Context, entries []AuditEntry, keep int) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(boltAudit)
+		if err != nil {
+			return err
+		}
+		var last uint64
+		for _, e := range entries {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], e.Seq)
+			if err := b.Put(k[:], data); err != nil {
+				return err
+			}
+			last = max(last, e.Seq)
+		}
+		if keep <= 0 || last <= uint64(keep) {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= last-uint64(keep); k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("authz: append audit: %w", err)
+	}
+	return nil
+}
+
+// LoadAudit implements AuditStore.
+func (s *BoltStore) LoadAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltAudit)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authz: load audit: %w", err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}

@@ -1,6 +1,8 @@
 package authz_test
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -20,4 +22,25 @@ func TestMemStoreConformance(t *testing.T) {
 		s := authz.NewMemStoreForTest()
 		return func() (authz.Store, error) { return s, nil }
 	})
+}
+
+func TestBoltAuditKeepsNewest(t *testing.T) {
+	st, err := authz.OpenBoltStore(filepath.Join(t.TempDir(), "camgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for seq := uint64(1); seq <= 5; seq++ {
+		if err := st.AppendAudit(ctx, []authz.AuditEntry{{Seq: seq, What: fmt.Sprint("w", seq)}}, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.LoadAudit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Seq != 3 || got[2].Seq != 5 {
+		t.Fatalf("LoadAudit = %+v; want seq 3, 4, 5 oldest first", got)
+	}
 }
