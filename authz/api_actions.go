@@ -120,6 +120,9 @@ func (r *request) cascadeSubject(id string, out []change) ([]change, error) {
 func (r *request) action(kind, id, verb string) (APIResult, error) {
 	want := "POST"
 	if kind == kindSubjects && verb == "temporary-access" {
+		if r.method == "GET" {
+			return r.listTemporary(id)
+		}
 		want = "DELETE"
 	}
 	if r.method != want {
@@ -304,6 +307,38 @@ func (r *request) revokeTemporary(subject string) ([]change, any, error) {
 	}
 	sort.Strings(removed)
 	return changes, map[string]any{"subject": subject, "removed": removed}, nil
+}
+
+// listTemporary is GET /subjects/{id}/temporary-access: the subject's
+// temporary access still in force, for its profile (seed 000: "If the
+// selected installer has temporary access to camera video, the corresponding
+// status will be displayed in their profile").
+func (r *request) listTemporary(subject string) (APIResult, error) {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	if r.s.m.subjects[subject] == nil {
+		return APIResult{}, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+	}
+	if r.c.Subject == "" {
+		if err := r.needSection("grants:read"); err != nil {
+			return APIResult{}, err
+		}
+	}
+	cs := r.creators()
+	out := []*Grant{}
+	for _, g := range r.s.m.grantsOf[subject] {
+		if (g.g.Source != SourceAuto && g.g.Source != SourceRequest) || (!g.na.IsZero() && !r.now.Before(g.na)) {
+			continue
+		}
+		if r.c.Subject != "" && r.c.Subject != subject && !r.pmOf(g.g.Device, g.g.Site) {
+			continue
+		}
+		if visible(cs, g.g) {
+			out = append(out, g.g)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return APIResult{Body: out}, nil
 }
 
 // bulkRequest is POST /bulk-access.

@@ -194,6 +194,11 @@ func TestSeed000TemporaryAccess(t *testing.T) {
 	if h.allowed("carol", "cam3", ActionLive) {
 		t.Error("a plain user member got temporary access")
 	}
+	// "If the selected installer has temporary access to camera video, the
+	// corresponding status will be displayed in their profile."
+	if tmp := h.must(viewer("alice"), "GET", "/subjects/inst/temporary-access", nil).([]any); len(tmp) != 1 || tmp[0].(map[string]any)["device"] != "cam3" {
+		t.Errorf("inst's temporary access as seen by privacy manager alice = %v; want cam3", tmp)
+	}
 	h.clk.Add(8 * time.Hour)
 	if h.allowed("inst", "cam3", ActionLive) {
 		t.Error("temporary access outlived 8 hours")

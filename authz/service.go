@@ -318,6 +318,8 @@ func (s *Service) commit(ctx context.Context, changes []change) (uint64, error) 
 	s.cache.invalidate(&inv)
 	s.mu.Unlock()
 	s.publish(inv)
+	s.Logger.Debug("authz commit", "rev", rev, "changes", len(changes),
+		"subjects", len(inv.Subjects), "devices", len(inv.Devices), "pairs", len(inv.Pairs))
 	return rev, nil
 }
 
