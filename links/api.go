@@ -1,0 +1,189 @@
+package links
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// HandleAPI serves /api/v1/links[/{id}[/disable|/enable]] for an
+// authenticated caller; parts are the path segments after /api/v1 (with or
+// without the leading "links"):
+//
+//	POST   /links              create → 201 {id,url,token}
+//	GET    /links              list (the caller's, or all for admins)
+//	GET    /links/{id}         one link, with its state; never the token
+//	POST   /links/{id}/disable → 200 the link
+//	POST   /links/{id}/enable  → 200 the link
+//	DELETE /links/{id}         → 200 {"id","deleted":true}
+//
+// Errors are JSON {"error":…}: 400 naming the field, 403, 404, 405, 500.
+func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []string) {
+	if len(parts) > 0 && parts[0] == "links" {
+		parts = parts[1:]
+	}
+	method := string(ctx.Method())
+	switch {
+	case len(parts) == 0 && method == fasthttp.MethodPost:
+		var req CreateRequest
+		if err := decodeJSON(ctx.PostBody(), &req); err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		created, err := s.Create(caller, req)
+		if err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+		writeJSON(ctx, fasthttp.StatusCreated, created)
+	case len(parts) == 0 && method == fasthttp.MethodGet:
+		list, err := s.List(caller)
+		if err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, list)
+	case len(parts) == 1 && method == fasthttp.MethodGet:
+		v, err := s.Get(caller, parts[0], false)
+		if err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, v)
+	case len(parts) == 1 && method == fasthttp.MethodDelete:
+		if _, err := s.Get(caller, parts[0], true); err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		if err := s.Delete(parts[0]); err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"id": parts[0], "deleted": true})
+	case len(parts) == 2 && method == fasthttp.MethodPost && (parts[1] == "disable" || parts[1] == "enable"):
+		if _, err := s.Get(caller, parts[0], true); err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		change := s.Disable
+		if parts[1] == "enable" {
+			change = s.Enable
+		}
+		v, err := change(parts[0])
+		if err != nil {
+			writeAPIError(ctx, err)
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, v)
+	case len(parts) <= 2:
+		writeError(ctx, fasthttp.StatusMethodNotAllowed,
+			"use POST/GET /api/v1/links, GET/DELETE /api/v1/links/{id}, POST /api/v1/links/{id}/disable or /enable")
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint")
+	}
+}
+
+// HandleJWKS serves /.well-known/jwks.json: the link signing keys, so other
+// services can verify link tokens. Short caching: keys rotate.
+func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=60")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.SetContentType("application/jwk-set+json")
+	ctx.SetBody(s.JWKS())
+}
+
+// StatusOf maps this package's errors to an HTTP status, in one place.
+func StatusOf(err error) int {
+	var fe *FieldError
+	switch {
+	case errors.As(err, &fe):
+		return fasthttp.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return fasthttp.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		return fasthttp.StatusForbidden
+	case errors.Is(err, ErrTooManyViewers):
+		return fasthttp.StatusTooManyRequests
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrUnknownKey),
+		errors.Is(err, ErrExpired), errors.Is(err, ErrNotYetValid):
+		return fasthttp.StatusUnauthorized
+	}
+	return fasthttp.StatusInternalServerError
+}
+
+func writeAPIError(ctx *fasthttp.RequestCtx, err error) {
+	status := StatusOf(err)
+	msg := err.Error()
+	if status == fasthttp.StatusInternalServerError {
+		msg = "internal error"
+	}
+	writeError(ctx, status, msg)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusInternalServerError, "encoding the answer failed")
+		return
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+// decodeJSON decodes a create body strictly: unknown fields, wrong types and
+// trailing data are a *FieldError naming the field.
+func decodeJSON(body []byte, v *CreateRequest) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fieldErr("body", "a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldError(body, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fieldErr("body", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonFieldError(body []byte, err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fieldErr(te.Field, "want "+te.Type.String())
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return fieldErr(strings.Trim(rest, `"`), "unknown field")
+	}
+	// A bad time does not name its field: try each field alone.
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) == nil {
+		for _, k := range slices.Sorted(maps.Keys(raw)) {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
+			if json.Unmarshal(one, new(CreateRequest)) != nil {
+				return fieldErr(k, "invalid value (times are RFC 3339, e.g. 2026-05-01T08:00:00Z)")
+			}
+		}
+	}
+	return fieldErr("body", "invalid JSON")
+}
