@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +32,7 @@ type env struct {
 	camgate   *exec.Cmd
 	originURL string // rtsp://…/cam on mediamtx
 	camURL    string // rtsp://…/cam on camgate, with a viewer token
+	metrics   string // camgate's /metrics URL
 }
 
 // target is one server under test.
@@ -168,6 +170,7 @@ func (e *env) startCamgate(ctx context.Context) error {
 		return fmt.Errorf("camgate: %w", err)
 	}
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1", hport)
+	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", hport)
 	for _, w := range [][2]string{
 		{"/subjects/bench", `{"kind":"user"}`},
 		{"/grants/bench", `{"subject":"bench","device":"cam","actions":["live","sound"]}`},
@@ -256,4 +259,23 @@ func rssBytes(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
+}
+
+// camgateDropped reads camgate's count of packets lost by slow readers.
+func (e *env) camgateDropped() float64 {
+	res, err := http.Get(e.metrics)
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "camgate_dropped_packets_total{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -45,7 +46,7 @@ func printTable(w io.Writer, scenario string, res []result) {
 		a := sums["mediamtx"][m] / float64(max(counts["mediamtx"], 1))
 		b := sums["camgate"][m] / float64(max(counts["camgate"], 1))
 		ratio := "-"
-		if a != 0 {
+		if math.Abs(a) > 1e-9 {
 			ratio = fmt.Sprintf("%.2f", b/a)
 		}
 		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%s\t\n", m, a, b, ratio)

@@ -147,6 +147,7 @@ func runRTSPFanout(ctx context.Context, e *env, o options) ([]result, error) {
 				closeAll(rs)
 				return nil, err
 			}
+			drop0 := e.camgateDropped()
 			cpu0, _ := cpuSeconds(t.pid)
 			p0 := make([]uint64, len(rs))
 			for i, r := range rs {
@@ -167,14 +168,18 @@ func runRTSPFanout(ctx context.Context, e *env, o options) ([]result, error) {
 			closeAll(rs)
 			slices.Sort(rates)
 			best := rates[len(rates)-1]
-			res = append(res, result{Target: t.name, Round: round, Metrics: map[string]float64{
+			m := map[string]float64{
 				"cpu_ms_per_reader_s": (cpu1 - cpu0) * 1000 / (secs * float64(o.readers)),
 				"cpu_cores":           (cpu1 - cpu0) / secs,
 				"mem_kib_per_reader":  float64(rss1-rss0) / 1024 / float64(o.readers),
 				"pkts_s_min":          rates[0],
 				"pkts_s_avg":          mean(rates),
 				"loss_vs_best_pct":    100 * (1 - mean(rates)/math.Max(best, 1)),
-			}})
+			}
+			if t.name == "camgate" {
+				m["server_dropped_pkts"] = e.camgateDropped() - drop0
+			}
+			res = append(res, result{Target: t.name, Round: round, Metrics: m})
 		}
 	}
 	return res, nil

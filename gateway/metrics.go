@@ -122,5 +122,9 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	for _, s := range streams {
 		fmt.Fprintf(&b, "camgate_stream_readers{camera=%q} %d\n", s.Camera, s.Readers)
 	}
+	b.WriteString("# HELP camgate_dropped_packets_total Packets lost by slow readers, per open camera stream.\n# TYPE camgate_dropped_packets_total counter\n")
+	for _, s := range streams {
+		fmt.Fprintf(&b, "camgate_dropped_packets_total{camera=%q} %d\n", s.Camera, s.Dropped)
+	}
 	ctx.SetBodyString(b.String())
 }

@@ -246,6 +246,7 @@ type Stats struct {
 	Users      int    `json:"users"`
 	Readers    int    `json:"readers"`
 	Reconnects uint64 `json:"reconnects"`
+	Dropped    uint64 `json:"dropped"`
 	LastError  string `json:"last_error,omitempty"`
 }
 
@@ -259,6 +260,7 @@ func (h *Hub) Stats() []Stats {
 		select {
 		case <-e.stream.Ready():
 			st.Readers = e.stream.Full.Readers() + e.stream.Video.Readers()
+			st.Dropped = e.stream.Full.Dropped() + e.stream.Video.Dropped()
 		default:
 		}
 		if last := e.lastErr.Load(); last != nil {

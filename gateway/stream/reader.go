@@ -10,6 +10,11 @@ import (
 // ErrClosed is returned by Reader.Run when the reader or its stream is closed.
 var ErrClosed = errors.New("stream closed")
 
+// maxBatch bounds how many packets one Run callback gets (one writev for an
+// RTSP viewer): big enough to amortize the syscall, small enough to keep each
+// reader's scratch space (iovecs, headers) to a few KiB.
+const maxBatch = 256
+
 // DefaultQueueSize is the default number of packets a reader may have queued
 // (including the batch being written) before it starts dropping.
 const DefaultQueueSize = 1024
@@ -66,14 +71,15 @@ func (r *Reader) Dropped() uint64 { return r.dropped.Load() }
 // Queued returns how many packets are waiting (including the batch being written).
 func (r *Reader) Queued() int { return int(r.head.Load() - r.tail.Load()) }
 
-// push is called by the publisher with the variant lock held.
-func (r *Reader) push(p *Packet, keyed bool) {
+// push is called by the publisher with the variant lock held. It reports
+// whether the packet was lost to this reader's slowness.
+func (r *Reader) push(p *Packet, keyed bool) (dropped bool) {
 	if r.waitKey {
 		if !p.Key {
 			if r.lagging {
 				r.dropped.Add(1)
 			}
-			return
+			return r.lagging
 		}
 		r.waitKey, r.lagging = false, false
 	}
@@ -81,7 +87,7 @@ func (r *Reader) push(p *Packet, keyed bool) {
 	if h-r.tail.Load() > r.mask {
 		r.dropped.Add(1)
 		r.waitKey, r.lagging = keyed, keyed
-		return
+		return true
 	}
 	p.retain()
 	r.ring[h&r.mask] = p
@@ -90,6 +96,7 @@ func (r *Reader) push(p *Packet, keyed bool) {
 	case r.notify <- struct{}{}:
 	default:
 	}
+	return false
 }
 
 // Run hands queued packets to fn in batches, in order, until ctx is done,
@@ -110,6 +117,7 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []*Packet) error) error 
 			if t == h {
 				break
 			}
+			h = min(h, t+maxBatch)
 			batch := r.batch[:0]
 			for i := t; i < h; i++ {
 				batch = append(batch, r.ring[i&r.mask])

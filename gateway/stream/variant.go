@@ -2,6 +2,7 @@ package stream
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -36,6 +37,8 @@ type Variant struct {
 	gopOn   bool
 	seq     []uint16 // next sequence number per media
 	closed  bool
+
+	dropped atomic.Uint64 // packets lost by slow readers, all readers together
 }
 
 func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool) *Variant {
@@ -85,6 +88,9 @@ func (v *Variant) RemoveReader(r *Reader) {
 	}
 }
 
+// Dropped returns how many packets slow readers of this variant lost.
+func (v *Variant) Dropped() uint64 { return v.dropped.Load() }
+
 // Readers returns the number of attached readers.
 func (v *Variant) Readers() int {
 	v.mu.Lock()
@@ -117,7 +123,9 @@ func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, 
 
 	v.cacheGOP(p)
 	for _, r := range v.readers {
-		r.push(p, v.keyed)
+		if r.push(p, v.keyed) {
+			v.dropped.Add(1)
+		}
 	}
 	p.Release()
 }
