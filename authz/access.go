@@ -253,3 +253,20 @@ func (r *request) readSection(kind string) error {
 	}
 	return r.needSection(kind + ":read")
 }
+
+// AdminAllows reports whether an admin caller may use an API section the
+// gateway serves itself ("links:write", "sessions:read", "ptz:write"): root
+// always, an API admin when the sections snapshotted from its roles include
+// it, a viewer never (the gateway applies the viewer rules of DESIGN §6).
+func (s *Service) AdminAllows(c Caller, section string) bool {
+	if c.Root {
+		return true
+	}
+	if c.Admin == "" {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.m.admins[c.Admin]
+	return a != nil && sectionAllows(a.Sections, section)
+}

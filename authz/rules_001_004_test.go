@@ -39,6 +39,9 @@ func TestSeed001RoleEditReachesAdminOnlyWhenReassigned(t *testing.T) {
 	h.fails(a1, "PUT", "/devices/cam9", dev, ErrForbidden, "")
 	h.must(root, "PUT", "/admins/a1", map[string]any{"roles": []string{"ops"}})
 	h.must(a1, "PUT", "/devices/cam9", dev)
+	if !h.s.AdminAllows(a1, "devices:read") || h.s.AdminAllows(a1, "links:write") || !h.s.AdminAllows(root, "links:write") || h.s.AdminAllows(viewer("alice"), "links:read") {
+		t.Fatal("AdminAllows disagrees with the sections snapshot")
+	}
 	if _, ok := h.s.Authenticate("not-a-key"); ok {
 		t.Fatal("a random key authenticates")
 	}
