@@ -2,7 +2,6 @@ package archive
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"reflect"
 	"time"
 
-	amp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 	"github.com/valyala/fasthttp"
@@ -197,10 +195,11 @@ func (s *Store) addSegment(m *mp4Muxer, pr *payloadReader, idx int, camera strin
 		return false, fmt.Errorf("archive: open segment %s of %s: %w", seg.ID(), camera, err)
 	}
 	defer f.Close()
-	sc, err := readSampleTables(f, seg.Size)
+	sc, err := readSampleTables(f, seg.Size, m.prev)
 	if err != nil {
 		return false, fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
 	}
+	m.prev = sc
 	if !m.setInit(sc.init, sound) {
 		return false, nil
 	}
@@ -221,9 +220,9 @@ func (s *Store) addSegment(m *mp4Muxer, pr *payloadReader, idx int, camera strin
 				t.ended = true // the first sample past the range ends the track
 				break
 			}
-			t.add(dts, e, pr.payload(idx, off, e.SampleSize))
-			off += int64(e.SampleSize)
-			dts += int64(e.SampleDuration)
+			t.add(dts, e, pr.payload(idx, off, e.size))
+			off += int64(e.size)
+			dts += int64(e.dur)
 		}
 		t.finalDTS(dts)
 	}
@@ -235,16 +234,17 @@ type trackRun struct {
 	trackID    int
 	base       uint64
 	dataOffset int64
-	entries    []amp4.TrunEntry
+	entries    []trunEntry
 }
 
 type sampleTables struct {
-	init *fmp4.Init
-	runs []trackRun
+	init        *fmp4.Init
+	fingerprint uint64
+	runs        []trackRun
 }
 
 // readSampleTables reads a segment's init and every moof (never an mdat).
-func readSampleTables(f io.ReaderAt, size int64) (*sampleTables, error) {
+func readSampleTables(f io.ReaderAt, size int64, prev *sampleTables) (*sampleTables, error) {
 	moov, err := readBoxAt(f, 0, size)
 	if err != nil {
 		return nil, err
@@ -258,8 +258,10 @@ func readSampleTables(f io.ReaderAt, size int64) (*sampleTables, error) {
 	if _, err := f.ReadAt(hdr, 0); err != nil {
 		return nil, err
 	}
-	st := &sampleTables{}
-	if st.init, _, err = parseInit(hdr); err != nil {
+	st := &sampleTables{fingerprint: tracksFingerprint(hdr)}
+	if prev != nil && prev.fingerprint == st.fingerprint {
+		st.init = prev.init // consecutive segments of one recording share their init
+	} else if st.init, _, err = parseInit(hdr); err != nil {
 		return nil, err
 	}
 	var moofBuf []byte
@@ -283,42 +285,150 @@ func readSampleTables(f io.ReaderAt, size int64) (*sampleTables, error) {
 	return st, nil
 }
 
+// addMoof parses a moof by hand: it is on the download path for every
+// fragment, and the reflective box decoder costs more than the copy.
 func (st *sampleTables) addMoof(moof []byte, moofOff int64) error {
+	for off := int64(8); off < int64(len(moof)); {
+		traf, err := boxAt(moof, off)
+		if err != nil {
+			return fmt.Errorf("moof: %w", err)
+		}
+		off = traf.end()
+		if traf.typ != "traf" {
+			continue
+		}
+		if err := st.addTraf(moof[:traf.end()], traf, moofOff); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errBadTraf = errors.New("malformed traf")
+
+func (st *sampleTables) addTraf(b []byte, traf box, moofOff int64) error {
 	var cur trackRun
-	_, err := amp4.ReadBoxStructure(bytes.NewReader(moof), func(h *amp4.ReadHandle) (any, error) {
-		switch h.BoxInfo.Type.String() {
-		case "moof", "traf":
-			return h.Expand()
+	var defDur, defSize, defFlags uint32
+	be := binary.BigEndian
+	for off := traf.off + 8; off < traf.end(); {
+		c, err := boxAt(b, off)
+		if err != nil {
+			return errBadTraf
+		}
+		off = c.end()
+		p := b[c.off+8 : c.end()]
+		if len(p) < 4 {
+			return errBadTraf
+		}
+		version, flags := p[0], be.Uint32(p[0:4])&0xffffff
+		p = p[4:]
+		switch c.typ {
 		case "tfhd":
-			bx, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
+			if len(p) < 4 {
+				return errBadTraf
 			}
-			tfhd := bx.(*amp4.Tfhd)
-			cur = trackRun{trackID: int(tfhd.TrackID), dataOffset: moofOff}
-			if tfhd.CheckFlag(amp4.TfhdBaseDataOffsetPresent) {
-				cur.dataOffset = int64(tfhd.BaseDataOffset)
+			cur = trackRun{trackID: int(be.Uint32(p)), dataOffset: moofOff}
+			p = p[4:]
+			for _, f := range []struct {
+				bit  uint32
+				n    int
+				into *uint32
+			}{{0x01, 8, nil}, {0x02, 4, nil}, {0x08, 4, &defDur}, {0x10, 4, &defSize}, {0x20, 4, &defFlags}} {
+				if flags&f.bit == 0 {
+					continue
+				}
+				if len(p) < f.n {
+					return errBadTraf
+				}
+				switch {
+				case f.bit == 0x01:
+					cur.dataOffset = int64(be.Uint64(p))
+				case f.into != nil:
+					*f.into = be.Uint32(p)
+				}
+				p = p[f.n:]
 			}
 		case "tfdt":
-			bx, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
+			if version == 1 && len(p) >= 8 {
+				cur.base = be.Uint64(p)
+			} else if len(p) >= 4 {
+				cur.base = uint64(be.Uint32(p))
 			}
-			cur.base = bx.(*amp4.Tfdt).GetBaseMediaDecodeTime()
 		case "trun":
-			bx, _, err := h.ReadPayload()
+			r, err := parseTrun(p, version, flags, cur, defDur, defSize, defFlags)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			trun := bx.(*amp4.Trun)
-			r := cur
-			r.dataOffset += int64(trun.DataOffset)
-			r.entries = trun.Entries
 			st.runs = append(st.runs, r)
 		}
-		return nil, nil
-	})
-	return err
+	}
+	return nil
+}
+
+func parseTrun(p []byte, version byte, flags uint32, cur trackRun, defDur, defSize, defFlags uint32) (trackRun, error) {
+	be := binary.BigEndian
+	if len(p) < 4 {
+		return cur, errBadTraf
+	}
+	n := int(be.Uint32(p))
+	p = p[4:]
+	if flags&0x01 != 0 {
+		if len(p) < 4 {
+			return cur, errBadTraf
+		}
+		cur.dataOffset += int64(int32(be.Uint32(p)))
+		p = p[4:]
+	}
+	firstFlags, hasFirst := uint32(0), flags&0x04 != 0
+	if hasFirst {
+		if len(p) < 4 {
+			return cur, errBadTraf
+		}
+		firstFlags = be.Uint32(p)
+		p = p[4:]
+	}
+	per := 0
+	for _, bit := range []uint32{0x100, 0x200, 0x400, 0x800} {
+		if flags&bit != 0 {
+			per += 4
+		}
+	}
+	if n < 0 || len(p) < n*per {
+		return cur, errBadTraf
+	}
+	cur.entries = make([]trunEntry, n)
+	for i := range cur.entries {
+		e := trunEntry{dur: defDur, size: defSize, flags: defFlags}
+		if i == 0 && hasFirst {
+			e.flags = firstFlags
+		}
+		if flags&0x100 != 0 {
+			e.dur, p = be.Uint32(p), p[4:]
+		}
+		if flags&0x200 != 0 {
+			e.size, p = be.Uint32(p), p[4:]
+		}
+		if flags&0x400 != 0 {
+			e.flags, p = be.Uint32(p), p[4:]
+		}
+		if flags&0x800 != 0 {
+			v := be.Uint32(p)
+			p = p[4:]
+			if version == 0 {
+				e.cts = int32(min(v, 1<<31-1))
+			} else {
+				e.cts = int32(v)
+			}
+		}
+		cur.entries[i] = e
+	}
+	return cur, nil
+}
+
+// trunEntry is one sample of a trun, defaults from tfhd applied.
+type trunEntry struct {
+	dur, size, flags uint32
+	cts              int32
 }
 
 // mp4Muxer gathers sample tables for pmp4, the way mediamtx's playback
@@ -326,6 +436,7 @@ func (st *sampleTables) addMoof(moof []byte, moofOff int64) error {
 // it, so the file starts on the keyframe preceding start and an edit list
 // (negative TimeOffset) hides the lead-in.
 type mp4Muxer struct {
+	prev   *sampleTables
 	init   *fmp4.Init
 	tracks []*muxTrack
 }
@@ -368,8 +479,8 @@ func (m *mp4Muxer) track(id int) *muxTrack {
 
 const sampleFlagNonSync = 1 << 16
 
-func (t *muxTrack) add(dts int64, e amp4.TrunEntry, payload func() ([]byte, error)) {
-	nonSync := e.SampleFlags&sampleFlagNonSync != 0
+func (t *muxTrack) add(dts int64, e trunEntry, payload func() ([]byte, error)) {
+	nonSync := e.flags&sampleFlagNonSync != 0
 	// A sync sample before the range start, or the first one after a
 	// lead-in, makes what was gathered so far useless: start over here.
 	if !nonSync && (dts < 0 || t.lastDTS < 0) {
@@ -383,14 +494,14 @@ func (t *muxTrack) add(dts int64, e amp4.TrunEntry, payload func() ([]byte, erro
 	} else {
 		t.Samples[len(t.Samples)-1].Duration = uint32(max(dts-t.lastDTS, 0))
 	}
-	ptsOffset := e.SampleCompositionTimeOffsetV1
+	ptsOffset := e.cts
 	if !nonSync {
 		ptsOffset = 0
 	}
 	t.Samples = append(t.Samples, &pmp4.Sample{
 		PTSOffset:       ptsOffset,
 		IsNonSyncSample: nonSync,
-		PayloadSize:     e.SampleSize,
+		PayloadSize:     e.size,
 		GetPayload:      payload,
 	})
 	t.lastDTS = dts
