@@ -42,9 +42,13 @@ func termHolds(t *term, now int64) (bool, int64) {
 // allocate: every reason string was built when the entry was computed.
 // footage < 0 means "no footage time".
 func (e *entry) decide(a Action, now, footage int64) (allowed bool, reason string, validUntil int64) {
-	edge := e.edges[a.index()]
+	i := a.index()
+	edge := e.edges[i]
 	if a&e.blocked != 0 {
 		return false, e.blockedWhy, edge
+	}
+	if j := e.static[i]; j >= 0 {
+		return true, e.terms[j].reason, edge
 	}
 	best := -1
 	var bestEnd int64 = -1 // when the best allowing term's condition lapses; 0 = not by time

@@ -37,6 +37,7 @@ type entry struct {
 	expires    int64 // unix ns; the earliest time edge of any rule below
 	terms      []term
 	edges      [numActions]int64 // per action: next instant a rule bearing on it changes by time (0 = never)
+	static     [numActions]int8  // per action: a term that allows it unconditionally (-1 = none), the fast path
 	blocked    Action            // actions no term may give (site disallows photos on demand)
 	blockedWhy string
 	denyWhy    string // entry-wide denial reason (unknown subject, integrator restriction), "" = default deny

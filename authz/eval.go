@@ -26,6 +26,9 @@ type evaluation struct {
 // evaluate computes a fresh entry for (subject, device) at now.
 func (m *model) evaluate(subject, device string, now time.Time) *entry {
 	e := &entry{from: now.UnixNano()}
+	for i := range e.static {
+		e.static[i] = -1
+	}
 	sub, dev := m.subjects[subject], m.devices[device]
 	if sub == nil {
 		e.denyWhy = "unknown_subject: no subject " + subject
@@ -67,7 +70,24 @@ func (m *model) evaluate(subject, device string, now time.Time) *entry {
 		e.edges[i] = minNS(e.edges[i], restrictedUntil)
 		e.expires = minNS(e.expires, e.edges[i])
 	}
+	e.setStatic()
 	return e
+}
+
+// setStatic finds, per action, a term that allows it with no live condition
+// and no footage limit: the answer is then fixed for the entry's life and
+// decide returns it without scanning terms.
+func (e *entry) setStatic() {
+	for i := range e.static {
+		e.static[i] = -1
+		for j := range e.terms {
+			t := &e.terms[j]
+			if j <= 127 && t.actions&(1<<i) != 0 && t.cond == condAlways && t.footage == 0 {
+				e.static[i] = int8(j)
+				break
+			}
+		}
+	}
 }
 
 // addEdge records that the rule giving acts changes by time at ns.
