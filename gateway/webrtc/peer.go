@@ -130,9 +130,9 @@ func (p *peer) negotiate(offer string, info offerInfo) (answer string, err error
 	return pc.LocalDescription().SDP, nil
 }
 
-// addTrack binds the shared track to this peer and drains the sender's
-// RTCP, which runs the NACK and report interceptors.
-func (p *peer) addTrack(track webrtc.TrackLocal) error {
+// addTrack binds the shared track to this peer and reads the sender's
+// RTCP: the viewer's NACKs are answered from the track's shared history.
+func (p *peer) addTrack(track *sharedTrack) error {
 	sender, err := p.pc.AddTrack(track)
 	if err != nil {
 		return fmt.Errorf("webrtc: add %s track: %w", track.Kind(), err)
@@ -140,9 +140,11 @@ func (p *peer) addTrack(track webrtc.TrackLocal) error {
 	go func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			n, _, err := sender.Read(buf)
+			if err != nil {
 				return // the peer connection closed
 			}
+			track.handleRTCP(buf[:n])
 		}
 	}()
 	return nil

@@ -24,7 +24,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -244,9 +243,10 @@ var (
 	pcmaCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}
 )
 
-// newMediaEngine registers what camgate sends, and the interceptors that
-// run per peer: NACK retransmission and sender reports (which browsers need
-// to synchronize audio with video). Nothing that needs per-peer encoding.
+// newMediaEngine registers what camgate sends, and the one interceptor
+// that runs per peer: sender reports, which browsers need to synchronize
+// audio with video. NACKs are answered by sharedTrack from one history per
+// track rather than by pion's responder, which copies every packet per peer.
 func newMediaEngine(lf pionLoggers) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	codecs := []struct {
@@ -265,11 +265,6 @@ func newMediaEngine(lf pionLoggers) (*webrtc.MediaEngine, *interceptor.Registry,
 		}
 	}
 	ir := &interceptor.Registry{}
-	responder, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
-	if err != nil {
-		return nil, nil, fmt.Errorf("webrtc: nack responder: %w", err)
-	}
-	ir.Add(responder)
 	sender, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
 	if err != nil {
 		return nil, nil, fmt.Errorf("webrtc: sender reports: %w", err)

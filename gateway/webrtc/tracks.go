@@ -23,8 +23,8 @@ type variantTracks struct {
 	camera  string
 	variant string // the variant read: VariantVideo when audio is not forwarded
 
-	video *webrtc.TrackLocalStaticRTP
-	audio *webrtc.TrackLocalStaticRTP // nil: no WebRTC-capable audio
+	video *sharedTrack
+	audio *sharedTrack // nil: no WebRTC-capable audio
 
 	// outs[i] writes variant media i (nil: not forwarded). Owned by the
 	// pump goroutine once started.
@@ -147,13 +147,13 @@ func newVariantTracks(s *Server, key, camera, variant string, desc *description.
 	// One stream id for both tracks: browsers synchronize tracks of a stream.
 	const streamID = "camgate"
 	var err error
-	if vt.video, err = webrtc.NewTrackLocalStaticRTP(h264Codec, "video", streamID); err != nil {
+	if vt.video, err = newSharedTrack(h264Codec, "video", streamID, true); err != nil {
 		return nil, fmt.Errorf("webrtc: video track: %w", err)
 	}
 	vt.outs = make([]*mediaOut, len(desc.Medias))
 	vt.outs[videoIdx] = &mediaOut{w: vt.video, mime: h264Codec.MimeType, clockRate: 90000, h264: true}
 	if variant == stream.VariantFull && audioIdx >= 0 {
-		if vt.audio, err = webrtc.NewTrackLocalStaticRTP(audioCaps, "audio", streamID); err != nil {
+		if vt.audio, err = newSharedTrack(audioCaps, "audio", streamID, false); err != nil {
 			return nil, fmt.Errorf("webrtc: audio track: %w", err)
 		}
 		vt.outs[audioIdx] = &mediaOut{w: vt.audio, mime: audioCaps.MimeType, clockRate: audioCaps.ClockRate}
