@@ -2,8 +2,10 @@ package links_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +147,15 @@ func (e *env) create(t testing.TB, from, until time.Time, mod ...func(*links.Cre
 		t.Fatalf("Create: %v", err)
 	}
 	return c
+}
+
+// countingStore counts key-set reads.
+type countingStore struct {
+	links.Store
+	keyLists atomic.Int64
+}
+
+func (c *countingStore) ListKeys(ctx context.Context) ([]links.SigningKey, error) {
+	c.keyLists.Add(1)
+	return c.Store.ListKeys(ctx)
 }

@@ -7,6 +7,11 @@
   var video = document.getElementById("video");
 
   function say(msg) { if (statusEl) statusEl.textContent = msg; }
+  // Mirror the state into the DOM too, for tests that only see the DOM.
+  function mark() {
+    document.documentElement.setAttribute("data-playback", pb.state);
+    document.documentElement.setAttribute("data-via", pb.via);
+  }
 
   // Show the link's validity in the viewer's own time zone.
   document.querySelectorAll("time[datetime]").forEach(function (el) {
@@ -15,7 +20,7 @@
       el.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
     }
   });
-  if (!video || !main) { return; }
+  if (!video || !main) { pb.state = "error"; mark(); return; }
 
   var cam = main.getAttribute("data-camera");
   var token = main.getAttribute("data-token");
@@ -27,11 +32,13 @@
     ended = true;
     pb.state = "error";
     pb.error = msg;
+    mark();
     say(msg);
   }
   function playing(via) {
     pb.state = "playing";
     pb.via = via;
+    mark();
     say(via === "whep" ? "Playing live (WebRTC)." : "Playing live (HLS).");
   }
   // refusal turns an HTTP refusal into words; null means "try the fallback".
@@ -60,6 +67,7 @@
   }
 
   async function viaWHEP() {
+    pb.via = "whep";
     if (!window.RTCPeerConnection) { throw new Error("no WebRTC"); }
     var pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -117,14 +125,19 @@
   }
 
   async function viaHLS() {
+    pb.via = "hls";
     video.srcObject = null;
     var src = "/hls/" + encodeURIComponent(cam) + "/index.m3u8?token=" + encodeURIComponent(token);
-    if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = src; // native HLS (Safari)
+    // hls.js wherever Media Source Extensions exist (recent Chromium also
+    // claims native HLS, without LL-HLS); native HLS where they do not
+    // (Safari on iPhone).
+    var mse = !!(window.MediaSource || window.ManagedMediaSource);
+    if (!mse && video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = src;
       video.addEventListener("error", function () { failed("The stream has ended. The link may have been disabled or has expired."); });
     } else {
       var Hls = await loadHlsJs();
-      if (!Hls.isSupported()) { throw new Error("this browser can play neither WebRTC nor HLS"); }
+      if (!Hls.isSupported()) { throw new Error("This browser can play neither WebRTC nor HLS."); }
       var hls = new Hls({ lowLatencyMode: true, enableWorker: false });
       hls.on(Hls.Events.ERROR, function (_, data) {
         if (!data.fatal) { return; }
