@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func (f *fakeAdmitter) setVariant(token, variant string) {
 }
 
 type harness struct {
+	gone atomic.Bool // the camera was deleted: its source is unknown
 	srv  *Server
 	reg  *session.Registry
 	adm  *fakeAdmitter
@@ -83,7 +85,10 @@ func newHarness(t testing.TB) *harness {
 		"carol": {Subject: "carol", Variant: stream.VariantFull},
 		"eve":   {Subject: "eve"}, // valid token, no `live`
 	}}}
-	h.hub = &stream.Hub{Sources: func(string) (source.Source, error) {
+	h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
+		if h.gone.Load() {
+			return nil, fmt.Errorf("%w: %s", stream.ErrUnknownCamera, camera)
+		}
 		return source.New("builtin:demo", source.Options{})
 	}}
 	if err := h.hub.Initialize(); err != nil {
