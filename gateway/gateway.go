@@ -17,11 +17,13 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
+	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/rtsp"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
@@ -46,6 +48,8 @@ type Gateway struct {
 	rtsp     *rtsp.Server
 	http     *httpapi.Server
 	ptz      *ptz.Controller
+	archive  *archive.Store
+	recorder *recorder.Manager
 
 	invalidations *invalidator
 	unsubscribe   func()
@@ -114,6 +118,9 @@ func (g *Gateway) start() error {
 		return err
 	}
 	g.closers = append(g.closers, g.hub.Close)
+	if err := g.startArchive(); err != nil {
+		return err
+	}
 
 	g.registry = &session.Registry{
 		Recheck: g.access.recheckSession,
@@ -123,7 +130,12 @@ func (g *Gateway) start() error {
 	if err := g.registry.Initialize(); err != nil {
 		return err
 	}
-	g.invalidations = newInvalidator(g.registry)
+	g.invalidations = newInvalidator(func(c session.Change) {
+		g.registry.Invalidate(c)
+		if (c.All || len(c.Devices) > 0) && g.recorder != nil {
+			g.syncRecorders()
+		}
+	})
 	g.closers = append(g.closers, g.invalidations.close)
 	g.unsubscribe = g.authz.Subscribe(func(inv authz.Invalidation) {
 		c := session.Change{All: inv.All, Subjects: inv.Subjects, Devices: inv.Devices}
@@ -164,8 +176,10 @@ func (g *Gateway) start() error {
 		},
 		Ready:  g.ready,
 		Logger: g.Logger.With("component", "http"),
+		Archive: g.handleArchive,
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
+			"objects": g.handleObjectUpload,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {
@@ -256,7 +270,7 @@ func (g *Gateway) bootstrapCameras() error {
 // invalidator hands permission changes to the session registry in order, on
 // its own goroutine, so a write never waits for session re-checks.
 type invalidator struct {
-	reg  *session.Registry
+	handle func(session.Change)
 	mu   sync.Mutex
 	q    []session.Change
 	wake chan struct{}
@@ -264,8 +278,8 @@ type invalidator struct {
 	stop chan struct{}
 }
 
-func newInvalidator(reg *session.Registry) *invalidator {
-	iv := &invalidator{reg: reg, wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+func newInvalidator(handle func(session.Change)) *invalidator {
+	iv := &invalidator{handle: handle, wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	go iv.run()
 	return iv
 }
@@ -293,7 +307,7 @@ func (iv *invalidator) run() {
 		iv.q = nil
 		iv.mu.Unlock()
 		for _, c := range q {
-			iv.reg.Invalidate(c)
+			iv.handle(c)
 		}
 	}
 }

@@ -30,6 +30,12 @@ type node struct {
 // startNode runs a gateway on free ports with its own data folder.
 func startNode(t testing.TB, dataDir string) *node {
 	t.Helper()
+	return startNodeWith(t, dataDir, nil)
+}
+
+// startNodeWith lets the test adjust the configuration before start.
+func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *node {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dataDir
 	cfg.RTSP.Listen = "127.0.0.1:0"
@@ -38,6 +44,9 @@ func startNode(t testing.TB, dataDir string) *node {
 	cfg.Auth.ViewerJWT.HS256Secret = testSecret
 	cfg.Auth.AdminKeys = []string{testAdminKey}
 	cfg.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: "builtin:demo"}}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	g := &Gateway{Config: cfg}
 	if err := g.Initialize(); err != nil {
 		t.Fatal(err)

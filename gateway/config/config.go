@@ -98,6 +98,10 @@ type Archive struct {
 	Retention Duration `yaml:"retention"`
 	// MaxDownload is the longest span one download may cover. Default 1h.
 	MaxDownload Duration `yaml:"max_download"`
+	// SegmentDuration is the length of recorded segments. Default 10s.
+	SegmentDuration Duration `yaml:"segment_duration"`
+	// MaxBytes is a disk budget for recordings (oldest deleted first); 0 = no budget.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Sessions configures the media session lifecycle.
@@ -131,7 +135,7 @@ func Default() Config {
 		},
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
-		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour)},
+		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
 		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
 	}
 }

@@ -40,6 +40,8 @@ func ExampleConfig_String() {
 	// archive:
 	//   retention: 168h
 	//   max_download: 1h
+	//   segment_duration: 10s
+	//   max_bytes: 0
 	// sessions:
 	//   upstream_linger: 10s
 	// cameras:

@@ -52,6 +52,10 @@ func (c Config) Validate() error {
 
 	add("archive.retention", checkPositive(c.Archive.Retention))
 	add("archive.max_download", checkPositive(c.Archive.MaxDownload))
+	add("archive.segment_duration", checkPositive(c.Archive.SegmentDuration))
+	if c.Archive.MaxBytes < 0 {
+		add("archive.max_bytes", errors.New("must not be negative"))
+	}
 	add("sessions.upstream_linger", checkPositive(c.Sessions.UpstreamLinger))
 
 	errs = append(errs, validateCameras(c.Cameras)...)

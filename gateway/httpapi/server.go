@@ -46,8 +46,11 @@ type APIHandler func(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string)
 type Server struct {
 	// Address to listen on (default ":8080").
 	Address string
-	// MaxBodyBytes bounds request bodies (default 1 MiB); larger is 413.
+	// MaxBodyBytes bounds API request bodies (default 1 MiB); larger is 413.
 	MaxBodyBytes int
+	// MaxUploadBytes bounds media object uploads, the largest body the
+	// server reads at all (default 32 MiB).
+	MaxUploadBytes int
 	// Authz serves the permission API (required).
 	Authz Authz
 	// ViewerSubject verifies a viewer token for API calls made with one
@@ -87,6 +90,9 @@ func (s *Server) Initialize() error {
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = 1 << 20
 	}
+	if s.MaxUploadBytes < s.MaxBodyBytes {
+		s.MaxUploadBytes = max(32<<20, s.MaxBodyBytes)
+	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,7 +107,7 @@ func (s *Server) Initialize() error {
 	s.srv = &fasthttp.Server{
 		Handler:               s.route,
 		Name:                  "camgate",
-		MaxRequestBodySize:    s.MaxBodyBytes,
+		MaxRequestBodySize:    s.MaxUploadBytes,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
@@ -218,15 +224,19 @@ func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) {
 		s.sessions(ctx, c, parts[1:])
 		return
 	}
-	if h := s.API[parts[0]]; h != nil {
-		h(ctx, c, parts)
-		return
-	}
 	if len(parts) == 3 && parts[0] == "devices" && parts[2] == "objects" {
 		if h := s.API["objects"]; h != nil {
 			h(ctx, c, parts)
 			return
 		}
+	}
+	if len(ctx.PostBody()) > s.MaxBodyBytes {
+		WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.MaxBodyBytes))
+		return
+	}
+	if h := s.API[parts[0]]; h != nil {
+		h(ctx, c, parts)
+		return
 	}
 	query, err := url.ParseQuery(string(ctx.URI().QueryString()))
 	if err != nil {
