@@ -174,8 +174,8 @@ func (g *Gateway) start() error {
 		Metrics: func(ctx *fasthttp.RequestCtx) {
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats())
 		},
-		Ready:  g.ready,
-		Logger: g.Logger.With("component", "http"),
+		Ready:   g.ready,
+		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
@@ -271,11 +271,11 @@ func (g *Gateway) bootstrapCameras() error {
 // its own goroutine, so a write never waits for session re-checks.
 type invalidator struct {
 	handle func(session.Change)
-	mu   sync.Mutex
-	q    []session.Change
-	wake chan struct{}
-	done chan struct{}
-	stop chan struct{}
+	mu     sync.Mutex
+	q      []session.Change
+	wake   chan struct{}
+	done   chan struct{}
+	stop   chan struct{}
 }
 
 func newInvalidator(handle func(session.Change)) *invalidator {
