@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"sort"
 	"strings"
@@ -287,5 +288,38 @@ func TestViewerSurvivesUpstreamRestart(t *testing.T) {
 	defer mu.Unlock()
 	if starts < 3 {
 		t.Fatalf("upstream started %d times; the test needs restarts during playback", starts)
+	}
+}
+
+// TestGarbageDoesNotDisturbViewers sends random bytes to the RTSP port while
+// a viewer plays: the viewer keeps decoding.
+func TestGarbageDoesNotDisturbViewers(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", h.url+"/cam1?token=bob",
+		"-frames:v", "75", "-f", "null", "-")
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + i>>8)
+	}
+	for range 5 {
+		c, err := net.Dial("tcp", h.srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(garbage)
+		_, _ = c.Write([]byte("DESCRIBE rtsp://x/\x00\xff RTSP/1.0\r\nCSeq: x\r\n\r\n"))
+		c.Close()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("viewer disturbed by garbage on the port: %v: %s", err, out.String())
 	}
 }
