@@ -20,8 +20,8 @@ import (
 // Two paths:
 //   - init files and segments never block inside gohlslib (the handler it
 //     registers copies finished bytes), so they run synchronously and write
-//     straight into the fasthttp response, with pooled request/writer objects
-//     and no 32 KB io.Copy buffer (ctxWriter implements io.ReaderFrom).
+//     straight into the fasthttp response body, with pooled request/writer
+//     objects (ctxWriter implements io.ReaderFrom).
 //   - playlists and parts may block: gohlslib waits on a sync.Cond until the
 //     muxer has the asked-for content (LL-HLS _HLS_msn/_HLS_part, the preload
 //     hint part, the first segment). It has no timeout of its own and ignores
@@ -49,13 +49,12 @@ type ctxWriter struct {
 	ctx    *fasthttp.RequestCtx
 	header http.Header
 	status int
-	chunk  []byte
 	req    http.Request
 	url    url.URL
 }
 
 var ctxWriterPool = sync.Pool{New: func() any {
-	w := &ctxWriter{header: make(http.Header, 2), chunk: make([]byte, 32<<10)}
+	w := &ctxWriter{header: make(http.Header, 2)}
 	w.req = http.Request{Method: http.MethodGet, URL: &w.url, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 	return w
 }}
@@ -76,25 +75,33 @@ func (w *ctxWriter) Write(p []byte) (int, error) {
 	return w.ctx.Write(p)
 }
 
-// ReadFrom spares io.Copy its per-call 32 KB buffer.
+// ReadFrom reads a segment straight into fasthttp's pooled body buffer
+// (borrowed with SwapBody and handed back): one copy, as when serving bytes
+// from memory, and no 32 KB io.Copy buffer per request.
 func (w *ctxWriter) ReadFrom(r io.Reader) (int64, error) {
 	w.WriteHeader(http.StatusOK)
-	var n int64
+	if w.status != http.StatusOK {
+		return io.Copy(io.Discard, r)
+	}
+	buf := w.ctx.Response.SwapBody(nil)
+	start := len(buf)
+	var err error
 	for {
-		k, err := r.Read(w.chunk)
-		if k > 0 {
-			n += int64(k)
-			if w.status == http.StatusOK {
-				_, _ = w.ctx.Write(w.chunk[:k])
-			}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
 		}
-		if err == io.EOF {
-			return n, nil
-		}
+		var k int
+		k, err = r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
 		if err != nil {
-			return n, err
+			break
 		}
 	}
+	w.ctx.Response.SwapBody(buf)
+	if err == io.EOF {
+		err = nil
+	}
+	return int64(len(buf) - start), err
 }
 
 // serveDirect runs a non-blocking muxer request in the handler.
@@ -182,6 +189,8 @@ func copyHeaders(ctx *fasthttp.RequestCtx, h http.Header, noStore bool) {
 	switch {
 	case noStore:
 		cc = "no-store"
+	case cc == "public, max-age=3600": // segments, parts, init files: no allocation
+		cc = "private, max-age=3600"
 	case strings.HasPrefix(cc, "public"):
 		cc = "private" + cc[len("public"):]
 	}

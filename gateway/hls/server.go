@@ -183,7 +183,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
 	}
 	hs.inFlight.Add(1)
 	err = s.serve(ctx, hs, kind, file, &q)
-	hs.lastSeen.Store(time.Now().UnixNano())
+	if kind.blocking() { // it may have waited long: the session was active all along
+		hs.lastSeen.Store(time.Now().UnixNano())
+	}
 	hs.inFlight.Add(-1)
 	if err != nil {
 		if exchange && !errors.Is(err, errBlockTimeout) {
