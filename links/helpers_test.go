@@ -71,7 +71,10 @@ func (w *world) onChange(id string) {
 	w.mu.Lock()
 	w.changes = append(w.changes, id)
 	w.mu.Unlock()
-	w.changeCh <- id
+	select { // OnChange must not block
+	case w.changeCh <- id:
+	default:
+	}
 }
 
 // syncBuffer is a log sink safe for concurrent handlers.
