@@ -92,8 +92,8 @@ func (g *Gateway) handleArchive(ctx *fasthttp.RequestCtx, _ ...string) {
 // handleObjectUpload serves POST /api/v1/devices/{id}/objects for admins (a
 // device integration authenticates with an admin key).
 func (g *Gateway) handleObjectUpload(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string) {
-	if !c.Root && c.Admin == "" {
-		httpapi.WriteError(ctx, fasthttp.StatusForbidden, "storing media objects needs an admin key")
+	if !g.authz.AdminAllows(c, "devices:write") {
+		httpapi.WriteError(ctx, fasthttp.StatusForbidden, "storing media objects needs an admin key with devices:write")
 		return
 	}
 	if _, ok := g.authz.Device(parts[1]); !ok {

@@ -171,6 +171,12 @@ func (g *Gateway) start() error {
 		Authz:         g.authz,
 		ViewerSubject: g.viewerSubject,
 		Sessions:      g.registry,
+		MaySessions: func(c authz.Caller, write bool) bool {
+			if write {
+				return g.authz.AdminAllows(c, "sessions:write")
+			}
+			return g.authz.AdminAllows(c, "sessions:read")
+		},
 		Metrics: func(ctx *fasthttp.RequestCtx) {
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats())
 		},

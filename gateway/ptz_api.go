@@ -79,6 +79,9 @@ func (g *Gateway) ptzHolder(c authz.Caller, camera string) (ptz.Holder, error) {
 	case c.Root:
 		return ptz.Holder{ID: "root", Kind: "admin"}, nil
 	case c.Admin != "":
+		if !g.authz.AdminAllows(c, "ptz:write") {
+			return ptz.Holder{}, errors.New("this admin's roles do not include ptz:write")
+		}
 		return ptz.Holder{ID: c.Admin, Kind: "admin"}, nil
 	}
 	d := g.authz.Check(c.Subject, camera, authz.ActionPTZ, time.Now())
