@@ -2,6 +2,7 @@ package hls
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -213,4 +214,54 @@ func TestBlockingRequestsAreBounded(t *testing.T) {
 	}
 	stalled.Store(false)
 	waitFor(t, func() bool { return get(t, ahead, "").status == http.StatusOK }, "blocking reload after the camera resumed")
+}
+
+// TestSessionIsNotBoundToTheClientAddress: a player whose address changes
+// (a phone moving networks) keeps its session.
+func TestSessionIsNotBoundToTheClientAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	sid, _ := h.exchange(t, "cam1", "bob") // from 127.0.0.1
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)},
+	}).DialContext}}
+	resp, err := other.Get(h.base + "/hls/cam1/video1_stream.m3u8?session=" + sid)
+	if err != nil {
+		t.Skipf("cannot use 127.0.0.2 here: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("from another address: %d", resp.StatusCode)
+	}
+	if s := h.reg.List(); len(s) != 1 || !strings.HasPrefix(s[0].Remote, "127.0.0.1") {
+		t.Fatalf("registered %+v", s)
+	}
+}
+
+// TestMuxerFollowsAStreamRestart: when the hub replaces the camera's stream
+// (source changed), the session keeps working on a new muxer.
+func TestMuxerFollowsAStreamRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	sid, _ := h.exchange(t, "cam1", "alice")
+	url := h.base + "/hls/cam1/video1_stream.m3u8?session=" + sid
+	before := get(t, url, "")
+	if before.status != http.StatusOK {
+		t.Fatalf("%d %s", before.status, before.body)
+	}
+	prefix := func(playlist string) string {
+		m := regexp.MustCompile(`([0-9a-f]{12})_video1_init\.mp4`).FindStringSubmatch(playlist)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	h.hub.Reset("cam1")
+	waitFor(t, func() bool {
+		r := get(t, url, "")
+		return r.status == http.StatusOK && prefix(r.body) != "" && prefix(r.body) != prefix(before.body)
+	}, "a playlist from the restarted muxer")
+	if seg := h.lastSegment(t, "cam1", "video1_stream.m3u8", sid); get(t, seg, "").status != http.StatusOK {
+		t.Fatal("segment of the restarted muxer")
+	}
 }
