@@ -270,7 +270,7 @@ func (s *Service) Sweep() error {
 		errs = append(errs, err)
 	}
 	for id, l := range *s.links.Load() {
-		if !l.Deleted || !now.After(l.NotAfter.Add(s.Leeway)) {
+		if l == nil || !l.Deleted || !now.After(l.NotAfter.Add(s.Leeway)) {
 			continue
 		}
 		err := s.Store.UpdateLink(s.ctx, id, func(cur *Link) (*Link, error) {

@@ -379,3 +379,30 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatalf("Decide after restart: %+v", d)
 	}
 }
+
+// Deleted links are kept (refused as deleted) until they expire, then
+// purged by the sweep; an unknown link id remembered as absent does not
+// trip the sweep.
+func TestSweepPurgesExpiredTombstones(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(t, t0, t0.Add(time.Hour))
+	if err := e.svc.Delete(c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Decide("never-existed", "cam1", "live", t0, nil)
+	if err := e.svc.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.svc.Decide(c.ID, "cam1", "live", t0, nil); d.Reason != links.ReasonDeleted {
+		t.Fatalf("before expiry: %+v", d)
+	}
+	e.clock.Set(t0.Add(2 * time.Hour))
+	if err := e.svc.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Close()
+	e.svc = e.start(t)
+	if d := e.svc.Decide(c.ID, "cam1", "live", t0.Add(2*time.Hour), nil); d.Reason != links.ReasonUnknown {
+		t.Fatalf("after the sweep and a restart the tombstone should be gone: %+v", d)
+	}
+}
