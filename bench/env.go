@@ -118,6 +118,7 @@ paths:
 	}
 	step("starting mediamtx on :%d", mport)
 	e.mediamtx = exec.Command(mtx, cfgPath)
+	e.mediamtx.Dir = e.dir // it writes generated certificates into its working directory
 	e.mediamtx.Stderr, e.mediamtx.Stdout = os.Stderr, os.Stderr
 	if err := e.mediamtx.Start(); err != nil {
 		return err
