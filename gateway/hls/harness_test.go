@@ -22,6 +22,7 @@ import (
 type fakeAdmitter struct {
 	mu      sync.Mutex
 	tickets map[string]session.Ticket
+	expired map[string]bool // subject → its token has expired
 }
 
 func newFakeAdmitter() *fakeAdmitter {
@@ -52,10 +53,22 @@ func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.T
 func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.expired[t.Subject] {
+		return fmt.Errorf("%w: token expired", session.ErrUnauthenticated)
+	}
 	if cur, ok := f.tickets[t.Subject]; !ok || cur.Variant == "" {
 		return fmt.Errorf("%w: live revoked", session.ErrForbidden)
 	}
 	return nil
+}
+
+func (f *fakeAdmitter) expire(subject string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.expired == nil {
+		f.expired = map[string]bool{}
+	}
+	f.expired[subject] = true
 }
 
 func (f *fakeAdmitter) revoke(subject string) {

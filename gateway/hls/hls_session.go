@@ -3,7 +3,6 @@ package hls
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -105,10 +104,9 @@ func (s *Server) authorize(camera string, id []byte, now time.Time) (*hlsSession
 	err := s.Admitter.Recheck(&hs.ticket, now)
 	hs.mu.Unlock()
 	if err != nil {
+		// Whatever the cause (revoke, valid_until, an expired token), a
+		// session that lost access answers 403, now and on every later request.
 		s.end(hs, err.Error(), true)
-		if errors.Is(err, session.ErrUnauthenticated) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)
 	}
 	return hs, nil

@@ -35,6 +35,7 @@ func TestRevokeTurnsNextRequestInto403(t *testing.T) {
 			}
 		}},
 		{"per-request recheck", func(h *harness) { h.adm.revoke("alice") }},
+		{"token expired", func(h *harness) { h.adm.expire("alice") }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

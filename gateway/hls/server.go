@@ -246,6 +246,8 @@ func setSessionCookie(ctx *fasthttp.RequestCtx, camera, id string) {
 // statusOf decides the HTTP status of every error this server answers.
 func statusOf(err error) (int, string) {
 	switch {
+	case errors.Is(err, ErrSessionEnded): // before ErrUnauthenticated, which it may wrap
+		return http.StatusForbidden, err.Error()
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, ErrUnknownFile):
