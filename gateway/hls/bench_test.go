@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
@@ -106,8 +107,9 @@ func (f *segmentFixture) run(b *testing.B, handler fasthttp.RequestHandler) {
 }
 
 // BenchmarkSegment compares, for one 64 KB segment request:
-// authorized (session lookup + Recheck + adapter + gohlslib), the adapter
-// and gohlslib alone, and the same bytes served directly from memory.
+// authorized (session lookup + Recheck + adapter + gohlslib), our adapter
+// and gohlslib alone, fasthttp's generic net/http adaptor instead of ours,
+// and the same bytes served directly from memory.
 func BenchmarkSegment(b *testing.B) {
 	f := newSegmentFixture(b)
 	b.Run("authorized", func(b *testing.B) {
@@ -115,6 +117,10 @@ func BenchmarkSegment(b *testing.B) {
 	})
 	b.Run("unauthorized-adapter", func(b *testing.B) {
 		f.run(b, func(ctx *fasthttp.RequestCtx) { serveDirect(ctx, f.muxer, f.file) })
+	})
+	adaptor := fasthttpadaptor.NewFastHTTPHandlerFunc(f.muxer.Handle)
+	b.Run("unauthorized-fasthttpadaptor", func(b *testing.B) {
+		f.run(b, adaptor)
 	})
 	b.Run("direct-bytes", func(b *testing.B) {
 		f.run(b, func(ctx *fasthttp.RequestCtx) {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -164,7 +165,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
 	if sid == nil && !exchange {
 		if c := ctx.Request.Header.Cookie(cookieName); len(c) > 0 {
 			if !validSessionID(c) {
-				return ErrBadRequest
+				return fmt.Errorf("%w: %s cookie", ErrBadRequest, cookieName)
 			}
 			sid = c
 		}
@@ -203,13 +204,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
 
 // serve hands an authorized request to the camera variant's muxer.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, file string, q *query) error {
+	var start time.Time
+	if kind.blocking() {
+		start = time.Now()
+	}
 	m, err := hs.mux.wait(s.BlockTimeout)
 	if err != nil {
 		return err
 	}
 	var res muxerResult
 	if kind.blocking() {
-		res, err = serveBlocking(ctx, m, file, q.muxerQuery(hs.id, kind), kind, s.BlockTimeout,
+		// One BlockTimeout for the whole request, muxer start included.
+		left := max(s.BlockTimeout-time.Since(start), time.Millisecond)
+		res, err = serveBlocking(ctx, m, file, q.muxerQuery(hs.id, kind), kind, left,
 			&hs.mux.pending, int32(s.MaxBlocking))
 		if err != nil {
 			return err
