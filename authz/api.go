@@ -66,6 +66,10 @@ func isResourceKind(k string) bool {
 	return false
 }
 
+// maxCommitRetries bounds how often Handle re-runs a write that lost a
+// revision race against another node.
+const maxCommitRetries = 5
+
 // Handle serves /api/v1/<parts...> for authz's kinds and actions (DESIGN §6).
 // Errors: *FieldError → 400, ErrNotFound → 404, ErrForbidden → 403,
 // ErrConflict → 409, ErrNotHandled → not authz's; anything else → 500.
@@ -95,6 +99,12 @@ func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []s
 	}
 	r := &request{s: s, ctx: ctx, c: c, method: method, parts: parts, query: query, body: body, now: s.Now()}
 	res, err := r.route()
+	// Another node committed between our validation and our commit: the model
+	// has caught up, so validate and commit again against it.
+	for attempt := 0; attempt < maxCommitRetries && errors.Is(err, ErrRevisionConflict); attempt++ {
+		r.now = s.Now()
+		res, err = r.route()
+	}
 	if method != "GET" {
 		r.auditWrite(err)
 	} else if errors.Is(err, ErrForbidden) {

@@ -9,6 +9,9 @@ var (
 	ErrConflict   = errors.New("conflict")    // 409
 	ErrNotHandled = errors.New("not handled") // the gateway routes the request elsewhere
 	ErrClosed     = errors.New("authz: service closed")
+	// ErrStoreUnavailable: the store cannot be reached (503); see
+	// Service.Healthy.
+	ErrStoreUnavailable = errors.New("authz: store unavailable")
 )
 
 // FieldError is a 400: bad input, naming the JSON field (or query parameter) and why.

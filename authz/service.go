@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,9 @@ type Service struct {
 	// AuditEntries is how many audit entries are kept (in memory for paging,
 	// and in the store when it implements AuditStore). Default 10000.
 	AuditEntries int
+	// OutageGrace bounds how long decisions cached before a store outage
+	// still count (see Healthy). Default 5m.
+	OutageGrace time.Duration
 
 	ownStore bool
 	writeMu  sync.Mutex
@@ -56,6 +60,12 @@ type Service struct {
 	subsMu sync.Mutex
 	subs   map[*subscriber]struct{}
 	closed bool
+
+	// outageSince is when the shared store's change feed broke (unix ns; 0:
+	// following). Read on every Check, so an atomic rather than under mu.
+	outageSince  atomic.Int64
+	followCancel context.CancelFunc
+	followDone   chan struct{}
 }
 
 // Initialize applies defaults, opens the store and loads the model.
@@ -74,6 +84,9 @@ func (s *Service) Initialize() error {
 	}
 	if s.AuditEntries <= 0 {
 		s.AuditEntries = 10000
+	}
+	if s.OutageGrace <= 0 {
+		s.OutageGrace = 5 * time.Minute
 	}
 	for i, k := range s.AdminKeys {
 		if len(k) < 16 {
@@ -107,6 +120,9 @@ func (s *Service) Initialize() error {
 		s.Close()
 		return err
 	}
+	if w, ok := s.Store.(Watcher); ok {
+		s.startFollowing(w)
+	}
 	return nil
 }
 
@@ -129,6 +145,9 @@ func (s *Service) load(ctx context.Context) error {
 	s.cache.rev.Add(1)
 	s.cache.invalidate(&Invalidation{All: true})
 	s.mu.Unlock()
+	// Whatever changed since the previous model is unknown: every session is
+	// re-checked (at Initialize there are no subscribers yet).
+	s.publish(Invalidation{Rev: rev, All: true})
 	s.Logger.Info("authz model loaded", "rev", rev, "records", len(recs))
 	return nil
 }
@@ -141,6 +160,10 @@ func (s *Service) Close() {
 	s.subsMu.Unlock()
 	for sub := range subs {
 		sub.stop()
+	}
+	if s.followCancel != nil && !alreadyClosed {
+		s.followCancel()
+		<-s.followDone
 	}
 	if s.audit != nil && !alreadyClosed {
 		s.audit.stop() // flushes pending entries before the store closes
@@ -167,6 +190,9 @@ func (s *Service) CheckFootage(subject, device string, a Action, now, footage ti
 func (s *Service) check(subject, device string, a Action, now time.Time, footage int64) Decision {
 	if a == 0 || a&(a-1) != 0 || a > ActionAll {
 		return Decision{Reason: "invalid_action: not a single action"}
+	}
+	if since := s.outageSince.Load(); since != 0 {
+		return s.checkDuringOutage(subject, device, a, now, footage, since)
 	}
 	return s.entry(subject, device, now).decision(a, now.UnixNano(), footage)
 }
@@ -195,8 +221,16 @@ func (s *Service) evaluateFresh(subject, device string, a Action, now time.Time,
 // Actions returns every action allowed now (rule 12 applied) and the earliest
 // ValidUntil among them and the denied ones (zero: no time limit).
 func (s *Service) Actions(subject, device string, now time.Time) (Action, time.Time) {
-	e := s.entry(subject, device, now)
 	ns := now.UnixNano()
+	var e *entry
+	limit := s.outageLimit()
+	if limit != 0 {
+		if e = s.cache.get(subject, device, ns); e == nil || ns >= limit {
+			return 0, time.Time{}
+		}
+	} else {
+		e = s.entry(subject, device, now)
+	}
 	var allowed Action
 	var vu int64
 	for i := range numActions {
@@ -207,6 +241,9 @@ func (s *Service) Actions(subject, device string, now time.Time) (Action, time.T
 		if !d.ValidUntil.IsZero() {
 			vu = minNS(vu, d.ValidUntil.UnixNano())
 		}
+	}
+	if limit != 0 {
+		vu = minNS(vu, limit)
 	}
 	return allowed, nsTime(vu)
 }
@@ -293,18 +330,31 @@ func (s *Service) commit(ctx context.Context, changes []change) (uint64, error) 
 			muts[i].Data = data
 		}
 	}
+	if since := s.outageSince.Load(); since != 0 {
+		return 0, fmt.Errorf("%w since %s", ErrStoreUnavailable, nsTime(since).UTC().Format(time.RFC3339))
+	}
 	rev, err := s.Store.Commit(ctx, s.rev, muts)
 	if errors.Is(err, ErrRevisionConflict) {
 		// Another node wrote first: catch up so the next attempt validates
-		// against current data; the caller retries.
-		if lerr := s.load(ctx); lerr != nil {
-			s.Logger.Error("authz reload after conflict", "err", lerr)
+		// against current data; Handle retries the request.
+		if cerr := s.catchUp(ctx); cerr != nil {
+			s.Logger.Error("authz catch up after conflict", "err", cerr)
 		}
-		return 0, fmt.Errorf("%w: the store changed concurrently, retry", ErrConflict)
+		return 0, fmt.Errorf("%w: the store changed concurrently, retry: %w", ErrConflict, ErrRevisionConflict)
 	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
+	inv := s.apply(changes, rev)
+	s.Logger.Debug("authz commit", "rev", rev, "changes", len(changes),
+		"subjects", len(inv.Subjects), "devices", len(inv.Devices), "pairs", len(inv.Pairs))
+	return rev, nil
+}
+
+// apply puts committed changes into the model at revision rev, drops the L1
+// entries they bear on and publishes the invalidation. The caller holds
+// writeMu. Local commits and changes of other nodes both come through here.
+func (s *Service) apply(changes []change, rev uint64) Invalidation {
 	aff := newAffect()
 	s.mu.Lock()
 	for _, ch := range changes {
@@ -318,9 +368,7 @@ func (s *Service) commit(ctx context.Context, changes []change) (uint64, error) 
 	s.cache.invalidate(&inv)
 	s.mu.Unlock()
 	s.publish(inv)
-	s.Logger.Debug("authz commit", "rev", rev, "changes", len(changes),
-		"subjects", len(inv.Subjects), "devices", len(inv.Devices), "pairs", len(inv.Pairs))
-	return rev, nil
+	return inv
 }
 
 // storedForm unwraps compiled records to what is persisted.
