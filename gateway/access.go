@@ -10,19 +10,25 @@ import (
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/links"
 )
 
-// access admits viewers: it verifies their token and decides from the
-// cached permission decision. It implements session.Admitter for every
-// protocol and the registry's re-check.
+// access admits viewers: it verifies their token (a viewer JWT or a share
+// link) and decides from the cached permission decision. It implements
+// session.Admitter for every protocol and the registry's re-check.
 type access struct {
 	verifier *token.Verifier
 	authz    *authz.Service
+	links    *links.Service
+	registry *session.Registry
 	metrics  *metrics
+	failures *session.FailureLimiter
 	now      func() time.Time
+
+	maxPerSubject, maxPerCamera int
 }
 
-// subjectOf verifies a viewer token and returns its subject.
+// subjectOf verifies a viewer token and returns its claims.
 func (a *access) subjectOf(raw string) (token.Claims, error) {
 	if raw == "" {
 		return token.Claims{}, fmt.Errorf("%w: no token", session.ErrUnauthenticated)
@@ -35,39 +41,105 @@ func (a *access) subjectOf(raw string) (token.Claims, error) {
 }
 
 // Admit implements session.Admitter.
-func (a *access) Admit(_ context.Context, raw, camera string) (session.Ticket, error) {
+func (a *access) Admit(ctx context.Context, raw, camera string) (session.Ticket, error) {
+	ip := session.RemoteIP(ctx)
+	if err := a.failures.Check(ip); err != nil {
+		return session.Ticket{}, err
+	}
+	t := session.Ticket{Camera: camera, Token: token.Fingerprint(raw)}
+	var err error
+	if links.IsLinkToken(raw) {
+		err = a.admitLink(raw, &t)
+	} else {
+		err = a.admitViewer(raw, &t)
+	}
+	if errors.Is(err, session.ErrUnauthenticated) {
+		a.failures.Fail(ip)
+	}
+	if err != nil {
+		return t, err
+	}
+	return t, a.checkLimits(&t)
+}
+
+func (a *access) admitViewer(raw string, t *session.Ticket) error {
 	claims, err := a.subjectOf(raw)
 	if err != nil {
 		a.metrics.decision("unauthenticated")
-		return session.Ticket{}, err
+		return err
 	}
-	t := session.Ticket{Subject: claims.Subject, Camera: camera, Token: token.Fingerprint(raw)}
-	if dev, ok := a.authz.Device(camera); !ok || dev.Kind != "camera" {
+	t.Subject = claims.Subject
+	if dev, ok := a.authz.Device(t.Camera); !ok || dev.Kind != "camera" {
 		a.metrics.decision("unknown_camera")
-		return t, fmt.Errorf("%w: %s", session.ErrUnknownCamera, camera)
+		return fmt.Errorf("%w: %s", session.ErrUnknownCamera, t.Camera)
 	}
-	if err := a.decide(&t, a.now()); err != nil {
-		a.authz.RecordAudit(authz.AuditEntry{Who: "subject:" + t.Subject, What: "live " + camera, Why: t.Reason})
-		return t, err
+	if err := a.decide(t, a.now()); err != nil {
+		a.authz.RecordAudit(authz.AuditEntry{Who: "subject:" + t.Subject, What: "live " + t.Camera, Why: t.Reason})
+		return err
 	}
-	return t, nil
+	return nil
+}
+
+func (a *access) admitLink(raw string, t *session.Ticket) error {
+	claims, err := a.links.Verify(raw)
+	if err != nil {
+		a.metrics.decision("unauthenticated")
+		return fmt.Errorf("%w: %w", session.ErrUnauthenticated, err)
+	}
+	t.Link = claims.LinkID
+	if claims.Device != t.Camera {
+		a.metrics.decision("denied")
+		return fmt.Errorf("%w: the link is for another camera", session.ErrForbidden)
+	}
+	if err := a.decide(t, a.now()); err != nil {
+		a.authz.RecordAudit(authz.AuditEntry{Who: "link:" + t.Link, What: "live " + t.Camera, Why: t.Reason})
+		return err
+	}
+	// Refuse early when the link is full; the slot itself is taken when the
+	// session starts (Registry.OnStart), so a race past this probe is still
+	// refused there.
+	release, err := a.links.AcquireViewer(t.Link)
+	if err != nil {
+		return &session.RateLimitedError{RetryAfter: 30 * time.Second, What: err.Error()}
+	}
+	release()
+	return nil
+}
+
+// checkLimits caps concurrent sessions per subject and per camera (per node).
+func (a *access) checkLimits(t *session.Ticket) error {
+	if a.maxPerSubject > 0 && t.Subject != "" && a.registry.CountSubject(t.Subject) >= a.maxPerSubject {
+		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("subject %s already has %d sessions", t.Subject, a.maxPerSubject)}
+	}
+	if a.maxPerCamera > 0 && a.registry.CountCamera(t.Camera) >= a.maxPerCamera {
+		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("camera %s already has %d viewers", t.Camera, a.maxPerCamera)}
+	}
+	return nil
+}
+
+// check decides one action for the ticket's principal (subject or link).
+func (a *access) check(t *session.Ticket, act authz.Action, name string, now time.Time) authz.Decision {
+	if t.Link != "" {
+		d := a.links.Decide(t.Link, t.Camera, name, now, nil)
+		return authz.Decision{Allowed: d.Allowed, Reason: d.Reason, ValidUntil: d.ValidUntil}
+	}
+	return a.authz.Check(t.Subject, t.Camera, act, now)
 }
 
 // decide fills the ticket's variant and validity from the cached decision.
 func (a *access) decide(t *session.Ticket, now time.Time) error {
-	live := a.authz.Check(t.Subject, t.Camera, authz.ActionLive, now)
+	live := a.check(t, authz.ActionLive, "live", now)
+	t.Reason = live.Reason
 	if !live.Allowed {
 		a.metrics.decision("denied")
-		t.Reason = live.Reason
 		return fmt.Errorf("%w: %s", session.ErrForbidden, live.Reason)
 	}
 	a.metrics.decision("allowed")
-	t.Reason = live.Reason
 	t.ValidUntil = live.ValidUntil
 	// Without `sound` the ticket's validity is live's alone: gaining sound
 	// later does not change an open video-only session.
 	t.Variant = stream.VariantVideo
-	if sound := a.authz.Check(t.Subject, t.Camera, authz.ActionSound, now); sound.Allowed {
+	if sound := a.check(t, authz.ActionSound, "sound", now); sound.Allowed {
 		t.Variant = stream.VariantFull
 		t.ValidUntil = earliest(t.ValidUntil, sound.ValidUntil)
 	}
@@ -80,11 +152,12 @@ func (a *access) Recheck(t *session.Ticket, now time.Time) error {
 	if err := a.decide(t, now); err != nil {
 		return err
 	}
-	if prev == stream.VariantFull && t.Variant != stream.VariantFull {
-		t.Variant = prev
-		return fmt.Errorf("%w: sound revoked", session.ErrForbidden)
-	}
+	got := t.Variant
 	t.Variant = prev
+	if prev == stream.VariantFull && got != stream.VariantFull {
+		t.Reason = "sound revoked (reconnect to get video only)"
+		return fmt.Errorf("%w: %s", session.ErrForbidden, t.Reason)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
+	"github.com/camgate/camgate/links"
 )
 
 // startArchive opens the archive store and the recorder, and starts
@@ -61,6 +62,9 @@ func (g *Gateway) syncRecorders() {
 // authorizeArchive decides one archive request: the token's subject needs
 // action on the device for footage recorded at footage.
 func (g *Gateway) authorizeArchive(_ context.Context, raw, device, action string, footage time.Time) (archive.Viewer, error) {
+	if links.IsLinkToken(raw) {
+		return g.authorizeArchiveLink(raw, device, action, footage)
+	}
 	claims, err := g.access.subjectOf(raw)
 	if err != nil {
 		return archive.Viewer{}, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
@@ -80,6 +84,24 @@ func (g *Gateway) authorizeArchive(_ context.Context, raw, device, action string
 	}
 	sound := g.authz.Check(claims.Subject, device, authz.ActionSound, now).Allowed
 	return archive.Viewer{Subject: claims.Subject, Sound: sound}, nil
+}
+
+// authorizeArchiveLink decides an archive request made with a share link:
+// the link's actions, window and footage window, and its creator's rights.
+func (g *Gateway) authorizeArchiveLink(raw, device, action string, footage time.Time) (archive.Viewer, error) {
+	claims, err := g.links.Verify(raw)
+	if err != nil {
+		return archive.Viewer{}, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
+	}
+	if claims.Device != device {
+		return archive.Viewer{}, fmt.Errorf("%w: the link is for another camera", archive.ErrForbidden)
+	}
+	now := time.Now()
+	if d := g.links.Decide(claims.LinkID, device, action, now, &footage); !d.Allowed {
+		return archive.Viewer{}, fmt.Errorf("%w: %s", archive.ErrForbidden, d.Reason)
+	}
+	sound := g.links.Decide(claims.LinkID, device, "sound", now, nil).Allowed
+	return archive.Viewer{Link: claims.LinkID, Sound: sound}, nil
 }
 
 // handleArchive serves /archive/… (playback, segments, download, objects).

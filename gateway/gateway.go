@@ -28,6 +28,7 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/links"
 )
 
 // Gateway is one camgate node.
@@ -39,17 +40,19 @@ type Gateway struct {
 	// Version is reported by the API and logs.
 	Version string
 
-	authz    *authz.Service
-	verifier *token.Verifier
-	hub      *stream.Hub
-	registry *session.Registry
-	access   *access
-	metrics  *metrics
-	rtsp     *rtsp.Server
-	http     *httpapi.Server
-	ptz      *ptz.Controller
-	archive  *archive.Store
-	recorder *recorder.Manager
+	authz     *authz.Service
+	verifier  *token.Verifier
+	hub       *stream.Hub
+	registry  *session.Registry
+	access    *access
+	metrics   *metrics
+	rtsp      *rtsp.Server
+	http      *httpapi.Server
+	ptz       *ptz.Controller
+	archive   *archive.Store
+	recorder  *recorder.Manager
+	links     *links.Service
+	linkSlots linkViewers
 
 	invalidations *invalidator
 	unsubscribe   func()
@@ -106,8 +109,6 @@ func (g *Gateway) start() error {
 		return fmt.Errorf("auth.viewer_jwt: %w", err)
 	}
 	g.closers = append(g.closers, g.verifier.Close)
-	g.access = &access{verifier: g.verifier, authz: g.authz, metrics: g.metrics, now: time.Now}
-
 	g.hub = &stream.Hub{
 		Sources:    g.sourceFor,
 		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
@@ -122,21 +123,28 @@ func (g *Gateway) start() error {
 		return err
 	}
 
+	g.linkSlots.releases = map[string]func(){}
 	g.registry = &session.Registry{
-		Recheck: g.access.recheckSession,
-		OnEnd:   g.metrics.sessionEnded,
+		// g.access is set below, before any session can exist.
+		Recheck: func(s *session.Session) session.Verdict { return g.access.recheckSession(s) },
+		OnStart: g.linkSessionStart,
+		OnEnd:   g.sessionEnded,
 		Logger:  g.Logger.With("component", "sessions"),
 	}
 	if err := g.registry.Initialize(); err != nil {
 		return err
 	}
-	g.invalidations = newInvalidator(func(c session.Change) {
-		g.registry.Invalidate(c)
-		if (c.All || len(c.Devices) > 0) && g.recorder != nil {
-			g.syncRecorders()
-		}
-	})
+	g.invalidations = newInvalidator(g.invalidate)
 	g.closers = append(g.closers, g.invalidations.close)
+	if err := g.startLinks(); err != nil {
+		return err
+	}
+	g.access = &access{
+		verifier: g.verifier, authz: g.authz, links: g.links, registry: g.registry, metrics: g.metrics, now: time.Now,
+		failures:      &session.FailureLimiter{Max: cfg.Limits.AuthFailuresPerMinute, Window: time.Minute},
+		maxPerSubject: cfg.Limits.MaxSessionsPerSubject,
+		maxPerCamera:  cfg.Limits.MaxSessionsPerCamera,
+	}
 	g.unsubscribe = g.authz.Subscribe(func(inv authz.Invalidation) {
 		c := session.Change{All: inv.All, Subjects: inv.Subjects, Devices: inv.Devices}
 		for _, p := range inv.Pairs {
@@ -183,9 +191,12 @@ func (g *Gateway) start() error {
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
+		Share:   g.handleSharePage,
+		JWKS:    func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
 			"objects": g.handleObjectUpload,
+			"links":   g.links.HandleAPI,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {
@@ -195,6 +206,24 @@ func (g *Gateway) start() error {
 	g.Logger.Info("camgate started", "version", g.Version, "rtsp", g.rtsp.Addr().String(),
 		"http", g.http.Addr().String(), "data_dir", cfg.DataDir)
 	return nil
+}
+
+// invalidate runs on the invalidator's goroutine for every change: it
+// re-checks the sessions it touches (including those of share links whose
+// creator it names) and keeps recordings in step with the devices.
+func (g *Gateway) invalidate(c session.Change) {
+	for _, sub := range c.Subjects {
+		c.Links = append(c.Links, g.links.LinksByCreator(sub)...)
+	}
+	for _, p := range c.Pairs {
+		c.Links = append(c.Links, g.links.LinksByCreator(p.Subject)...)
+	}
+	if g.registry != nil {
+		g.registry.Invalidate(c)
+	}
+	if (c.All || len(c.Devices) > 0) && g.recorder != nil {
+		g.syncRecorders()
+	}
 }
 
 // Close stops everything, newest first.

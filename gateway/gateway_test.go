@@ -57,11 +57,17 @@ func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *n
 
 func (n *node) call(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return n.callAs(t, testAdminKey, method, path, body)
+}
+
+// callAs calls the API with the given bearer credential.
+func (n *node) callAs(t *testing.T, bearer, method, path, body string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, n.api+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Authorization", "Bearer "+bearer)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Archive  Archive  `yaml:"archive"`
 	Sessions Sessions `yaml:"sessions"`
+	Limits   Limits   `yaml:"limits"`
 	// Cameras bootstrap the device list; the API manages the rest.
 	Cameras []Camera `yaml:"cameras"`
 }
@@ -111,6 +112,17 @@ type Sessions struct {
 	UpstreamLinger Duration `yaml:"upstream_linger"`
 }
 
+// Limits protect the gateway from abusive or runaway clients.
+type Limits struct {
+	// MaxSessionsPerSubject caps one viewer's concurrent sessions on a node; 0 = no cap.
+	MaxSessionsPerSubject int `yaml:"max_sessions_per_subject"`
+	// MaxSessionsPerCamera caps one camera's concurrent viewers on a node; 0 = no cap.
+	MaxSessionsPerCamera int `yaml:"max_sessions_per_camera"`
+	// AuthFailuresPerMinute blocks a client IP (429) for the rest of the
+	// minute after this many failed authentications. Default 30; 0 disables.
+	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute"`
+}
+
 // Camera is one bootstrap camera.
 type Camera struct {
 	ID     string `yaml:"id"`
@@ -137,6 +149,7 @@ func Default() Config {
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
 		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
+		Limits:   Limits{AuthFailuresPerMinute: 30},
 	}
 }
 

@@ -44,6 +44,10 @@ func ExampleConfig_String() {
 	//   max_bytes: 0
 	// sessions:
 	//   upstream_linger: 10s
+	// limits:
+	//   max_sessions_per_subject: 0
+	//   max_sessions_per_camera: 0
+	//   auth_failures_per_minute: 30
 	// cameras:
 	//   - id: cam1
 	//     site: hq

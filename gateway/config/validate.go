@@ -53,6 +53,15 @@ func (c Config) Validate() error {
 	add("archive.retention", checkPositive(c.Archive.Retention))
 	add("archive.max_download", checkPositive(c.Archive.MaxDownload))
 	add("archive.segment_duration", checkPositive(c.Archive.SegmentDuration))
+	for key, v := range map[string]int{
+		"limits.max_sessions_per_subject": c.Limits.MaxSessionsPerSubject,
+		"limits.max_sessions_per_camera":  c.Limits.MaxSessionsPerCamera,
+		"limits.auth_failures_per_minute": c.Limits.AuthFailuresPerMinute,
+	} {
+		if v < 0 {
+			add(key, errors.New("must not be negative"))
+		}
+	}
 	if c.Archive.MaxBytes < 0 {
 		add("archive.max_bytes", errors.New("must not be negative"))
 	}

@@ -165,8 +165,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.WHEP(ctx, parts[1:]...)
 	case parts[0] == "archive" && len(parts) >= 3 && s.Archive != nil:
 		s.Archive(ctx, parts[1], strings.Join(parts[2:], "/"))
-	case parts[0] == "s" && len(parts) == 2 && s.Share != nil:
-		s.Share(ctx, parts[1])
+	case parts[0] == "s" && (len(parts) == 2 || len(parts) == 3) && s.Share != nil:
+		s.Share(ctx, parts[1:]...)
 	default:
 		WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint")
 	}
@@ -328,6 +328,12 @@ func WriteAPIError(ctx *fasthttp.RequestCtx, err error) {
 		WriteError(ctx, fasthttp.StatusForbidden, err.Error())
 	case errors.Is(err, session.ErrUnknownCamera):
 		WriteError(ctx, fasthttp.StatusNotFound, err.Error())
+	case errors.Is(err, session.ErrRateLimited):
+		var rl *session.RateLimitedError
+		if errors.As(err, &rl) {
+			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, fmt.Sprint(int(rl.RetryAfter.Seconds()+1)))
+		}
+		WriteError(ctx, fasthttp.StatusTooManyRequests, err.Error())
 	default:
 		WriteError(ctx, fasthttp.StatusInternalServerError, "internal error")
 	}

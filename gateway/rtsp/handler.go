@@ -37,7 +37,7 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 }
 
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+	t, res, err := h.s.admit(ctx.Conn, ctx.Request, ctx.Path, ctx.Query)
 	if err != nil {
 		h.s.Logger.Info("rtsp describe refused", "path", ctx.Path, "error", err, "remote", ctx.Conn.NetConn().RemoteAddr().String())
 		return res, nil, rtspError(err)
@@ -58,7 +58,7 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	v, _ := ctx.Session.UserData().(*viewer)
 	if v == nil {
-		t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+		t, res, err := h.s.admit(ctx.Conn, ctx.Request, ctx.Path, ctx.Query)
 		if err != nil {
 			return res, nil, rtspError(err)
 		}
@@ -98,7 +98,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if v == nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, fmt.Errorf("play without setup")
 	}
-	t, res, err := h.s.admit(ctx.Request, ctx.Path, ctx.Query)
+	t, res, err := h.s.admit(ctx.Conn, ctx.Request, ctx.Path, ctx.Query)
 	if err != nil {
 		return res, rtspError(err)
 	}

@@ -168,12 +168,13 @@ func cameraFrom(path string) string {
 
 // admit runs the admission for a request and maps its errors to an RTSP
 // answer, in one place.
-func (s *Server) admit(req *base.Request, path, query string) (session.Ticket, *base.Response, error) {
+func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, query string) (session.Ticket, *base.Response, error) {
 	cam := cameraFrom(path)
 	if cam == "" {
 		return session.Ticket{}, &base.Response{StatusCode: base.StatusNotFound}, session.ErrUnknownCamera
 	}
-	t, err := s.Admitter.Admit(s.ctx, tokenFrom(req, query), cam)
+	ctx := session.WithRemote(s.ctx, conn.NetConn().RemoteAddr())
+	t, err := s.Admitter.Admit(ctx, tokenFrom(req, query), cam)
 	if err != nil {
 		return t, errorResponse(err), err
 	}
@@ -188,10 +189,15 @@ func errorResponse(err error) *base.Response {
 		return &base.Response{StatusCode: base.StatusForbidden}
 	case errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera):
 		return &base.Response{StatusCode: base.StatusNotFound}
+	case errors.Is(err, session.ErrRateLimited):
+		return &base.Response{StatusCode: statusTooManyRequests}
 	default:
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}
 	}
 }
+
+// statusTooManyRequests is HTTP's 429, which RTSP clients report as is.
+const statusTooManyRequests base.StatusCode = 429
 
 // rtspError makes gortsplib send WWW-Authenticate (no credentials) or close
 // the connection (bad credentials) on a 401; other errors pass through.

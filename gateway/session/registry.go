@@ -70,7 +70,11 @@ type Pair struct{ Subject, Device string }
 type Registry struct {
 	// Recheck decides again whether s may continue (required).
 	Recheck func(s *Session) Verdict
+	// OnStart may refuse a session as it is added (e.g. a share link at its
+	// max_viewers); the session is then kicked with the error (optional).
+	OnStart func(s *Session) error
 	// OnEnd is told of every session that ends, with the reason (optional).
+	// It is called once for every session that was added.
 	OnEnd func(s *Session, reason string)
 	// Logger (default: discard).
 	Logger *slog.Logger
@@ -102,12 +106,20 @@ func NewID() string {
 }
 
 // Add registers s (assigning an ID when empty) and arms its expiry re-check.
+// When OnStart refuses it, s is kicked at once and not registered.
 func (r *Registry) Add(s *Session) {
 	if s.ID == "" {
 		s.ID = NewID()
 	}
 	if s.Started.IsZero() {
 		s.Started = time.Now()
+	}
+	if r.OnStart != nil {
+		if err := r.OnStart(s); err != nil {
+			r.Logger.Info("session refused", "session", s.ID, "protocol", s.Protocol, "camera", s.Camera, "link", s.Link, "error", err)
+			s.Kick(err.Error())
+			return
+		}
 	}
 	r.mu.Lock()
 	r.byID[s.ID] = s
@@ -228,6 +240,20 @@ func (r *Registry) List() []Session {
 		out = append(out, s.snapshot())
 	}
 	return out
+}
+
+// CountSubject returns how many sessions subject has open on this node.
+func (r *Registry) CountSubject(subject string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bySubject[subject])
+}
+
+// CountCamera returns how many sessions watch camera on this node.
+func (r *Registry) CountCamera(camera string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byDevice[camera])
 }
 
 // Len returns the number of sessions.
