@@ -32,6 +32,10 @@ import (
 //     its own. MaxBlocking bounds how many such goroutines one muxer may have,
 //     so a stalled camera cannot accumulate them without limit.
 
+// mediaCacheControl is what media files are served with: gohlslib's max-age,
+// but private (see copyHeaders).
+const mediaCacheControl = "private, max-age=3600"
+
 // muxerHandler is what the adapter needs of a gohlslib Muxer.
 type muxerHandler interface {
 	Handle(w http.ResponseWriter, r *http.Request)
@@ -190,7 +194,7 @@ func copyHeaders(ctx *fasthttp.RequestCtx, h http.Header, noStore bool) {
 	case noStore:
 		cc = "no-store"
 	case cc == "public, max-age=3600": // segments, parts, init files: no allocation
-		cc = "private, max-age=3600"
+		cc = mediaCacheControl
 	case strings.HasPrefix(cc, "public"):
 		cc = "private" + cc[len("public"):]
 	}

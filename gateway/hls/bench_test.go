@@ -126,7 +126,7 @@ func BenchmarkSegment(b *testing.B) {
 		f.run(b, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("video/mp4")
 			ctx.Response.Header.Set("Cache-Control", "private, max-age=3600")
-			ctx.SetBody(f.bytes)
+			ctx.Response.SetBodyRaw(f.bytes)
 		})
 	})
 }
@@ -155,7 +155,7 @@ func BenchmarkSegmentHTTP(b *testing.B) {
 		{"direct-bytes", func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("video/mp4")
 			ctx.Response.Header.Set("Cache-Control", "private, max-age=3600")
-			ctx.SetBody(f.bytes)
+			ctx.Response.SetBodyRaw(f.bytes)
 		}},
 	}
 	for _, hc := range handlers {

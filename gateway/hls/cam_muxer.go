@@ -36,6 +36,9 @@ type camMuxer struct {
 	// pending counts blocking muxer calls still running, including ones
 	// whose request gave up (see adapter.go).
 	pending atomic.Int32
+	// files serves finished media files of the current gohlslib Muxer to
+	// every viewer from memory.
+	files fileCache
 
 	mu      sync.Mutex // guards cur, err, changed
 	cur     *gohlslib.Muxer

@@ -36,6 +36,10 @@ const (
 // advances.
 func (k fileKind) blocking() bool { return k == kindIndex || k == kindPlaylist || k == kindPart }
 
+// media reports whether the file is media whose bytes never change once
+// served (so it may be cached).
+func (k fileKind) media() bool { return k == kindInit || k == kindSegment || k == kindPart }
+
 const (
 	maxFileLen  = 96
 	maxTokenLen = 8 << 10

@@ -212,6 +212,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 	if err != nil {
 		return err
 	}
+	if kind.media() {
+		if f := hs.mux.files.get(m, file); f != nil {
+			ctx.Response.Header.SetContentType(f.contentType)
+			ctx.Response.Header.Set("Cache-Control", mediaCacheControl)
+			ctx.Response.SetBodyRaw(f.body) // immutable: no copy
+			return nil
+		}
+	}
 	var res muxerResult
 	if kind.blocking() {
 		// One BlockTimeout for the whole request, muxer start included.
@@ -226,6 +234,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 	}
 	switch res.status {
 	case http.StatusOK:
+		if kind.media() {
+			hs.mux.files.put(m, file, ctx.Response.Body(), string(ctx.Response.Header.ContentType()))
+		}
 		return nil
 	case 0, http.StatusNotFound:
 		ctx.Response.ResetBody()
