@@ -15,7 +15,9 @@ import (
 )
 
 // This file is the one place where fasthttp meets net/http: gohlslib's
-// Muxer.Handle speaks net/http only.
+// Muxer.Handle speaks net/http only. It serves playlists, and each media file
+// once per camera variant: after that, viewers get the file from the
+// variant's fileCache (file_cache.go).
 //
 // Two paths:
 //   - init files and segments never block inside gohlslib (the handler it

@@ -106,14 +106,25 @@ func (f *segmentFixture) run(b *testing.B, handler fasthttp.RequestHandler) {
 	reportRates(b, cpu0)
 }
 
-// BenchmarkSegment compares, for one 64 KB segment request:
-// authorized (session lookup + Recheck + adapter + gohlslib), our adapter
-// and gohlslib alone, fasthttp's generic net/http adaptor instead of ours,
-// and the same bytes served directly from memory.
+// BenchmarkSegment compares, for one 64 KB segment request: authorized
+// (session lookup + Recheck, then the segment from the variant's file
+// cache, as for every viewer after the first), authorized with a cache miss
+// (through the adapter and gohlslib), our adapter and gohlslib alone,
+// fasthttp's generic net/http adaptor instead of ours, and the same bytes
+// served directly from memory.
 func BenchmarkSegment(b *testing.B) {
 	f := newSegmentFixture(b)
 	b.Run("authorized", func(b *testing.B) {
 		f.run(b, func(ctx *fasthttp.RequestCtx) { f.srv.Handle(ctx, "cam1", f.file) })
+	})
+	cm := f.srv.muxers["cam1\x00full"]
+	b.Run("authorized-uncached", func(b *testing.B) {
+		f.run(b, func(ctx *fasthttp.RequestCtx) {
+			cm.files.mu.Lock()
+			cm.files.owner = nil // every request a cache miss: through gohlslib
+			cm.files.mu.Unlock()
+			f.srv.Handle(ctx, "cam1", f.file)
+		})
 	})
 	b.Run("unauthorized-adapter", func(b *testing.B) {
 		f.run(b, func(ctx *fasthttp.RequestCtx) { serveDirect(ctx, f.muxer, f.file) })
