@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/camgate/camgate/authz"
@@ -17,14 +18,21 @@ import (
 // link) and decides from the cached permission decision. It implements
 // session.Admitter for every protocol and the registry's re-check.
 type access struct {
-	verifier *token.Verifier
 	authz    *authz.Service
 	links    *links.Service
 	registry *session.Registry
 	metrics  *metrics
-	failures *session.FailureLimiter
 	now      func() time.Time
 
+	// settings are what a configuration reload (SIGHUP) replaces, swapped
+	// as a whole so a request sees one consistent set.
+	settings atomic.Pointer[accessSettings]
+}
+
+// accessSettings are the reloadable parts of admission.
+type accessSettings struct {
+	verifier                    *token.Verifier
+	failures                    *session.FailureLimiter
 	maxPerSubject, maxPerCamera int
 }
 
@@ -33,7 +41,7 @@ func (a *access) subjectOf(raw string) (token.Claims, error) {
 	if raw == "" {
 		return token.Claims{}, fmt.Errorf("%w: no token", session.ErrUnauthenticated)
 	}
-	c, err := a.verifier.Verify(raw)
+	c, err := a.settings.Load().verifier.Verify(raw)
 	if err != nil {
 		return token.Claims{}, fmt.Errorf("%w: %w", session.ErrUnauthenticated, err)
 	}
@@ -43,7 +51,8 @@ func (a *access) subjectOf(raw string) (token.Claims, error) {
 // Admit implements session.Admitter.
 func (a *access) Admit(ctx context.Context, raw, camera string) (session.Ticket, error) {
 	ip := session.RemoteIP(ctx)
-	if err := a.failures.Check(ip); err != nil {
+	set := a.settings.Load()
+	if err := set.failures.Check(ip); err != nil {
 		return session.Ticket{}, err
 	}
 	t := session.Ticket{Camera: camera, Token: token.Fingerprint(raw)}
@@ -54,12 +63,12 @@ func (a *access) Admit(ctx context.Context, raw, camera string) (session.Ticket,
 		err = a.admitViewer(raw, &t)
 	}
 	if errors.Is(err, session.ErrUnauthenticated) {
-		a.failures.Fail(ip)
+		set.failures.Fail(ip)
 	}
 	if err != nil {
 		return t, err
 	}
-	return t, a.checkLimits(&t)
+	return t, a.checkLimits(set, &t)
 }
 
 func (a *access) admitViewer(raw string, t *session.Ticket) error {
@@ -107,12 +116,12 @@ func (a *access) admitLink(raw string, t *session.Ticket) error {
 }
 
 // checkLimits caps concurrent sessions per subject and per camera (per node).
-func (a *access) checkLimits(t *session.Ticket) error {
-	if a.maxPerSubject > 0 && t.Subject != "" && a.registry.CountSubject(t.Subject) >= a.maxPerSubject {
-		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("subject %s already has %d sessions", t.Subject, a.maxPerSubject)}
+func (a *access) checkLimits(set *accessSettings, t *session.Ticket) error {
+	if set.maxPerSubject > 0 && t.Subject != "" && a.registry.CountSubject(t.Subject) >= set.maxPerSubject {
+		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("subject %s already has %d sessions", t.Subject, set.maxPerSubject)}
 	}
-	if a.maxPerCamera > 0 && a.registry.CountCamera(t.Camera) >= a.maxPerCamera {
-		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("camera %s already has %d viewers", t.Camera, a.maxPerCamera)}
+	if set.maxPerCamera > 0 && a.registry.CountCamera(t.Camera) >= set.maxPerCamera {
+		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("camera %s already has %d viewers", t.Camera, set.maxPerCamera)}
 	}
 	return nil
 }

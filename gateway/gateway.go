@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
-	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
@@ -41,12 +41,13 @@ type Gateway struct {
 	Version string
 
 	authz     *authz.Service
-	verifier  *token.Verifier
 	hub       *stream.Hub
 	registry  *session.Registry
 	access    *access
 	metrics   *metrics
 	rtsp      *rtsp.Server
+	rtsps     *rtsp.Server
+	certs     *certReloader
 	http      *httpapi.Server
 	ptz       *ptz.Controller
 	archive   *archive.Store
@@ -54,6 +55,7 @@ type Gateway struct {
 	links     *links.Service
 	linkSlots linkViewers
 
+	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
 	unsubscribe   func()
 	closers       []func()
@@ -91,24 +93,16 @@ func (g *Gateway) start() error {
 		return err
 	}
 
-	jwt := cfg.Auth.ViewerJWT
-	pems, err := jwt.PublicKeysPEM()
+	settings, err := g.newAccessSettings(cfg)
 	if err != nil {
 		return err
 	}
-	g.verifier = &token.Verifier{
-		HS256Secret:   []byte(jwt.HS256Secret),
-		PublicKeysPEM: pems,
-		JWKSURL:       jwt.JWKSURL,
-		Issuer:        jwt.Issuer,
-		Audience:      jwt.Audience,
-		Leeway:        time.Duration(jwt.Leeway),
-		Logger:        g.Logger.With("component", "token"),
-	}
-	if err := g.verifier.Initialize(); err != nil {
-		return fmt.Errorf("auth.viewer_jwt: %w", err)
-	}
-	g.closers = append(g.closers, g.verifier.Close)
+	g.closers = append(g.closers, func() {
+		if g.access != nil {
+			settings = g.access.settings.Load() // the current one after reloads
+		}
+		settings.verifier.Close()
+	})
 	g.hub = &stream.Hub{
 		Sources:    g.sourceFor,
 		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
@@ -139,12 +133,8 @@ func (g *Gateway) start() error {
 	if err := g.startLinks(); err != nil {
 		return err
 	}
-	g.access = &access{
-		verifier: g.verifier, authz: g.authz, links: g.links, registry: g.registry, metrics: g.metrics, now: time.Now,
-		failures:      &session.FailureLimiter{Max: cfg.Limits.AuthFailuresPerMinute, Window: time.Minute},
-		maxPerSubject: cfg.Limits.MaxSessionsPerSubject,
-		maxPerCamera:  cfg.Limits.MaxSessionsPerCamera,
-	}
+	g.access = &access{authz: g.authz, links: g.links, registry: g.registry, metrics: g.metrics, now: time.Now}
+	g.access.settings.Store(settings)
 	g.unsubscribe = g.authz.Subscribe(func(inv authz.Invalidation) {
 		c := session.Change{All: inv.All, Subjects: inv.Subjects, Devices: inv.Devices}
 		for _, p := range inv.Pairs {
@@ -153,6 +143,11 @@ func (g *Gateway) start() error {
 		g.invalidations.push(c)
 	})
 
+	if cfg.TLS.CertFile != "" {
+		if g.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return err
+		}
+	}
 	g.rtsp = &rtsp.Server{
 		Address:        cfg.RTSP.Listen,
 		UDPRTPAddress:  cfg.RTSP.UDPRTPListen,
@@ -166,6 +161,20 @@ func (g *Gateway) start() error {
 		return err
 	}
 	g.closers = append(g.closers, g.rtsp.Close)
+	if cfg.RTSP.RTSPSListen != "" {
+		g.rtsps = &rtsp.Server{
+			Address:   cfg.RTSP.RTSPSListen,
+			TLSConfig: g.certs.Config(),
+			Hub:       g.hub,
+			Admitter:  g.access,
+			Sessions:  g.registry,
+			Logger:    g.Logger.With("component", "rtsps"),
+		}
+		if err := g.rtsps.Initialize(); err != nil {
+			return err
+		}
+		g.closers = append(g.closers, g.rtsps.Close)
+	}
 
 	g.ptz = &ptz.Controller{Leases: ptz.NewMemoryLeases(), Logger: g.Logger.With("component", "ptz")}
 	if err := g.ptz.Initialize(); err != nil {
@@ -175,6 +184,7 @@ func (g *Gateway) start() error {
 
 	g.http = &httpapi.Server{
 		Address:       cfg.HTTP.Listen,
+		TLSConfig:     g.tlsConfig(),
 		MaxBodyBytes:  int(cfg.HTTP.MaxBodyBytes),
 		Authz:         g.authz,
 		ViewerSubject: g.viewerSubject,
@@ -238,6 +248,21 @@ func (g *Gateway) Close() {
 	g.closers = nil
 }
 
+func (g *Gateway) tlsConfig() *tls.Config {
+	if g.certs == nil {
+		return nil
+	}
+	return g.certs.Config()
+}
+
+// RTSPSAddr returns the RTSPS listener's address (nil when off).
+func (g *Gateway) RTSPSAddr() net.Addr {
+	if g.rtsps == nil {
+		return nil
+	}
+	return g.rtsps.Addr()
+}
+
 // RTSPAddr and HTTPAddr return the bound addresses.
 func (g *Gateway) RTSPAddr() net.Addr { return g.rtsp.Addr() }
 
@@ -259,7 +284,7 @@ func (g *Gateway) ready() error {
 
 // viewerSubject verifies a viewer token for API calls.
 func (g *Gateway) viewerSubject(raw string) (string, error) {
-	c, err := g.verifier.Verify(raw)
+	c, err := g.access.settings.Load().verifier.Verify(raw)
 	if err != nil {
 		return "", err
 	}

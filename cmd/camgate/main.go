@@ -75,11 +75,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 // loadConfig reads the optional file and the environment.
 func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	cfg, _, err := loadConfigPath(fs, args)
+	return cfg, err
+}
+
+// loadConfigPath is loadConfig that also returns the file's path, for reloads.
+func loadConfigPath(fs *flag.FlagSet, args []string) (config.Config, string, error) {
 	path := fs.String("config", "", "YAML configuration file (optional)")
 	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, "", err
 	}
-	return config.Load(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
+	return cfg, *path, err
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -93,7 +100,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func serve(args []string, stderr io.Writer) error {
-	cfg, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+	cfg, path, err := loadConfigPath(flag.NewFlagSet("serve", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
@@ -102,10 +109,39 @@ func serve(args []string, stderr io.Writer) error {
 	if err := g.Initialize(); err != nil {
 		return err
 	}
-	waitForSignal()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		select {
+		case <-hup:
+			reload(g, path, log)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
 	log.Info("shutting down")
 	g.Close()
 	return nil
+}
+
+// reload re-reads the configuration on SIGHUP and applies what can change
+// without a restart; a bad file changes nothing.
+func reload(g *gateway.Gateway, path string, log *slog.Logger) {
+	cfg, err := config.Load(path, os.Environ())
+	if err == nil {
+		var restart []string
+		if restart, err = g.Reload(cfg); err == nil {
+			if len(restart) > 0 {
+				log.Warn("configuration reloaded; these keys changed but need a restart", "keys", restart)
+			}
+			return
+		}
+	}
+	log.Error("configuration not reloaded", "error", err)
 }
 
 // healthcheck asks the local node's /healthz (for container health checks,

@@ -33,6 +33,7 @@ type Config struct {
 
 	RTSP     RTSP     `yaml:"rtsp"`
 	HTTP     HTTP     `yaml:"http"`
+	TLS      TLS      `yaml:"tls"`
 	Redis    Redis    `yaml:"redis"`
 	Auth     Auth     `yaml:"auth"`
 	Archive  Archive  `yaml:"archive"`
@@ -51,6 +52,16 @@ type RTSP struct {
 	// ":8001"; "" disables UDP.
 	UDPRTPListen  string `yaml:"udp_rtp_listen"`
 	UDPRTCPListen string `yaml:"udp_rtcp_listen"`
+	// RTSPSListen serves RTSP over TLS (rtsps://) with the tls certificate,
+	// e.g. ":8322". Default "" (off).
+	RTSPSListen string `yaml:"rtsps_listen"`
+}
+
+// TLS names the node's certificate. With it, the HTTP server speaks HTTPS
+// and rtsp.rtsps_listen may be used. Files are re-read on SIGHUP.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // HTTP configures the HTTP server (API, HLS, WHEP, archive, share links).

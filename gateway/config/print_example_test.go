@@ -22,9 +22,13 @@ func ExampleConfig_String() {
 	//   listen: :8554
 	//   udp_rtp_listen: :8000
 	//   udp_rtcp_listen: :8001
+	//   rtsps_listen: ""
 	// http:
 	//   listen: :8080
 	//   max_body_bytes: 1048576
+	// tls:
+	//   cert_file: ""
+	//   key_file: ""
 	// redis:
 	//   url: redis://:REDACTED@127.0.0.1:6379/0
 	// auth:

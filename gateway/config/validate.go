@@ -43,6 +43,15 @@ func (c Config) Validate() error {
 	add("rtsp.listen", checkListen(c.RTSP.Listen))
 	errs = append(errs, c.RTSP.validateUDP()...)
 	add("http.listen", checkListen(c.HTTP.Listen))
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", errors.New("cert_file and key_file go together"))
+	}
+	if c.RTSP.RTSPSListen != "" {
+		add("rtsp.rtsps_listen", checkListen(c.RTSP.RTSPSListen))
+		if c.TLS.CertFile == "" {
+			add("rtsp.rtsps_listen", errors.New("needs tls.cert_file and tls.key_file"))
+		}
+	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", fmt.Errorf("must be positive, got %d", c.HTTP.MaxBodyBytes))
 	}

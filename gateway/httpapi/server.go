@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,8 @@ type APIHandler func(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string)
 type Server struct {
 	// Address to listen on (default ":8080").
 	Address string
+	// TLSConfig, when set, makes the server speak HTTPS.
+	TLSConfig *tls.Config
 	// MaxBodyBytes bounds API request bodies (default 1 MiB); larger is 413.
 	MaxBodyBytes int
 	// MaxUploadBytes bounds media object uploads, the largest body the
@@ -102,6 +105,9 @@ func (s *Server) Initialize() error {
 	ln, err := net.Listen("tcp", s.Address)
 	if err != nil {
 		return fmt.Errorf("http: listen %s: %w", s.Address, err)
+	}
+	if s.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	s.ln = ln
 	s.srv = &fasthttp.Server{

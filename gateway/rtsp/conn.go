@@ -13,10 +13,11 @@ import (
 // only started by the write that sends it.
 type mediaConn struct {
 	net.Conn
-	tcp *net.TCPConn // nil when the conn is not TCP (then buffers are written one by one)
+	tcp *net.TCPConn // nil when the conn is not plain TCP (e.g. TLS): batches are coalesced
 
 	mu         sync.Mutex // serializes writes
 	afterWrite func()     // run once, after the next write (the PLAY response)
+	scratch    []byte     // coalescing buffer for non-TCP conns (mu held)
 }
 
 func (c *mediaConn) Write(b []byte) (int, error) {
@@ -45,12 +46,16 @@ func (c *mediaConn) writeBuffers(bufs *net.Buffers, timeout time.Duration) error
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	var err error
 	if c.tcp != nil {
-		_, err = bufs.WriteTo(c.tcp)
-	} else {
-		_, err = bufs.WriteTo(c.Conn)
+		_, err := bufs.WriteTo(c.tcp)
+		return err
 	}
+	// No writev through TLS: one contiguous write makes one record.
+	c.scratch = c.scratch[:0]
+	for _, b := range *bufs {
+		c.scratch = append(c.scratch, b...)
+	}
+	_, err := c.Conn.Write(c.scratch)
 	return err
 }
 

@@ -8,6 +8,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,10 @@ type Sessions interface {
 type Server struct {
 	// Address to listen on (default ":8554").
 	Address string
+	// TLSConfig, when set, makes this an RTSPS server (rtsps://). TLS is
+	// terminated in front of gortsplib, so media still goes out in one write
+	// per batch (one TLS record) rather than one per packet.
+	TLSConfig *tls.Config
 	// UDPRTPAddress and UDPRTCPAddress enable UDP transport when both set.
 	UDPRTPAddress, UDPRTCPAddress string
 	// Hub provides camera streams (required).
@@ -92,6 +97,9 @@ func (s *Server) Initialize() error {
 			l, err := net.Listen(network, address)
 			if err != nil {
 				return nil, err
+			}
+			if s.TLSConfig != nil {
+				l = tls.NewListener(l, s.TLSConfig)
 			}
 			return mediaListener{l}, nil
 		},
