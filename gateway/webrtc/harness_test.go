@@ -77,7 +77,9 @@ type harness struct {
 	base string // http://127.0.0.1:port
 }
 
-func newHarness(t testing.TB) *harness {
+// newHarness serves the demo camera over WHEP with the ICE mux on loopback;
+// opts adjust the server before it starts.
+func newHarness(t testing.TB, opts ...func(*Server)) *harness {
 	t.Helper()
 	h := &harness{adm: &fakeAdmitter{tickets: map[string]session.Ticket{
 		"alice": {Subject: "alice", Variant: stream.VariantFull},
@@ -103,6 +105,9 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h.srv = &Server{Hub: h.hub, Admitter: h.adm, Sessions: h.reg, UDPMuxAddress: "127.0.0.1:0", IncludeLoopback: true}
+	for _, o := range opts {
+		o(h.srv)
+	}
 	if err := h.srv.Initialize(); err != nil {
 		t.Fatal(err)
 	}
