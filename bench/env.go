@@ -24,15 +24,30 @@ const (
 )
 
 // env is the running set-up shared by every scenario: mediamtx as the origin
-// (and as the comparison target), ffmpeg publishing into it, camgate pulling it.
+// (and as the comparison target), ffmpeg publishing into it, camgate pulling
+// it — and, with -redis, a redis-server and a second camgate node sharing it.
 type env struct {
 	dir       string
+	mtxBin    string
+	mtxCfg    string // mediamtx.yml as written (scenarios may restart mediamtx with more)
 	mediamtx  *exec.Cmd
 	ffmpeg    *exec.Cmd
-	camgate   *exec.Cmd
-	originURL string // rtsp://…/cam on mediamtx
-	camURL    string // rtsp://…/cam on camgate, with a viewer token
-	metrics   string // camgate's /metrics URL
+	redis     *exec.Cmd
+	camBin    string
+	nodes     []*node // camgate processes: [0] is "A", [1] (with -redis) is "B"
+	originURL string  // rtsp://…/cam on mediamtx
+	camURL    string  // rtsp://…/cam on camgate, with a viewer token
+	token     string  // viewer token of subject "bench" (live, sound, archive, download)
+	clip      string
+}
+
+// node is one camgate process.
+type node struct {
+	name    string
+	cmd     *exec.Cmd
+	dataDir string
+	rtsp    string // 127.0.0.1:port
+	http    string // http://127.0.0.1:port
 }
 
 // target is one server under test.
@@ -42,10 +57,12 @@ type target struct {
 	url  string
 }
 
+func (e *env) camgate() *node { return e.nodes[0] }
+
 func (e *env) targets() []target {
 	return []target{
 		{"mediamtx", e.mediamtx.Process.Pid, e.originURL},
-		{"camgate", e.camgate.Process.Pid, e.camURL},
+		{"camgate", e.camgate().cmd.Process.Pid, e.camURL},
 	}
 }
 
@@ -60,44 +77,44 @@ func freePort() (int, error) {
 
 func step(format string, args ...any) { fmt.Fprintf(os.Stderr, "==> "+format+"\n", args...) }
 
-func newEnv(ctx context.Context, o options) (*env, error) {
+func newEnv(ctx context.Context, o options, need needs) (*env, error) {
 	dir, err := os.MkdirTemp("", "camgate-bench-")
 	if err != nil {
 		return nil, err
 	}
 	e := &env{dir: dir}
-	if err := e.start(ctx, o); err != nil {
+	if err := e.start(ctx, o, need); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *env) start(ctx context.Context, o options) error {
-	mtx := o.mediamtx
-	if mtx == "" {
+func (e *env) start(ctx context.Context, o options, need needs) error {
+	e.mtxBin = o.mediamtx
+	if e.mtxBin == "" {
 		step("building mediamtx (../shared/tools/build-mediamtx; cached after the first time)")
 		out, err := exec.CommandContext(ctx, "../shared/tools/build-mediamtx").Output()
 		if err != nil {
 			return fmt.Errorf("build-mediamtx: %w (pass -mediamtx PATH)", err)
 		}
-		mtx = strings.TrimSpace(string(out))
+		e.mtxBin = strings.TrimSpace(string(out))
 	}
-	clip := filepath.Join(e.dir, "clip.mp4")
+	e.clip = filepath.Join(e.dir, "clip.mp4")
 	step("encoding a 10 s 720p clip at %s (H264 baseline, GOP 2 s, Opus)", o.bitrate)
 	enc := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "10",
 		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "baseline", "-b:v", o.bitrate, "-maxrate", o.bitrate,
-		"-bufsize", o.bitrate, "-g", "50", "-bf", "0", "-c:a", "libopus", "-b:a", "64k", clip)
+		"-bufsize", o.bitrate, "-g", "50", "-bf", "0", "-c:a", "libopus", "-b:a", "64k", e.clip)
 	if out, err := enc.CombinedOutput(); err != nil {
 		return fmt.Errorf("ffmpeg encode: %w: %s", err, out)
 	}
-
 	mport, err := freePort()
 	if err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf(`logLevel: warn
+	e.originURL = fmt.Sprintf("rtsp://127.0.0.1:%d/cam", mport)
+	e.mtxCfg = fmt.Sprintf(`logLevel: warn
 api: false
 metrics: false
 pprof: false
@@ -112,86 +129,194 @@ rtspAddress: 127.0.0.1:%d
 paths:
   cam: {}
 `, mport)
+	if err := e.startMediamtx(ctx, e.mtxCfg); err != nil {
+		return err
+	}
+	if err := e.startCamgate(ctx, need); err != nil {
+		return err
+	}
+	return e.waitStream(ctx)
+}
+
+// startMediamtx (re)starts mediamtx with cfg and ffmpeg publishing into it.
+// Scenarios that compare a protocol mediamtx serves only when enabled (HLS,
+// WebRTC) restart it with that protocol on; camgate reconnects on its own.
+func (e *env) startMediamtx(ctx context.Context, cfg string) error {
+	for _, c := range []*exec.Cmd{e.ffmpeg, e.mediamtx} {
+		stop(c)
+	}
 	cfgPath := filepath.Join(e.dir, "mediamtx.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	step("starting mediamtx on :%d", mport)
-	e.mediamtx = exec.Command(mtx, cfgPath)
+	u, _ := strings.CutPrefix(e.originURL, "rtsp://")
+	addr, _, _ := strings.Cut(u, "/")
+	step("starting mediamtx on %s", addr)
+	e.mediamtx = exec.Command(e.mtxBin, cfgPath)
 	e.mediamtx.Dir = e.dir // it writes generated certificates into its working directory
 	e.mediamtx.Stderr, e.mediamtx.Stdout = os.Stderr, os.Stderr
 	if err := e.mediamtx.Start(); err != nil {
 		return err
 	}
-	e.originURL = fmt.Sprintf("rtsp://127.0.0.1:%d/cam", mport)
-	if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", mport)); err != nil {
+	if err := waitTCP(ctx, addr); err != nil {
 		return fmt.Errorf("mediamtx: %w", err)
 	}
 	step("publishing the clip in a loop with ffmpeg")
-	e.ffmpeg = exec.Command("ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy",
+	e.ffmpeg = exec.Command("ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", e.clip, "-c", "copy",
 		"-f", "rtsp", "-rtsp_transport", "tcp", e.originURL)
 	e.ffmpeg.Stderr = os.Stderr
-	if err := e.ffmpeg.Start(); err != nil {
-		return err
-	}
-	return e.startCamgate(ctx)
+	return e.ffmpeg.Start()
 }
 
-func (e *env) startCamgate(ctx context.Context) error {
-	bin := filepath.Join(e.dir, "camgate")
+// waitStream waits until a reader of camgate's camera receives a keyframe,
+// so no scenario measures the upstream's start-up.
+func (e *env) waitStream(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := dial(e.camURL)
+		if err == nil {
+			select {
+			case <-r.firstKF:
+				r.c.Close()
+				return nil
+			case <-time.After(5 * time.Second):
+			case <-ctx.Done():
+			}
+			r.c.Close()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("camgate's camera does not play: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (e *env) startCamgate(ctx context.Context, need needs) error {
+	e.camBin = filepath.Join(e.dir, "camgate")
 	step("building camgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/camgate").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.camBin, "./cmd/camgate").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run the bench from the repository root): %w: %s", err, out)
 	}
-	rport, err := freePort()
-	if err != nil {
-		return err
+	var extra []string
+	if need.record {
+		extra = append(extra, "CAMGATE_ARCHIVE_SEGMENT_DURATION="+need.segment.String())
 	}
-	hport, err := freePort()
-	if err != nil {
-		return err
-	}
-	e.camgate = exec.Command(bin, "serve")
-	e.camgate.Env = append(os.Environ(),
-		"CAMGATE_DATA_DIR="+filepath.Join(e.dir, "data"),
-		fmt.Sprintf("CAMGATE_RTSP_LISTEN=127.0.0.1:%d", rport),
-		"CAMGATE_RTSP_UDP_RTP_LISTEN=", "CAMGATE_RTSP_UDP_RTCP_LISTEN=",
-		fmt.Sprintf("CAMGATE_HTTP_LISTEN=127.0.0.1:%d", hport),
-		"CAMGATE_LOG_LEVEL=warn",
-		"CAMGATE_AUTH_VIEWER_JWT_HS256_SECRET="+benchSecret,
-		"CAMGATE_AUTH_ADMIN_KEYS="+benchAdminKey,
-		fmt.Sprintf(`CAMGATE_CAMERAS=[{id: cam, site: bench, source: "%s"}]`, e.originURL),
-	)
-	e.camgate.Stderr = os.Stderr
-	step("starting camgate on :%d (http :%d)", rport, hport)
-	if err := e.camgate.Start(); err != nil {
-		return err
-	}
-	if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", hport)); err != nil {
-		return fmt.Errorf("camgate: %w", err)
-	}
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1", hport)
-	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", hport)
-	for _, w := range [][2]string{
-		{"/subjects/bench", `{"kind":"user"}`},
-		{"/grants/bench", `{"subject":"bench","device":"cam","actions":["live","sound"]}`},
-	} {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, api+w[0], bytes.NewBufferString(w[1]))
-		req.Header.Set("Authorization", "Bearer "+benchAdminKey)
-		res, err := http.DefaultClient.Do(req)
+	nodes := 1
+	if need.redis {
+		url, err := e.startRedis(ctx)
 		if err != nil {
 			return err
 		}
-		res.Body.Close()
-		if res.StatusCode/100 != 2 {
-			return fmt.Errorf("camgate API PUT %s: %s", w[0], res.Status)
+		extra = append(extra, "CAMGATE_REDIS_URL="+url)
+		nodes = 2
+	}
+	for i := range nodes {
+		n, err := e.startNode(ctx, string(rune('A'+i)), need.record, extra)
+		if err != nil {
+			return err
 		}
+		e.nodes = append(e.nodes, n)
+	}
+	// With a shared store node B already has these from node A; PUT is idempotent.
+	actions := `["live","sound","archive","download"]`
+	if err := e.camgate().apiOK(ctx, http.MethodPut, "/subjects/bench", `{"kind":"user"}`); err != nil {
+		return err
+	}
+	if err := e.camgate().apiOK(ctx, http.MethodPut, "/grants/bench",
+		`{"subject":"bench","device":"cam","actions":`+actions+`}`); err != nil {
+		return err
 	}
 	tok, err := token.MintHS256([]byte(benchSecret), "bench", 24*time.Hour, time.Now())
 	if err != nil {
 		return err
 	}
-	e.camURL = fmt.Sprintf("rtsp://127.0.0.1:%d/cam?token=%s", rport, tok)
+	e.token = tok
+	e.camURL = fmt.Sprintf("rtsp://%s/cam?token=%s", e.camgate().rtsp, tok)
+	return nil
+}
+
+// startNode starts one camgate process with its own data folder and ports.
+func (e *env) startNode(ctx context.Context, name string, record bool, extra []string) (*node, error) {
+	rport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{name: name, dataDir: filepath.Join(e.dir, "data-"+name),
+		rtsp: fmt.Sprintf("127.0.0.1:%d", rport), http: fmt.Sprintf("http://127.0.0.1:%d", hport)}
+	n.cmd = exec.Command(e.camBin, "serve")
+	n.cmd.Env = append(os.Environ(),
+		"CAMGATE_DATA_DIR="+n.dataDir,
+		"CAMGATE_PUBLIC_URL="+n.http,
+		"CAMGATE_RTSP_LISTEN="+n.rtsp,
+		"CAMGATE_RTSP_UDP_RTP_LISTEN=", "CAMGATE_RTSP_UDP_RTCP_LISTEN=",
+		fmt.Sprintf("CAMGATE_HTTP_LISTEN=127.0.0.1:%d", hport),
+		"CAMGATE_LOG_LEVEL=warn",
+		"CAMGATE_AUTH_VIEWER_JWT_HS256_SECRET="+benchSecret,
+		"CAMGATE_AUTH_ADMIN_KEYS="+benchAdminKey,
+		fmt.Sprintf(`CAMGATE_CAMERAS=[{id: cam, site: bench, source: "%s", record: %t}]`, e.originURL, record),
+	)
+	n.cmd.Env = append(n.cmd.Env, extra...)
+	n.cmd.Stderr = os.Stderr
+	step("starting camgate %s on %s (http %s)", name, n.rtsp, n.http)
+	if err := n.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, strings.TrimPrefix(n.http, "http://")); err != nil {
+		stop(n.cmd)
+		return nil, fmt.Errorf("camgate %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// startRedis starts a throw-away redis-server on a free port.
+func (e *env) startRedis(ctx context.Context) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	step("starting redis-server on :%d", port)
+	e.redis = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", e.dir)
+	e.redis.Stdout = io.Discard
+	e.redis.Stderr = os.Stderr
+	if err := e.redis.Start(); err != nil {
+		return "", fmt.Errorf("redis-server: %w", err)
+	}
+	if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		return "", fmt.Errorf("redis-server: %w", err)
+	}
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), nil
+}
+
+// api calls camgate's admin API and returns the status and body.
+func (n *node) api(ctx context.Context, method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, n.http+"/api/v1"+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchAdminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// apiOK is api for calls that must succeed.
+func (n *node) apiOK(ctx context.Context, method, path, body string) error {
+	code, b, err := n.api(ctx, method, path, body)
+	if err != nil {
+		return fmt.Errorf("camgate %s API %s %s: %w", n.name, method, path, err)
+	}
+	if code/100 != 2 {
+		return fmt.Errorf("camgate %s API %s %s: %d %s", n.name, method, path, code, bytes.TrimSpace(b))
+	}
 	return nil
 }
 
@@ -210,18 +335,28 @@ func waitTCP(ctx context.Context, addr string) error {
 	}
 }
 
+// stop interrupts a child process and kills it if it does not exit in 5 s.
+func stop(c *exec.Cmd) {
+	if c == nil || c.Process == nil {
+		return
+	}
+	_ = c.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = c.Process.Kill()
+		<-done
+	}
+}
+
 func (e *env) close() {
-	for _, c := range []*exec.Cmd{e.camgate, e.ffmpeg, e.mediamtx} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { _ = c.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = c.Process.Kill()
-			}
-		}
+	for _, n := range e.nodes {
+		stop(n.cmd)
+	}
+	for _, c := range []*exec.Cmd{e.redis, e.ffmpeg, e.mediamtx} {
+		stop(c)
 	}
 	os.RemoveAll(e.dir)
 }
@@ -264,7 +399,7 @@ func rssBytes(pid int) (int64, error) {
 
 // camgateDropped reads camgate's count of packets lost by slow readers.
 func (e *env) camgateDropped() float64 {
-	res, err := http.Get(e.metrics)
+	res, err := http.Get(e.camgate().http + "/metrics")
 	if err != nil {
 		return -1
 	}

@@ -19,8 +19,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"runtime"
+	"slices"
 	"time"
 )
 
@@ -33,30 +36,57 @@ type options struct {
 	mediamtx string
 	jsonOut  string
 	bitrate  string
+	redis    bool
+	record   time.Duration
+	segment  time.Duration
 }
 
-var scenarios = map[string]struct {
-	help string
-	run  func(ctx context.Context, env *env, o options) ([]result, error)
-}{
-	"rtsp-fanout": {"N RTSP readers (TCP) of one camera: CPU per reader-second, memory per reader, packets received", runRTSPFanout},
-	"ttff":        {"time to first decodable frame for a new RTSP viewer (GOP cache vs waiting for the next keyframe)", runTTFF},
+// needs is what a scenario needs started beyond mediamtx and one camgate.
+type needs struct {
+	record  bool          // the camera records (archive)
+	segment time.Duration // archive segment length
+	redis   bool          // a redis-server and a second camgate node sharing it
+}
+
+type scenario struct {
+	help  string
+	run   func(ctx context.Context, env *env, o options) ([]result, error)
+	needs func(o options) needs
+}
+
+var scenarios = map[string]scenario{
+	"rtsp-fanout": {help: "N RTSP readers (TCP) of one camera: CPU per reader-second, memory per reader, packets received",
+		run: runRTSPFanout},
+	"ttff": {help: "time to first decodable frame for a new RTSP viewer (GOP cache vs waiting for the next keyframe)",
+		run: runTTFF},
+	"revoke": {help: "N RTSP sessions of distinct viewers, each grant deleted via the API: time until each session ends " +
+		"(p50/p99); -redis: revoke on node A, sessions on node B",
+		run: runRevoke, needs: func(o options) needs { return needs{redis: o.redis} }},
+	"links": {help: "share links: creation rate (POST /api/v1/links, N clients) and verification rate " +
+		"(RTSP DESCRIBE with the link token vs a viewer JWT vs mediamtx without auth)",
+		run: runLinks},
+	"archive": {help: "records the camera, then N concurrent downloads (/archive/cam/download): MB/s vs reading " +
+		"the same segment files raw from disk",
+		run: runArchive, needs: func(o options) needs { return needs{record: true, segment: o.segment} }},
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.scenario, "scenario", "rtsp-fanout", "scenario to run (see below)")
-	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout)")
+	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout), sessions (revoke), clients (links, archive)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement window per round")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "settling time before each window")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds (mediamtx, camgate alternated)")
 	flag.StringVar(&o.mediamtx, "mediamtx", "", "mediamtx binary (default: built by ../shared/tools/build-mediamtx)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.bitrate, "bitrate", "2M", "video bitrate of the test clip")
+	flag.BoolVar(&o.redis, "redis", false, "revoke: start redis-server and two camgate nodes sharing it (cross-node figure)")
+	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
+	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")
-		for name, s := range scenarios {
-			fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, s.help)
+		for _, name := range slices.Sorted(maps.Keys(scenarios)) {
+			fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, scenarios[name].help)
 		}
 		fmt.Fprintf(os.Stderr, "\nFlags:\n")
 		flag.PrintDefaults()
@@ -78,7 +108,11 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	env, err := newEnv(ctx, o)
+	var need needs
+	if sc.needs != nil {
+		need = sc.needs(o)
+	}
+	env, err := newEnv(ctx, o, need)
 	if err != nil {
 		return err
 	}
@@ -91,6 +125,7 @@ func run(o options) error {
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{"scenario": o.scenario, "options": map[string]any{
 			"readers": o.readers, "duration": o.duration.String(), "rounds": o.rounds, "bitrate": o.bitrate,
+			"redis": o.redis, "cores": runtime.NumCPU(),
 		}, "results": res, "time": time.Now().UTC()}, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
 			return err

@@ -76,11 +76,21 @@ func dial(url string) (*reader, error) {
 }
 
 func dialAll(ctx context.Context, url string, n int) ([]*reader, error) {
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = url
+	}
+	return dialURLs(ctx, urls)
+}
+
+// dialURLs opens one reader per URL, 8 at a time.
+func dialURLs(ctx context.Context, urls []string) ([]*reader, error) {
+	n := len(urls)
 	out := make([]*reader, n)
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i, url := range urls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
