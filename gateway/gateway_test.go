@@ -41,6 +41,8 @@ func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *n
 	cfg.RTSP.Listen = "127.0.0.1:0"
 	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.WebRTC.UDPMuxListen = "127.0.0.1:0"
+	cfg.WebRTC.IncludeLoopback = true
 	cfg.Auth.ViewerJWT.HS256Secret = testSecret
 	cfg.Auth.AdminKeys = []string{testAdminKey}
 	cfg.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: "builtin:demo"}}

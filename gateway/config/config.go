@@ -34,6 +34,7 @@ type Config struct {
 	RTSP     RTSP     `yaml:"rtsp"`
 	HTTP     HTTP     `yaml:"http"`
 	TLS      TLS      `yaml:"tls"`
+	WebRTC   WebRTC   `yaml:"webrtc"`
 	Redis    Redis    `yaml:"redis"`
 	Auth     Auth     `yaml:"auth"`
 	Archive  Archive  `yaml:"archive"`
@@ -55,6 +56,22 @@ type RTSP struct {
 	// RTSPSListen serves RTSP over TLS (rtsps://) with the tls certificate,
 	// e.g. ":8322". Default "" (off).
 	RTSPSListen string `yaml:"rtsps_listen"`
+}
+
+// WebRTC configures WHEP viewers' ICE transport.
+type WebRTC struct {
+	// UDPMuxListen carries all ICE traffic on one UDP port. Default ":8189";
+	// "" uses an ephemeral port per viewer (bounded by port_min/port_max).
+	UDPMuxListen string `yaml:"udp_mux_listen"`
+	// PortMin and PortMax bound ephemeral ports when udp_mux_listen is "".
+	PortMin int `yaml:"port_min"`
+	PortMax int `yaml:"port_max"`
+	// NAT1To1IPs are public IPs to announce for a node behind a 1:1 NAT.
+	NAT1To1IPs []string `yaml:"nat1to1_ips"`
+	// IncludeLoopback offers loopback candidates (a player on the same host).
+	IncludeLoopback bool `yaml:"include_loopback"`
+	// AllowOrigin is the CORS origin allowed to call /whep. Default "*".
+	AllowOrigin string `yaml:"allow_origin"`
 }
 
 // TLS names the node's certificate. With it, the HTTP server speaks HTTPS
@@ -161,6 +178,7 @@ func Default() Config {
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
 		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
+		WebRTC:   WebRTC{UDPMuxListen: ":8189", AllowOrigin: "*"},
 	}
 }
 

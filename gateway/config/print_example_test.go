@@ -29,6 +29,13 @@ func ExampleConfig_String() {
 	// tls:
 	//   cert_file: ""
 	//   key_file: ""
+	// webrtc:
+	//   udp_mux_listen: :8189
+	//   port_min: 0
+	//   port_max: 0
+	//   nat1to1_ips: []
+	//   include_loopback: false
+	//   allow_origin: '*'
 	// redis:
 	//   url: redis://:REDACTED@127.0.0.1:6379/0
 	// auth:

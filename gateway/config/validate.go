@@ -43,6 +43,22 @@ func (c Config) Validate() error {
 	add("rtsp.listen", checkListen(c.RTSP.Listen))
 	errs = append(errs, c.RTSP.validateUDP()...)
 	add("http.listen", checkListen(c.HTTP.Listen))
+	if c.WebRTC.UDPMuxListen != "" {
+		add("webrtc.udp_mux_listen", checkListen(c.WebRTC.UDPMuxListen))
+	}
+	for key, v := range map[string]int{"webrtc.port_min": c.WebRTC.PortMin, "webrtc.port_max": c.WebRTC.PortMax} {
+		if v < 0 || v > 65535 {
+			add(key, errors.New("must be a port number (0-65535)"))
+		}
+	}
+	if c.WebRTC.PortMin > c.WebRTC.PortMax {
+		add("webrtc.port_min", errors.New("must not exceed webrtc.port_max"))
+	}
+	for i, ip := range c.WebRTC.NAT1To1IPs {
+		if net.ParseIP(ip) == nil {
+			add(fmt.Sprintf("webrtc.nat1to1_ips[%d]", i), fmt.Errorf("%q is not an IP address", ip))
+		}
+	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls", errors.New("cert_file and key_file go together"))
 	}
