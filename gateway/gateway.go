@@ -21,7 +21,6 @@ import (
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/config"
-	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/recorder"
@@ -29,7 +28,6 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
-	"github.com/camgate/camgate/gateway/webrtc"
 	"github.com/camgate/camgate/links"
 )
 
@@ -52,8 +50,6 @@ type Gateway struct {
 	certs     *certReloader
 	http      *httpapi.Server
 	ptz       *ptz.Controller
-	hls       *hls.Server
-	whep      *webrtc.Server
 	archive   *archive.Store
 	recorder  *recorder.Manager
 	links     *links.Service
@@ -62,6 +58,7 @@ type Gateway struct {
 	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
 	unsubscribe   func()
+	redis         *redisNode // nil without redis.url (redis.go)
 	closers       []func()
 }
 
@@ -88,7 +85,10 @@ func (g *Gateway) start() error {
 	}
 	g.metrics = newMetrics()
 
-	g.authz = &authz.Service{DataDir: cfg.DataDir, AdminKeys: cfg.Auth.AdminKeys, Logger: g.Logger.With("component", "authz")}
+	if err := g.startRedis(); err != nil {
+		return err
+	}
+	g.authz = &authz.Service{DataDir: cfg.DataDir, Store: g.authzStore(), AdminKeys: cfg.Auth.AdminKeys, Logger: g.Logger.With("component", "authz")}
 	if err := g.authz.Initialize(); err != nil {
 		return fmt.Errorf("authz: %w", err)
 	}
@@ -130,6 +130,9 @@ func (g *Gateway) start() error {
 		Logger:  g.Logger.With("component", "sessions"),
 	}
 	if err := g.registry.Initialize(); err != nil {
+		return err
+	}
+	if err := g.startDirectory(); err != nil {
 		return err
 	}
 	g.invalidations = newInvalidator(g.invalidate)
@@ -180,24 +183,7 @@ func (g *Gateway) start() error {
 		g.closers = append(g.closers, g.rtsps.Close)
 	}
 
-	g.hls = &hls.Server{Hub: g.hub, Admitter: g.access, Sessions: g.registry, Logger: g.Logger.With("component", "hls")}
-	if err := g.hls.Initialize(); err != nil {
-		return fmt.Errorf("hls: %w", err)
-	}
-	g.closers = append(g.closers, g.hls.Close)
-	w := cfg.WebRTC
-	g.whep = &webrtc.Server{
-		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
-		UDPMuxAddress: w.UDPMuxListen, PortMin: uint16(w.PortMin), PortMax: uint16(w.PortMax),
-		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, AllowOrigin: w.AllowOrigin,
-		Logger: g.Logger.With("component", "webrtc"),
-	}
-	if err := g.whep.Initialize(); err != nil {
-		return fmt.Errorf("webrtc: %w", err)
-	}
-	g.closers = append(g.closers, g.whep.Close)
-
-	g.ptz = &ptz.Controller{Leases: ptz.NewMemoryLeases(), Logger: g.Logger.With("component", "ptz")}
+	g.ptz = &ptz.Controller{Leases: g.leaseStore(), Logger: g.Logger.With("component", "ptz")}
 	if err := g.ptz.Initialize(); err != nil {
 		return err
 	}
@@ -209,7 +195,7 @@ func (g *Gateway) start() error {
 		MaxBodyBytes:  int(cfg.HTTP.MaxBodyBytes),
 		Authz:         g.authz,
 		ViewerSubject: g.viewerSubject,
-		Sessions:      g.registry,
+		Sessions:      g.sessionsAPI(),
 		MaySessions: func(c authz.Caller, write bool) bool {
 			if write {
 				return g.authz.AdminAllows(c, "sessions:write")
@@ -222,16 +208,8 @@ func (g *Gateway) start() error {
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
-		HLS:     func(ctx *fasthttp.RequestCtx, p ...string) { g.hls.Handle(ctx, p[0], p[1]) },
-		WHEP: func(ctx *fasthttp.RequestCtx, p ...string) {
-			id := ""
-			if len(p) == 2 {
-				id = p[1]
-			}
-			g.whep.Handle(ctx, p[0], id)
-		},
-		Share: g.handleSharePage,
-		JWKS:  func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
+		Share:   g.handleSharePage,
+		JWKS:    func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
 			"objects": g.handleObjectUpload,
@@ -308,7 +286,7 @@ func (g *Gateway) ready() error {
 	if _, err := os.Stat(g.Config.DataDir); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	return nil
+	return g.authz.Healthy()
 }
 
 // viewerSubject verifies a viewer token for API calls.

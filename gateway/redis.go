@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/redisstore"
+	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/gateway/ptz"
+	"github.com/camgate/camgate/gateway/session"
+)
+
+// redisNode is what a node shares with the others through Redis (redis.url
+// set): the permission store and its change feed, PTZ leases and the session
+// directory. Nil when redis.url is empty: everything stays node-local.
+type redisNode struct {
+	client    redis.UniversalClient
+	store     *redisstore.Store
+	leases    *ptz.RedisLeases
+	directory *session.Directory
+}
+
+// startRedis connects to redis.url and prepares the shared store and PTZ
+// leases; it runs before the permission service is created. Without a URL
+// it does nothing.
+func (g *Gateway) startRedis() error {
+	if g.Config.Redis.URL == "" {
+		return nil
+	}
+	c, err := redisstore.NewClient(g.Config.Redis.URL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	g.closers = append(g.closers, func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	st := &redisstore.Store{Client: c, Logger: g.Logger.With("component", "redis-store")}
+	if err := st.Initialize(); err != nil {
+		return err
+	}
+	g.redis = &redisNode{client: c, store: st, leases: ptz.NewRedisLeases(c)}
+	return nil
+}
+
+// startDirectory publishes this node's sessions for the others; it runs once
+// the session registry exists.
+func (g *Gateway) startDirectory() error {
+	if g.redis == nil {
+		return nil
+	}
+	d := &session.Directory{Client: g.redis.client, Registry: g.registry, Logger: g.Logger.With("component", "session-directory")}
+	if err := d.Initialize(); err != nil {
+		return err
+	}
+	g.closers = append(g.closers, d.Close)
+	g.redis.directory = d
+	return nil
+}
+
+// authzStore is the shared store, or nil (the embedded default).
+func (g *Gateway) authzStore() authz.Store {
+	if g.redis == nil {
+		return nil
+	}
+	return g.redis.store
+}
+
+// leaseStore is where PTZ leases live.
+func (g *Gateway) leaseStore() ptz.LeaseStore {
+	if g.redis == nil {
+		return ptz.NewMemoryLeases()
+	}
+	return g.redis.leases
+}
+
+// sessionsAPI lists and kicks sessions for the API: every node's through
+// the directory, or this node's.
+func (g *Gateway) sessionsAPI() httpapi.Sessions {
+	if g.redis == nil || g.redis.directory == nil {
+		return g.registry
+	}
+	return g.redis.directory
+}
