@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/recorder"
@@ -28,6 +29,7 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/gateway/webrtc"
 	"github.com/camgate/camgate/links"
 )
 
@@ -50,6 +52,8 @@ type Gateway struct {
 	certs     *certReloader
 	http      *httpapi.Server
 	ptz       *ptz.Controller
+	hls       *hls.Server
+	whep      *webrtc.Server
 	archive   *archive.Store
 	recorder  *recorder.Manager
 	links     *links.Service
@@ -183,6 +187,23 @@ func (g *Gateway) start() error {
 		g.closers = append(g.closers, g.rtsps.Close)
 	}
 
+	g.hls = &hls.Server{Hub: g.hub, Admitter: g.access, Sessions: g.registry, Logger: g.Logger.With("component", "hls")}
+	if err := g.hls.Initialize(); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	g.closers = append(g.closers, g.hls.Close)
+	w := cfg.WebRTC
+	g.whep = &webrtc.Server{
+		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
+		UDPMuxAddress: w.UDPMuxListen, PortMin: uint16(w.PortMin), PortMax: uint16(w.PortMax),
+		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, AllowOrigin: w.AllowOrigin,
+		Logger: g.Logger.With("component", "webrtc"),
+	}
+	if err := g.whep.Initialize(); err != nil {
+		return fmt.Errorf("webrtc: %w", err)
+	}
+	g.closers = append(g.closers, g.whep.Close)
+
 	g.ptz = &ptz.Controller{Leases: g.leaseStore(), Logger: g.Logger.With("component", "ptz")}
 	if err := g.ptz.Initialize(); err != nil {
 		return err
@@ -208,8 +229,16 @@ func (g *Gateway) start() error {
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
-		Share:   g.handleSharePage,
-		JWKS:    func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
+		HLS:     func(ctx *fasthttp.RequestCtx, p ...string) { g.hls.Handle(ctx, p[0], p[1]) },
+		WHEP: func(ctx *fasthttp.RequestCtx, p ...string) {
+			id := ""
+			if len(p) == 2 {
+				id = p[1]
+			}
+			g.whep.Handle(ctx, p[0], id)
+		},
+		Share: g.handleSharePage,
+		JWKS:  func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
 			"objects": g.handleObjectUpload,
