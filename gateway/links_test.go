@@ -10,8 +10,8 @@ import (
 	"github.com/camgate/camgate/gateway/config"
 )
 
-// waitEnded waits for a playing client's session to be closed by the server.
-func waitEnded(t *testing.T, c *gortsplib.Client, what string) {
+// waitClientEnded waits for a playing client's session to be closed by the server.
+func waitClientEnded(t *testing.T, c *gortsplib.Client, what string) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
@@ -44,7 +44,7 @@ func TestShareLinkLifecycleOverRTSP(t *testing.T) {
 		t.Fatal("a second viewer of a max_viewers=1 link was admitted")
 	}
 	mustCall(t, n, "POST", "/links/"+id+"/disable", "", 200)
-	waitEnded(t, c, "after disable")
+	waitClientEnded(t, c, "after disable")
 	if _, err := probeCodecs(t, n.rtsp+"/cam1?token="+tok); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("disabled link: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestLinkStopsWhenCreatorLosesShare(t *testing.T) {
 	c := playRTSP(t, n, out["token"].(string))
 	defer c.Close()
 	mustCall(t, n, "DELETE", "/grants/g-owner", "", 200)
-	waitEnded(t, c, "after the creator lost share")
+	waitClientEnded(t, c, "after the creator lost share")
 }
 
 // TestFailedAuthIsRateLimited: after too many bad tokens from one address,

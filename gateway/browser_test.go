@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camgate/camgate/internal/browsertest"
+)
+
+// playbackState is what the share page and its <video> say.
+type playbackState struct {
+	State       string  `json:"state"`
+	Via         string  `json:"via"`
+	CurrentTime float64 `json:"currentTime"`
+	Width       int     `json:"width"`
+	Status      string  `json:"status"`
+}
+
+const playbackScript = `const v = document.getElementById("video");
+const pb = window.camgatePlayback || {};
+return JSON.stringify({state: pb.state || "", via: pb.via || "", currentTime: v ? v.currentTime : 0,
+  width: v ? v.videoWidth : 0, status: (document.getElementById("status") || {}).textContent || ""});`
+
+// waitPlaying waits until the page plays and its video time advances by a
+// second.
+func waitPlaying(t *testing.T, b *browsertest.Session) playbackState {
+	t.Helper()
+	var first, st playbackState
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var raw string
+		b.Eval(t, playbackScript, &raw)
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.State == "error" {
+			t.Fatalf("the page reports an error: %+v", st)
+		}
+		if first.CurrentTime == 0 && st.CurrentTime > 0 {
+			first = st
+		}
+		if first.CurrentTime > 0 && st.CurrentTime-first.CurrentTime >= 1 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the video did not play: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestShareLinkPlaysInChromium opens a share link's URL in headless
+// Chromium: the page plays the demo camera over WebRTC (WHEP); disabling the
+// link ends the viewer's session.
+func TestShareLinkPlaysInChromium(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	out := mustCall(t, n, "POST", "/links", `{"device":"cam1","actions":["live","sound"],"not_after":"`+
+		time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)
+	url := strings.Replace(out["url"].(string), "http://localhost:8080", "http://"+n.g.HTTPAddr().String(), 1)
+	b := browsertest.New(t)
+	b.Navigate(t, url)
+	st := waitPlaying(t, b)
+	if st.Via != "whep" || st.Width != 640 {
+		t.Fatalf("playing %+v, want the 640 px demo over WHEP", st)
+	}
+	if l := n.g.Sessions().List(); len(l) != 1 || l[0].Protocol != "webrtc" || l[0].Link != out["id"] {
+		t.Fatalf("sessions %+v", l)
+	}
+	mustCall(t, n, "POST", "/links/"+out["id"].(string)+"/disable", "", 200)
+	deadline := time.Now().Add(10 * time.Second)
+	for n.g.Sessions().Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the link's WebRTC session survived the disable")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
