@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/ptz"
+	"github.com/camgate/camgate/internal/redistest"
+)
+
+// startRedisNodes starts two gateways sharing one Redis, one after the other
+// (both bootstrap cam1; the second finds it there).
+func startRedisNodes(t testing.TB, url string) (*node, *node) {
+	t.Helper()
+	withRedis := func(c *config.Config) { c.Redis.URL = url }
+	return startNodeWith(t, t.TempDir(), withRedis), startNodeWith(t, t.TempDir(), withRedis)
+}
+
+// eventually polls cond until it holds or 10 s passed.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (n *node) allows(t *testing.T, subject string) bool {
+	t.Helper()
+	code, out := n.call(t, "GET", "/check?subject="+subject+"&device=cam1&action=live", "")
+	return code == 200 && out["allowed"] == true
+}
+
+// redisWaitEnded waits for a playing client's session to be closed by the
+// server.
+func redisWaitEnded(t *testing.T, c *gortsplib.Client, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the RTSP session is still open", what)
+	}
+}
+
+// sessionOn finds subject's session in n's API list and returns its id and
+// node.
+func sessionOn(t *testing.T, n *node, subject string) (id, nodeName string) {
+	t.Helper()
+	_, out := n.call(t, "GET", "/sessions", "")
+	list, _ := out["sessions"].([]any)
+	for _, x := range list {
+		s, _ := x.(map[string]any)
+		if s["subject"] == subject {
+			id, _ = s["id"].(string)
+			nodeName, _ = s["node"].(string)
+			return id, nodeName
+		}
+	}
+	return "", ""
+}
+
+// TestTwoNodesOnRedis: a grant written on A is a decision on B; an RTSP
+// session on B ends after a revoke on A; a session on B is listed on A and
+// kicked from A; a PTZ lease held on A refuses B; a change B could not read
+// from the feed (a skipped revision) still leads to the right answer.
+func TestTwoNodesOnRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	a, b := startRedisNodes(t, srv.URL)
+	mustCall(t, a, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, a, "PUT", "/subjects/bob", `{"kind":"user"}`, 200)
+	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
+	mustCall(t, a, "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
+	eventually(t, "B to allow alice and bob", func() bool { return b.allows(t, "alice") && b.allows(t, "bob") })
+
+	aliceOnB := playRTSP(t, b, viewerToken(t, "alice"))
+	defer aliceOnB.Close()
+	bobOnB := playRTSP(t, b, viewerToken(t, "bob"))
+	defer bobOnB.Close()
+
+	mustCall(t, a, "DELETE", "/grants/g-alice", "", 200)
+	redisWaitEnded(t, aliceOnB, "alice's session on B after the revoke on A")
+
+	var id, where string
+	eventually(t, "A to list bob's session on B", func() bool { id, where = sessionOn(t, a, "bob"); return id != "" })
+	if where != b.g.redis.directory.Node {
+		t.Fatalf("bob's session listed on node %q; want B (%q)", where, b.g.redis.directory.Node)
+	}
+	mustCall(t, a, "DELETE", "/sessions/"+id, "", 200)
+	redisWaitEnded(t, bobOnB, "bob's session on B after a kick on A")
+	eventually(t, "the kicked session to leave A's list", func() bool { id, _ := sessionOn(t, a, "bob"); return id == "" })
+
+	ctx := context.Background()
+	now := time.Now()
+	alice, carol := ptz.Holder{ID: "alice", Kind: ptz.KindUser, Priority: 10}, ptz.Holder{ID: "carol", Kind: ptz.KindUser, Priority: 10}
+	if _, err := a.g.leaseStore().TryAcquire(ctx, "cam1", alice, time.Minute, now); err != nil {
+		t.Fatal(err)
+	}
+	var held *ptz.ErrLeaseHeld
+	if _, err := b.g.leaseStore().TryAcquire(ctx, "cam1", carol, time.Minute, now); !errors.As(err, &held) || held.Holder.ID != "alice" {
+		t.Fatalf("B acquiring a lease held on A: %v; want held by alice", err)
+	}
+
+	// A revision B cannot read from the feed: the record and the counter
+	// move, the feed entry is missing.
+	c := srv.Client()
+	kRev, kRecords, _ := b.g.redis.store.Keys()
+	rev, err := c.Get(ctx, kRev).Uint64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _ := json.Marshal(map[string]any{"id": "g-carol", "subject": "alice", "device": "cam1", "actions": []string{"live"}, "condition": "always"})
+	if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, kRecords, "grants\x00g-carol", grant)
+		p.Set(ctx, kRev, rev+1, 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both nodes to allow alice after the lost change", func() bool { return a.allows(t, "alice") && b.allows(t, "alice") })
+}
+
+func readyz(n *node) int {
+	res, err := http.Get("http://" + n.g.HTTPAddr().String() + "/readyz")
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestRedisRestartBothNodesRecover: Redis killed → both nodes say not ready
+// (503) and a viewer without a cached decision is refused; Redis back (AOF)
+// → both ready again, writes work and decisions are right on both.
+func TestRedisRestartBothNodesRecover(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	a, b := startRedisNodes(t, srv.URL)
+	mustCall(t, a, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
+	eventually(t, "B to allow alice", func() bool { return b.allows(t, "alice") })
+
+	srv.Kill()
+	eventually(t, "both nodes to report not ready", func() bool { return readyz(a) == 503 && readyz(b) == 503 })
+	if code, out := a.call(t, "PUT", "/subjects/carol", `{"kind":"user"}`); code/100 == 2 {
+		t.Fatalf("write during the outage: %d %v", code, out)
+	}
+	if _, err := probeCodecs(t, b.rtsp+"/cam1?token="+viewerToken(t, "dave")); err == nil {
+		t.Fatal("an uncached viewer was admitted during the outage")
+	}
+
+	srv.Restart()
+	eventually(t, "both nodes to be ready again", func() bool { return readyz(a) == 200 && readyz(b) == 200 })
+	mustCall(t, b, "PUT", "/subjects/carol", `{"kind":"user"}`, 200)
+	mustCall(t, b, "PUT", "/grants/g-carol", `{"subject":"carol","device":"cam1","actions":["live"]}`, 200)
+	mustCall(t, b, "DELETE", "/grants/g-alice", "", 200)
+	eventually(t, "A to allow carol and deny alice", func() bool { return a.allows(t, "carol") && !a.allows(t, "alice") })
+	if got, err := probeCodecs(t, a.rtsp+"/cam1?token="+viewerToken(t, "carol")); err != nil || got == "" {
+		t.Fatalf("carol on A after recovery: %q %v", got, err)
+	}
+}
