@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway/config"
 )
 
 const (
@@ -29,7 +31,6 @@ const (
 type env struct {
 	dir       string
 	mtxBin    string
-	mtxCfg    string // mediamtx.yml as written (scenarios may restart mediamtx with more)
 	mediamtx  *exec.Cmd
 	ffmpeg    *exec.Cmd
 	redis     *exec.Cmd
@@ -39,6 +40,10 @@ type env struct {
 	camURL    string  // rtsp://…/cam on camgate, with a viewer token
 	token     string  // viewer token of subject "bench" (live, sound, archive, download)
 	clip      string
+	hlsMtx    string // http://…/cam/index.m3u8 on mediamtx (needs.hls)
+	hlsCam    string // http://…/hls/cam/index.m3u8?token=… on camgate
+	whepMtx   string // http://…/cam/whep on mediamtx (needs.whep)
+	whepCam   string // http://…/whep/cam on camgate (bearer: token)
 }
 
 // node is one camgate process.
@@ -114,22 +119,11 @@ func (e *env) start(ctx context.Context, o options, need needs) error {
 		return err
 	}
 	e.originURL = fmt.Sprintf("rtsp://127.0.0.1:%d/cam", mport)
-	e.mtxCfg = fmt.Sprintf(`logLevel: warn
-api: false
-metrics: false
-pprof: false
-playback: false
-rtmp: false
-hls: false
-webrtc: false
-srt: false
-rtsp: true
-rtspTransports: [tcp]
-rtspAddress: 127.0.0.1:%d
-paths:
-  cam: {}
-`, mport)
-	if err := e.startMediamtx(ctx, e.mtxCfg); err != nil {
+	cfg, err := e.mediamtxConfig(mport, need)
+	if err != nil {
+		return err
+	}
+	if err := e.startMediamtx(ctx, cfg); err != nil {
 		return err
 	}
 	if err := e.startCamgate(ctx, need); err != nil {
@@ -138,13 +132,59 @@ paths:
 	return e.waitStream(ctx)
 }
 
-// startMediamtx (re)starts mediamtx with cfg and ffmpeg publishing into it.
-// Scenarios that compare a protocol mediamtx serves only when enabled (HLS,
-// WebRTC) restart it with that protocol on; camgate reconnects on its own.
-func (e *env) startMediamtx(ctx context.Context, cfg string) error {
-	for _, c := range []*exec.Cmd{e.ffmpeg, e.mediamtx} {
-		stop(c)
+// mediamtxConfig serves RTSP over TCP, plus HLS or WebRTC (on free
+// loopback ports) only for the scenarios comparing them.
+func (e *env) mediamtxConfig(rtspPort int, need needs) (string, error) {
+	cfg := fmt.Sprintf(`logLevel: warn
+api: false
+metrics: false
+pprof: false
+playback: false
+rtmp: false
+srt: false
+rtsp: true
+rtspTransports: [tcp]
+rtspAddress: 127.0.0.1:%d
+`, rtspPort)
+	if need.hls {
+		p, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		cfg += fmt.Sprintf("hls: true\nhlsAddress: 127.0.0.1:%d\n", p)
+		e.hlsMtx = fmt.Sprintf("http://127.0.0.1:%d/cam/index.m3u8", p)
+	} else {
+		cfg += "hls: false\n"
 	}
+	if need.whep {
+		p, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		u, err := freeUDPPort()
+		if err != nil {
+			return "", err
+		}
+		cfg += fmt.Sprintf("webrtc: true\nwebrtcAddress: 127.0.0.1:%d\nwebrtcLocalUDPAddress: 127.0.0.1:%d\n"+
+			"webrtcIPsFromInterfaces: false\nwebrtcAdditionalHosts: [127.0.0.1]\n", p, u)
+		e.whepMtx = fmt.Sprintf("http://127.0.0.1:%d/cam/whep", p)
+	} else {
+		cfg += "webrtc: false\n"
+	}
+	return cfg + "paths:\n  cam: {}\n", nil
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// startMediamtx starts mediamtx with cfg and ffmpeg publishing into it.
+func (e *env) startMediamtx(ctx context.Context, cfg string) error {
 	cfgPath := filepath.Join(e.dir, "mediamtx.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -232,6 +272,8 @@ func (e *env) startCamgate(ctx context.Context, need needs) error {
 	}
 	e.token = tok
 	e.camURL = fmt.Sprintf("rtsp://%s/cam?token=%s", e.camgate().rtsp, tok)
+	e.hlsCam = e.camgate().http + "/hls/cam/index.m3u8?token=" + tok
+	e.whepCam = e.camgate().http + "/whep/cam"
 	return nil
 }
 
@@ -259,6 +301,16 @@ func (e *env) startNode(ctx context.Context, name string, record bool, extra []s
 		"CAMGATE_AUTH_ADMIN_KEYS="+benchAdminKey,
 		fmt.Sprintf(`CAMGATE_CAMERAS=[{id: cam, site: bench, source: "%s", record: %t}]`, e.originURL, record),
 	)
+	if slices.Contains(config.EnvNames(), "CAMGATE_WEBRTC_UDP_MUX_LISTEN") {
+		// The default :8189 would collide with the other node and with
+		// whatever else runs on this machine.
+		u, err := freeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		n.cmd.Env = append(n.cmd.Env, fmt.Sprintf("CAMGATE_WEBRTC_UDP_MUX_LISTEN=127.0.0.1:%d", u),
+			"CAMGATE_WEBRTC_INCLUDE_LOOPBACK=true")
+	}
 	n.cmd.Env = append(n.cmd.Env, extra...)
 	n.cmd.Stderr = os.Stderr
 	step("starting camgate %s on %s (http %s)", name, n.rtsp, n.http)

@@ -39,6 +39,7 @@ type options struct {
 	redis    bool
 	record   time.Duration
 	segment  time.Duration
+	proto    string
 }
 
 // needs is what a scenario needs started beyond mediamtx and one camgate.
@@ -46,6 +47,8 @@ type needs struct {
 	record  bool          // the camera records (archive)
 	segment time.Duration // archive segment length
 	redis   bool          // a redis-server and a second camgate node sharing it
+	hls     bool          // mediamtx serves HLS too
+	whep    bool          // mediamtx serves WebRTC (WHEP) too
 }
 
 type scenario struct {
@@ -57,8 +60,12 @@ type scenario struct {
 var scenarios = map[string]scenario{
 	"rtsp-fanout": {help: "N RTSP readers (TCP) of one camera: CPU per reader-second, memory per reader, packets received",
 		run: runRTSPFanout},
-	"ttff": {help: "time to first decodable frame for a new RTSP viewer (GOP cache vs waiting for the next keyframe)",
-		run: runTTFF},
+	"ttff": {help: "time to first decodable frame for a new viewer, per protocol of -proto " +
+		"(GOP cache vs waiting for the next keyframe; HLS: index, playlist, init and newest segment)",
+		run: runTTFF, needs: func(o options) needs {
+			p := o.protos()
+			return needs{hls: slices.Contains(p, "hls"), whep: slices.Contains(p, "whep")}
+		}},
 	"revoke": {help: "N RTSP sessions of distinct viewers, each grant deleted via the API: time until each session ends " +
 		"(p50/p99); -redis: revoke on node A, sessions on node B",
 		run: runRevoke, needs: func(o options) needs { return needs{redis: o.redis} }},
@@ -68,6 +75,11 @@ var scenarios = map[string]scenario{
 	"archive": {help: "records the camera, then N concurrent downloads (/archive/cam/download): MB/s vs reading " +
 		"the same segment files raw from disk",
 		run: runArchive, needs: func(o options) needs { return needs{record: true, segment: o.segment} }},
+	"hls": {help: "N HLS viewers (playlist reload every 0.5 s, each new segment fetched once): requests/s, " +
+		"server CPU per request, p50/p99 latency; mediamtx's LL-HLS muxer vs camgate's",
+		run: runHLS, needs: func(options) needs { return needs{hls: true} }},
+	"whep": {help: "N WebRTC viewers (pion) over WHEP: server CPU per viewer-second and per packet, packets received",
+		run: runWHEP, needs: func(options) needs { return needs{whep: true} }},
 }
 
 func main() {
@@ -82,6 +94,7 @@ func main() {
 	flag.StringVar(&o.bitrate, "bitrate", "2M", "video bitrate of the test clip")
 	flag.BoolVar(&o.redis, "redis", false, "revoke: start redis-server and two camgate nodes sharing it (cross-node figure)")
 	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
+	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls)")
 	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")

@@ -195,53 +195,6 @@ func runRTSPFanout(ctx context.Context, e *env, o options) ([]result, error) {
 	return res, nil
 }
 
-func runTTFF(ctx context.Context, e *env, o options) ([]result, error) {
-	// A resident viewer keeps camgate's upstream warm, as in production.
-	warm, err := dial(e.camURL)
-	if err != nil {
-		return nil, err
-	}
-	defer warm.c.Close()
-	if err := waitCtx(ctx, o.warmup, "warm-up"); err != nil {
-		return nil, err
-	}
-	const trials = 10
-	var res []result
-	for round := 1; round <= o.rounds; round++ {
-		for _, t := range e.targets() {
-			var ms []float64
-			bar := newProgress(fmt.Sprintf("%s round %d/%d", t.name, round, o.rounds), trials)
-			for range trials {
-				start := time.Now()
-				r, err := dial(t.url)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", t.name, err)
-				}
-				select {
-				case <-r.firstKF:
-					ms = append(ms, float64(time.Since(start).Microseconds())/1000)
-				case <-time.After(10 * time.Second):
-					r.c.Close()
-					return nil, fmt.Errorf("%s: no keyframe within 10 s", t.name)
-				case <-ctx.Done():
-					r.c.Close()
-					return nil, ctx.Err()
-				}
-				r.c.Close()
-				bar.add(1)
-			}
-			bar.done()
-			slices.Sort(ms)
-			res = append(res, result{Target: t.name, Round: round, Metrics: map[string]float64{
-				"ttff_ms_mean": mean(ms),
-				"ttff_ms_p50":  ms[len(ms)/2],
-				"ttff_ms_max":  ms[len(ms)-1],
-			}})
-		}
-	}
-	return res, nil
-}
-
 func mean(v []float64) float64 {
 	s := 0.0
 	for _, x := range v {

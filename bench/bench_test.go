@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	v := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, c := range []struct{ p, want float64 }{{50, 5}, {99, 10}, {100, 10}, {10, 1}, {0, 1}} {
+		if got := percentile(v, c.p); got != c.want {
+			t.Errorf("percentile(%v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+}
+
+func TestParseSegment(t *testing.T) {
+	got, err := parseSegment("2026-11-22_10-00-01-250000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 11, 22, 10, 0, 1, 250e6, time.UTC); !got.Equal(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "2026-11-22_10-00-01", "2026-11-22_10-00-01_250000", "x026-11-22_10-00-01-250000"} {
+		if _, err := parseSegment(bad); err == nil {
+			t.Errorf("parseSegment(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPlaylistParsing(t *testing.T) {
+	pl := []byte("#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?s=1\"\n#EXTINF:1,\nseg1.mp4?s=1\n#EXT-X-PART:URI=\"p.mp4\"\n#EXTINF:1,\nseg2.mp4?s=1\n")
+	if got := mapURI(pl); got != "init.mp4?s=1" {
+		t.Errorf("mapURI = %q", got)
+	}
+	if got := strings.Join(playlistURIs(pl), ","); got != "seg1.mp4?s=1,seg2.mp4?s=1" {
+		t.Errorf("playlistURIs = %q", got)
+	}
+}
+
+func TestPrintTableRatios(t *testing.T) {
+	var b bytes.Buffer
+	printTable(&b, "x", []result{
+		{Target: "raw disk", Round: 1, Metrics: map[string]float64{"mb_per_s": 100}},
+		{Target: "camgate", Round: 1, Metrics: map[string]float64{"mb_per_s": 40, "only_here": 1}},
+		{Target: "raw disk", Round: 2, Metrics: map[string]float64{"mb_per_s": 300}},
+		{Target: "camgate", Round: 2, Metrics: map[string]float64{"mb_per_s": 60, "only_here": 1}},
+	})
+	out := b.String()
+	for _, want := range []string{"camgate ÷ raw disk", "200.000", "50.000", "0.25", "mean of 2 rounds"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if line := lineWith(out, "only_here"); !strings.Contains(line, "-") {
+		t.Errorf("a metric missing for a target must print -: %q", line)
+	}
+}
+
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestDescribe runs the bare RTSP client against a scripted server: two
+// DESCRIBEs on one connection, each answer with a body to skip.
+func TestDescribe(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan []string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := textproto.NewReader(bufio.NewReader(c))
+		var lines []string
+		for i, code := range []string{"200 OK", "401 Unauthorized"} {
+			line, _ := r.ReadLine()
+			h, _ := r.ReadMIMEHeader()
+			lines = append(lines, line+" cseq="+h.Get("Cseq"))
+			body := "v=0\r\n"
+			if i == 1 {
+				body = ""
+			}
+			c.Write([]byte("RTSP/1.0 " + code + "\r\nCSeq: 1\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body))
+		}
+		got <- lines
+	}()
+	url := "rtsp://" + l.Addr().String() + "/cam?token=abc"
+	c, err := dialRTSPConn(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for _, want := range []int{200, 401} {
+		code, err := c.describe(url)
+		if err != nil || code != want {
+			t.Fatalf("describe = %d, %v; want %d", code, err, want)
+		}
+	}
+	lines := <-got
+	if lines[0] != "DESCRIBE "+url+" RTSP/1.0 cseq=1" || lines[1] != "DESCRIBE "+url+" RTSP/1.0 cseq=2" {
+		t.Errorf("server saw %q", lines)
+	}
+}
