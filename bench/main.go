@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -130,19 +131,37 @@ func run(o options) error {
 		return err
 	}
 	defer env.close()
+	load0 := loadAvg()
 	res, err := sc.run(ctx, env, o)
 	if err != nil {
 		return err
 	}
+	load1 := loadAvg()
 	printTable(os.Stdout, o.scenario, res)
+	fmt.Printf("machine: %d cores; load average (1 min) %s before, %s after\n", runtime.NumCPU(), load0, load1)
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{"scenario": o.scenario, "options": map[string]any{
-			"readers": o.readers, "duration": o.duration.String(), "rounds": o.rounds, "bitrate": o.bitrate,
-			"redis": o.redis, "cores": runtime.NumCPU(),
-		}, "results": res, "time": time.Now().UTC()}, "", "  ")
+			"readers": o.readers, "duration": o.duration.String(), "warmup": o.warmup.String(), "rounds": o.rounds,
+			"bitrate": o.bitrate, "redis": o.redis, "proto": o.proto,
+		}, "machine": map[string]any{"cores": runtime.NumCPU(), "load_before": load0, "load_after": load1},
+			"results": res, "time": time.Now().UTC()}, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// loadAvg is the 1-minute load average: the machine is shared, and a figure
+// taken under load says so.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
