@@ -11,9 +11,9 @@ import (
 // store's change feed (Watcher) to its in-memory model, and when the feed is
 // broken it serves from L1 only, within OutageGrace (DESIGN §4, outage policy).
 
-// reasonUnavailable is the Decision reason while the store is unreachable
+// ReasonStoreUnavailable is the Decision reason while the store is unreachable
 // and no cached decision may answer.
-const reasonUnavailable = "store unavailable"
+const ReasonStoreUnavailable = "store unavailable"
 
 // Reconnect backoff after the feed broke.
 const (
@@ -126,7 +126,7 @@ func (s *Service) checkDuringOutage(subject, device string, a Action, now time.T
 	limit := since + int64(s.OutageGrace)
 	e := s.cache.get(subject, device, ns)
 	if e == nil || ns >= limit {
-		return Decision{Reason: reasonUnavailable}
+		return Decision{Reason: ReasonStoreUnavailable}
 	}
 	d := e.decision(a, ns, footage)
 	if d.Allowed && (d.ValidUntil.IsZero() || d.ValidUntil.UnixNano() > limit) {
