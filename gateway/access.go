@@ -139,6 +139,12 @@ func (a *access) check(t *session.Ticket, act authz.Action, name string, now tim
 func (a *access) decide(t *session.Ticket, now time.Time) error {
 	live := a.check(t, authz.ActionLive, "live", now)
 	t.Reason = live.Reason
+	if !live.Allowed && live.Reason == authz.ReasonStoreUnavailable {
+		// Fail closed, but say why: the store (Redis) is unreachable and no
+		// cached decision covers this viewer (503, not 403).
+		a.metrics.decision("unavailable")
+		return fmt.Errorf("%w: %s", session.ErrUnavailable, live.Reason)
+	}
 	if !live.Allowed {
 		a.metrics.decision("denied")
 		return fmt.Errorf("%w: %s", session.ErrForbidden, live.Reason)

@@ -92,7 +92,8 @@ func (g *Gateway) start() error {
 	if err := g.startRedis(); err != nil {
 		return err
 	}
-	g.authz = &authz.Service{DataDir: cfg.DataDir, Store: g.authzStore(), AdminKeys: cfg.Auth.AdminKeys, Logger: g.Logger.With("component", "authz")}
+	g.authz = &authz.Service{DataDir: cfg.DataDir, Store: g.authzStore(), AdminKeys: cfg.Auth.AdminKeys,
+		OutageGrace: time.Duration(cfg.Redis.OutageGrace), Logger: g.Logger.With("component", "authz")}
 	if err := g.authz.Initialize(); err != nil {
 		return fmt.Errorf("authz: %w", err)
 	}

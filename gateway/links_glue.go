@@ -20,6 +20,7 @@ func (g *Gateway) startLinks() error {
 	isAdmin := func(creator string) bool { return creator == "root" || strings.HasPrefix(creator, "admin:") }
 	g.links = &links.Service{
 		DataDir:   g.Config.DataDir,
+		Store:     g.linksStore(),
 		PublicURL: g.Config.PublicURL,
 		Logger:    g.Logger.With("component", "links"),
 		CreatorAllowed: func(creator, device string, now time.Time) bool {
@@ -39,7 +40,10 @@ func (g *Gateway) startLinks() error {
 			}
 			return d
 		},
-		OnChange: func(id string) { g.invalidations.push(session.Change{Links: []string{id}}) },
+		OnChange: func(id string) {
+			g.invalidations.push(session.Change{Links: []string{id}})
+			g.publishLinkChange(id)
+		},
 		MayManage: func(c links.Creator, write bool) bool {
 			if write {
 				return g.authz.AdminAllows(c, "links:write")
@@ -51,6 +55,7 @@ func (g *Gateway) startLinks() error {
 		return fmt.Errorf("links: %w", err)
 	}
 	g.closers = append(g.closers, g.links.Close)
+	g.followLinkChanges()
 	return nil
 }
 

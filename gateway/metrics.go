@@ -24,7 +24,7 @@ type metrics struct {
 	reconns   map[string]uint64
 }
 
-var decisionResults = []string{"allowed", "denied", "unauthenticated", "unknown_camera"}
+var decisionResults = []string{"allowed", "denied", "unauthenticated", "unknown_camera", "unavailable"}
 var kickReasons = []string{"viewer_left", "revoked", "api", "other"}
 
 func newMetrics() *metrics {

@@ -12,6 +12,8 @@ import (
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/links"
+	linkstore "github.com/camgate/camgate/links/redisstore"
 )
 
 // redisNode is what a node shares with the others through Redis (redis.url
@@ -87,4 +89,49 @@ func (g *Gateway) sessionsAPI() httpapi.Sessions {
 		return g.registry
 	}
 	return g.redis.directory
+}
+
+// linkChannel carries the ids of changed share links between nodes, so a
+// link disabled on one node ends its viewers on every node.
+const linkChannel = "camgate:links:changed"
+
+// linksStore is the shared link registry, or nil (the embedded default).
+func (g *Gateway) linksStore() links.Store {
+	if g.redis == nil {
+		return nil
+	}
+	return linkstore.New(g.redis.client, "")
+}
+
+// publishLinkChange tells the other nodes that link id changed.
+func (g *Gateway) publishLinkChange(id string) {
+	if g.redis == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := g.redis.client.Publish(ctx, linkChannel, id).Err(); err != nil {
+		g.Logger.Warn("announcing a link change to the other nodes", "link", id, "error", err)
+	}
+}
+
+// followLinkChanges applies the other nodes' link changes here: the cached
+// link is dropped and its sessions re-checked. Pub/Sub is at-most-once: a
+// node disconnected while a link changed still refuses new viewers of a
+// disabled link once its cached copy is re-read, but open viewers on that
+// node are only re-checked by the next change (docs/redis.md).
+func (g *Gateway) followLinkChanges() {
+	if g.redis == nil {
+		return
+	}
+	ps := g.redis.client.Subscribe(context.Background(), linkChannel)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range ps.Channel() {
+			g.links.Forget(msg.Payload)
+			g.invalidations.push(session.Change{Links: []string{msg.Payload}})
+		}
+	}()
+	g.closers = append(g.closers, func() { _ = ps.Close(); <-done })
 }

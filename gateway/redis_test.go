@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/camgate/camgate/gateway/config"
@@ -40,19 +39,6 @@ func (n *node) allows(t *testing.T, subject string) bool {
 	t.Helper()
 	code, out := n.call(t, "GET", "/check?subject="+subject+"&device=cam1&action=live", "")
 	return code == 200 && out["allowed"] == true
-}
-
-// redisWaitEnded waits for a playing client's session to be closed by the
-// server.
-func redisWaitEnded(t *testing.T, c *gortsplib.Client, what string) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: the RTSP session is still open", what)
-	}
 }
 
 // sessionOn finds subject's session in n's API list and returns its id and
@@ -91,7 +77,7 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	defer bobOnB.Close()
 
 	mustCall(t, a, "DELETE", "/grants/g-alice", "", 200)
-	redisWaitEnded(t, aliceOnB, "alice's session on B after the revoke on A")
+	waitClientEnded(t, aliceOnB, "alice's session on B after the revoke on A")
 
 	var id, where string
 	eventually(t, "A to list bob's session on B", func() bool { id, where = sessionOn(t, a, "bob"); return id != "" })
@@ -99,7 +85,7 @@ func TestTwoNodesOnRedis(t *testing.T) {
 		t.Fatalf("bob's session listed on node %q; want B (%q)", where, b.g.redis.directory.Node)
 	}
 	mustCall(t, a, "DELETE", "/sessions/"+id, "", 200)
-	redisWaitEnded(t, bobOnB, "bob's session on B after a kick on A")
+	waitClientEnded(t, bobOnB, "bob's session on B after a kick on A")
 	eventually(t, "the kicked session to leave A's list", func() bool { id, _ := sessionOn(t, a, "bob"); return id == "" })
 
 	ctx := context.Background()
@@ -169,4 +155,17 @@ func TestRedisRestartBothNodesRecover(t *testing.T) {
 	if got, err := probeCodecs(t, a.rtsp+"/cam1?token="+viewerToken(t, "carol")); err != nil || got == "" {
 		t.Fatalf("carol on A after recovery: %q %v", got, err)
 	}
+}
+
+// TestLinkDisabledOnOtherNode: a share link made on A plays on B; disabling
+// it on A ends the viewer on B.
+func TestLinkDisabledOnOtherNode(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	a, b := startRedisNodes(t, r.URL)
+	out := mustCall(t, a, "POST", "/links", `{"device":"cam1","actions":["live"],"not_after":"`+
+		time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)
+	c := playRTSP(t, b, out["token"].(string))
+	defer c.Close()
+	mustCall(t, a, "POST", "/links/"+out["id"].(string)+"/disable", "", 200)
+	waitClientEnded(t, c, "viewer on B after the link was disabled on A")
 }

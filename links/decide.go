@@ -102,6 +102,11 @@ func (s *Service) forget(id string) {
 	s.links.Store(&m)
 }
 
+// Forget drops this node's cached copy of link id (the next use reads the
+// store) without telling OnChange: for a change another node already
+// announced, whose sessions the caller re-checks itself.
+func (s *Service) Forget(id string) { s.forget(id) }
+
 // Invalidate is called when another node changed link id (the shared
 // store's change feed): the next use reads the store again, and OnChange
 // lets the gateway re-check that link's sessions here.

@@ -92,8 +92,13 @@ type HTTP struct {
 // Redis configures the shared store; an empty URL means a single node with
 // the embedded store.
 type Redis struct {
-	// URL is redis://[user:password@]host:port/db or rediss://… for TLS.
+	// URL is redis://[user:password@]host:port/db or rediss://… for TLS;
+	// Sentinel with ?master_name=…&addr=…, Cluster with ?addr=…&addr=… or
+	// ?cluster=true (see docs/redis.md).
 	URL string `yaml:"url"`
+	// OutageGrace is how long open sessions continue on cached decisions
+	// while Redis is unreachable. Default 5m.
+	OutageGrace Duration `yaml:"outage_grace"`
 }
 
 // Auth configures how callers prove who they are.
@@ -178,6 +183,7 @@ func Default() Config {
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
 		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
+		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},
 		WebRTC:   WebRTC{UDPMuxListen: ":8189", AllowOrigin: "*"},
 	}
 }

@@ -38,6 +38,7 @@ func ExampleConfig_String() {
 	//   allow_origin: '*'
 	// redis:
 	//   url: redis://:REDACTED@127.0.0.1:6379/0
+	//   outage_grace: 5m
 	// auth:
 	//   viewer_jwt:
 	//     hs256_secret: REDACTED

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/camgate/camgate/authz/redisstore"
 )
 
 // cameraIDPattern is the id syntax shared with the API: safe in URLs, file
@@ -72,6 +72,7 @@ func (c Config) Validate() error {
 		add("http.max_body_bytes", fmt.Errorf("must be positive, got %d", c.HTTP.MaxBodyBytes))
 	}
 	add("redis.url", checkRedisURL(c.Redis.URL))
+	add("redis.outage_grace", checkPositive(c.Redis.OutageGrace))
 
 	errs = append(errs, c.Auth.validate()...)
 
@@ -285,10 +286,13 @@ func checkRedisURL(s string) error {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return fmt.Errorf("%q must be redis://host:port/db or rediss://…", redactURLString(s))
 	}
-	if _, err := redis.ParseURL(s); err != nil {
+	// The same parser the gateway connects with (standalone, Sentinel, Cluster).
+	c, err := redisstore.NewClient(s)
+	if err != nil {
 		// go-redis errors quote parts of the URL, never the password alone,
 		// but the whole message is rebuilt to be sure.
 		return fmt.Errorf("%q is not a valid Redis URL: %s", redactURLString(s), strings.ReplaceAll(err.Error(), s, redactURLString(s)))
 	}
+	_ = c.Close()
 	return nil
 }

@@ -328,6 +328,9 @@ func WriteAPIError(ctx *fasthttp.RequestCtx, err error) {
 		WriteError(ctx, fasthttp.StatusForbidden, err.Error())
 	case errors.Is(err, authz.ErrConflict):
 		WriteError(ctx, fasthttp.StatusConflict, err.Error())
+	case errors.Is(err, authz.ErrStoreUnavailable), errors.Is(err, session.ErrUnavailable):
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
+		WriteError(ctx, fasthttp.StatusServiceUnavailable, "the permission store is unreachable; try again shortly")
 	case errors.Is(err, session.ErrUnauthenticated):
 		WriteError(ctx, fasthttp.StatusUnauthorized, err.Error())
 	case errors.Is(err, session.ErrForbidden):
