@@ -309,6 +309,9 @@ func (g *Gateway) HTTPAddr() net.Addr { return g.http.Addr() }
 // Authz exposes the permission service (for bootstrap commands and tests).
 func (g *Gateway) Authz() *authz.Service { return g.authz }
 
+// Links exposes the share-link service (for bootstrap commands and tests).
+func (g *Gateway) Links() *links.Service { return g.links }
+
 // Sessions exposes the session registry.
 func (g *Gateway) Sessions() *session.Registry { return g.registry }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/links"
 )
 
 // demoSecrets are generated on the first `camgate demo` and kept in the data
@@ -108,7 +109,12 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printDemo(stdout, g, cfg, secrets.AdminKey, alice, bob)
+	until := time.Now().Add(24 * time.Hour)
+	link, err := g.Links().Create(root, links.CreateRequest{Device: "demo", Actions: []string{"live", "sound"}, NotAfter: &until})
+	if err != nil {
+		return fmt.Errorf("demo share link: %w", err)
+	}
+	printDemo(stdout, g, cfg, secrets.AdminKey, alice, bob, link.URL)
 	waitForSignal()
 	fmt.Fprintln(stdout, "\nstopping…")
 	return nil
@@ -119,9 +125,10 @@ func hostPort(a net.Addr) string {
 	return "localhost:" + port
 }
 
-func printDemo(w io.Writer, g *gateway.Gateway, cfg config.Config, adminKey, alice, bob string) {
+func printDemo(w io.Writer, g *gateway.Gateway, cfg config.Config, adminKey, alice, bob, shareURL string) {
 	rtsp := "rtsp://" + hostPort(g.RTSPAddr())
-	api := "http://" + hostPort(g.HTTPAddr()) + "/api/v1"
+	web := "http://" + hostPort(g.HTTPAddr())
+	api := web + "/api/v1"
 	if len(cfg.Auth.AdminKeys) > 0 {
 		adminKey = cfg.Auth.AdminKeys[0]
 	}
@@ -136,6 +143,11 @@ camgate demo is running (data in %s). Copy-paste:
   # Bob may watch but not hear: his stream has no audio track.
   ffprobe -rtsp_transport tcp "%s/demo?token=%s"
 
+  # In a browser — a share link valid for 24 h (WebRTC, HLS fallback):
+  %s
+  # HLS for players such as ffplay, VLC, Safari, hls.js:
+  ffplay "%s/hls/demo/index.m3u8?token=%s"
+
   # The API (admin key):
   curl -H "Authorization: Bearer %s" %s/devices
   curl -H "Authorization: Bearer %s" "%s/check?subject=bob&device=demo&action=sound"
@@ -149,7 +161,7 @@ camgate demo is running (data in %s). Copy-paste:
   # More viewer tokens:  go run ./cmd/camgate token --sub alice --ttl 1h
 
 Press Ctrl-C to stop.
-`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob,
+`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob, shareURL, web, alice,
 		adminKey, api, adminKey, api, adminKey, api, adminKey, api, adminKey, api)
 }
 
