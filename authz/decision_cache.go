@@ -46,9 +46,11 @@ type entry struct {
 const cacheShards = 64
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[uint64]*entry // by pair hash; the entry's subject and device are compared on a hit
-	_  [40]byte          // keep shards on separate cache lines
+	mu     sync.RWMutex
+	m      map[uint64]*entry // by pair hash; the entry's subject and device are compared on a hit
+	hits   atomic.Uint64     // counted per shard: no shared cache line on the hot path
+	misses atomic.Uint64
+	_      [24]byte // keep shards on separate cache lines
 }
 
 // decisionCache is the L1 cache. Reads take one shard's read lock and do not
@@ -96,9 +98,20 @@ func (c *decisionCache) get(subject, device string, now int64) *entry {
 	sh.mu.RUnlock()
 	if e == nil || e.subject != subject || e.device != device || e.epoch != c.epoch.Load() || now < e.from || (e.expires != 0 && now >= e.expires) ||
 		e.subjGen != e.subjGenP.Load() || e.devGen != e.devGenP.Load() {
+		sh.misses.Add(1)
 		return nil
 	}
+	sh.hits.Add(1)
 	return e
+}
+
+// stats sums the shards' hit and miss counters.
+func (c *decisionCache) stats() (hits, misses uint64) {
+	for i := range c.shards {
+		hits += c.shards[i].hits.Load()
+		misses += c.shards[i].misses.Load()
+	}
+	return hits, misses
 }
 
 // gens returns the generation counters of a pair, creating them on first use.

@@ -68,6 +68,10 @@ type Service struct {
 	followDone   chan struct{}
 }
 
+// CacheStats returns how many decisions the L1 cache answered (hits) and
+// how many needed an evaluation (misses), for metrics.
+func (s *Service) CacheStats() (hits, misses uint64) { return s.cache.stats() }
+
 // Initialize applies defaults, opens the store and loads the model.
 func (s *Service) Initialize() error {
 	if s.Now == nil {

@@ -225,7 +225,12 @@ func (g *Gateway) start() error {
 			return g.authz.AdminAllows(c, "sessions:read")
 		},
 		Metrics: func(ctx *fasthttp.RequestCtx) {
-			g.metrics.write(ctx, g.registry.List(), g.hub.Stats())
+			ns := nodeStats{rtspBytes: g.rtsp.BytesSent()}
+			if g.rtsps != nil {
+				ns.rtspBytes += g.rtsps.BytesSent()
+			}
+			ns.cacheHits, ns.cacheMisses = g.authz.CacheStats()
+			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
 		},
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),

@@ -76,8 +76,14 @@ func (m *metrics) upstream(camera, state string) {
 	m.upstreams[camera] = state
 }
 
+// nodeStats are counters read from the components at scrape time.
+type nodeStats struct {
+	cacheHits, cacheMisses uint64
+	rtspBytes              uint64
+}
+
 // write renders the exposition format.
-func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, streams []stream.Stats) {
+func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, streams []stream.Stats, ns nodeStats) {
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	var b strings.Builder
 	b.WriteString("# HELP camgate_decisions_total Viewer admission decisions by result.\n# TYPE camgate_decisions_total counter\n")
@@ -126,5 +132,10 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	for _, s := range streams {
 		fmt.Fprintf(&b, "camgate_dropped_packets_total{camera=%q} %d\n", s.Camera, s.Dropped)
 	}
+	b.WriteString("# HELP camgate_decision_cache_total Permission decisions by cache layer: L1 hits, and misses answered by evaluating the in-memory model.\n# TYPE camgate_decision_cache_total counter\n")
+	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"l1\"} %d\n", ns.cacheHits)
+	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"evaluated\"} %d\n", ns.cacheMisses)
+	b.WriteString("# HELP camgate_rtsp_bytes_sent_total Media bytes written to RTSP-over-TCP viewers.\n# TYPE camgate_rtsp_bytes_sent_total counter\n")
+	fmt.Fprintf(&b, "camgate_rtsp_bytes_sent_total %d\n", ns.rtspBytes)
 	ctx.SetBodyString(b.String())
 }

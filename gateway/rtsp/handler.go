@@ -150,6 +150,7 @@ func (h *handler) startTCP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) err
 		ssrcs:    v.vs.ssrcs,
 		timeout:  h.s.WriteTimeout,
 		last:     make([]srState, len(v.vs.tcp.Desc.Medias)),
+		sent:     &h.s.bytesSent,
 	}
 	for i := range w.channels {
 		w.channels[i] = noChannel

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -68,7 +69,12 @@ type Server struct {
 
 	mu   sync.Mutex // guards cams
 	cams map[string]*camState
+
+	bytesSent atomic.Uint64 // media bytes written to TCP viewers
 }
+
+// BytesSent returns the media bytes written to TCP viewers so far.
+func (s *Server) BytesSent() uint64 { return s.bytesSent.Load() }
 
 // Initialize starts listening.
 func (s *Server) Initialize() error {

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/ntp"
@@ -28,6 +29,7 @@ type tcpWriter struct {
 	channels []int    // per variant media: interleaved RTP channel or noChannel
 	ssrcs    []uint32 // per variant media
 	timeout  time.Duration
+	sent     *atomic.Uint64 // the server's bytes-out counter
 
 	hdrs []byte      // 16 bytes of headers per packet of the batch
 	vec  [][]byte    // backing array of bufs
@@ -82,6 +84,13 @@ func (w *tcpWriter) writeBatch(batch []*stream.Packet) error {
 		return nil
 	}
 	w.bufs = vec
+	n := 0
+	for _, b := range vec {
+		n += len(b)
+	}
+	if w.sent != nil {
+		w.sent.Add(uint64(n))
+	}
 	return w.conn.writeBuffers(&w.bufs, w.timeout)
 }
 
