@@ -137,7 +137,9 @@ func serveHTTP(t testing.TB, handler fasthttp.RequestHandler) string {
 	fs := &fasthttp.Server{Handler: handler}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = fs.Serve(ln) }()
-	t.Cleanup(func() { _ = fs.Shutdown(); <-done })
+	// Closing the listener too: a Shutdown that comes before Serve has
+	// registered it would otherwise leave Serve running.
+	t.Cleanup(func() { _ = fs.Shutdown(); _ = ln.Close(); <-done })
 	return "http://" + ln.Addr().String()
 }
 
