@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,7 @@ func sinkViewer(b *testing.B, s *Server, vt *variantTracks) *sinkConn {
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sink})
 	b.Cleanup(func() { _ = mux.Close() })
 	var se webrtc.SettingEngine
+	se.LoggerFactory = pionLoggers{slog.New(slog.DiscardHandler)}
 	se.SetICEUDPMux(mux)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

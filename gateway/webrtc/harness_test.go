@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -186,6 +187,7 @@ type viewer struct {
 func newViewerPC(t testing.TB) *viewer {
 	t.Helper()
 	var se webrtc.SettingEngine
+	se.LoggerFactory = pionLoggers{slog.New(slog.DiscardHandler)}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
