@@ -1,25 +1,13 @@
 package webrtc
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
-)
 
-const (
-	chromiumPath     = "/usr/bin/chromium"
-	chromedriverPath = "/usr/bin/chromedriver"
+	"github.com/camgate/camgate/internal/browsertest"
 )
 
 // whepPage is a minimal WHEP player, as any web page would embed it. It is
@@ -83,18 +71,12 @@ return JSON.stringify({
 // a WHEP page on another origin: the video element decodes frames and its
 // currentTime advances; the audio track is there only with `sound`.
 func TestChromiumPlaysWHEP(t *testing.T) {
-	for _, p := range []string{chromiumPath, chromedriverPath} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s is required for the browser test: install it with `apt-get install -y chromium chromium-driver` (%v)", p, err)
-		}
-	}
 	h := newHarness(t)
 	page := serveHTTP(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBodyString(whepPage)
 	})
-	wd := startChromedriver(t)
-	sess := wd.newSession(t)
+	b := browsertest.New(t)
 
 	cases := []struct {
 		token  string
@@ -107,11 +89,11 @@ func TestChromiumPlaysWHEP(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.token, func(t *testing.T) {
 			url := page + "/?token=" + c.token + "&whep=" + h.base + "/whep/cam1"
-			wd.call(t, "POST", "/session/"+sess+"/url", map[string]any{"url": url}, nil)
+			b.Navigate(t, url)
 			var first pageState
 			deadline := time.Now().Add(20 * time.Second)
 			for {
-				st := wd.pageState(t, sess)
+				st := pageStateOf(t, b)
 				if st.Error != "" {
 					t.Fatalf("page error: %s", st.Error)
 				}
@@ -132,105 +114,17 @@ func TestChromiumPlaysWHEP(t *testing.T) {
 		})
 	}
 	// Leaving the page ends the session (the peer connection goes away).
-	wd.call(t, "POST", "/session/"+sess+"/url", map[string]any{"url": "about:blank"}, nil)
+	b.Navigate(t, "about:blank")
 	waitFor(t, func() bool { return h.reg.Len() == 0 }, "sessions to end after the page was left")
 }
 
-// webdriver is a chromedriver speaking the W3C WebDriver HTTP protocol.
-type webdriver struct{ base string }
-
-func startChromedriver(t *testing.T) *webdriver {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, chromedriverPath, "--port="+strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	wd := &webdriver{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	waitFor(t, func() bool {
-		res, err := http.Get(wd.base + "/status")
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, "chromedriver to start")
-	return wd
-}
-
-func (wd *webdriver) newSession(t *testing.T) string {
-	t.Helper()
-	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
-		"browserName": "chrome",
-		"goog:chromeOptions": map[string]any{
-			"binary": chromiumPath,
-			"args": []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-				"--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection"},
-		},
-	}}}
-	var res struct {
-		SessionID string `json:"sessionId"`
-	}
-	wd.call(t, "POST", "/session", caps, &res)
-	if res.SessionID == "" {
-		t.Fatal("chromedriver returned no session")
-	}
-	t.Cleanup(func() { wd.call(t, "DELETE", "/session/"+res.SessionID, nil, nil) })
-	return res.SessionID
-}
-
-func (wd *webdriver) pageState(t *testing.T, sess string) pageState {
+func pageStateOf(t *testing.T, b *browsertest.Session) pageState {
 	t.Helper()
 	var raw string
-	wd.call(t, "POST", "/session/"+sess+"/execute/sync", map[string]any{"script": pageStateScript, "args": []any{}}, &raw)
+	b.Eval(t, pageStateScript, &raw)
 	var st pageState
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		t.Fatalf("page state %q: %v", raw, err)
 	}
 	return st
-}
-
-// call does one WebDriver command and decodes its "value" into out.
-func (wd *webdriver) call(t *testing.T, method, path string, in, out any) {
-	t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, wd.base+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("webdriver %s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	var env struct {
-		Value json.RawMessage `json:"value"`
-	}
-	b, _ := io.ReadAll(res.Body)
-	if err := json.Unmarshal(b, &env); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("webdriver %s %s: %d %s", method, path, res.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(env.Value, out); err != nil {
-			t.Fatalf("webdriver %s %s: value %s: %v", method, path, env.Value, err)
-		}
-	}
 }
