@@ -15,6 +15,7 @@ import (
 
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/sessiontest"
 )
 
 // benchSPS is a baseline-profile SPS (from gohlslib's tests).
@@ -41,7 +42,7 @@ func newSegmentFixture(b *testing.B) *segmentFixture {
 	if err := reg.Initialize(); err != nil {
 		b.Fatal(err)
 	}
-	srv := &Server{Hub: &stream.Hub{}, Admitter: newFakeAdmitter(), Sessions: reg}
+	srv := &Server{Hub: &stream.Hub{}, Admitter: sessiontest.New(), Sessions: reg}
 	if err := srv.Initialize(); err != nil {
 		b.Fatal(err)
 	}

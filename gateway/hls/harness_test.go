@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,74 +14,13 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/sessiontest"
 )
-
-// fakeAdmitter admits by a token table: token → ticket. A ticket without a
-// variant has no `live`. Cameras cam1 and cam2 exist.
-type fakeAdmitter struct {
-	mu      sync.Mutex
-	tickets map[string]session.Ticket
-	expired map[string]bool // subject → its token has expired
-}
-
-func newFakeAdmitter() *fakeAdmitter {
-	return &fakeAdmitter{tickets: map[string]session.Ticket{
-		"alice": {Subject: "alice", Variant: stream.VariantFull, Token: "fp-alice"},
-		"bob":   {Subject: "bob", Variant: stream.VariantVideo, Token: "fp-bob"},
-		"eve":   {Subject: "eve", Token: "fp-eve"},
-	}}
-}
-
-func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if camera != "cam1" && camera != "cam2" {
-		return session.Ticket{}, session.ErrUnknownCamera
-	}
-	t, ok := f.tickets[token]
-	if !ok {
-		return session.Ticket{}, session.ErrUnauthenticated
-	}
-	if t.Variant == "" {
-		return session.Ticket{}, fmt.Errorf("%w: no live", session.ErrForbidden)
-	}
-	t.Camera = camera
-	return t, nil
-}
-
-func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.expired[t.Subject] {
-		return fmt.Errorf("%w: token expired", session.ErrUnauthenticated)
-	}
-	if cur, ok := f.tickets[t.Subject]; !ok || cur.Variant == "" {
-		return fmt.Errorf("%w: live revoked", session.ErrForbidden)
-	}
-	return nil
-}
-
-func (f *fakeAdmitter) expire(subject string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.expired == nil {
-		f.expired = map[string]bool{}
-	}
-	f.expired[subject] = true
-}
-
-func (f *fakeAdmitter) revoke(subject string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.tickets[subject]
-	t.Variant = ""
-	f.tickets[subject] = t
-}
 
 type harness struct {
 	srv  *Server
 	reg  *session.Registry
-	adm  *fakeAdmitter
+	adm  *sessiontest.Admitter
 	hub  *stream.Hub
 	base string // http://127.0.0.1:PORT
 	http *fasthttp.Server
@@ -95,7 +33,7 @@ type harness struct {
 // builtin demo clip; configure may adjust the server before Initialize.
 func newHarness(t *testing.T, configure func(*Server)) *harness {
 	t.Helper()
-	h := &harness{adm: newFakeAdmitter()}
+	h := &harness{adm: sessiontest.New()}
 	h.hub = &stream.Hub{Linger: time.Second, Sources: func(camera string) (source.Source, error) {
 		return source.New("builtin:demo", source.Options{})
 	}}

@@ -24,7 +24,7 @@ func TestRevokeTurnsNextRequestInto403(t *testing.T) {
 		revoke func(h *harness)
 	}{
 		{"invalidation kicks", func(h *harness) {
-			h.adm.revoke("alice")
+			h.adm.Revoke("alice")
 			if n := h.reg.Invalidate(session.Change{Subjects: []string{"alice"}}); n != 1 {
 				t.Errorf("invalidate ended %d sessions, want 1", n)
 			}
@@ -34,8 +34,8 @@ func TestRevokeTurnsNextRequestInto403(t *testing.T) {
 				t.Error("kick: no such session")
 			}
 		}},
-		{"per-request recheck", func(h *harness) { h.adm.revoke("alice") }},
-		{"token expired", func(h *harness) { h.adm.expire("alice") }},
+		{"per-request recheck", func(h *harness) { h.adm.Revoke("alice") }},
+		{"token expired", func(h *harness) { h.adm.Expire("alice") }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

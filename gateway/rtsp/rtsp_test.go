@@ -17,48 +17,13 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/sessiontest"
 )
-
-// fakeAdmitter admits by a token table: token → ticket (or error).
-type fakeAdmitter struct {
-	mu      sync.Mutex
-	tickets map[string]session.Ticket
-}
-
-func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if camera != "cam1" {
-		return session.Ticket{}, session.ErrUnknownCamera
-	}
-	t, ok := f.tickets[token]
-	if !ok {
-		return session.Ticket{}, session.ErrUnauthenticated
-	}
-	if t.Variant == "" {
-		return session.Ticket{}, session.ErrForbidden
-	}
-	t.Camera = camera
-	return t, nil
-}
-
-func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
-	_, err := f.Admit(context.Background(), t.Subject, t.Camera)
-	return err
-}
-
-func (f *fakeAdmitter) revoke(token string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.tickets[token]
-	t.Variant = ""
-	f.tickets[token] = t
-}
 
 type harness struct {
 	srv   *Server
 	reg   *session.Registry
-	adm   *fakeAdmitter
+	adm   *sessiontest.Admitter
 	hub   *stream.Hub
 	url   string
 	srcMu sync.Mutex
@@ -74,11 +39,8 @@ func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is required (apt-get install ffmpeg)")
 	}
-	h := &harness{adm: &fakeAdmitter{tickets: map[string]session.Ticket{
-		"alice": {Subject: "alice", Variant: stream.VariantFull},
-		"bob":   {Subject: "bob", Variant: stream.VariantVideo},
-		"eve":   {Subject: "eve"}, // valid token, no `live`
-	}}}
+	h := &harness{adm: sessiontest.New()}
+	h.adm.Cameras = []string{"cam1"}
 	h.hub = hub
 	if h.hub == nil {
 		h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
@@ -198,7 +160,7 @@ func TestRevokeEndsSession(t *testing.T) {
 	if s.Subject != "alice" || s.Variant != stream.VariantFull || s.Protocol != session.ProtocolRTSP {
 		t.Fatalf("session %+v", s)
 	}
-	h.adm.revoke("alice")
+	h.adm.Revoke("alice")
 	if n := h.reg.Invalidate(session.Change{Subjects: []string{"alice"}}); n != 1 {
 		t.Fatalf("invalidate ended %d sessions, want 1", n)
 	}

@@ -1,14 +1,12 @@
 package webrtc
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,60 +18,14 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/sessiontest"
 )
-
-// fakeAdmitter admits by a token table: token → ticket. A ticket without a
-// variant is a valid token without `live`.
-type fakeAdmitter struct {
-	mu      sync.Mutex
-	tickets map[string]session.Ticket
-}
-
-func (f *fakeAdmitter) Admit(_ context.Context, token, camera string) (session.Ticket, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if camera != "cam1" {
-		return session.Ticket{}, session.ErrUnknownCamera
-	}
-	t, ok := f.tickets[token]
-	if !ok {
-		return session.Ticket{}, session.ErrUnauthenticated
-	}
-	if t.Variant == "" {
-		return session.Ticket{}, session.ErrForbidden
-	}
-	t.Camera = camera
-	t.Token = "fp-" + token
-	return t, nil
-}
-
-// Recheck fails when the subject lost `live`, or `sound` changed (the
-// variant it was admitted to is no longer the one it may have).
-func (f *fakeAdmitter) Recheck(t *session.Ticket, _ time.Time) error {
-	now, err := f.Admit(context.Background(), t.Subject, t.Camera)
-	if err != nil {
-		return err
-	}
-	if now.Variant != t.Variant {
-		return fmt.Errorf("%w: variant is now %s", session.ErrForbidden, now.Variant)
-	}
-	return nil
-}
-
-// setVariant changes what a token may watch ("" revokes `live`).
-func (f *fakeAdmitter) setVariant(token, variant string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := f.tickets[token]
-	t.Variant = variant
-	f.tickets[token] = t
-}
 
 type harness struct {
 	gone atomic.Bool // the camera was deleted: its source is unknown
 	srv  *Server
 	reg  *session.Registry
-	adm  *fakeAdmitter
+	adm  *sessiontest.Admitter
 	hub  *stream.Hub
 	base string // http://127.0.0.1:port
 }
@@ -82,12 +34,9 @@ type harness struct {
 // opts adjust the server before it starts.
 func newHarness(t testing.TB, opts ...func(*Server)) *harness {
 	t.Helper()
-	h := &harness{adm: &fakeAdmitter{tickets: map[string]session.Ticket{
-		"alice": {Subject: "alice", Variant: stream.VariantFull},
-		"bob":   {Subject: "bob", Variant: stream.VariantVideo},
-		"carol": {Subject: "carol", Variant: stream.VariantFull},
-		"eve":   {Subject: "eve"}, // valid token, no `live`
-	}}}
+	h := &harness{adm: sessiontest.New()}
+	h.adm.Cameras = []string{"cam1"}
+	h.adm.SetVariant("carol", stream.VariantFull)
 	h.hub = &stream.Hub{Sources: func(camera string) (source.Source, error) {
 		if h.gone.Load() {
 			return nil, fmt.Errorf("%w: %s", stream.ErrUnknownCamera, camera)

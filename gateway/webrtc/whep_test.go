@@ -171,7 +171,7 @@ func TestRevokeClosesPeer(t *testing.T) {
 			if _, _, err := tr.ReadRTP(); err != nil {
 				t.Fatal(err)
 			}
-			h.adm.setVariant(c.token, c.variant)
+			h.adm.SetVariant(c.token, c.variant)
 			if n := h.reg.Invalidate(session.Change{Subjects: []string{c.token}}); n != 1 {
 				t.Fatalf("invalidate ended %d sessions, want 1", n)
 			}
@@ -268,7 +268,7 @@ func TestTrickleICE(t *testing.T) {
 		t.Fatal("no video")
 	}
 	// A PATCH re-checks access: a revoked viewer is closed by it.
-	h.adm.setVariant("bob", "")
+	h.adm.SetVariant("bob", "")
 	if got := h.do(t, "PATCH", loc, "", "application/trickle-ice-sdpfrag", frag); got.status != http.StatusForbidden {
 		t.Fatalf("PATCH after revoke: %d %s", got.status, got.body)
 	}
