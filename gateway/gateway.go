@@ -205,7 +205,10 @@ func (g *Gateway) start() error {
 	}
 	g.closers = append(g.closers, g.whep.Close)
 
-	g.ptz = &ptz.Controller{Leases: g.leaseStore(), Logger: g.Logger.With("component", "ptz")}
+	g.ptz = &ptz.Controller{
+		Leases: g.leaseStore(), Timeout: time.Duration(cfg.PTZ.Timeout), LeaseTTL: time.Duration(cfg.PTZ.LeaseTTL),
+		Priorities: ptzPriorities(cfg.PTZ.Priority), Logger: g.Logger.With("component", "ptz"),
+	}
 	if err := g.ptz.Initialize(); err != nil {
 		return err
 	}
@@ -246,9 +249,10 @@ func (g *Gateway) start() error {
 		Share: g.handleSharePage,
 		JWKS:  func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
 		API: map[string]httpapi.APIHandler{
-			"cameras": g.handleCameras,
-			"objects": g.handleObjectUpload,
-			"links":   g.links.HandleAPI,
+			"cameras":   g.handleCameras,
+			"objects":   g.handleObjectUpload,
+			"links":     g.links.HandleAPI,
+			"link-keys": g.handleLinkKeys,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {

@@ -107,3 +107,31 @@ func (g *Gateway) handleSharePage(ctx *fasthttp.RequestCtx, params ...string) {
 	}
 	httpapi.WriteError(ctx, fasthttp.StatusNotFound, "no such page")
 }
+
+// handleLinkKeys serves POST /api/v1/link-keys/rotate (a new signing key
+// becomes current; older keys keep verifying until their links expire) and
+// GET /api/v1/link-keys (the key ids, current first).
+func (g *Gateway) handleLinkKeys(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string) {
+	switch {
+	case len(parts) == 1 && ctx.IsGet():
+		if !g.authz.AdminAllows(c, "links:read") {
+			httpapi.WriteError(ctx, fasthttp.StatusForbidden, "needs an admin key with links:read")
+			return
+		}
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"keys": g.links.KeyIDs()})
+	case len(parts) == 2 && parts[1] == "rotate" && ctx.IsPost():
+		if !g.authz.AdminAllows(c, "links:write") {
+			httpapi.WriteError(ctx, fasthttp.StatusForbidden, "needs an admin key with links:write")
+			return
+		}
+		kid, err := g.links.RotateKey()
+		if err != nil {
+			httpapi.WriteError(ctx, fasthttp.StatusServiceUnavailable, "rotating the signing key failed: "+err.Error())
+			return
+		}
+		g.authz.RecordAudit(authz.AuditEntry{Who: callerName(c), What: "POST link-keys/rotate", Allowed: true, Why: "new key " + kid})
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"kid": kid, "keys": g.links.KeyIDs()})
+	default:
+		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "use GET /api/v1/link-keys or POST /api/v1/link-keys/rotate")
+	}
+}

@@ -96,3 +96,24 @@ func TestFailedAuthIsRateLimited(t *testing.T) {
 		t.Fatalf("after 3 failures want 429, got %v", err)
 	}
 }
+
+// TestLinkKeysRotateWithoutBreakingLinks: after a rotation, a link made
+// before still plays and a new one is signed with the new key.
+func TestLinkKeysRotateWithoutBreakingLinks(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	body := `{"device":"cam1","actions":["live"],"not_after":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+	old := mustCall(t, n, "POST", "/links", body, 201)
+	rot := mustCall(t, n, "POST", "/link-keys/rotate", "", 200)
+	if keys, _ := rot["keys"].([]any); len(keys) != 2 || keys[0] != rot["kid"] {
+		t.Fatalf("after rotation: %v", rot)
+	}
+	fresh := mustCall(t, n, "POST", "/links", body, 201)
+	for name, tok := range map[string]string{"old": old["token"].(string), "new": fresh["token"].(string)} {
+		if _, err := probeCodecs(t, n.rtsp+"/cam1?token="+tok); err != nil {
+			t.Fatalf("%s link after rotation: %v", name, err)
+		}
+	}
+	if code, _ := n.callAs(t, viewerToken(t, "alice"), "POST", "/link-keys/rotate", ""); code != 403 {
+		t.Fatalf("a viewer rotating keys: %d", code)
+	}
+}

@@ -112,3 +112,27 @@ func callerName(c authz.Caller) string {
 	}
 	return "subject:" + c.Subject
 }
+
+// ptzPriorities turns the configured order (highest first) into the
+// controller's priority table. Kinds not listed inherit from their peers
+// (an employee ranks with its company, an integrator with installers);
+// admins rank above everyone unless listed; links come last.
+func ptzPriorities(order []string) map[string]int {
+	p := map[string]int{}
+	for i, k := range order {
+		p[k] = (len(order) - i) * 10
+	}
+	inherit := map[string]string{ptz.KindEmployee: ptz.KindCompany, ptz.KindIntegrator: ptz.KindInstaller}
+	for kind, peer := range inherit {
+		if _, ok := p[kind]; !ok {
+			p[kind] = p[peer]
+		}
+	}
+	if _, ok := p[ptz.KindAdmin]; !ok {
+		p[ptz.KindAdmin] = (len(order) + 1) * 10
+	}
+	if _, ok := p[ptz.KindLink]; !ok {
+		p[ptz.KindLink] = 1
+	}
+	return p
+}

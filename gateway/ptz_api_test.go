@@ -61,3 +61,20 @@ func TestPTZNeedsPermission(t *testing.T) {
 		t.Fatalf("PTZ command not in the audit log: %s", s)
 	}
 }
+
+func TestPTZPriorities(t *testing.T) {
+	p := ptzPriorities([]string{"privacy_manager", "company", "installer", "user"})
+	order := []string{"admin", "privacy_manager", "company", "installer", "user", "link"}
+	for i := 1; i < len(order); i++ {
+		if p[order[i-1]] <= p[order[i]] {
+			t.Fatalf("%s (%d) should outrank %s (%d)", order[i-1], p[order[i-1]], order[i], p[order[i]])
+		}
+	}
+	if p["employee"] != p["company"] || p["integrator"] != p["installer"] {
+		t.Fatalf("inherited ranks: %v", p)
+	}
+	swapped := ptzPriorities([]string{"user", "company"})
+	if swapped["user"] <= swapped["company"] {
+		t.Fatalf("configured order not applied: %v", swapped)
+	}
+}

@@ -40,6 +40,7 @@ type Config struct {
 	Archive  Archive  `yaml:"archive"`
 	Sessions Sessions `yaml:"sessions"`
 	Limits   Limits   `yaml:"limits"`
+	PTZ      PTZ      `yaml:"ptz"`
 	// Cameras bootstrap the device list; the API manages the rest.
 	Cameras []Camera `yaml:"cameras"`
 }
@@ -156,6 +157,17 @@ type Limits struct {
 	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute"`
 }
 
+// PTZ configures camera control.
+type PTZ struct {
+	// Timeout bounds each ONVIF request. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// LeaseTTL frees a camera this long after its controller's last command. Default 5s.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+	// Priority lists controller kinds from highest to lowest; a higher one
+	// takes the camera over. Default privacy_manager, company, installer, user.
+	Priority []string `yaml:"priority"`
+}
+
 // Camera is one bootstrap camera.
 type Camera struct {
 	ID     string `yaml:"id"`
@@ -183,6 +195,7 @@ func Default() Config {
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
 		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
+		PTZ:      PTZ{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(5 * time.Second), Priority: []string{"privacy_manager", "company", "installer", "user"}},
 		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},
 		WebRTC:   WebRTC{UDPMuxListen: ":8189", AllowOrigin: "*"},
 	}

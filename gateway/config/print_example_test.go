@@ -60,6 +60,14 @@ func ExampleConfig_String() {
 	//   max_sessions_per_subject: 0
 	//   max_sessions_per_camera: 0
 	//   auth_failures_per_minute: 30
+	// ptz:
+	//   timeout: 5s
+	//   lease_ttl: 5s
+	//   priority:
+	//     - privacy_manager
+	//     - company
+	//     - installer
+	//     - user
 	// cameras:
 	//   - id: cam1
 	//     site: hq

@@ -43,6 +43,20 @@ func (c Config) Validate() error {
 	add("rtsp.listen", checkListen(c.RTSP.Listen))
 	errs = append(errs, c.RTSP.validateUDP()...)
 	add("http.listen", checkListen(c.HTTP.Listen))
+	add("ptz.timeout", checkPositive(c.PTZ.Timeout))
+	add("ptz.lease_ttl", checkPositive(c.PTZ.LeaseTTL))
+	seenKind := map[string]bool{}
+	for i, k := range c.PTZ.Priority {
+		switch k {
+		case "admin", "privacy_manager", "company", "employee", "installer", "integrator", "user", "link":
+		default:
+			add(fmt.Sprintf("ptz.priority[%d]", i), fmt.Errorf("%q is not a controller kind (admin, privacy_manager, company, employee, installer, integrator, user, link)", k))
+		}
+		if seenKind[k] {
+			add(fmt.Sprintf("ptz.priority[%d]", i), fmt.Errorf("%q is listed twice", k))
+		}
+		seenKind[k] = true
+	}
 	if c.WebRTC.UDPMuxListen != "" {
 		add("webrtc.udp_mux_listen", checkListen(c.WebRTC.UDPMuxListen))
 	}

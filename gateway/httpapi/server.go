@@ -126,6 +126,11 @@ func (s *Server) Initialize() error {
 				WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 				return
 			}
+			var small *fasthttp.ErrSmallBuffer
+			if errors.As(err, &small) {
+				WriteError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request line or headers too large")
+				return
+			}
 			WriteError(ctx, fasthttp.StatusBadRequest, "malformed request")
 		},
 	}
