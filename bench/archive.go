@@ -42,18 +42,21 @@ func runArchive(ctx context.Context, e *env, o options) ([]result, error) {
 	q := url.Values{"start": {rec.start.Format(time.RFC3339Nano)}, "end": {rec.end.Format(time.RFC3339Nano)}, "token": {e.token}}
 	dl := e.camgate().http + "/archive/cam/download?" + q.Encode()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.readers, DisableCompression: true}}
+	camPid := e.camgate().cmd.Process.Pid
 	var res []result
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range []struct {
 			name  string
-			pid   int
+			cpu   func() (float64, error)
 			fetch func(context.Context) (int64, error)
 		}{
-			{"raw disk", os.Getpid(), func(context.Context) (int64, error) { return readFiles(rec.files) }},
-			{"camgate", e.camgate().cmd.Process.Pid, func(ctx context.Context) (int64, error) { return download(ctx, client, dl) }},
+			{"raw disk", func() (float64, error) { return cpuSeconds(os.Getpid()) },
+				func(context.Context) (int64, error) { return readFiles(rec.files) }},
+			{"camgate", func() (float64, error) { return cpuSeconds(camPid) },
+				func(ctx context.Context) (int64, error) { return download(ctx, client, dl, "video/mp4") }},
 		} {
 			label := fmt.Sprintf("%s round %d/%d, %d clients", t.name, round, o.rounds, o.readers)
-			m, err := transferLoad(ctx, t.pid, o.readers, o.duration, label, t.fetch)
+			m, err := transferLoad(ctx, t.cpu, o.readers, o.duration, label, t.fetch)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", t.name, err)
 			}
@@ -133,7 +136,9 @@ func readFiles(files []string) (int64, error) {
 	return n, nil
 }
 
-func download(ctx context.Context, client *http.Client, u string) (int64, error) {
+// download GETs u and discards the body; the answer must be 200 with
+// Content-Type ctype.
+func download(ctx context.Context, client *http.Client, u, ctype string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, err
@@ -143,7 +148,7 @@ func download(ctx context.Context, client *http.Client, u string) (int64, error)
 		return 0, err
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "video/mp4" {
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != ctype {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 		return 0, fmt.Errorf("download: %s %s %s", res.Status, res.Header.Get("Content-Type"), b)
 	}
@@ -151,8 +156,9 @@ func download(ctx context.Context, client *http.Client, u string) (int64, error)
 }
 
 // transferLoad runs clients calling fetch back to back for d and reports
-// throughput, latency per transfer and the CPU of pid per MB.
-func transferLoad(ctx context.Context, pid, clients int, d time.Duration, label string,
+// throughput, latency per transfer and the server's CPU (cpu) per MB and per
+// transfer.
+func transferLoad(ctx context.Context, cpu func() (float64, error), clients int, d time.Duration, label string,
 	fetch func(context.Context) (int64, error)) (map[string]float64, error) {
 	var (
 		total atomic.Int64
@@ -161,7 +167,7 @@ func transferLoad(ctx context.Context, pid, clients int, d time.Duration, label 
 	)
 	deadline := time.Now().Add(d)
 	bar := newProgress(label, d)
-	cpu0, _ := cpuSeconds(pid)
+	cpu0, _ := cpu()
 	start := time.Now()
 	err := forEach(ctx, clients, clients, func(int) error {
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -179,7 +185,7 @@ func transferLoad(ctx context.Context, pid, clients int, d time.Duration, label 
 		return nil
 	})
 	secs := time.Since(start).Seconds()
-	cpu1, _ := cpuSeconds(pid)
+	cpu1, _ := cpu()
 	bar.done()
 	if err != nil {
 		return nil, err
@@ -192,5 +198,7 @@ func transferLoad(ctx context.Context, pid, clients int, d time.Duration, label 
 		"transfer_ms_p50": percentile(lat, 50),
 		"transfer_ms_p99": percentile(lat, 99),
 		"cpu_ms_per_mb":   (cpu1 - cpu0) * 1000 / max(mb, 1e-9),
+		"cpu_us_per_xfer": (cpu1 - cpu0) * 1e6 / float64(max(len(lat), 1)),
+		"cpu_cores":       (cpu1 - cpu0) / secs,
 	}, nil
 }

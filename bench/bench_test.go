@@ -36,7 +36,7 @@ func TestParseSegment(t *testing.T) {
 }
 
 func TestPlaylistParsing(t *testing.T) {
-	pl := []byte("#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?s=1\"\n#EXTINF:1,\nseg1.mp4?s=1\n#EXT-X-PART:URI=\"p.mp4\"\n#EXTINF:1,\nseg2.mp4?s=1\n")
+	pl := []byte("#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?s=1\"\n#EXT-X-GAP\n#EXTINF:1,\ngap.mp4\n#EXTINF:1,\nseg1.mp4?s=1\n#EXT-X-PART:URI=\"p.mp4\"\n#EXTINF:1,\nseg2.mp4?s=1\n")
 	if got := mapURI(pl); got != "init.mp4?s=1" {
 		t.Errorf("mapURI = %q", got)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/camgate/camgate/authz/token"
@@ -53,6 +54,31 @@ type node struct {
 	dataDir string
 	rtsp    string // 127.0.0.1:port
 	http    string // http://127.0.0.1:port
+	exited  chan struct{}
+	closing atomic.Bool
+}
+
+// watch reports a node that exits while the bench still needs it (a crash,
+// or a signal from elsewhere), with its exit status, so a client error that
+// follows ("connection refused") is not the only trace.
+func (n *node) watch() {
+	err := n.cmd.Wait()
+	if !n.closing.Load() {
+		step("camgate %s exited during the run: %v (%s)", n.name, err, n.cmd.ProcessState)
+	}
+	close(n.exited)
+}
+
+// stop interrupts the node and kills it if it does not exit in 5 s.
+func (n *node) stop() {
+	n.closing.Store(true)
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.exited:
+	case <-time.After(5 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
 }
 
 // target is one server under test.
@@ -317,8 +343,10 @@ func (e *env) startNode(ctx context.Context, name string, record bool, extra []s
 	if err := n.cmd.Start(); err != nil {
 		return nil, err
 	}
+	n.exited = make(chan struct{})
+	go n.watch()
 	if err := waitTCP(ctx, strings.TrimPrefix(n.http, "http://")); err != nil {
-		stop(n.cmd)
+		n.stop()
 		return nil, fmt.Errorf("camgate %s: %w", name, err)
 	}
 	return n, nil
@@ -405,7 +433,7 @@ func stop(c *exec.Cmd) {
 
 func (e *env) close() {
 	for _, n := range e.nodes {
-		stop(n.cmd)
+		n.stop()
 	}
 	for _, c := range []*exec.Cmd{e.redis, e.ffmpeg, e.mediamtx} {
 		stop(c)

@@ -144,13 +144,22 @@ func (v *hlsViewer) poll(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// playlistURIs returns the URI lines of a playlist (segments, or variants).
+// playlistURIs returns the URI lines of a playlist (segments, or variants),
+// without the placeholders an LL-HLS muxer lists before it has enough
+// segments (#EXT-X-GAP: not to be fetched).
 func playlistURIs(b []byte) []string {
 	var out []string
+	gap := false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
+		switch l := strings.TrimSpace(sc.Text()); {
+		case l == "#EXT-X-GAP":
+			gap = true
+		case l != "" && !strings.HasPrefix(l, "#"):
+			if !gap {
+				out = append(out, l)
+			}
+			gap = false
 		}
 	}
 	return out

@@ -79,6 +79,9 @@ var scenarios = map[string]scenario{
 	"hls": {help: "N HLS viewers (playlist reload every 0.5 s, each new segment fetched once): requests/s, " +
 		"server CPU per request, p50/p99 latency; mediamtx's LL-HLS muxer vs camgate's",
 		run: runHLS, needs: func(options) needs { return needs{hls: true} }},
+	"hls-segment": {help: "CPU per HLS segment request: N keep-alive clients fetching camgate's newest segment " +
+		"(authorized per request) vs nginx serving the same bytes as a static file",
+		run: runHLSSegment},
 	"whep": {help: "N WebRTC viewers (pion) over WHEP: server CPU per viewer-second and per packet, packets received",
 		run: runWHEP, needs: func(options) needs { return needs{whep: true} }},
 }

@@ -86,7 +86,11 @@ func printTable(w io.Writer, scenario string, res []result) {
 			}
 			v, ok := avg(t)
 			if ok && bok && math.Abs(b) > 1e-9 {
-				fmt.Fprintf(tw, "%.2f\t", v/b)
+				r := v / b
+				if math.Abs(r) < 0.005 {
+					r = 0 // no "-0.00" from rounding noise
+				}
+				fmt.Fprintf(tw, "%.2f\t", r)
 			} else {
 				fmt.Fprint(tw, "-\t")
 			}
@@ -98,6 +102,9 @@ func printTable(w io.Writer, scenario string, res []result) {
 
 // format3 prints with three decimals below 1000 and none above.
 func format3(v float64) string {
+	if math.Abs(v) < 0.0005 {
+		v = 0 // no "-0.000" from rounding noise
+	}
 	if math.Abs(v) >= 1000 {
 		return fmt.Sprintf("%.0f", v)
 	}
