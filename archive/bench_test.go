@@ -16,73 +16,112 @@ func allowAll(context.Context, string, string, string, time.Time) (Viewer, error
 	return Viewer{Subject: "bench", Sound: true}, nil
 }
 
+// benchLayout is how the recorder cut the footage.
+type benchLayout struct {
+	name          string
+	segment, part time.Duration
+}
+
+var benchLayouts = []benchLayout{
+	{"default", 10 * time.Second, time.Second},         // Store defaults
+	{"short", 2 * time.Second, 500 * time.Millisecond}, // the tests' store: 5x the files and fragments
+}
+
 // benchStore holds a minute of synthetic footage: 25 fps of frameSize
 // bytes (5000: ~1 Mbit/s, 20000: ~4 Mbit/s) and 50 audio frames a second.
-func benchStore(b *testing.B, frameSize int) (*Store, []Segment) {
+func benchStore(b *testing.B, frameSize int, l benchLayout) (*Store, []Segment, int64) {
 	b.Helper()
 	s := newTestStore(b, b.TempDir(), &fakeClock{now: t0.Add(time.Hour)})
 	b.Cleanup(s.Close)
+	s.SegmentDuration, s.PartDuration = l.segment, l.part
 	s.Authorizer = AuthorizerFunc(allowAll)
 	recordSynthetic(b, s, "cam1", t0, time.Minute, frameSize)
-	return s, s.Segments("cam1", t0, t0.Add(time.Hour))
-}
-
-// BenchmarkDownload streams the whole minute as one MP4; compare with
-// BenchmarkDownloadRawRead, which only reads the same files.
-func BenchmarkDownload(b *testing.B) {
-	for _, fs := range []int{5000, 20000} {
-		b.Run(fmt.Sprintf("frame=%d", fs), func(b *testing.B) { benchDownload(b, fs) })
-	}
-}
-
-func benchDownload(b *testing.B, frameSize int) {
-	s, segs := benchStore(b, frameSize)
+	segs := s.Segments("cam1", t0, t0.Add(time.Hour))
 	var size int64
 	for _, sg := range segs {
 		size += sg.Size
 	}
-	b.SetBytes(size)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		d, err := s.PrepareDownload(context.Background(), "t", "cam1", t0, t0.Add(time.Minute))
-		if err != nil {
-			b.Fatal(err)
+	return s, segs, size
+}
+
+func benchCases(b *testing.B, run func(b *testing.B, frameSize int, l benchLayout)) {
+	for _, l := range benchLayouts {
+		for _, fs := range []int{5000, 20000} {
+			b.Run(fmt.Sprintf("layout=%s/frame=%d", l.name, fs), func(b *testing.B) { run(b, fs, l) })
 		}
-		if err := d.Write(io.Discard); err != nil {
-			b.Fatal(err)
+	}
+}
+
+// BenchmarkDownload streams the whole minute as one MP4 (tables, header,
+// payloads); compare with BenchmarkDownloadRawRead, which only reads the
+// same files, or see both side by side in BenchmarkDownloadVsRaw.
+func BenchmarkDownload(b *testing.B) {
+	benchCases(b, func(b *testing.B, frameSize int, l benchLayout) {
+		s, _, size := benchStore(b, frameSize, l)
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			benchDownloadOnce(b, s)
 		}
+	})
+}
+
+func benchDownloadOnce(b *testing.B, s *Store) {
+	d, err := s.PrepareDownload(context.Background(), "t", "cam1", t0, t0.Add(time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Write(io.Discard); err != nil {
+		b.Fatal(err)
 	}
 }
 
 func BenchmarkDownloadRawRead(b *testing.B) {
-	for _, fs := range []int{5000, 20000} {
-		b.Run(fmt.Sprintf("frame=%d", fs), func(b *testing.B) { benchRawRead(b, fs) })
+	benchCases(b, func(b *testing.B, frameSize int, l benchLayout) {
+		s, segs, size := benchStore(b, frameSize, l)
+		b.SetBytes(size)
+		b.ReportAllocs()
+		buf := make([]byte, 32<<10)
+		for b.Loop() {
+			benchRawOnce(b, s, segs, buf)
+		}
+	})
+}
+
+func benchRawOnce(b *testing.B, s *Store, segs []Segment, buf []byte) {
+	for _, sg := range segs {
+		f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, f, buf); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
 	}
 }
 
-func benchRawRead(b *testing.B, frameSize int) {
-	s, segs := benchStore(b, frameSize)
-	var size int64
-	for _, sg := range segs {
-		size += sg.Size
-	}
-	b.SetBytes(size)
-	b.ReportAllocs()
-	buf := make([]byte, 32<<10)
-	b.ResetTimer()
-	for b.Loop() {
-		for _, sg := range segs {
-			f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.CopyBuffer(io.Discard, f, buf); err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
+// BenchmarkDownloadVsRaw alternates a raw read of the files and a download
+// of them, so both see the same machine state, and reports the download's
+// throughput as a fraction of the raw read's (x_raw; the goal is >= 0.8).
+func BenchmarkDownloadVsRaw(b *testing.B) {
+	benchCases(b, func(b *testing.B, frameSize int, l benchLayout) {
+		s, segs, size := benchStore(b, frameSize, l)
+		buf := make([]byte, 32<<10)
+		var raw, dl time.Duration
+		for b.Loop() {
+			t := time.Now()
+			benchRawOnce(b, s, segs, buf)
+			raw += time.Since(t)
+			t = time.Now()
+			benchDownloadOnce(b, s)
+			dl += time.Since(t)
 		}
-	}
+		n := float64(b.N)
+		b.ReportMetric(float64(raw)/float64(dl), "x_raw")
+		b.ReportMetric(float64(size)*n/dl.Seconds()/1e6, "dl_MB/s")
+		b.ReportMetric(float64(size)*n/raw.Seconds()/1e6, "raw_MB/s")
+	})
 }
 
 // BenchmarkPlaylist24h builds the playlist of a day of 10 s segments,
@@ -123,7 +162,7 @@ func BenchmarkSegmentAuthorization(b *testing.B) {
 // BenchmarkServeSegment is one segment request end to end (no network):
 // lookup, authorization, read, remux.
 func BenchmarkServeSegment(b *testing.B) {
-	s, segs := benchStore(b, 5000)
+	s, segs, _ := benchStore(b, 5000, benchLayouts[1])
 	var ctx fasthttp.RequestCtx
 	uri := "/archive/cam1/" + segs[1].ID() + ".mp4?a=1&token=t"
 	b.SetBytes(segs[1].Size)

@@ -9,11 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"reflect"
 	"slices"
 	"time"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/valyala/fasthttp"
 )
 
@@ -60,17 +57,13 @@ type Download struct {
 
 	header []byte // ftyp, moov and the mdat header
 	pieces []piece
-	roots  []*os.Root
-	camera string
-	segs   []Segment
+	files  *segmentFiles
 	logger *slog.Logger // nil: errors are only returned
 
 	// Read position: header[hdrPos:], then pieces[cur] from pieceOff.
 	hdrPos   int
 	cur      int
 	pieceOff int64
-	f        *os.File // segment file of pieces[cur], opened lazily
-	fSeg     int32
 	buf      []byte
 }
 
@@ -140,7 +133,7 @@ func (d *Download) writeTo(w io.Writer) (int64, error) {
 		d.pieceOff += n
 		total += n
 		if err == nil && n < left {
-			err = fmt.Errorf("archive: segment %s of %s shrank while downloading: %w", d.segs[p.seg].ID(), d.camera, io.ErrUnexpectedEOF)
+			err = fmt.Errorf("archive: segment %s of %s shrank while downloading: %w", d.files.segs[p.seg].ID(), d.files.camera, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return total, err
@@ -179,35 +172,25 @@ func (d *Download) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// open returns the file of pieces[cur]; a segment's pieces are consecutive,
+// so the previous segment's file is closed.
 func (d *Download) open(seg int32) (*os.File, error) {
-	if d.f != nil && d.fSeg == seg {
-		return d.f, nil
+	if d.cur > 0 && d.pieces[d.cur-1].seg != seg {
+		d.files.release(int(d.pieces[d.cur-1].seg))
 	}
-	d.closeFile()
-	sg := d.segs[seg]
-	f, err := d.roots[sg.src].Open(d.camera + "/" + sg.name)
-	if err != nil {
-		return nil, fmt.Errorf("archive: open segment %s of %s: %w", sg.ID(), d.camera, err)
-	}
-	d.f, d.fSeg = f, seg
-	return f, nil
+	return d.files.get(int(seg))
 }
 
-func (d *Download) closeFile() {
-	if d.f != nil {
-		d.f.Close()
-		d.f = nil
-	}
-}
-
-// Close releases the open segment file; it may be called more than once.
+// Close releases the files; it may be called more than once. WriteTo
+// closes d itself.
 func (d *Download) Close() error {
-	d.closeFile()
+	d.files.close()
 	return nil
 }
 
 // PrepareDownload authorizes a download of [start, end), reads the sample
-// tables of its segments and builds the MP4 header.
+// tables of its segments and builds the MP4 header. The Download must be
+// written or closed.
 func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, end time.Time) (*Download, error) {
 	sound := true
 	for _, at := range []time.Time{start, end} {
@@ -231,17 +214,21 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 	}
 	d := &Download{
 		Filename: camera + "_" + start.UTC().Format("20060102T150405Z") + "_" + end.UTC().Format("20060102T150405Z") + ".mp4",
-		roots:    s.roots,
-		camera:   camera,
-		segs:     segs,
+		files:    &segmentFiles{roots: s.roots, camera: camera, segs: segs, files: make([]*os.File, len(segs))},
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
 	m := &mp4Muxer{}
 	for i, sg := range segs {
-		ok, err := s.addSegment(m, i, camera, sg, start, end, sound)
+		same, err := s.addSegment(m, d.files, i, start, end, sound)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if !same {
 			s.Logger.Info("archive: download stops where the recording's tracks change", "camera", camera, "segment", sg.ID())
 			break
 		}
@@ -251,29 +238,46 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 		return nil, fmt.Errorf("%w: no samples of %s between %s and %s", ErrNotFound, camera,
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
-	var err error
 	d.pieces = layoutChunks(tracks)
+	var err error
 	if d.header, err = buildHeader(m.hdr, tracks, d.Size()); err != nil {
 		return nil, fmt.Errorf("archive: download of %s: %w", camera, err)
 	}
+	ok = true
 	return d, nil
 }
 
 // addSegment appends one segment's samples to the muxer; false when its
 // tracks do not match the download's.
-func (s *Store) addSegment(m *mp4Muxer, idx int, camera string, seg Segment, start, end time.Time, sound bool) (bool, error) {
-	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
+func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end time.Time, sound bool) (bool, error) {
+	seg := files.segs[idx]
+	f, err := files.get(idx)
 	if err != nil {
-		return false, fmt.Errorf("archive: open segment %s of %s: %w", seg.ID(), camera, err)
+		return false, err
 	}
-	defer f.Close()
-	sc, err := readSampleTables(f, seg.Size, m.prev)
+	defer files.keep(idx)
+	m.window.r, m.window.size, m.window.off = f, seg.Size, 0
+	m.window.buf = m.window.buf[:0]
+	sc, err := readSampleTables(&m.window, m.prev)
 	if err != nil {
-		return false, fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+		return false, fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), files.camera, err)
 	}
 	m.prev = sc
 	if !m.setInit(sc, sound) {
 		return false, nil
+	}
+	// Size the tables once for the whole download: this segment's sample
+	// count times the segments left.
+	for _, t := range m.tracks {
+		n := 0
+		for _, tr := range sc.runs {
+			if tr.trackID == t.id {
+				n += len(tr.entries)
+			}
+		}
+		if cap(t.samples)-len(t.samples) < n {
+			t.samples = slices.Grow(t.samples, n*(len(files.segs)-idx))
+		}
 	}
 	offset := seg.Start.Sub(start) // segment time 0 on the download's timeline
 	for _, tr := range sc.runs {
@@ -309,8 +313,9 @@ func (s *Store) addSegment(m *mp4Muxer, idx int, camera string, seg Segment, sta
 // before it, so the file starts on the keyframe preceding start and an edit
 // list hides the lead-in.
 type mp4Muxer struct {
+	window boxWindow // reused for every segment
 	prev   *sampleTables
-	init   *fmp4.Init
+	init   []initInfo // the first segment's tracks
 	hdr    []byte // the first segment's ftyp+moov
 	tracks []*dlTrack
 }
@@ -338,24 +343,20 @@ type dlSample struct {
 }
 
 func (m *mp4Muxer) setInit(sc *sampleTables, sound bool) bool {
-	keep := keepTracks(sc.init, sound)
+	var keep []initInfo
+	for _, t := range sc.tracks {
+		if t.handler == "vide" || (sound && t.handler == "soun") {
+			keep = append(keep, t)
+		}
+	}
 	if m.init == nil {
-		m.init, m.hdr = sc.init, sc.hdr
+		m.init, m.hdr = keep, sc.hdr
 		for _, t := range keep {
-			m.tracks = append(m.tracks, &dlTrack{id: t.ID, timeScale: t.TimeScale})
+			m.tracks = append(m.tracks, &dlTrack{id: t.id, timeScale: t.timeScale})
 		}
 		return len(keep) > 0
 	}
-	if len(keep) != len(m.tracks) {
-		return false
-	}
-	for i, t := range keep {
-		mt := m.tracks[i]
-		if t.ID != mt.id || t.TimeScale != mt.timeScale || reflect.TypeOf(t.Codec) != reflect.TypeOf(initTrack(m.init, mt.id).Codec) {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(keep, m.init)
 }
 
 func (m *mp4Muxer) track(id int) *dlTrack {
@@ -446,4 +447,73 @@ func layoutChunks(tracks []*dlTrack) []piece {
 		pieces = append(pieces, c.piece)
 	}
 	return pieces
+}
+
+// keepOpen is how many segment files stay open from reading their tables
+// to sending their payloads: it saves reopening them for short downloads
+// (and retention cannot take them away meanwhile) without holding
+// hundreds of descriptors for long ones.
+const keepOpen = 16
+
+// segmentFiles opens the download's segment files through one os.Root per
+// camera folder: one openat per file instead of a walk from the archive root.
+type segmentFiles struct {
+	roots  []*os.Root // Store.roots
+	camera string
+	segs   []Segment
+	dirs   []*os.Root // camera folder per source, opened on first use
+	files  []*os.File // per segment, nil when closed
+	open   int        // files not nil
+}
+
+// get returns segment i's file, opening it when needed.
+func (s *segmentFiles) get(i int) (*os.File, error) {
+	if f := s.files[i]; f != nil {
+		return f, nil
+	}
+	sg := s.segs[i]
+	if s.dirs == nil {
+		s.dirs = make([]*os.Root, len(s.roots))
+	}
+	if s.dirs[sg.src] == nil {
+		dir, err := s.roots[sg.src].OpenRoot(s.camera)
+		if err != nil {
+			return nil, fmt.Errorf("archive: open folder of %s: %w", s.camera, err)
+		}
+		s.dirs[sg.src] = dir
+	}
+	f, err := s.dirs[sg.src].Open(sg.name)
+	if err != nil {
+		return nil, fmt.Errorf("archive: open segment %s of %s: %w", sg.ID(), s.camera, err)
+	}
+	s.files[i] = f
+	s.open++
+	return f, nil
+}
+
+// keep leaves file i open for later unless keepOpen files already are.
+func (s *segmentFiles) keep(i int) {
+	if s.open > keepOpen {
+		s.release(i)
+	}
+}
+
+func (s *segmentFiles) release(i int) {
+	if s.files[i] != nil {
+		s.files[i].Close()
+		s.files[i] = nil
+		s.open--
+	}
+}
+
+func (s *segmentFiles) close() {
+	for i := range s.files {
+		s.release(i)
+	}
+	for i, d := range s.dirs {
+		if d != nil {
+			d.Close()
+			s.dirs[i] = nil
+		}
+	}
 }

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"slices"
 )
 
 // trackRun is one trun of a segment with absolute file offsets.
@@ -24,10 +23,11 @@ type trunEntry struct {
 }
 
 type sampleTables struct {
-	init        *fmp4.Init
+	tracks      []initInfo
 	hdr         []byte // ftyp+moov: the download copies its trak boxes
 	fingerprint uint64
 	runs        []trackRun
+	entries     []trunEntry // backing store of every run's entries
 }
 
 // maxTrunSamples bounds one trun (a fragment of a second or two holds a few
@@ -37,7 +37,7 @@ const maxTrunSamples = 1 << 20
 // tableWindow is how much of a segment is read at once while its moofs are
 // parsed: a moof and the header of the mdat behind it usually come in one
 // read, so a fragment costs one pread however large its mdat.
-const tableWindow = 16 << 10
+const tableWindow = 4 << 10
 
 // boxWindow reads a file's boxes through one reusable buffer.
 type boxWindow struct {
@@ -80,9 +80,10 @@ func (w *boxWindow) box(off int64) (box, error) {
 	return parseBoxHeader(h, off, w.size)
 }
 
-// readSampleTables reads a segment's init and every moof (never an mdat).
-func readSampleTables(f io.ReaderAt, size int64, prev *sampleTables) (*sampleTables, error) {
-	w := &boxWindow{r: f, size: size}
+// readSampleTables reads a segment's init and every moof (never an mdat)
+// through w. It reuses prev's entries: prev's runs are no longer valid.
+func readSampleTables(w *boxWindow, prev *sampleTables) (*sampleTables, error) {
+	size := w.size
 	moov, err := w.box(0)
 	if err != nil {
 		return nil, err
@@ -100,11 +101,15 @@ func readSampleTables(f io.ReaderAt, size int64, prev *sampleTables) (*sampleTab
 		return nil, err
 	}
 	st := &sampleTables{fingerprint: tracksFingerprint(b)}
+	if prev != nil {
+		st.entries = prev.entries[:0]
+		prev.runs, prev.entries = nil, nil
+	}
 	if prev != nil && prev.fingerprint == st.fingerprint {
-		st.init, st.hdr = prev.init, prev.hdr // consecutive segments of one recording share their init
+		st.tracks, st.hdr = prev.tracks, prev.hdr // consecutive segments of one recording share their init
 	} else {
 		st.hdr = append([]byte(nil), b...)
-		if st.init, _, err = parseInit(st.hdr); err != nil {
+		if st.tracks, err = initTracks(st.hdr); err != nil {
 			return nil, err
 		}
 	}
@@ -201,7 +206,7 @@ func (st *sampleTables) addTraf(b []byte, traf box, moofOff int64) error {
 				cur.base = uint64(be.Uint32(p))
 			}
 		case "trun":
-			r, err := parseTrun(p, version, flags, cur, baseOff, defDur, defSize, defFlags)
+			r, err := st.parseTrun(p, version, flags, cur, baseOff, defDur, defSize, defFlags)
 			if err != nil {
 				return err
 			}
@@ -219,7 +224,7 @@ func (st *sampleTables) addTraf(b []byte, traf box, moofOff int64) error {
 
 // parseTrun reads one trun; without a data_offset its data follows the
 // previous run's (cur.dataOffset), with one it is relative to baseOff.
-func parseTrun(p []byte, version byte, flags uint32, cur trackRun, baseOff int64, defDur, defSize, defFlags uint32) (trackRun, error) {
+func (st *sampleTables) parseTrun(p []byte, version byte, flags uint32, cur trackRun, baseOff int64, defDur, defSize, defFlags uint32) (trackRun, error) {
 	be := binary.BigEndian
 	if len(p) < 4 {
 		return cur, errBadTraf
@@ -250,7 +255,9 @@ func parseTrun(p []byte, version byte, flags uint32, cur trackRun, baseOff int64
 	if n < 0 || n > maxTrunSamples || len(p) < n*per {
 		return cur, errBadTraf
 	}
-	cur.entries = make([]trunEntry, n)
+	first := len(st.entries)
+	st.entries = slices.Grow(st.entries, n)[:first+n]
+	cur.entries = st.entries[first : first+n : first+n]
 	for i := range cur.entries {
 		e := trunEntry{dur: defDur, size: defSize, flags: defFlags}
 		if i == 0 && hasFirst {

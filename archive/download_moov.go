@@ -115,6 +115,76 @@ func timescaleOf(src []byte) uint32 {
 	return 0
 }
 
+// initInfo is what the download needs of a recorded track: which it is,
+// its clock and its codec (the sample entry's type). Two segments whose
+// kept tracks are equal can share one moov.
+type initInfo struct {
+	id        int
+	timeScale uint32
+	handler   string // "vide", "soun", ...
+	entry     string // "avc1", "hvc1", "mp4a", "Opus", ...
+}
+
+// initTracks reads the tracks of an init (ftyp+moov) without a generic box
+// decoder: the download reads one per recording.
+func initTracks(b []byte) ([]initInfo, error) {
+	ftyp, err := boxAt(b, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadInit, err)
+	}
+	moov, err := boxAt(b, ftyp.end())
+	if err != nil || moov.typ != "moov" {
+		return nil, fmt.Errorf("%w: no moov after ftyp", errBadInit)
+	}
+	var out []initInfo
+	err = children(b, moov, 0, func(trak box) error {
+		if trak.typ != "trak" {
+			return nil
+		}
+		t := initInfo{id: trakID(b, trak)}
+		err := walk(b, trak, func(c box) error {
+			p := b[c.off:c.end()]
+			switch c.typ {
+			case "mdhd":
+				t.timeScale = timescaleOf(p)
+			case "hdlr": // version+flags 4, pre_defined 4, handler_type 4
+				if len(p) >= 20 {
+					t.handler = string(p[16:20])
+				}
+			case "stsd": // version+flags 4, entry_count 4, first entry
+				if len(p) >= 24 {
+					t.entry = string(p[20:24])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if t.id == 0 || t.timeScale == 0 || t.handler == "" || t.entry == "" {
+			return fmt.Errorf("%w: incomplete trak", errBadInit)
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// walk calls fn for every box under bx, descending into the containers on
+// the way to a sample description.
+func walk(b []byte, bx box, fn func(c box) error) error {
+	return children(b, bx, 0, func(c box) error {
+		if err := fn(c); err != nil {
+			return err
+		}
+		switch c.typ {
+		case "mdia", "minf", "stbl":
+			return walk(b, c, fn)
+		}
+		return nil
+	})
+}
+
 // headerWriter builds ftyp+moov+mdat header for a set of tracks.
 type headerWriter struct {
 	boxBuf
