@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/valyala/fasthttp"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"slices"
 	"time"
-	"github.com/valyala/fasthttp"
 )
 
 // copyBuffer sizes the copy of payload ranges when the destination cannot
@@ -316,7 +316,7 @@ type mp4Muxer struct {
 	window boxWindow // reused for every segment
 	prev   *sampleTables
 	init   []initInfo // the first segment's tracks
-	hdr    []byte // the first segment's ftyp+moov
+	hdr    []byte     // the first segment's ftyp+moov
 	tracks []*dlTrack
 }
 
