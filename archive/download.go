@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/valyala/fasthttp"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // copyBuffer sizes the copy of payload ranges when the destination cannot
