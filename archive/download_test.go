@@ -122,8 +122,8 @@ func TestDownload(t *testing.T) {
 	}
 }
 
-// TestDownloadMatchesReader: Read and WriteTo (with and without
-// io.ReaderFrom on the destination) give the same bytes.
+// TestDownloadMatchesReader: WriteTo, Write and Read give the same bytes,
+// as many as Size says.
 func TestDownloadMatchesReader(t *testing.T) {
 	s := newTestStore(t, t.TempDir(), &fakeClock{now: t0.Add(time.Hour)})
 	defer s.Close()
@@ -135,7 +135,7 @@ func TestDownloadMatchesReader(t *testing.T) {
 		}
 		return d
 	}
-	var viaWriteTo bytes.Buffer // has ReadFrom
+	var viaWriteTo bytes.Buffer
 	d := prepare()
 	if n, err := d.WriteTo(&viaWriteTo); err != nil || n != d.Size() {
 		t.Fatalf("WriteTo: %d of %d bytes, %v", n, d.Size(), err)
@@ -145,7 +145,7 @@ func TestDownloadMatchesReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = prepare()
-	viaRead, err := io.ReadAll(struct{ io.Reader }{d}) // hides WriterTo
+	viaRead, err := io.ReadAll(struct{ io.Reader }{d}) // hides WriterTo: Read only
 	d.Close()
 	if err != nil {
 		t.Fatal(err)
