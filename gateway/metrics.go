@@ -53,7 +53,8 @@ func (m *metrics) decision(result string) {
 func (m *metrics) sessionEnded(_ *session.Session, reason string) {
 	class := "other"
 	switch {
-	case reason == "viewer left" || strings.Contains(reason, "EOF") || strings.Contains(reason, "terminated"):
+	case reason == "viewer left" || strings.Contains(reason, "EOF") || strings.Contains(reason, "terminated") ||
+		strings.Contains(reason, "torn down") || strings.Contains(reason, "idle") || strings.Contains(reason, "closed by"):
 		class = "viewer_left"
 	case strings.HasPrefix(reason, "access revoked"):
 		class = "revoked"
