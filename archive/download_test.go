@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"os"
@@ -211,5 +210,3 @@ func TestDownloadRealFootagePlays(t *testing.T) {
 		t.Fatalf("%s frames decoded, want the range's 5 s × 25 fps = 125", strings.TrimSpace(string(out)))
 	}
 }
-
-var _ = fmt.Sprint
