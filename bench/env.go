@@ -258,7 +258,9 @@ func (e *env) waitStream(ctx context.Context) error {
 }
 
 func (e *env) startCamgate(ctx context.Context, need needs) error {
-	e.camBin = filepath.Join(e.dir, "camgate")
+	// Not named "camgate": a broad `pkill camgate` elsewhere on a shared
+	// machine must not end the node under test mid-run (it happened).
+	e.camBin = filepath.Join(e.dir, "cg-bench-node")
 	step("building camgate")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.camBin, "./cmd/camgate").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run the bench from the repository root): %w: %s", err, out)
