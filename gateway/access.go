@@ -32,6 +32,7 @@ type access struct {
 // accessSettings are the reloadable parts of admission.
 type accessSettings struct {
 	verifier                    *token.Verifier
+	tokens                      *tokenCache
 	failures                    *session.FailureLimiter
 	maxPerSubject, maxPerCamera int
 }
@@ -41,11 +42,25 @@ func (a *access) subjectOf(raw string) (token.Claims, error) {
 	if raw == "" {
 		return token.Claims{}, fmt.Errorf("%w: no token", session.ErrUnauthenticated)
 	}
-	c, err := a.settings.Load().verifier.Verify(raw)
+	set, now := a.settings.Load(), a.now()
+	if c, ok := set.tokens.get(raw, now); ok {
+		return c, nil
+	}
+	c, err := set.verifier.Verify(raw)
 	if err != nil {
 		return token.Claims{}, fmt.Errorf("%w: %w", session.ErrUnauthenticated, err)
 	}
+	set.tokens.put(raw, c)
 	return c, nil
+}
+
+// isLinkToken tells a share-link token from a viewer token; a viewer token
+// verified before is known without parsing it again.
+func (a *access) isLinkToken(raw string) bool {
+	if _, cached := a.settings.Load().tokens.get(raw, a.now()); cached {
+		return false
+	}
+	return links.IsLinkToken(raw)
 }
 
 // Admit implements session.Admitter.
@@ -57,7 +72,7 @@ func (a *access) Admit(ctx context.Context, raw, camera string) (session.Ticket,
 	}
 	t := session.Ticket{Camera: camera, Token: token.Fingerprint(raw)}
 	var err error
-	if links.IsLinkToken(raw) {
+	if a.isLinkToken(raw) {
 		err = a.admitLink(raw, &t)
 	} else {
 		err = a.admitViewer(raw, &t)

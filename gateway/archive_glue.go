@@ -12,7 +12,6 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
-	"github.com/camgate/camgate/links"
 )
 
 // startArchive opens the archive store and the recorder, and starts
@@ -62,7 +61,7 @@ func (g *Gateway) syncRecorders() {
 // authorizeArchive decides one archive request: the token's subject needs
 // action on the device for footage recorded at footage.
 func (g *Gateway) authorizeArchive(_ context.Context, raw, device, action string, footage time.Time) (archive.Viewer, error) {
-	if links.IsLinkToken(raw) {
+	if g.access.isLinkToken(raw) {
 		return g.authorizeArchiveLink(raw, device, action, footage)
 	}
 	claims, err := g.access.subjectOf(raw)

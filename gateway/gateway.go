@@ -333,7 +333,7 @@ func (g *Gateway) ready() error {
 
 // viewerSubject verifies a viewer token for API calls.
 func (g *Gateway) viewerSubject(raw string) (string, error) {
-	c, err := g.access.settings.Load().verifier.Verify(raw)
+	c, err := g.access.subjectOf(raw)
 	if err != nil {
 		return "", err
 	}

@@ -31,6 +31,7 @@ func (g *Gateway) newAccessSettings(cfg config.Config) (*accessSettings, error) 
 	}
 	return &accessSettings{
 		verifier:      v,
+		tokens:        newTokenCache(16384),
 		failures:      &session.FailureLimiter{Max: cfg.Limits.AuthFailuresPerMinute, Window: time.Minute},
 		maxPerSubject: cfg.Limits.MaxSessionsPerSubject,
 		maxPerCamera:  cfg.Limits.MaxSessionsPerCamera,
