@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
 const (
@@ -99,18 +99,15 @@ func viewerToken(t testing.TB, sub string) string {
 	return tok
 }
 
+// probeCodecs reads an RTSP(S) URL with ffprobe over TCP and returns its
+// codecs, sorted and comma-separated.
 func probeCodecs(t *testing.T, url string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
-		"-show_entries", "stream=codec_name", "-of", "csv=p=0", url)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%w: %s", err, errb.String())
+	codecs, stderr, err := mediatest.Probe(t, url, "-rtsp_transport", "tcp")
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, stderr)
 	}
-	return strings.Join(strings.Fields(out.String()), ","), nil
+	return strings.Join(codecs, ","), nil
 }
 
 // TestGrantWatchRevoke is the slice end to end: a grant through the API lets

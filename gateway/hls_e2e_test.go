@@ -1,13 +1,10 @@
 package gateway
 
 import (
-	"context"
+	"github.com/camgate/camgate/internal/mediatest"
 	"net/http"
-	"os/exec"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestHLSThroughGateway: ffprobe plays the live HLS URL with a viewer token;
@@ -20,14 +17,8 @@ func TestHLSThroughGateway(t *testing.T) {
 	mustCall(t, n, "PUT", "/grants/b", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
 	base := "http://" + n.g.HTTPAddr().String() + "/hls/cam1/index.m3u8?token="
 	for sub, want := range map[string]string{"alice": "h264,opus", "bob": "h264"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-		out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
-			base+viewerToken(t, sub)).Output()
-		cancel()
-		// ffprobe lists a stream once per HLS program: keep each codec once.
-		codecs := strings.Fields(string(out))
-		slices.Sort(codecs)
-		if got := strings.Join(slices.Compact(codecs), ","); err != nil || got != want {
+		codecs, _, err := mediatest.Probe(t, base+viewerToken(t, sub))
+		if got := strings.Join(codecs, ","); err != nil || got != want {
 			t.Fatalf("%s over HLS: %q %v, want %s", sub, got, err, want)
 		}
 	}

@@ -1,19 +1,16 @@
 package hls
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
 type response struct {
@@ -99,32 +96,6 @@ func (h *harness) lastSegment(t *testing.T, camera, playlist, sid string) string
 	return h.base + "/hls/" + camera + "/" + seg
 }
 
-func probe(t *testing.T, url string) ([]string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", url)
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, stderr.String(), err
-	}
-	var res struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out.String())
-	}
-	var codecs []string
-	for _, s := range res.Streams {
-		codecs = append(codecs, s.CodecName)
-	}
-	sort.Strings(codecs)
-	return codecs, stderr.String(), nil
-}
-
 func TestFFprobePlaysTracksBySound(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("ffprobe"); err != nil {
@@ -139,7 +110,7 @@ func TestFFprobePlaysTracksBySound(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.token, func(t *testing.T) {
-			codecs, stderr, err := probe(t, h.base+"/hls/cam1/index.m3u8?token="+c.token)
+			codecs, stderr, err := mediatest.Probe(t, h.base+"/hls/cam1/index.m3u8?token="+c.token)
 			if err != nil {
 				t.Fatalf("ffprobe: %v: %s", err, stderr)
 			}

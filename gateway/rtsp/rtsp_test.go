@@ -3,12 +3,10 @@ package rtsp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/mediatest"
 	"github.com/camgate/camgate/internal/sessiontest"
 )
 
@@ -66,35 +65,10 @@ func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
 	return h
 }
 
-// probe runs ffprobe and returns the codec names of the streams, or the
-// error output.
+// probe reads url with ffprobe over TCP (see mediatest.Probe).
 func probe(t *testing.T, url string, extra ...string) ([]string, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	args := append([]string{"-v", "error", "-rtsp_transport", "tcp"}, extra...)
-	args = append(args, "-show_entries", "stream=codec_name", "-of", "json", url)
-	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ffprobe", args...)
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	err := cmd.Run()
-	if err != nil {
-		return nil, stderr.String(), err
-	}
-	var res struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out.String())
-	}
-	var codecs []string
-	for _, s := range res.Streams {
-		codecs = append(codecs, s.CodecName)
-	}
-	sort.Strings(codecs)
-	return codecs, stderr.String(), nil
+	return mediatest.Probe(t, url, append([]string{"-rtsp_transport", "tcp"}, extra...)...)
 }
 
 func TestFFprobeSeesTracksBySound(t *testing.T) {
