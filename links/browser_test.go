@@ -82,7 +82,7 @@ func dumpDOM(t *testing.T, url string) string {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
 		if bin, err = exec.LookPath("chromium-browser"); err != nil {
-			t.Skip("chromium is not installed")
+			t.Fatal("chromium is required: apt-get install -y chromium (or run scripts/test)")
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -162,7 +162,7 @@ func hlsClip(t *testing.T) string {
 	t.Helper()
 	ff, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		t.Skip("ffmpeg is not installed")
+		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
 	}
 	dir := t.TempDir()
 	out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",

@@ -44,7 +44,7 @@ func (s *streamSink) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 // over RTSP, ffprobe finds 640x360 H264 and stereo Opus.
 func TestDemoIsPlayableByFFprobe(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed")
+		t.Fatal("ffprobe is required: apt-get install -y ffmpeg (or run scripts/test)")
 	}
 	up := startUpstream(t)
 	src, err := New(DemoURL, Options{Speed: 2})

@@ -131,7 +131,7 @@ func (u *upstream) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Resp
 func publishWithFFmpeg(t *testing.T, u *upstream) (kill func()) {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
+		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
