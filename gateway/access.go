@@ -108,6 +108,7 @@ func (a *access) admitLink(raw string, t *session.Ticket) error {
 	claims, err := a.links.Verify(raw)
 	if err != nil {
 		a.metrics.decision("unauthenticated")
+		a.metrics.linkVerification("invalid")
 		return fmt.Errorf("%w: %w", session.ErrUnauthenticated, err)
 	}
 	t.Link = claims.LinkID
@@ -116,9 +117,11 @@ func (a *access) admitLink(raw string, t *session.Ticket) error {
 		return fmt.Errorf("%w: the link is for another camera", session.ErrForbidden)
 	}
 	if err := a.decide(t, a.now()); err != nil {
+		a.metrics.linkVerification("denied")
 		a.authz.RecordAudit(authz.AuditEntry{Who: "link:" + t.Link, What: "live " + t.Camera, Why: t.Reason})
 		return err
 	}
+	a.metrics.linkVerification("allowed")
 	// Refuse early when the link is full; the slot itself is taken when the
 	// session starts (Registry.OnStart), so a race past this probe is still
 	// refused there.

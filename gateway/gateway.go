@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -238,7 +239,7 @@ func (g *Gateway) start() error {
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
-		HLS:     func(ctx *fasthttp.RequestCtx, p ...string) { g.hls.Handle(ctx, p[0], p[1]) },
+		HLS:     g.handleHLS,
 		WHEP: func(ctx *fasthttp.RequestCtx, p ...string) {
 			id := ""
 			if len(p) == 2 {
@@ -262,6 +263,17 @@ func (g *Gateway) start() error {
 	g.Logger.Info("camgate started", "version", g.Version, "rtsp", g.rtsp.Addr().String(),
 		"http", g.http.Addr().String(), "data_dir", cfg.DataDir)
 	return nil
+}
+
+// handleHLS serves /hls/{camera}/{file}, timing segment and part requests.
+func (g *Gateway) handleHLS(ctx *fasthttp.RequestCtx, p ...string) {
+	if !strings.HasSuffix(p[1], ".mp4") {
+		g.hls.Handle(ctx, p[0], p[1])
+		return
+	}
+	start := time.Now()
+	g.hls.Handle(ctx, p[0], p[1])
+	g.metrics.segments.observe(time.Since(start))
 }
 
 // invalidate runs on the invalidator's goroutine for every change: it

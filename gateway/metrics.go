@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -18,6 +19,10 @@ import (
 type metrics struct {
 	decisions map[string]*atomic.Uint64 // by result
 	kicks     map[string]*atomic.Uint64 // by reason class
+	links     map[string]*atomic.Uint64 // link token verifications by result
+
+	// segments is the latency of HLS segment and part requests.
+	segments histogram
 
 	mu        sync.Mutex // guards upstreams
 	upstreams map[string]string
@@ -26,11 +31,44 @@ type metrics struct {
 
 var decisionResults = []string{"allowed", "denied", "unauthenticated", "unknown_camera", "unavailable"}
 var kickReasons = []string{"viewer_left", "revoked", "api", "other"}
+var linkResults = []string{"allowed", "denied", "invalid"}
+
+// segmentBuckets are the upper bounds (seconds) of the segment latency
+// histogram: cache hits take microseconds, LL-HLS blocking requests up to
+// a part duration or more.
+var segmentBuckets = []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+
+// histogram is a fixed-bucket Prometheus histogram, updated lock-free.
+type histogram struct {
+	counts [11]atomic.Uint64 // one per bucket, then +Inf
+	sumUS  atomic.Uint64     // microseconds
+}
+
+func (h *histogram) observe(d time.Duration) {
+	s := d.Seconds()
+	i := 0
+	for i < len(segmentBuckets) && s > segmentBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumUS.Add(uint64(d.Microseconds()))
+}
+
+func (h *histogram) write(b *strings.Builder, name string) {
+	var cum uint64
+	for i, le := range segmentBuckets {
+		cum += h.counts[i].Load()
+		fmt.Fprintf(b, "%s_bucket{le=\"%g\"} %d\n", name, le, cum)
+	}
+	cum += h.counts[len(segmentBuckets)].Load()
+	fmt.Fprintf(b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, cum, name, float64(h.sumUS.Load())/1e6, name, cum)
+}
 
 func newMetrics() *metrics {
 	m := &metrics{
 		decisions: map[string]*atomic.Uint64{},
 		kicks:     map[string]*atomic.Uint64{},
+		links:     map[string]*atomic.Uint64{},
 		upstreams: map[string]string{},
 		reconns:   map[string]uint64{},
 	}
@@ -40,7 +78,16 @@ func newMetrics() *metrics {
 	for _, r := range kickReasons {
 		m.kicks[r] = new(atomic.Uint64)
 	}
+	for _, r := range linkResults {
+		m.links[r] = new(atomic.Uint64)
+	}
 	return m
+}
+
+func (m *metrics) linkVerification(result string) {
+	if c := m.links[result]; c != nil {
+		c.Add(1)
+	}
 }
 
 func (m *metrics) decision(result string) {
@@ -138,5 +185,11 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"evaluated\"} %d\n", ns.cacheMisses)
 	b.WriteString("# HELP camgate_rtsp_bytes_sent_total Media bytes written to RTSP-over-TCP viewers.\n# TYPE camgate_rtsp_bytes_sent_total counter\n")
 	fmt.Fprintf(&b, "camgate_rtsp_bytes_sent_total %d\n", ns.rtspBytes)
+	b.WriteString("# HELP camgate_link_verifications_total Share-link token uses by result.\n# TYPE camgate_link_verifications_total counter\n")
+	for _, r := range linkResults {
+		fmt.Fprintf(&b, "camgate_link_verifications_total{result=%q} %d\n", r, m.links[r].Load())
+	}
+	b.WriteString("# HELP camgate_hls_segment_seconds Latency of HLS segment and part requests.\n# TYPE camgate_hls_segment_seconds histogram\n")
+	m.segments.write(&b, "camgate_hls_segment_seconds")
 	ctx.SetBodyString(b.String())
 }

@@ -76,13 +76,16 @@ func TestLogsAndMetrics(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{`camgate_sessions{protocol="rtsp",camera="cam1"} 1`, `camgate_decisions_total{result="denied"}`,
-		`camgate_decision_cache_total{layer="l1"}`, `camgate_upstream_up{camera="cam1"} 1`, "camgate_rtsp_bytes_sent_total"} {
+		`camgate_decision_cache_total{layer="l1"}`, `camgate_upstream_up{camera="cam1"} 1`, "camgate_rtsp_bytes_sent_total",
+		`camgate_link_verifications_total{result="allowed"} `, `camgate_hls_segment_seconds_bucket{le="+Inf"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
-	if strings.Contains(string(body), "camgate_rtsp_bytes_sent_total 0\n") {
-		t.Fatal("no RTSP bytes counted while a viewer plays")
+	for _, zero := range []string{"camgate_rtsp_bytes_sent_total 0\n", `camgate_link_verifications_total{result="allowed"} 0` + "\n"} {
+		if strings.Contains(string(body), zero) {
+			t.Fatalf("/metrics did not count: %q", zero)
+		}
 	}
 	c.Close()
 
