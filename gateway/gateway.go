@@ -103,6 +103,16 @@ func (g *Gateway) start() error {
 		return err
 	}
 
+	if err := g.startSessions(cfg); err != nil {
+		return err
+	}
+	return g.startServers(cfg)
+}
+
+// startSessions builds what admits and tracks viewers: token settings, the
+// stream hub, the archive, the session registry, share links and the
+// invalidation path from authz to open sessions.
+func (g *Gateway) startSessions(cfg config.Config) error {
 	settings, err := g.newAccessSettings(cfg)
 	if err != nil {
 		return err
@@ -155,7 +165,11 @@ func (g *Gateway) start() error {
 		}
 		g.invalidations.push(c)
 	})
+	return nil
+}
 
+// startServers opens the viewer-facing servers and the HTTP front.
+func (g *Gateway) startServers(cfg config.Config) (err error) {
 	if cfg.TLS.CertFile != "" {
 		if g.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			return err
@@ -214,7 +228,11 @@ func (g *Gateway) start() error {
 		return err
 	}
 	g.closers = append(g.closers, g.ptz.Close)
+	return g.startHTTP(cfg)
+}
 
+// startHTTP opens the HTTP front: the API and the viewer endpoints.
+func (g *Gateway) startHTTP(cfg config.Config) error {
 	g.http = &httpapi.Server{
 		Address:       cfg.HTTP.Listen,
 		TLSConfig:     g.tlsConfig(),
