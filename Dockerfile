@@ -8,11 +8,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/camgate ./cmd/camgate
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/camgate ./cmd/camgate \
+ && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/camgate /camgate
-# The embedded store, demo secrets and the archive live in /data.
+# The embedded store, demo secrets and the archive live in /data, owned by the
+# image's non-root user (uid 65532) so a fresh volume is writable.
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV CAMGATE_DATA_DIR=/data
 VOLUME ["/data"]
 WORKDIR /data
