@@ -9,9 +9,16 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/camgate ./cmd/camgate \
- && mkdir -p /out/data
+ && mkdir -p /out/data \
+ && echo 'camgate:x:65532:65532:camgate:/data:/sbin/nologin' > /out/passwd \
+ && echo 'camgate:x:65532:' > /out/group
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# The final image is the static binary, CA certificates (for a JWKS URL over
+# https and rtsps cameras), a passwd entry for the non-root user, and /data.
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/passwd /etc/passwd
+COPY --from=build /out/group /etc/group
 COPY --from=build /out/camgate /camgate
 # The embedded store, demo secrets and the archive live in /data, owned by the
 # image's non-root user (uid 65532) so a fresh volume is writable.
@@ -19,9 +26,10 @@ COPY --from=build --chown=65532:65532 /out/data /data
 ENV CAMGATE_DATA_DIR=/data
 VOLUME ["/data"]
 WORKDIR /data
-USER nonroot:nonroot
-# RTSP (TCP), RTP/RTCP over UDP, HTTP (API, HLS, WHEP, archive, share links).
-EXPOSE 8554/tcp 8000/udp 8001/udp 8080/tcp
+USER 65532:65532
+# RTSP (TCP), RTP/RTCP over UDP, HTTP (API, HLS, WHEP, archive, share links),
+# WebRTC ICE (one UDP port; set webrtc.nat1to1_ips to the host's public IP).
+EXPOSE 8554/tcp 8000/udp 8001/udp 8080/tcp 8189/udp
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD ["/camgate", "healthcheck"]
 ENTRYPOINT ["/camgate"]
 CMD ["serve"]
