@@ -178,3 +178,21 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestSessionEndsAtGrantExpiry: a session admitted by a grant with not_after
+// ends at that instant by time alone, with no write to trigger it.
+func TestSessionEndsAtGrantExpiry(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	until := time.Now().Add(2 * time.Second).UTC()
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/a", `{"subject":"alice","device":"cam1","actions":["live"],"not_after":"`+until.Format(time.RFC3339Nano)+`"}`, 200)
+	c := playRTSP(t, n, viewerToken(t, "alice"))
+	defer c.Close()
+	if l := n.g.Sessions().List(); len(l) != 1 || l[0].ValidUntil.IsZero() {
+		t.Fatalf("the session should carry the grant's valid_until: %+v", l)
+	}
+	waitClientEnded(t, c, "at the grant's not_after")
+	if late := time.Since(until); late < 0 || late > 2*time.Second {
+		t.Fatalf("session ended %v after not_after", late)
+	}
+}
