@@ -278,6 +278,12 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 		return err
 	}
 	g.closers = append(g.closers, g.http.Close)
+	if len(cfg.Auth.AdminKeys) == 0 {
+		g.Logger.Warn("no auth.admin_keys configured: the API accepts only admins created earlier and viewer tokens (set CAMGATE_AUTH_ADMIN_KEYS)")
+	}
+	if cfg.Auth.ViewerJWT.HS256Secret == "" && len(cfg.Auth.ViewerJWT.PublicKeys) == 0 && cfg.Auth.ViewerJWT.JWKSURL == "" {
+		g.Logger.Warn("no viewer token keys configured (auth.viewer_jwt): only share links can watch")
+	}
 	g.Logger.Info("camgate started", "version", g.Version, "rtsp", g.rtsp.Addr().String(),
 		"http", g.http.Addr().String(), "data_dir", cfg.DataDir)
 	return nil
