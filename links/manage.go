@@ -28,19 +28,11 @@ type Created struct {
 	Token string `json:"token"`
 }
 
-// LinkView is a link as the API shows it: never its token.
+// LinkView is a link as the API shows it (never its token): the stored
+// link, its window state and its open sessions on this node. Deleted links
+// are never shown, so the embedded Deleted field is always omitted.
 type LinkView struct {
-	ID          string     `json:"id"`
-	Device      string     `json:"device"`
-	Actions     []string   `json:"actions"`
-	NotBefore   time.Time  `json:"not_before"`
-	NotAfter    time.Time  `json:"not_after"`
-	FootageFrom *time.Time `json:"footage_from,omitempty"`
-	FootageTo   *time.Time `json:"footage_to,omitempty"`
-	MaxViewers  int        `json:"max_viewers"`
-	Creator     string     `json:"creator"`
-	CreatedAt   time.Time  `json:"created_at"`
-	Enabled     bool       `json:"enabled"`
+	Link
 	// State is the window's: "not_yet_active", "active" or "expired".
 	State string `json:"state"`
 	// Viewers is the number of open sessions of the link on this node.
@@ -62,11 +54,7 @@ const maxViewersLimit = 10000
 
 func (s *Service) view(l *Link, now time.Time) LinkView {
 	c := l.Clone()
-	v := LinkView{
-		ID: c.ID, Device: c.Device, Actions: c.Actions, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-		FootageFrom: c.FootageFrom, FootageTo: c.FootageTo, MaxViewers: c.MaxViewers, Creator: c.Creator,
-		CreatedAt: c.CreatedAt, Enabled: c.Enabled, State: StateActive, Viewers: s.Viewers(c.ID),
-	}
+	v := LinkView{Link: c, State: StateActive, Viewers: s.Viewers(c.ID)}
 	switch {
 	case now.Before(c.NotBefore):
 		v.State = StateNotYetActive
