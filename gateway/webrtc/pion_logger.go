@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -31,7 +32,17 @@ func (l pionLogger) Debug(msg string)                  { l.log.Debug(msg) }
 func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
 func (l pionLogger) Info(msg string)                   { l.log.Debug(msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.log.Warn(msg) }
+func (l pionLogger) Warn(msg string) {
+	// pion advises against one mux on an unspecified address; the server
+	// gives that mux every interface (UDPMuxParams.Net), which is how the
+	// default ":8189" works (tested in Chromium), so this is not news for
+	// the operator.
+	if strings.HasPrefix(msg, "UDPMuxDefault should not listening on unspecified address") {
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
 func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
 func (l pionLogger) Error(msg string)                  { l.log.Error(msg) }
 func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }
