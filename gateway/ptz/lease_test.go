@@ -10,7 +10,11 @@ import (
 	"time"
 )
 
-func TestMemoryLeases(t *testing.T) {
+// runLeaseRules checks the lease rules on a LeaseStore implementation:
+// stores(i) returns two stores over the same state for case i (the holder
+// acquires through the first, the asker through the second: two nodes for a
+// shared store); check, when set, runs after a granted lease.
+func runLeaseRules(t *testing.T, stores func(i int) (LeaseStore, LeaseStore), check func(t *testing.T, i int, ttl time.Duration)) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	const ttl = 5 * time.Second
 	user := func(id string) Holder { return Holder{ID: id, Kind: KindUser, Priority: 10} }
@@ -30,16 +34,17 @@ func TestMemoryLeases(t *testing.T) {
 		{"lapsed exactly at until", pm, user("bob"), ttl, "bob"},
 		{"same id, other kind is another holder", user("alice"), Holder{ID: "alice", Kind: KindLink, Priority: 5}, time.Second, ""},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, m := context.Background(), NewMemoryLeases()
+			ctx := context.Background()
+			a, b := stores(i)
 			if tt.holder.ID != "" {
-				if _, err := m.TryAcquire(ctx, "cam1", tt.holder, ttl, t0); err != nil {
+				if _, err := a.TryAcquire(ctx, "cam1", tt.holder, ttl, t0); err != nil {
 					t.Fatal(err)
 				}
 			}
 			now := t0.Add(tt.at)
-			l, err := m.TryAcquire(ctx, "cam1", tt.who, ttl, now)
+			l, err := b.TryAcquire(ctx, "cam1", tt.who, ttl, now)
 			if tt.wantOwner == "" {
 				var held *ErrLeaseHeld
 				if !errors.As(err, &held) || held.Holder != tt.holder || !held.Until.Equal(t0.Add(ttl)) {
@@ -51,11 +56,21 @@ func TestMemoryLeases(t *testing.T) {
 				t.Fatalf("lease %+v, %v; want %s until %v", l, err, tt.wantOwner, now.Add(ttl))
 			}
 			// Other cameras are independent.
-			if _, err := m.TryAcquire(ctx, "cam2", user("zed"), ttl, now); err != nil {
+			if _, err := b.TryAcquire(ctx, "cam2", user("zed"), ttl, now); err != nil {
 				t.Fatalf("cam2: %v", err)
+			}
+			if check != nil {
+				check(t, i, ttl)
 			}
 		})
 	}
+}
+
+func TestMemoryLeases(t *testing.T) {
+	runLeaseRules(t, func(int) (LeaseStore, LeaseStore) {
+		m := NewMemoryLeases()
+		return m, m
+	}, nil)
 }
 
 func TestMemoryLeasesOneWinnerUnderRace(t *testing.T) {
