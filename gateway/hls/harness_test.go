@@ -1,8 +1,6 @@
 package hls
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -40,13 +38,7 @@ func newHarness(t *testing.T, configure func(*Server)) *harness {
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
-		_, err := h.adm.Admit(context.Background(), s.Subject, s.Camera)
-		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
-	}}
-	if err := h.reg.Initialize(); err != nil {
-		t.Fatal(err)
-	}
+	h.reg = h.adm.Registry(t)
 	h.srv = &Server{Hub: h.hub, Admitter: h.adm, Sessions: h.reg, BlockTimeout: 5 * time.Second}
 	if configure != nil {
 		configure(h.srv)

@@ -49,13 +49,7 @@ func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
-		_, err := h.adm.Admit(context.Background(), s.Subject, s.Camera)
-		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
-	}}
-	if err := h.reg.Initialize(); err != nil {
-		t.Fatal(err)
-	}
+	h.reg = h.adm.Registry(t)
 	h.srv = &Server{Address: "127.0.0.1:0", Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
 	if err := h.srv.Initialize(); err != nil {
 		t.Fatal(err)

@@ -46,14 +46,7 @@ func newHarness(t testing.TB, opts ...func(*Server)) *harness {
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	h.reg = &session.Registry{Recheck: func(s *session.Session) session.Verdict {
-		tk := session.Ticket{Subject: s.Subject, Camera: s.Camera, Variant: s.Variant}
-		err := h.adm.Recheck(&tk, time.Now())
-		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
-	}}
-	if err := h.reg.Initialize(); err != nil {
-		t.Fatal(err)
-	}
+	h.reg = h.adm.Registry(t)
 	h.srv = &Server{Hub: h.hub, Admitter: h.adm, Sessions: h.reg, UDPMuxAddress: "127.0.0.1:0", IncludeLoopback: true}
 	for _, o := range opts {
 		o(h.srv)

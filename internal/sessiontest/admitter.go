@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/camgate/camgate/gateway/session"
@@ -104,4 +105,19 @@ func (a *Admitter) Expire(subject string) {
 		a.expired = map[string]bool{}
 	}
 	a.expired[subject] = true
+}
+
+// Registry returns an initialized session registry that re-checks sessions
+// through this admitter, as the gateway's does through authz.
+func (a *Admitter) Registry(t testing.TB) *session.Registry {
+	t.Helper()
+	r := &session.Registry{Recheck: func(s *session.Session) session.Verdict {
+		tk := session.Ticket{Subject: s.Subject, Camera: s.Camera, Variant: s.Variant}
+		err := a.Recheck(&tk, time.Now())
+		return session.Verdict{Allowed: err == nil, Reason: fmt.Sprint(err)}
+	}}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
