@@ -21,8 +21,14 @@ type rtpWriter interface {
 }
 
 // mediaOut writes one medium of a variant to its shared local track. It is
-// owned by the variant's pump goroutine: one unmarshal, at most one
-// re-fragmentation, and one WriteRTP per packet for all peers.
+// owned by the variant's pump goroutine: one unmarshal, at most one copy,
+// and one WriteRTP per packet for all peers.
+//
+// H264 is re-chunked to maxPayload: a NAL unit larger than that is sent as
+// FU-As filled to the limit across the upstream's own fragments, so that a
+// camera's 1400-byte fragments become as few viewer packets as the bytes
+// need (cutting each of them in two would send ~1.5× the packets, and every
+// packet costs an SRTP seal and a send per viewer).
 type mediaOut struct {
 	w         rtpWriter // the shared *webrtc.TrackLocalStaticRTP
 	mime      string
@@ -32,17 +38,30 @@ type mediaOut struct {
 	pkt     rtp.Packet
 	scratch [maxPayload]byte // FU-A being built
 
-	// Output numbering: out = in + offset. Re-fragmenting one packet into k
+	// The NAL unit being carried across upstream FU-As: fuOpen while its
+	// end has not arrived, fuSent once its first fragment went out; carry
+	// is the unit's data not sent yet (behind the 2-byte FU header slot of
+	// scratch).
+	fuOpen bool
+	fuSent bool
+	fuHdr  byte
+	carry  int
+
+	// Output numbering: out = in + offset. Re-chunking one packet into k
 	// adds k-1 to seqOff; a new upstream stream (rebase) moves both offsets
 	// so that viewers see continuous sequence numbers and timestamps.
 	seqOff   uint16
 	tsOff    uint32
 	nextSeq  uint16
+	lastIn   uint16
 	lastTS   uint32
 	lastWall time.Time
 	started  bool
 	rebase   bool
 }
+
+// fuChunk is the NAL unit data one FU-A carries.
+const fuChunk = maxPayload - 2
 
 // write forwards one packet of the variant; now is the batch's wall clock.
 func (o *mediaOut) write(p *stream.Packet, now time.Time) {
@@ -59,7 +78,13 @@ func (o *mediaOut) write(p *stream.Packet, now time.Time) {
 			o.seqOff = o.nextSeq - inSeq
 			o.tsOff = o.lastTS + elapsed - inTS
 		}
+		o.fuOpen = false
+	} else if o.started && inSeq != o.lastIn+1 {
+		// Lost upstream: the unit being carried cannot be completed. Its
+		// rest is dropped; the viewer sees the gap and discards the unit.
+		o.fuOpen = false
 	}
+	o.lastIn = inSeq
 	h := &o.pkt.Header
 	h.Version = 2
 	h.PayloadType = b[1] & 0x7f
@@ -67,7 +92,7 @@ func (o *mediaOut) write(p *stream.Packet, now time.Time) {
 	start := inSeq + o.seqOff
 	o.nextSeq = start
 	marker := b[1]&0x80 != 0
-	if o.h264 && len(b)-12 > maxPayload {
+	if o.h264 {
 		o.writeH264(b[12:], marker)
 	} else {
 		o.send(b[12:], marker)
@@ -86,13 +111,26 @@ func (o *mediaOut) send(payload []byte, marker bool) {
 	_ = o.w.WriteRTP(&o.pkt)
 }
 
-// writeH264 re-fragments an oversized H264 payload (RFC 6184, packetization
-// mode 1): single NAL units and FU-As are cut into smaller FU-As, STAP-As
-// into their NAL units. The marker goes on the last packet only.
+// writeH264 forwards one H264 payload (RFC 6184, packetization mode 1):
+// FU-As and oversized single NAL units are re-chunked, oversized STAP-As
+// split into their NAL units, the rest passes as is. The marker goes on the
+// last packet.
 func (o *mediaOut) writeH264(payload []byte, marker bool) {
-	switch typ := payload[0] & 0x1f; {
+	if len(payload) == 0 {
+		return
+	}
+	typ := payload[0] & 0x1f
+	if typ == 28 {
+		o.writeFUA(payload, marker)
+		return
+	}
+	o.fuOpen = false // a unit left open lost its end upstream
+	switch {
+	case len(payload) <= maxPayload:
+		o.send(payload, marker)
 	case typ >= 1 && typ <= 23:
-		o.writeFU(payload[0], payload[1:], true, true, marker)
+		o.openFU(payload[0])
+		o.feedFU(payload[1:], true, marker)
 	case typ == 24: // STAP-A: 16-bit size, NAL unit, ...
 		nalus := payload[1:]
 		for len(nalus) >= 2 {
@@ -106,39 +144,65 @@ func (o *mediaOut) writeH264(payload []byte, marker bool) {
 			if len(nalu) <= maxPayload {
 				o.send(nalu, marker && last)
 			} else {
-				o.writeFU(nalu[0], nalu[1:], true, true, marker && last)
+				o.openFU(nalu[0])
+				o.feedFU(nalu[1:], true, marker && last)
 			}
 		}
-	case typ == 28: // FU-A
-		if len(payload) < 2 {
-			return
-		}
-		hdr := payload[0]&0xe0 | payload[1]&0x1f
-		o.writeFU(hdr, payload[2:], payload[1]&0x80 != 0, payload[1]&0x40 != 0, marker)
 	default: // STAP-B, MTAP, FU-B: not in mode 1, pass through
 		o.send(payload, marker)
 	}
 }
 
-// writeFU sends data (a NAL unit without its header byte hdr, or a part of
-// one) as FU-A fragments; start/end say whether data begins/ends the unit.
-func (o *mediaOut) writeFU(hdr byte, data []byte, start, end, marker bool) {
-	const chunk = maxPayload - 2
-	ind, typ := hdr&0xe0|28, hdr&0x1f
-	for first := true; len(data) > 0; first = false {
-		n := min(len(data), chunk)
-		last := n == len(data)
-		fu := typ
-		if first && start {
-			fu |= 0x80
-		}
-		if last && end {
-			fu |= 0x40
-		}
-		b := o.scratch[:2+n]
-		b[0], b[1] = ind, fu
-		copy(b[2:], data[:n])
-		data = data[n:]
-		o.send(b, marker && last)
+// writeFUA carries one upstream FU-A into the unit being re-chunked.
+func (o *mediaOut) writeFUA(payload []byte, marker bool) {
+	if len(payload) < 2 {
+		return
 	}
+	first, end := payload[1]&0x80 != 0, payload[1]&0x40 != 0
+	if first {
+		o.openFU(payload[0]&0xe0 | payload[1]&0x1f)
+	} else if !o.fuOpen {
+		return // the unit's start was lost: undecodable, not worth sending
+	}
+	// Even fragments that would fit are filled up from the next ones: fewer
+	// packets cost less than the copy.
+	o.feedFU(payload[2:], end, marker)
+}
+
+// openFU starts carrying a NAL unit whose header byte is hdr.
+func (o *mediaOut) openFU(hdr byte) {
+	o.fuOpen, o.fuSent, o.fuHdr, o.carry = true, false, hdr, 0
+}
+
+// feedFU adds data to the carried unit, sending every full FU-A that more
+// data follows; end sends the rest as the unit's last fragment.
+func (o *mediaOut) feedFU(data []byte, end, marker bool) {
+	for {
+		room := fuChunk - o.carry
+		if len(data) <= room {
+			o.carry += copy(o.scratch[2+o.carry:], data)
+			if end {
+				o.flushFU(true, marker)
+			}
+			return
+		}
+		o.carry += copy(o.scratch[2+o.carry:], data[:room])
+		data = data[room:]
+		o.flushFU(false, false)
+	}
+}
+
+// flushFU sends the carried data as one FU-A.
+func (o *mediaOut) flushFU(end, marker bool) {
+	fu := o.fuHdr & 0x1f
+	if !o.fuSent {
+		fu |= 0x80
+	}
+	if end {
+		fu |= 0x40
+	}
+	b := o.scratch[:2+o.carry]
+	b[0], b[1] = o.fuHdr&0xe0|28, fu
+	o.send(b, marker)
+	o.fuSent, o.fuOpen, o.carry = true, !end, 0
 }

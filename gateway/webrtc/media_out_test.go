@@ -143,3 +143,70 @@ func TestMediaOutKeepsGapsAndRebases(t *testing.T) {
 		t.Fatalf("after rebase seq %d ts %d, previous seq %d ts %d", last.SequenceNumber, last.Timestamp, prev.SequenceNumber, prev.Timestamp)
 	}
 }
+
+// fragments cuts a NAL unit into upstream FU-As of size bytes of data.
+func fragments(n []byte, size int) [][]byte {
+	var out [][]byte
+	data := n[1:]
+	for first := true; len(data) > 0; first = false {
+		k := min(size, len(data))
+		fu := append([]byte{n[0]&0xe0 | 28, n[0] & 0x1f}, data[:k]...)
+		if first {
+			fu[1] |= 0x80
+		}
+		if k == len(data) {
+			fu[1] |= 0x40
+		}
+		out = append(out, fu)
+		data = data[k:]
+	}
+	return out
+}
+
+func TestMediaOutFillsPacketsAcrossUpstreamFragments(t *testing.T) {
+	for _, size := range []int{1398, fuChunk, 700, 1186 * 2} {
+		rec := &recorder{}
+		o := &mediaOut{w: rec, clockRate: 90000, h264: true}
+		idr := nalu(5, 10000)
+		frags := fragments(idr, size)
+		for i, f := range frags {
+			o.write(streamPacket(uint16(i), 9000, i == len(frags)-1, f), time.Now())
+		}
+		if want := (len(idr) - 1 + fuChunk - 1) / fuChunk; len(rec.pkts) != want {
+			t.Fatalf("upstream fragments of %d bytes: %d packets for %d bytes of NAL unit, want %d", size, len(rec.pkts), len(idr), want)
+		}
+		if b := annexB(t, rec.pkts); !bytes.Equal(b, append([]byte{0, 0, 0, 1}, idr...)) {
+			t.Fatalf("upstream fragments of %d bytes: receiver reassembles %d bytes, want %d", size, len(b), len(idr)+4)
+		}
+		for i, p := range rec.pkts {
+			if len(p.Payload) > maxPayload || p.Marker != (i == len(rec.pkts)-1) || p.SequenceNumber != uint16(i) {
+				t.Fatalf("packet %d: %d bytes, marker %v, seq %d", i, len(p.Payload), p.Marker, p.SequenceNumber)
+			}
+		}
+	}
+}
+
+func TestMediaOutDropsAUnitWithALostFragment(t *testing.T) {
+	rec := &recorder{}
+	o := &mediaOut{w: rec, clockRate: 90000, h264: true}
+	frags := fragments(nalu(5, 6000), 1398) // 5 fragments
+	now := time.Now()
+	for i, f := range frags {
+		if i == 2 {
+			continue // lost upstream
+		}
+		o.write(streamPacket(uint16(10+i), 9000, i == len(frags)-1, f), now)
+	}
+	before := len(rec.pkts)
+	next := nalu(1, 500)
+	o.write(streamPacket(15, 12600, true, next), now)
+	for _, p := range rec.pkts[:before] {
+		if p.Payload[1]&0x40 != 0 {
+			t.Fatal("the broken unit was sent with its end: a receiver would decode a corrupt NAL unit")
+		}
+	}
+	last := rec.pkts[len(rec.pkts)-1]
+	if !bytes.Equal(last.Payload, next) || last.SequenceNumber == rec.pkts[before-1].SequenceNumber+1 {
+		t.Fatalf("the next unit: seq %d after %d (the loss must stay visible as a gap)", last.SequenceNumber, rec.pkts[before-1].SequenceNumber)
+	}
+}
