@@ -3,12 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/internal/browsertest"
 )
 
 func TestPercentile(t *testing.T) {
@@ -117,5 +123,65 @@ func TestDescribe(t *testing.T) {
 	lines := <-got
 	if lines[0] != "DESCRIBE "+url+" RTSP/1.0 cseq=1" || lines[1] != "DESCRIBE "+url+" RTSP/1.0 cseq=2" {
 		t.Errorf("server saw %q", lines)
+	}
+}
+
+func TestPlaylistEnd(t *testing.T) {
+	pl := []byte("#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:2026-11-23T00:31:20.512Z\n#EXTINF:2.00000,\nseg1.mp4\n" +
+		"#EXT-X-PROGRAM-DATE-TIME:2026-11-23T00:31:22.512Z\n#EXT-X-PART:DURATION=0.20000,URI=\"p1.mp4\",INDEPENDENT=YES\n" +
+		"#EXT-X-PART:DURATION=0.20000,URI=\"p2.mp4\"\n#EXTINF:2.00000,\nseg2.mp4\n" +
+		"#EXT-X-PART:DURATION=0.20000,URI=\"p3.mp4\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p4.mp4\"\n")
+	end, ok := playlistEnd(pl)
+	if want := time.Date(2026, 11, 23, 0, 31, 24, 712e6, time.UTC); !ok || !end.Equal(want) {
+		t.Errorf("playlistEnd = %v, %v; want %v", end, ok, want)
+	}
+	if _, ok := playlistEnd([]byte("#EXTM3U\n#EXTINF:2,\nseg.mp4\n")); ok {
+		t.Error("playlistEnd without a program date time reported one")
+	}
+}
+
+// TestHLSLatency runs the hls-latency scenario for one short round with
+// one browser page: both servers play, and the figures are plausible.
+func TestHLSLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts mediamtx, ffmpeg, camgate and Chromium (about 40 s)")
+	}
+	mtx := filepath.Join(os.Getenv("HOME"), ".cache", "camgate-tools", "mediamtx-v1.20.1")
+	if _, err := os.Stat(mtx); err != nil {
+		t.Skipf("mediamtx is not built (../shared/tools/build-mediamtx builds it): %v", err)
+	}
+	for _, p := range []string{"ffmpeg", browsertest.ChromiumPath, browsertest.ChromedriverPath} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s is required: apt-get install -y ffmpeg chromium chromium-driver (or run scripts/test)", p)
+		}
+	}
+	o := options{scenario: "hls-latency", readers: 1, rounds: 1, duration: 3 * time.Second, warmup: time.Second,
+		mediamtx: mtx, bitrate: "1M"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The bench runs from the repository root: it builds ./cmd/camgate
+	// and reads links/assets.
+	t.Chdir("..")
+	e, err := newEnv(ctx, o, needs{hls: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	res, err := runHLSLatency(ctx, e, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("got %d results, want mediamtx and camgate", len(res))
+	}
+	for _, r := range res {
+		t.Logf("%s: %v", r.Target, r.Metrics)
+		for _, m := range []string{"glass_ms_p50", "glass_ms_max", "first_frame_ms_max", "playlist_age_ms_p50"} {
+			// Above 0 (a frame shown before it was received would be a
+			// clock mix-up), below 10 s (hls.js keeps ~3 parts behind).
+			if v := r.Metrics[m]; !(v > 0 && v < 10000) {
+				t.Errorf("%s %s = %v ms, want within (0, 10 s)", r.Target, m, v)
+			}
+		}
 	}
 }

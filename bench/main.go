@@ -79,6 +79,9 @@ var scenarios = map[string]scenario{
 	"hls": {help: "N HLS viewers (playlist reload every 0.5 s, each new segment fetched once): requests/s, " +
 		"server CPU per request, p50/p99 latency; mediamtx's LL-HLS muxer vs camgate's",
 		run: runHLS, needs: func(options) needs { return needs{hls: true} }},
+	"hls-latency": {help: "LL-HLS glass-to-glass latency in -readers headless Chromium pages (hls.js, lowLatencyMode): " +
+		"now − program date time of the frame on screen p50/p95/max, distance to live edge, page load to first frame",
+		run: runHLSLatency, needs: func(options) needs { return needs{hls: true} }},
 	"hls-segment": {help: "CPU per HLS segment request: N keep-alive clients fetching camgate's newest segment " +
 		"(authorized per request) vs nginx serving the same bytes as a static file",
 		run: runHLSSegment},
@@ -89,7 +92,7 @@ var scenarios = map[string]scenario{
 func main() {
 	var o options
 	flag.StringVar(&o.scenario, "scenario", "rtsp-fanout", "scenario to run (see below)")
-	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout), sessions (revoke), clients (links, archive)")
+	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout), sessions (revoke), clients (links, archive), browser pages (hls-latency)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement window per round")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "settling time before each window")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds (mediamtx, camgate alternated)")
