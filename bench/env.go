@@ -168,6 +168,7 @@ pprof: false
 playback: false
 rtmp: false
 srt: false
+moq: false
 rtsp: true
 rtspTransports: [tcp]
 rtspAddress: 127.0.0.1:%d
