@@ -87,8 +87,9 @@ type Server struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
-	api *webrtc.API
-	mux *ice.UDPMuxDefault
+	api   *webrtc.API
+	mux   *ice.UDPMuxDefault
+	batch *batchConn // the mux's socket; nil without a mux
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -180,7 +181,8 @@ func (s *Server) settingEngine() (webrtc.SettingEngine, error) {
 	if err != nil {
 		return se, fmt.Errorf("webrtc server: ICE UDP %s: %w", s.UDPMuxAddress, err)
 	}
-	params := ice.UDPMuxParams{Logger: pionLoggers{s.Logger}.NewLogger("udpmux"), UDPConn: conn}
+	s.batch = newBatchConn(conn.(*net.UDPConn))
+	params := ice.UDPMuxParams{Logger: pionLoggers{s.Logger}.NewLogger("udpmux"), UDPConn: s.batch}
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.IsUnspecified() {
 		// The mux then announces every interface's address.
 		if params.Net, err = stdnet.NewNet(); err != nil {

@@ -203,8 +203,13 @@ func (vt *variantTracks) pump(ctx context.Context, st *stream.Stream) error {
 }
 
 // writeBatch is the per-packet hot path: one WriteRTP per packet, which
-// pion encrypts and sends to every bound peer.
+// pion encrypts for every bound peer.
 func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
+	if b := vt.s.batch; b != nil {
+		// Every peer's datagrams of the batch leave in a few sendmmsg.
+		b.begin()
+		defer b.end()
+	}
 	now := time.Now()
 	for _, p := range batch {
 		if p.Media < len(vt.outs) {

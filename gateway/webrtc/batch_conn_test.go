@@ -1,0 +1,114 @@
+package webrtc
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func listenUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func readAll(t *testing.T, c *net.UDPConn, n int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	buf := make([]byte, 4096)
+	for len(got) < n {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("after %d of %d datagrams: %v", len(got), n, err)
+		}
+		got = append(got, append([]byte(nil), buf[:k]...))
+	}
+	return got
+}
+
+func TestBatchConnQueuesInsideAWindowAndKeepsOrder(t *testing.T) {
+	bc := newBatchConn(listenUDP(t))
+	if bc.bw == nil {
+		t.Skip("no sendmmsg here")
+	}
+	viewers := []*net.UDPConn{listenUDP(t), listenUDP(t), listenUDP(t)}
+	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+	dgram := func(v, i int) []byte { return []byte(fmt.Sprintf("viewer %d datagram %03d", v, i)) }
+
+	// Outside a window: sent at once.
+	if _, err := bc.WriteToAddrPort(dgram(0, 0), addr(viewers[0])); err != nil || bc.n != 0 {
+		t.Fatalf("outside a window: err %v, %d queued", err, bc.n)
+	}
+	readAll(t, viewers[0], 1)
+
+	// Inside: 100 datagrams per viewer, interleaved as a fan-out writes
+	// them (more than one sendmmsg's worth), plus one larger than a slot.
+	bc.begin()
+	big := bytes.Repeat([]byte{'x'}, 2000)
+	for i := range 100 {
+		for v, c := range viewers {
+			if v == 1 && i == 50 {
+				if _, err := bc.WriteTo(big, c.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := bc.WriteToAddrPort(dgram(v, i), addr(c)); err != nil || n != len(dgram(v, i)) {
+				t.Fatalf("queue: %d, %v", n, err)
+			}
+		}
+	}
+	if bc.n == 0 {
+		t.Fatal("nothing queued inside the window")
+	}
+	bc.end()
+	if bc.n != 0 {
+		t.Fatalf("%d datagrams left queued after the window", bc.n)
+	}
+	for v, c := range viewers {
+		want := 100
+		if v == 1 {
+			want++
+		}
+		got := readAll(t, c, want)
+		i := 0
+		for _, d := range got {
+			if bytes.Equal(d, big) {
+				if v != 1 || i != 50 {
+					t.Fatalf("viewer %d: the large datagram came after %d others", v, i)
+				}
+				continue
+			}
+			if !bytes.Equal(d, dgram(v, i)) {
+				t.Fatalf("viewer %d: got %q, want %q", v, d, dgram(v, i))
+			}
+			i++
+		}
+	}
+}
+
+func TestBatchConnSkipsARefusedDatagram(t *testing.T) {
+	bc := newBatchConn(listenUDP(t))
+	if bc.bw == nil {
+		t.Skip("no sendmmsg here")
+	}
+	v := listenUDP(t)
+	to := v.LocalAddr().(*net.UDPAddr).AddrPort()
+	bc.begin()
+	_, _ = bc.WriteToAddrPort([]byte("one"), to)
+	// Port 0: the kernel refuses this one (EINVAL).
+	_, _ = bc.WriteToAddrPort([]byte("refused"), netip.MustParseAddrPort("127.0.0.1:0"))
+	_, _ = bc.WriteToAddrPort([]byte("two"), to)
+	bc.end()
+	got := readAll(t, v, 2)
+	if string(got[0]) != "one" || string(got[1]) != "two" || bc.failed.Load() != 1 {
+		t.Fatalf("got %q, %d failed", got, bc.failed.Load())
+	}
+}
