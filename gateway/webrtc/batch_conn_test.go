@@ -41,7 +41,19 @@ func TestBatchConnQueuesInsideAWindowAndKeepsOrder(t *testing.T) {
 	}
 	viewers := []*net.UDPConn{listenUDP(t), listenUDP(t), listenUDP(t)}
 	addr := func(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
-	dgram := func(v, i int) []byte { return []byte(fmt.Sprintf("viewer %d datagram %03d", v, i)) }
+	// Mostly one size (a frame's packets), some shorter (a frame's last),
+	// some longer: runs of GSO segments are cut where the size changes.
+	dgram := func(v, i int) []byte {
+		d := []byte(fmt.Sprintf("viewer %d datagram %03d ", v, i))
+		switch {
+		case i%7 == 6:
+		case i%11 == 10:
+			d = append(d, bytes.Repeat([]byte{'+'}, 1300)...)
+		default:
+			d = append(d, bytes.Repeat([]byte{'.'}, 1000)...)
+		}
+		return d
+	}
 
 	// Outside a window: sent at once.
 	if _, err := bc.WriteToAddrPort(dgram(0, 0), addr(viewers[0])); err != nil || bc.n != 0 {
@@ -68,9 +80,14 @@ func TestBatchConnQueuesInsideAWindowAndKeepsOrder(t *testing.T) {
 	if bc.n == 0 {
 		t.Fatal("nothing queued inside the window")
 	}
+	sent := bc.messages.Load()
 	bc.end()
 	if bc.n != 0 {
 		t.Fatalf("%d datagrams left queued after the window", bc.n)
+	}
+	t.Logf("gso %v: %d messages for 301 datagrams", bc.gso.Load(), bc.messages.Load()-sent)
+	if sent := bc.messages.Load() - sent; bc.gso.Load() && sent >= 300 {
+		t.Fatalf("with GSO, %d messages for 301 datagrams", sent)
 	}
 	for v, c := range viewers {
 		want := 100

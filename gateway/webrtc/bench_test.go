@@ -94,72 +94,88 @@ func sinkViewer(b *testing.B, s *Server, vt *variantTracks) *sinkConn {
 }
 
 // BenchmarkSharedTrackWrite measures the per-packet cost of the WebRTC hot
-// path: one 1000-byte H264 packet of a variant written once to the shared
-// track, which pion encrypts (SRTP AES-GCM) and sends to every bound peer,
-// through the sender-report interceptor, and sends with the mux's batched
-// writes. An op is one packet for all N peers; ns/peer and cpu-ns/peer are
-// the wall and CPU time each viewer adds (the viewers are paused: the
-// kernel drops what they do not read).
+// path: a frame of 8 H264 packets (1000-byte payloads) of a variant written
+// as one pump batch to the shared track, which pion encrypts (SRTP AES-GCM)
+// for every bound peer through the sender-report interceptor, and the mux
+// socket sends with sendmmsg, each peer's packets of the frame as one GSO
+// message (gso=off: one message per packet). ns/peer and cpu-ns/peer are
+// the wall and CPU time one packet costs per viewer (the viewers are
+// paused: the kernel drops what they do not read).
 func BenchmarkSharedTrackWrite(b *testing.B) {
+	const framePackets = 8
 	for _, n := range []int{1, 10, 50} {
-		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
-			h := newHarness(b)
-			desc := &description.Session{Medias: []*description.Media{
-				{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}},
-			}}
-			vt, err := newVariantTracks(h.srv, "bench", "cam1", stream.VariantVideo, desc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			// Not pumped from a stream: the benchmark writes itself.
-			vt.users, vt.cancel = n, func() {}
-			sinks := make([]*sinkConn, n)
-			for i := range sinks {
-				sinks[i] = sinkViewer(b, h.srv, vt)
-			}
-			payload := make([]byte, 1000)
-			payload[0] = 0x41 // non-IDR slice
-			batch := []*stream.Packet{streamPacket(0, 0, true, payload)}
-			seq := uint16(0)
-			write := func() {
-				seq++
-				b := batch[0].Buf
-				b[2], b[3] = byte(seq>>8), byte(seq)
-				vt.writeBatch(batch)
-			}
-			// Every viewer is bound (receives) before measuring.
-			deadline := time.Now().Add(20 * time.Second)
-			for i := 0; i < n; {
-				write()
-				if sinks[i].rtp.Load() > 0 {
-					i++
-					continue
+		for _, gso := range []bool{true, false} {
+			b.Run(fmt.Sprintf("peers=%d/gso=%v", n, gso), func(b *testing.B) {
+				h := newHarness(b)
+				if !h.srv.batch.gso.Load() && gso {
+					b.Skip("the kernel has no UDP GSO")
 				}
-				if time.Now().After(deadline) {
-					b.Fatalf("viewer %d receives nothing", i)
+				h.srv.batch.gso.Store(gso)
+				desc := &description.Session{Medias: []*description.Media{
+					{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}},
+				}}
+				vt, err := newVariantTracks(h.srv, "bench", "cam1", stream.VariantVideo, desc)
+				if err != nil {
+					b.Fatal(err)
 				}
-				time.Sleep(time.Millisecond)
-			}
-			// Viewers stay connected for the ICE failure timeout (15 s)
-			// without reading: longer than any -benchtime worth using.
-			for _, s := range sinks {
-				s.paused.Store(true)
-			}
-			b.ReportAllocs()
-			cpu0 := processCPU(b)
-			b.ResetTimer()
-			for range b.N {
-				write()
-			}
-			b.StopTimer()
-			// CPU rather than wall time: on a shared machine the latter
-			// counts waiting for a core.
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N)/float64(n), "cpu-ns/peer")
-			for _, s := range sinks {
-				close(s.resume)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/peer")
-		})
+				// Not pumped from a stream: the benchmark writes itself.
+				vt.users, vt.cancel = n, func() {}
+				sinks := make([]*sinkConn, n)
+				for i := range sinks {
+					sinks[i] = sinkViewer(b, h.srv, vt)
+				}
+				payload := make([]byte, 1000)
+				payload[0] = 0x41 // non-IDR slice
+				batch := make([]*stream.Packet, framePackets)
+				for i := range batch {
+					batch[i] = streamPacket(0, 0, i == framePackets-1, payload)
+				}
+				seq, ts := uint16(0), uint32(0)
+				write := func() {
+					ts += 3600
+					for _, p := range batch {
+						seq++
+						b := p.Buf
+						b[2], b[3] = byte(seq>>8), byte(seq)
+						b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+					}
+					vt.writeBatch(batch)
+				}
+				// Every viewer is bound (receives) before measuring.
+				deadline := time.Now().Add(20 * time.Second)
+				for i := 0; i < n; {
+					write()
+					if sinks[i].rtp.Load() > 0 {
+						i++
+						continue
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("viewer %d receives nothing", i)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				// Viewers stay connected for the ICE failure timeout (15 s)
+				// without reading: longer than any -benchtime worth using.
+				for _, s := range sinks {
+					s.paused.Store(true)
+				}
+				b.ReportAllocs()
+				cpu0 := processCPU(b)
+				b.ResetTimer()
+				for range b.N {
+					write()
+				}
+				b.StopTimer()
+				for _, s := range sinks {
+					close(s.resume)
+				}
+				per := float64(b.N) * framePackets * float64(n)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/per, "ns/peer")
+				// CPU rather than wall time: on a shared machine the
+				// latter counts waiting for a core.
+				b.ReportMetric(float64(processCPU(b)-cpu0)/per, "cpu-ns/peer")
+			})
+		}
 	}
 }
 
