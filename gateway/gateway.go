@@ -203,7 +203,11 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		g.closers = append(g.closers, g.rtsps.Close)
 	}
 
-	g.hls = &hls.Server{Hub: g.hub, Admitter: g.access, Sessions: g.registry, Logger: g.Logger.With("component", "hls")}
+	g.hls = &hls.Server{
+		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
+		AllowOrigin: cfg.WebRTC.AllowOrigin, // one CORS setting for the browser-facing endpoints
+		Logger:      g.Logger.With("component", "hls"),
+	}
 	if err := g.hls.Initialize(); err != nil {
 		return fmt.Errorf("hls: %w", err)
 	}

@@ -71,7 +71,8 @@ type WebRTC struct {
 	NAT1To1IPs []string `yaml:"nat1to1_ips"`
 	// IncludeLoopback offers loopback candidates (a player on the same host).
 	IncludeLoopback bool `yaml:"include_loopback"`
-	// AllowOrigin is the CORS origin allowed to call /whep. Default "*".
+	// AllowOrigin is the CORS origin allowed to call /whep and to read /hls
+	// (playlists, segments, errors). Default "*".
 	AllowOrigin string `yaml:"allow_origin"`
 }
 

@@ -25,6 +25,8 @@ type harness struct {
 	// page, when set, serves everything outside /hls/ (the browser test's
 	// player page, script and result reports).
 	page atomic.Pointer[fasthttp.RequestHandler]
+	// preflights counts the OPTIONS requests to /hls/.
+	preflights atomic.Int32
 }
 
 // newHarness serves the HLS server on a real 127.0.0.1 port, fed by the
@@ -72,6 +74,9 @@ func (h *harness) route(ctx *fasthttp.RequestCtx) {
 	if !ok || !ok2 {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		return
+	}
+	if ctx.IsOptions() {
+		h.preflights.Add(1)
 	}
 	h.srv.Handle(ctx, cam, file)
 }

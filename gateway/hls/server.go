@@ -36,11 +36,14 @@ type Sessions interface {
 	Remove(id, reason string)
 }
 
-// errMethod: only GET and HEAD are served.
+// errMethod: only GET and HEAD are served (and OPTIONS, the CORS preflight).
 var errMethod = errors.New("method not allowed")
 
+// allowedMethods is the Allow and Access-Control-Allow-Methods value.
+const allowedMethods = "GET, HEAD, OPTIONS"
+
 // Server is the HLS server for viewers. The HTTP front routes
-// GET /hls/{camera}/{file} to Handle.
+// /hls/{camera}/{file} to Handle, whatever the method.
 type Server struct {
 	// Hub provides camera streams (required).
 	Hub Hub
@@ -71,6 +74,13 @@ type Server struct {
 	MaxBlocking int
 	// QueueSize is the muxer's packet queue (default stream.DefaultQueueSize).
 	QueueSize int
+	// AllowOrigin is the Access-Control-Allow-Origin of every response,
+	// errors included, so a player on another origin (hls.js on a web page)
+	// can read playlists, segments and statuses (default "*"; the gateway
+	// passes the WHEP server's setting). Credentials are never allowed
+	// cross-origin: the session id rides in the URLs, the cookie is only a
+	// same-origin fallback.
+	AllowOrigin string
 	// Logger (default: discard).
 	Logger *slog.Logger
 
@@ -108,6 +118,9 @@ func (s *Server) Initialize() error {
 	if s.MaxBlocking <= 0 {
 		s.MaxBlocking = 256
 	}
+	if s.AllowOrigin == "" {
+		s.AllowOrigin = "*"
+	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,11 +151,30 @@ func (s *Server) Close() {
 }
 
 // Handle serves GET /hls/{camera}/{file}: index.m3u8 (with ?token= the
-// token exchange), media playlists, init files, segments and parts.
+// token exchange), media playlists, init files, segments and parts; and
+// OPTIONS, the CORS preflight of a player on another origin.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, file string) {
+	ctx.Response.Header.Set("Access-Control-Allow-Origin", s.AllowOrigin)
+	if ctx.IsOptions() {
+		preflight(ctx)
+		return
+	}
 	if err := s.handle(ctx, camera, file); err != nil {
 		writeError(ctx, err)
 	}
+}
+
+// preflight answers a CORS preflight. It needs no credentials (browsers send
+// none with it): the request that follows is authorized as usual. Players
+// send no custom headers by default; Authorization and Range are allowed for
+// those that do (as mediamtx does).
+func preflight(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Methods", allowedMethods)
+	h.Set("Access-Control-Allow-Headers", "Authorization, Range")
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Set("Allow", allowedMethods)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx, camera, file string) error {
@@ -293,8 +325,12 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.ResetBody()
 	ctx.Response.Header.Del("Set-Cookie")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	if code == http.StatusServiceUnavailable {
+	switch code {
+	case http.StatusServiceUnavailable:
 		ctx.Response.Header.Set("Retry-After", "1")
+		ctx.Response.Header.Set("Access-Control-Expose-Headers", "Retry-After")
+	case http.StatusMethodNotAllowed:
+		ctx.Response.Header.Set("Allow", allowedMethods)
 	}
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("application/json")
