@@ -159,19 +159,14 @@ func (c *camMuxer) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	encodeErrs := 0
+	el := &encodeLog{log: c.log}
 	m := &gohlslib.Muxer{
 		Tracks:             tracks,
 		Variant:            gohlslib.MuxerVariantLowLatency,
 		SegmentCount:       c.srv.SegmentCount,
 		SegmentMinDuration: c.srv.SegmentDuration,
 		PartMinDuration:    c.srv.PartDuration,
-		OnEncodeError: func(err error) {
-			encodeErrs++
-			if encodeErrs == 1 {
-				c.log.Warn("hls muxer encode error", "error", err)
-			}
-		},
+		OnEncodeError:      el.report,
 	}
 	if err := m.Start(); err != nil {
 		return fmt.Errorf("start hls muxer: %w", err)
@@ -191,6 +186,7 @@ func (c *camMuxer) runOnce(ctx context.Context) error {
 		f.writeBatch(batch)
 		return nil
 	})
-	c.log.Info("hls muxer ended", "error", err, "dropped", r.Dropped(), "encode_errors", encodeErrs)
+	c.log.Info("hls muxer ended", "error", err, "dropped", r.Dropped(), "encode_errors", el.errors,
+		"part_target_changes", el.partTargetChanges)
 	return err
 }
