@@ -107,10 +107,9 @@ func runHLSLatency(ctx context.Context, e *env, o options) ([]result, error) {
 		}
 	}()
 	err = forEach(ctx, o.readers, 2, func(i int) error {
-		// The page is the bench's, the stream another origin: camgate
-		// sends no CORS headers, so the browser must not enforce them
-		// (hls.js's GETs are simple requests: no preflight either way).
-		b, err := browsertest.Start(ctx, "--disable-web-security")
+		// The page is the bench's, the stream another origin: both
+		// servers answer with CORS headers.
+		b, err := browsertest.Start(ctx)
 		browsers[i] = b
 		return err
 	})
