@@ -188,11 +188,10 @@ func (c *batchConn) groupLocked() int {
 	return nm
 }
 
-// sendLocked hands the messages to sendmmsg. A message the kernel refuses
-// (its destination unreachable) is skipped: UDP delivery is best effort,
-// and the others must still go. EIO on a GSO message means the device
-// cannot segment: GSO is turned off and the message's datagrams sent one
-// by one.
+// sendLocked hands the messages to sendmmsg. A datagram the kernel
+// refuses (its destination unreachable) is skipped: UDP delivery is best
+// effort, and the others must still go. A refused GSO message is sent
+// again one datagram at a time.
 func (c *batchConn) sendLocked(ms []ipv4.Message) {
 	c.messages.Add(uint64(len(ms)))
 	for i := 0; i < len(ms); {
@@ -203,16 +202,21 @@ func (c *batchConn) sendLocked(ms []ipv4.Message) {
 		}
 		m := &ms[i]
 		i++
-		if m.OOB != nil && errors.Is(err, syscall.EIO) {
-			c.gso.Store(false)
-			to := m.Addr.(*net.UDPAddr).AddrPort()
-			for _, b := range m.Buffers {
-				if _, err := c.UDPConn.WriteToUDPAddrPort(b, to); err != nil {
-					c.failed.Add(1)
-				}
-			}
+		if m.OOB == nil {
+			c.failed.Add(1)
 			continue
 		}
-		c.failed.Add(uint64(len(m.Buffers)))
+		// A GSO message refused as such: EIO, the device cannot segment
+		// (never again, then); EINVAL, e.g. datagrams larger than the
+		// path's MTU, which alone would be fragmented.
+		if errors.Is(err, syscall.EIO) {
+			c.gso.Store(false)
+		}
+		to := m.Addr.(*net.UDPAddr).AddrPort()
+		for _, b := range m.Buffers {
+			if _, err := c.UDPConn.WriteToUDPAddrPort(b, to); err != nil {
+				c.failed.Add(1)
+			}
+		}
 	}
 }

@@ -120,12 +120,19 @@ func TestBatchConnSkipsARefusedDatagram(t *testing.T) {
 	to := v.LocalAddr().(*net.UDPAddr).AddrPort()
 	bc.begin()
 	_, _ = bc.WriteToAddrPort([]byte("one"), to)
-	// Port 0: the kernel refuses this one (EINVAL).
-	_, _ = bc.WriteToAddrPort([]byte("refused"), netip.MustParseAddrPort("127.0.0.1:0"))
+	// Port 0: the kernel refuses these (EINVAL); with GSO the two go as
+	// one message, refused, then tried one by one.
+	bad := netip.MustParseAddrPort("127.0.0.1:0")
+	_, _ = bc.WriteToAddrPort([]byte("refused"), bad)
+	_, _ = bc.WriteToAddrPort([]byte("refused"), bad)
 	_, _ = bc.WriteToAddrPort([]byte("two"), to)
+	gso := bc.gso.Load()
 	bc.end()
 	got := readAll(t, v, 2)
-	if string(got[0]) != "one" || string(got[1]) != "two" || bc.failed.Load() != 1 {
+	if string(got[0]) != "one" || string(got[1]) != "two" || bc.failed.Load() != 2 {
 		t.Fatalf("got %q, %d failed", got, bc.failed.Load())
+	}
+	if bc.gso.Load() != gso {
+		t.Fatal("a refused destination turned GSO off")
 	}
 }
