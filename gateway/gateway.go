@@ -256,6 +256,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				ns.rtspBytes += g.rtsps.BytesSent()
 			}
 			ns.cacheHits, ns.cacheMisses = g.authz.CacheStats()
+			ns.webrtcGSO, ns.webrtcRefused = g.whep.SendStats()
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
 		},
 		Ready:   g.ready,

@@ -128,6 +128,8 @@ func (m *metrics) upstream(camera, state string) {
 type nodeStats struct {
 	cacheHits, cacheMisses uint64
 	rtspBytes              uint64
+	webrtcGSO              bool
+	webrtcRefused          uint64
 }
 
 // write renders the exposition format.
@@ -185,6 +187,14 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"evaluated\"} %d\n", ns.cacheMisses)
 	b.WriteString("# HELP camgate_rtsp_bytes_sent_total Media bytes written to RTSP-over-TCP viewers.\n# TYPE camgate_rtsp_bytes_sent_total counter\n")
 	fmt.Fprintf(&b, "camgate_rtsp_bytes_sent_total %d\n", ns.rtspBytes)
+	b.WriteString("# HELP camgate_webrtc_gso Whether WebRTC media leaves the ICE UDP mux in UDP GSO messages (1), or one datagram at a time (0).\n# TYPE camgate_webrtc_gso gauge\n")
+	gso := 0
+	if ns.webrtcGSO {
+		gso = 1
+	}
+	fmt.Fprintf(&b, "camgate_webrtc_gso %d\n", gso)
+	b.WriteString("# HELP camgate_webrtc_send_refused_total WebRTC datagrams the kernel refused to send (e.g. an unreachable viewer).\n# TYPE camgate_webrtc_send_refused_total counter\n")
+	fmt.Fprintf(&b, "camgate_webrtc_send_refused_total %d\n", ns.webrtcRefused)
 	b.WriteString("# HELP camgate_link_verifications_total Share-link token uses by result.\n# TYPE camgate_link_verifications_total counter\n")
 	for _, r := range linkResults {
 		fmt.Fprintf(&b, "camgate_link_verifications_total{result=%q} %d\n", r, m.links[r].Load())

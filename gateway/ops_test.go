@@ -77,7 +77,7 @@ func TestLogsAndMetrics(t *testing.T) {
 	res.Body.Close()
 	for _, want := range []string{`camgate_sessions{protocol="rtsp",camera="cam1"} 1`, `camgate_decisions_total{result="denied"}`,
 		`camgate_decision_cache_total{layer="l1"}`, `camgate_upstream_up{camera="cam1"} 1`, "camgate_rtsp_bytes_sent_total",
-		`camgate_link_verifications_total{result="allowed"} `, `camgate_hls_segment_seconds_bucket{le="+Inf"}`} {
+		`camgate_link_verifications_total{result="allowed"} `, `camgate_hls_segment_seconds_bucket{le="+Inf"}`, "camgate_webrtc_gso ", "camgate_webrtc_send_refused_total 0\n"} {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, body)
 		}

@@ -212,6 +212,16 @@ func (s *Server) UDPMuxAddr() net.Addr {
 	return nil
 }
 
+// SendStats reports how the ICE mux socket sends: whether UDP GSO is in
+// use, and how many datagrams the kernel refused. Without a mux (a port
+// range) both are zero.
+func (s *Server) SendStats() (gso bool, refused uint64) {
+	if s.batch == nil {
+		return false, 0
+	}
+	return s.batch.gso.Load(), s.batch.failed.Load()
+}
+
 // Close ends every viewer and stops every track writer.
 func (s *Server) Close() {
 	s.mu.Lock()
