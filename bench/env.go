@@ -145,7 +145,7 @@ func (e *env) start(ctx context.Context, o options, need needs) error {
 		return err
 	}
 	e.originURL = fmt.Sprintf("rtsp://127.0.0.1:%d/cam", mport)
-	cfg, err := e.mediamtxConfig(mport, need)
+	cfg, err := e.mediamtxConfig(mport, need, ttffMuxerCloseAfter(o))
 	if err != nil {
 		return err
 	}
@@ -159,8 +159,9 @@ func (e *env) start(ctx context.Context, o options, need needs) error {
 }
 
 // mediamtxConfig serves RTSP over TCP, plus HLS or WebRTC (on free
-// loopback ports) only for the scenarios comparing them.
-func (e *env) mediamtxConfig(rtspPort int, need needs) (string, error) {
+// loopback ports) only for the scenarios comparing them. hlsCloseAfter,
+// when set, turns HLS on with that hlsMuxerCloseAfter (ttff's hls-cold).
+func (e *env) mediamtxConfig(rtspPort int, need needs, hlsCloseAfter time.Duration) (string, error) {
 	cfg := fmt.Sprintf(`logLevel: warn
 api: false
 metrics: false
@@ -173,12 +174,15 @@ rtsp: true
 rtspTransports: [tcp]
 rtspAddress: 127.0.0.1:%d
 `, rtspPort)
-	if need.hls {
+	if need.hls || hlsCloseAfter > 0 {
 		p, err := freePort()
 		if err != nil {
 			return "", err
 		}
 		cfg += fmt.Sprintf("hls: true\nhlsAddress: 127.0.0.1:%d\n", p)
+		if hlsCloseAfter > 0 {
+			cfg += fmt.Sprintf("hlsMuxerCloseAfter: %s\n", hlsCloseAfter)
+		}
 		e.hlsMtx = fmt.Sprintf("http://127.0.0.1:%d/cam/index.m3u8", p)
 	} else {
 		cfg += "hls: false\n"
