@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,5 +188,54 @@ func TestHLSLatency(t *testing.T) {
 				t.Errorf("%s %s = %v ms, want within (0, 10 s)", r.Target, m, v)
 			}
 		}
+	}
+}
+
+// TestKickHLSSessions runs hls-cold's muxer stop against a fake admin API:
+// every HLS session of the camera is deleted, nothing else, and it returns
+// once none is listed.
+func TestKickHLSSessions(t *testing.T) {
+	var mu sync.Mutex
+	sessions := map[string][2]string{ // id → protocol, camera
+		"h1": {"hls", "cam"}, "h2": {"hls", "cam"}, "r1": {"rtsp", "cam"}, "o1": {"hls", "other"},
+	}
+	var deleted []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+benchAdminKey {
+			http.Error(w, "no admin key", http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/sessions/"); {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/sessions":
+			var list []map[string]string
+			for id, s := range sessions {
+				list = append(list, map[string]string{"id": id, "protocol": s[0], "camera": s[1]})
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"sessions": list})
+		case r.Method == http.MethodDelete && ok:
+			if _, found := sessions[id]; !found {
+				http.Error(w, "no such session", http.StatusNotFound)
+				return
+			}
+			delete(sessions, id)
+			deleted = append(deleted, id)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusMethodNotAllowed)
+		}
+	}))
+	defer srv.Close()
+	n := &node{name: "A", http: srv.URL}
+	if err := n.kickHLSSessions(context.Background(), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(deleted)
+	if got := strings.Join(deleted, ","); got != "h1,h2" {
+		t.Errorf("deleted %q, want h1,h2 (the camera's HLS sessions only)", got)
+	}
+	if err := n.kickHLSSessions(context.Background(), "cam"); err != nil || len(deleted) != 2 {
+		t.Errorf("second call: %v, deleted %q; want nothing more to do", err, deleted)
 	}
 }
