@@ -62,10 +62,11 @@ var scenarios = map[string]scenario{
 	"rtsp-fanout": {help: "N RTSP readers (TCP) of one camera: CPU per reader-second, memory per reader, packets received",
 		run: runRTSPFanout},
 	"ttff": {help: "time to first decodable frame for a new viewer, per protocol of -proto " +
-		"(GOP cache vs waiting for the next keyframe; HLS: index, playlist, init and newest segment)",
+		"(GOP cache vs waiting for the next keyframe; HLS: index, playlist, init and newest segment, " +
+		"joining a running muxer or, with hls-cold, starting one)",
 		run: runTTFF, needs: func(o options) needs {
 			p := o.protos()
-			return needs{hls: slices.Contains(p, "hls"), whep: slices.Contains(p, "whep")}
+			return needs{hls: slices.Contains(p, "hls") || slices.Contains(p, "hls-cold"), whep: slices.Contains(p, "whep")}
 		}},
 	"revoke": {help: "N RTSP sessions of distinct viewers, each grant deleted via the API: time until each session ends " +
 		"(p50/p99); -redis: revoke on node A, sessions on node B",
@@ -101,7 +102,7 @@ func main() {
 	flag.StringVar(&o.bitrate, "bitrate", "2M", "video bitrate of the test clip")
 	flag.BoolVar(&o.redis, "redis", false, "revoke: start redis-server and two camgate nodes sharing it (cross-node figure)")
 	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
-	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls)")
+	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls, hls-cold: the first HLS viewer of a running camera)")
 	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")
