@@ -16,9 +16,11 @@ import (
 
 // runHLSSegment measures what one HLS segment request costs: N keep-alive
 // clients fetch camgate's newest finished segment back to back (each request
-// authorized against the HLS session's cached decision), and the same bytes
-// as a static file from nginx (Debian's nginx, one worker, sendfile), the
-// issue's yardstick for CPU per 64 KB segment.
+// authorized against the HLS session's cached decision), the same bytes as a
+// static file from nginx (Debian's nginx, one worker, sendfile), the issue's
+// yardstick for CPU per 64 KB segment, and from a bare fasthttp server (this
+// binary again: camgate's HTTP stack without camgate's code), the floor of
+// that stack.
 func runHLSSegment(ctx context.Context, e *env, o options) ([]result, error) {
 	if err := waitHLSReady(ctx, e.hlsCam); err != nil {
 		return nil, err
@@ -48,7 +50,12 @@ func runHLSSegment(ctx context.Context, e *env, o options) ([]result, error) {
 		return nil, err
 	}
 	defer stop(nginx.cmd)
-	step("segment of %d bytes; nginx serves a copy at %s", len(body), nginx.url)
+	bare, err := e.startBareFastHTTP(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	defer stop(bare.cmd)
+	step("segment of %d bytes; nginx serves a copy at %s, a bare fasthttp server at %s", len(body), nginx.url, bare.url)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { // camgate's segments roll out of the playlist: follow the newest
@@ -72,6 +79,8 @@ func runHLSSegment(ctx context.Context, e *env, o options) ([]result, error) {
 			fetch func(context.Context) (int64, error)
 		}{
 			{"nginx", nginx.cpu, func(ctx context.Context) (int64, error) { return download(ctx, plain, nginx.url, ctype) }},
+			{"fasthttp", func() (float64, error) { return cpuSeconds(bare.cmd.Process.Pid) },
+				func(ctx context.Context) (int64, error) { return download(ctx, plain, bare.url, ctype) }},
 			{"camgate", func() (float64, error) { return cpuSeconds(camPid) },
 				func(ctx context.Context) (int64, error) { return download(ctx, camClient, *current.Load(), ctype) }},
 		} {

@@ -84,13 +84,20 @@ var scenarios = map[string]scenario{
 		"now − program date time of the frame on screen p50/p95/max, distance to live edge, page load to first frame",
 		run: runHLSLatency, needs: func(options) needs { return needs{hls: true} }},
 	"hls-segment": {help: "CPU per HLS segment request: N keep-alive clients fetching camgate's newest segment " +
-		"(authorized per request) vs nginx serving the same bytes as a static file",
+		"(authorized per request) vs nginx serving the same bytes as a static file, and a bare fasthttp server",
 		run: runHLSSegment},
 	"whep": {help: "N WebRTC viewers (pion) over WHEP: server CPU per viewer-second and per packet, packets received",
 		run: runWHEP, needs: func(options) needs { return needs{whep: true} }},
 }
 
 func main() {
+	if path := os.Getenv(serveFileEnv); path != "" {
+		if err := serveBareFastHTTP(path); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: bare fasthttp server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.scenario, "scenario", "rtsp-fanout", "scenario to run (see below)")
 	flag.IntVar(&o.readers, "readers", 50, "concurrent readers (rtsp-fanout), sessions (revoke), clients (links, archive), browser pages (hls-latency)")
