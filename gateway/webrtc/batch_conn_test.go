@@ -136,3 +136,40 @@ func TestBatchConnSkipsARefusedDatagram(t *testing.T) {
 		t.Fatal("a refused destination turned GSO off")
 	}
 }
+
+// The default mux address (":8189") is a dual-stack IPv6 socket: batched
+// and GSO sends reach IPv4 viewers (v4-mapped) and IPv6 ones from it.
+func TestBatchConnOnADualStackSocket(t *testing.T) {
+	c, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	bc := newBatchConn(c.(*net.UDPConn))
+	if bc.bw == nil {
+		t.Skip("no sendmmsg here")
+	}
+	v4 := listenUDP(t)
+	viewers := []*net.UDPConn{v4}
+	if v6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err == nil {
+		t.Cleanup(func() { _ = v6.Close() })
+		viewers = append(viewers, v6)
+	}
+	bc.begin()
+	for i := range 3 {
+		for _, v := range viewers {
+			if _, err := bc.WriteToAddrPort([]byte(fmt.Sprintf("datagram %d", i)), v.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bc.end()
+	for _, v := range viewers {
+		if got := readAll(t, v, 3); string(got[2]) != "datagram 2" {
+			t.Fatalf("%v got %q", v.LocalAddr(), got)
+		}
+	}
+	if n := bc.failed.Load(); n != 0 {
+		t.Fatalf("%d datagrams refused", n)
+	}
+}
