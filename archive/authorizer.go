@@ -52,6 +52,25 @@ type Authorizer interface {
 	Authorize(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error)
 }
 
+// RequestAuthorizer is an Authorizer that verifies a request's token once.
+// A request that serves many footage times (a download checks its range's
+// edges and every segment, a playlist every segment) calls Begin once and
+// asks the Grant about each time. Begin refuses what does not depend on
+// the footage (ErrUnauthenticated, ErrUnknownCamera, ErrForbidden); the
+// Grant still applies every permission rule to each footage time, so a
+// segment outside what the viewer may see is refused as with Authorize.
+// The Store uses it when its Authorizer implements it.
+type RequestAuthorizer interface {
+	Authorizer
+	Begin(ctx context.Context, token, camera, action string) (Grant, error)
+}
+
+// Grant decides the footage times of one request whose token was verified
+// by RequestAuthorizer.Begin. One goroutine uses it, for one request only.
+type Grant interface {
+	Allow(footage time.Time) (Viewer, error)
+}
+
 // AuthorizerFunc adapts a function to Authorizer.
 type AuthorizerFunc func(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error)
 

@@ -191,9 +191,13 @@ func (d *Download) Close() error {
 // tables of its segments and builds the MP4 header. The Download must be
 // written or closed.
 func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, end time.Time) (*Download, error) {
+	auth, err := s.begin(ctx, tok, camera, ActionDownload)
+	if err != nil {
+		return nil, err
+	}
 	sound := true
 	for _, at := range []time.Time{start, end} {
-		v, err := s.authorize(ctx, tok, camera, ActionDownload, at)
+		v, err := auth.authorize(at)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +209,7 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
 	for _, sg := range segs {
-		v, err := s.authorize(ctx, tok, camera, ActionDownload, sg.Start)
+		v, err := auth.authorize(sg.Start)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +242,6 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
 	d.pieces = layoutChunks(tracks)
-	var err error
 	if d.header, err = buildHeader(m.hdr, tracks, d.Size()); err != nil {
 		return nil, fmt.Errorf("archive: download of %s: %w", camera, err)
 	}

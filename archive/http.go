@@ -113,11 +113,55 @@ func writeJSON(ctx *fasthttp.RequestCtx, code int, v any) {
 // authorize asks the Authorizer, refusing an empty token first.
 func (s *Store) authorize(ctx context.Context, tok, camera, action string, footage time.Time) (Viewer, error) {
 	if tok == "" {
-		return Viewer{}, fmt.Errorf("%w: a token is required (?token= or Authorization: Bearer)", ErrUnauthenticated)
+		return Viewer{}, errNoToken
 	}
 	v, err := s.Authorizer.Authorize(ctx, tok, camera, action, footage)
 	if err != nil {
-		return Viewer{}, fmt.Errorf("%s of %s at %s: %w", action, camera, footage.UTC().Format(time.RFC3339), err)
+		return Viewer{}, footageError(action, camera, footage, err)
+	}
+	return v, nil
+}
+
+var errNoToken = fmt.Errorf("%w: a token is required (?token= or Authorization: Bearer)", ErrUnauthenticated)
+
+func footageError(action, camera string, footage time.Time, err error) error {
+	return fmt.Errorf("%s of %s at %s: %w", action, camera, footage.UTC().Format(time.RFC3339), err)
+}
+
+// requestAuth authorizes the footage times of one request: with a
+// RequestAuthorizer the token is verified once (begin), otherwise each time
+// is a full Authorize.
+type requestAuth struct {
+	s                *Store
+	ctx              context.Context
+	tok, camera, act string
+	grant            Grant // nil: ask s.Authorizer each time
+}
+
+// begin starts authorizing a request's footage times.
+func (s *Store) begin(ctx context.Context, tok, camera, action string) (*requestAuth, error) {
+	if tok == "" {
+		return nil, errNoToken
+	}
+	r := &requestAuth{s: s, ctx: ctx, tok: tok, camera: camera, act: action}
+	if ra, ok := s.Authorizer.(RequestAuthorizer); ok {
+		g, err := ra.Begin(ctx, tok, camera, action)
+		if err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", action, camera, err)
+		}
+		r.grant = g
+	}
+	return r, nil
+}
+
+// authorize decides one footage time of the request.
+func (r *requestAuth) authorize(footage time.Time) (Viewer, error) {
+	if r.grant == nil {
+		return r.s.authorize(r.ctx, r.tok, r.camera, r.act, footage)
+	}
+	v, err := r.grant.Allow(footage)
+	if err != nil {
+		return Viewer{}, footageError(r.act, r.camera, footage, err)
 	}
 	return v, nil
 }

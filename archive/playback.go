@@ -49,9 +49,13 @@ func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
 
 // Playlist builds the VOD playlist (see ServePlaylist).
 func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end time.Time) ([]byte, error) {
+	auth, err := s.begin(ctx, tok, camera, ActionArchive)
+	if err != nil {
+		return nil, err
+	}
 	segs := s.index.rangeOf(camera, start, end)
 	if len(segs) == 0 {
-		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
+		if _, err := auth.authorize(start); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: no recordings of %s between %s and %s", ErrNotFound, camera,
@@ -71,7 +75,7 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 	served := 0
 	for i := range segs {
 		sg := &segs[i]
-		v, err := s.authorize(ctx, tok, camera, ActionArchive, sg.Start)
+		v, err := auth.authorize(sg.Start)
 		if errors.Is(err, ErrForbidden) {
 			denied = err
 			prev = nil // a hole: what follows is a discontinuity
