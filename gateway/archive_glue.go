@@ -12,6 +12,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
+	"github.com/camgate/camgate/links"
 )
 
 // startArchive opens the archive store and the recorder, and starts
@@ -23,7 +24,7 @@ func (g *Gateway) startArchive() error {
 		MaxDownload:     time.Duration(g.Config.Archive.MaxDownload),
 		SegmentDuration: time.Duration(g.Config.Archive.SegmentDuration),
 		MaxBytes:        g.Config.Archive.MaxBytes,
-		Authorizer:      archive.AuthorizerFunc(g.authorizeArchive),
+		Authorizer:      archiveAuthorizer{g},
 		Logger:          g.Logger.With("component", "archive"),
 	}
 	if err := g.archive.Initialize(); err != nil {
@@ -58,49 +59,95 @@ func (g *Gateway) syncRecorders() {
 	}
 }
 
-// authorizeArchive decides one archive request: the token's subject needs
-// action on the device for footage recorded at footage.
-func (g *Gateway) authorizeArchive(_ context.Context, raw, device, action string, footage time.Time) (archive.Viewer, error) {
+// archiveAuthorizer admits archive requests through the gateway's admission
+// (the same token verification as live viewers: viewer JWT or share link).
+// A request verifies its token once (Begin); each footage time it serves is
+// then decided against the current permissions (Grant.Allow).
+type archiveAuthorizer struct{ g *Gateway }
+
+// Authorize implements archive.Authorizer: one footage time of a request.
+func (a archiveAuthorizer) Authorize(ctx context.Context, raw, device, action string, footage time.Time) (archive.Viewer, error) {
+	gr, err := a.Begin(ctx, raw, device, action)
+	if err != nil {
+		return archive.Viewer{}, err
+	}
+	return gr.Allow(footage)
+}
+
+// Begin implements archive.RequestAuthorizer: it verifies the token and
+// refuses what no footage time changes (unknown camera, a link for another
+// camera, an unknown action). The request's instant is taken here: its
+// footage times are all decided at it.
+func (a archiveAuthorizer) Begin(_ context.Context, raw, device, action string) (archive.Grant, error) {
+	g := a.g
 	if g.access.isLinkToken(raw) {
-		return g.authorizeArchiveLink(raw, device, action, footage)
+		return g.beginArchiveLink(raw, device, action)
 	}
 	claims, err := g.access.subjectOf(raw)
 	if err != nil {
-		return archive.Viewer{}, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
+		return nil, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
 	}
 	if _, ok := g.authz.Device(device); !ok {
-		return archive.Viewer{}, fmt.Errorf("%w: %s", archive.ErrUnknownCamera, device)
+		return nil, fmt.Errorf("%w: %s", archive.ErrUnknownCamera, device)
 	}
 	act, err := authz.ParseAction(action)
 	if err != nil {
-		return archive.Viewer{}, fmt.Errorf("%w: %w", archive.ErrForbidden, err)
+		return nil, fmt.Errorf("%w: %w", archive.ErrForbidden, err)
 	}
-	now := time.Now()
-	d := g.authz.CheckFootage(claims.Subject, device, act, now, footage)
-	if !d.Allowed {
-		g.authz.RecordAudit(authz.AuditEntry{Who: "subject:" + claims.Subject, What: action + " " + device + " at " + footage.UTC().Format(time.RFC3339), Why: d.Reason})
-		return archive.Viewer{}, fmt.Errorf("%w: %s", archive.ErrForbidden, d.Reason)
-	}
-	sound := g.authz.Check(claims.Subject, device, authz.ActionSound, now).Allowed
-	return archive.Viewer{Subject: claims.Subject, Sound: sound}, nil
+	return &archiveViewerGrant{authz: g.authz, subject: claims.Subject, device: device, action: action, act: act, now: time.Now()}, nil
 }
 
-// authorizeArchiveLink decides an archive request made with a share link:
-// the link's actions, window and footage window, and its creator's rights.
-func (g *Gateway) authorizeArchiveLink(raw, device, action string, footage time.Time) (archive.Viewer, error) {
+// beginArchiveLink verifies a share-link token for an archive request.
+func (g *Gateway) beginArchiveLink(raw, device, action string) (archive.Grant, error) {
 	claims, err := g.links.Verify(raw)
 	if err != nil {
-		return archive.Viewer{}, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
+		return nil, fmt.Errorf("%w: %w", archive.ErrUnauthenticated, err)
 	}
 	if claims.Device != device {
-		return archive.Viewer{}, fmt.Errorf("%w: the link is for another camera", archive.ErrForbidden)
+		return nil, fmt.Errorf("%w: the link is for another camera", archive.ErrForbidden)
 	}
-	now := time.Now()
-	if d := g.links.Decide(claims.LinkID, device, action, now, &footage); !d.Allowed {
+	return &archiveLinkGrant{links: g.links, link: claims.LinkID, device: device, action: action, now: time.Now()}, nil
+}
+
+// archiveViewerGrant decides footage times for a verified viewer token: the
+// subject needs the action on the device for footage recorded at that time
+// (grant windows, schedules, conditions and footage_within, from the cached
+// decision, so a revocation during the request refuses what follows it).
+type archiveViewerGrant struct {
+	authz           *authz.Service
+	subject, device string
+	action          string
+	act             authz.Action
+	now             time.Time
+}
+
+// Allow implements archive.Grant.
+func (r *archiveViewerGrant) Allow(footage time.Time) (archive.Viewer, error) {
+	d := r.authz.CheckFootage(r.subject, r.device, r.act, r.now, footage)
+	if !d.Allowed {
+		r.authz.RecordAudit(authz.AuditEntry{Who: "subject:" + r.subject, What: r.action + " " + r.device + " at " + footage.UTC().Format(time.RFC3339), Why: d.Reason})
 		return archive.Viewer{}, fmt.Errorf("%w: %s", archive.ErrForbidden, d.Reason)
 	}
-	sound := g.links.Decide(claims.LinkID, device, "sound", now, nil).Allowed
-	return archive.Viewer{Link: claims.LinkID, Sound: sound}, nil
+	sound := r.authz.Check(r.subject, r.device, authz.ActionSound, r.now).Allowed
+	return archive.Viewer{Subject: r.subject, Sound: sound}, nil
+}
+
+// archiveLinkGrant decides footage times for a verified share link: the
+// link's state, actions, window and footage window, and its creator's
+// rights, from the link registry at each call.
+type archiveLinkGrant struct {
+	links                *links.Service
+	link, device, action string
+	now                  time.Time
+}
+
+// Allow implements archive.Grant.
+func (r *archiveLinkGrant) Allow(footage time.Time) (archive.Viewer, error) {
+	if d := r.links.Decide(r.link, r.device, r.action, r.now, &footage); !d.Allowed {
+		return archive.Viewer{}, fmt.Errorf("%w: %s", archive.ErrForbidden, d.Reason)
+	}
+	sound := r.links.Decide(r.link, r.device, "sound", r.now, nil).Allowed
+	return archive.Viewer{Link: r.link, Sound: sound}, nil
 }
 
 // handleArchive serves /archive/… (playback, segments, download, objects).
