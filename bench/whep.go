@@ -14,8 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/camgate/camgate/internal/whepclient"
 )
 
 // whepViewer is one pion peer connection receiving a camera over WHEP.
@@ -30,32 +31,16 @@ type whepViewer struct {
 
 // whepAPI is shared by all viewers: the media engine and settings are the
 // same for each, and building them per viewer would load the bench process.
-func whepAPI() (*webrtc.API, error) {
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return nil, err
-	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)), nil
-}
+func whepAPI() (*webrtc.API, error) { return whepclient.API(nil) }
 
 // dialWHEP posts an offer to endpoint and applies the answer; bearer may be
 // empty (mediamtx).
 func dialWHEP(ctx context.Context, api *webrtc.API, endpoint, bearer string) (*whepViewer, error) {
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := whepclient.RecvOnly(api)
 	if err != nil {
 		return nil, err
 	}
 	v := &whepViewer{pc: pc, bearer: bearer, firstKF: make(chan struct{})}
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			pc.Close()
-			return nil, err
-		}
-	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.read(tr) })
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {

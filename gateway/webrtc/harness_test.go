@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"github.com/valyala/fasthttp"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/sessiontest"
+	"github.com/camgate/camgate/internal/whepclient"
 )
 
 type harness struct {
@@ -128,26 +128,16 @@ type viewer struct {
 
 func newViewerPC(t testing.TB) *viewer {
 	t.Helper()
-	var se webrtc.SettingEngine
-	se.LoggerFactory = pionLoggers{slog.New(slog.DiscardHandler)}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
+	api, err := whepclient.API(pionLoggers{slog.New(slog.DiscardHandler)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	pc, err := whepclient.RecvOnly(api)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
 	v := &viewer{pc: pc, tracks: make(chan *webrtc.TrackRemote, 4), states: make(chan webrtc.PeerConnectionState, 16)}
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.tracks <- tr })
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		select {
