@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/httpapi"
 )
 
 // HandleAPI serves /api/v1/links[/{id}[/disable|/enable]] for an
@@ -42,21 +44,21 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 			return
 		}
 		ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
-		writeJSON(ctx, fasthttp.StatusCreated, created)
+		httpapi.WriteJSON(ctx, fasthttp.StatusCreated, created)
 	case len(parts) == 0 && method == fasthttp.MethodGet:
 		list, err := s.List(caller)
 		if err != nil {
 			writeAPIError(ctx, err)
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, list)
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, list)
 	case len(parts) == 1 && method == fasthttp.MethodGet:
 		v, err := s.Get(caller, parts[0], false)
 		if err != nil {
 			writeAPIError(ctx, err)
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, v)
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, v)
 	case len(parts) == 1 && method == fasthttp.MethodDelete:
 		if _, err := s.Get(caller, parts[0], true); err != nil {
 			writeAPIError(ctx, err)
@@ -66,7 +68,7 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 			writeAPIError(ctx, err)
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"id": parts[0], "deleted": true})
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"id": parts[0], "deleted": true})
 	case len(parts) == 2 && method == fasthttp.MethodPost && (parts[1] == "disable" || parts[1] == "enable"):
 		if _, err := s.Get(caller, parts[0], true); err != nil {
 			writeAPIError(ctx, err)
@@ -81,12 +83,12 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 			writeAPIError(ctx, err)
 			return
 		}
-		writeJSON(ctx, fasthttp.StatusOK, v)
+		httpapi.WriteJSON(ctx, fasthttp.StatusOK, v)
 	case len(parts) <= 2:
-		writeError(ctx, fasthttp.StatusMethodNotAllowed,
+		httpapi.WriteError(ctx, fasthttp.StatusMethodNotAllowed,
 			"use POST/GET /api/v1/links, GET/DELETE /api/v1/links/{id}, POST /api/v1/links/{id}/disable or /enable")
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "no such endpoint")
+		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint")
 	}
 }
 
@@ -94,7 +96,7 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 // services can verify link tokens. Short caching: keys rotate.
 func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
+		httpapi.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
 		return
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=60")
@@ -128,25 +130,7 @@ func writeAPIError(ctx *fasthttp.RequestCtx, err error) {
 	if status == fasthttp.StatusInternalServerError {
 		msg = "internal error"
 	}
-	writeError(ctx, status, msg)
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(ctx, fasthttp.StatusInternalServerError, "encoding the answer failed")
-		return
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
-func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
+	httpapi.WriteError(ctx, status, msg)
 }
 
 // decodeJSON decodes a create body strictly: unknown fields, wrong types and

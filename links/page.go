@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/httpapi"
 )
 
 // The viewer page's template, script and style, and hls.js 1.7.4 (the
@@ -180,7 +182,7 @@ func (s *Service) HandleAsset(ctx *fasthttp.RequestCtx, name string) {
 	case "LICENSE", "hls.js-LICENSE":
 		name, ctype = "LICENSE", "text/plain; charset=utf-8"
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "no such asset")
+		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "no such asset")
 		return
 	}
 	body := s.assets[name]
