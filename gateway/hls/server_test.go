@@ -2,7 +2,6 @@ package hls
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -22,23 +21,10 @@ type response struct {
 // get fetches url with an optional session cookie.
 func get(t *testing.T, url, cookie string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
+	if cookie == "" {
+		return fetch(t, http.MethodGet, url, "")
 	}
-	if cookie != "" {
-		req.Header.Set("Cookie", cookieName+"="+cookie)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return fetch(t, http.MethodGet, url, "", "Cookie", cookieName+"="+cookie)
 }
 
 var uriAttr = regexp.MustCompile(`URI="([^"]+)"`)
