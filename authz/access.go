@@ -270,3 +270,66 @@ func (s *Service) AdminAllows(c Caller, section string) bool {
 	a := s.m.admins[c.Admin]
 	return a != nil && sectionAllows(a.Sections, section)
 }
+
+// AdminSees reports whether an admin caller's individual access reaches the
+// stored object kind/id (for the gateway's own API sections: links,
+// sessions, PTZ, media objects). Root and admins without individual access
+// see everything; an individual-access admin sees what it or its reports
+// created; a viewer caller, or an object that does not exist, is never seen.
+func (s *Service) AdminSees(c Caller, kind, id string) bool {
+	if c.Subject != "" || (!c.Root && c.Admin == "") {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	obj, ok := s.m.get(kind, id)
+	if !ok {
+		return false
+	}
+	if c.Root {
+		return true
+	}
+	r := &request{s: s, c: c}
+	if a, err := r.admin(); err != nil || a == nil {
+		return false
+	}
+	return visible(r.creators(), obj)
+}
+
+// AdminSeesCreator reports whether an admin caller's individual access
+// reaches objects created by createdBy ("root", "admin:<id>", or a subject
+// id for what viewers created): the scope of lists of the gateway's own
+// objects (links). Root and admins without individual access see all.
+func (s *Service) AdminSeesCreator(c Caller, createdBy string) bool {
+	if c.Root {
+		return true
+	}
+	if c.Admin == "" {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := &request{s: s, c: c}
+	if a, err := r.admin(); err != nil || a == nil {
+		return false
+	}
+	cs := r.creators()
+	if cs == nil {
+		return true
+	}
+	_, ok := cs[createdBy]
+	return ok
+}
+
+// PrivacyManagerOf reports whether subject is a privacy manager of device's
+// site (or an ancestor): the typed fact PTZ priority is decided from.
+func (s *Service) PrivacyManagerOf(subject, device string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.m.devices[device]
+	if d == nil {
+		return false
+	}
+	_, ok := s.m.isPrivacyManager(subject, d.Site)
+	return ok
+}
