@@ -93,6 +93,13 @@ func statusOf(err error) int {
 }
 
 func (s *Store) writeError(ctx *fasthttp.RequestCtx, err error) {
+	if s.WriteError != nil {
+		if statusOf(err) == fasthttp.StatusServiceUnavailable {
+			s.Logger.Warn("archive: request failed", "path", string(ctx.Path()), "error", err)
+		}
+		s.WriteError(ctx, err)
+		return
+	}
 	code := statusOf(err)
 	msg := err.Error()
 	if code == fasthttp.StatusServiceUnavailable {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Import is an existing mediamtx recordings folder indexed read-only: its
@@ -53,6 +55,11 @@ type Store struct {
 	MaxObjectSize int
 	// Authorizer decides every request of the handlers. Required.
 	Authorizer Authorizer
+	// WriteError answers every failed request. camgate's gateway passes
+	// its HTTP front's one error mapping, so the archive answers as every
+	// other edge (a rate-limited client is 429, an unreachable store 503).
+	// Default (the archive used alone): its own statusOf.
+	WriteError func(ctx *fasthttp.RequestCtx, err error)
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	// Logger (default: discard).

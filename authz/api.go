@@ -164,9 +164,8 @@ func (r *request) route() (APIResult, error) {
 	return APIResult{}, fmt.Errorf("method %s: %w", r.method, errMethod)
 }
 
-// errMethod is a 405 the HTTP layer may map; it wraps ErrNotFound so a
-// mapper that does not know it answers 404.
-var errMethod = fmt.Errorf("method not allowed: %w", ErrNotFound)
+// errMethod is a 405.
+var errMethod = ErrMethodNotAllowed
 
 func (r *request) only(method string, fn func() (APIResult, error)) (APIResult, error) {
 	if r.method != method {

@@ -8,7 +8,9 @@ var (
 	ErrForbidden  = errors.New("forbidden")   // 403
 	ErrConflict   = errors.New("conflict")    // 409
 	ErrNotHandled = errors.New("not handled") // the gateway routes the request elsewhere
-	ErrClosed     = errors.New("authz: service closed")
+	// ErrMethodNotAllowed: the resource exists, the method does not (405).
+	ErrMethodNotAllowed = errors.New("method not allowed")
+	ErrClosed           = errors.New("authz: service closed")
 	// ErrStoreUnavailable: the store cannot be reached (503); see
 	// Service.Healthy.
 	ErrStoreUnavailable = errors.New("authz: store unavailable")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
@@ -43,22 +44,21 @@ type Gateway struct {
 	// Version is reported by the API and logs.
 	Version string
 
-	authz     *authz.Service
-	hub       *stream.Hub
-	registry  *session.Registry
-	access    *access
-	metrics   *metrics
-	rtsp      *rtsp.Server
-	rtsps     *rtsp.Server
-	certs     *certReloader
-	http      *httpapi.Server
-	ptz       *ptz.Controller
-	hls       *hls.Server
-	whep      *webrtc.Server
-	archive   *archive.Store
-	recorder  *recorder.Manager
-	links     *links.Service
-	linkSlots linkViewers
+	authz    *authz.Service
+	hub      *stream.Hub
+	registry *session.Registry
+	access   *access.Service
+	metrics  *metrics
+	rtsp     *rtsp.Server
+	rtsps    *rtsp.Server
+	certs    *certReloader
+	http     *httpapi.Server
+	ptz      *ptz.Controller
+	hls      *hls.Server
+	whep     *webrtc.Server
+	archive  *archive.Store
+	recorder *recorder.Manager
+	links    *links.Service
 
 	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
@@ -117,12 +117,10 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	g.closers = append(g.closers, func() {
-		if g.access != nil {
-			settings = g.access.settings.Load() // the current one after reloads
-		}
-		settings.verifier.Close()
-	})
+	// The enforcement point exists first (the archive and the registry
+	// hold it); it is initialized once links and the registry exist, before
+	// any request is served.
+	g.access = &access.Service{Authz: g.authz, Counters: g.metrics}
 	g.hub = &stream.Hub{
 		Sources:    g.sourceFor,
 		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
@@ -137,11 +135,10 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 		return err
 	}
 
-	g.linkSlots.releases = map[string]func(){}
 	g.registry = &session.Registry{
 		// g.access is set below, before any session can exist.
-		Recheck: func(s *session.Session) session.Verdict { return g.access.recheckSession(s) },
-		OnStart: g.linkSessionStart,
+		Recheck: func(s *session.Session) session.Verdict { return g.access.RecheckSession(s) },
+		OnStart: func(s *session.Session) error { return g.access.SessionStarted(s) },
 		OnEnd:   g.sessionEnded,
 		Logger:  g.Logger.With("component", "sessions"),
 	}
@@ -156,8 +153,12 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	if err := g.startLinks(); err != nil {
 		return err
 	}
-	g.access = &access{authz: g.authz, links: g.links, registry: g.registry, metrics: g.metrics, now: time.Now}
-	g.access.settings.Store(settings)
+	g.access.Links, g.access.Sessions = g.links, g.registry
+	if err := g.access.Initialize(settings); err != nil {
+		settings.Verifier.Close()
+		return err
+	}
+	g.closers = append(g.closers, g.access.Close)
 	g.unsubscribe = g.authz.Subscribe(func(inv authz.Invalidation) {
 		c := session.Change{All: inv.All, Subjects: inv.Subjects, Devices: inv.Devices}
 		for _, p := range inv.Pairs {
@@ -238,18 +239,12 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 // startHTTP opens the HTTP front: the API and the viewer endpoints.
 func (g *Gateway) startHTTP(cfg config.Config) error {
 	g.http = &httpapi.Server{
-		Address:       cfg.HTTP.Listen,
-		TLSConfig:     g.tlsConfig(),
-		MaxBodyBytes:  int(cfg.HTTP.MaxBodyBytes),
-		Authz:         g.authz,
-		ViewerSubject: g.viewerSubject,
-		Sessions:      g.sessionsAPI(),
-		MaySessions: func(c authz.Caller, write bool) bool {
-			if write {
-				return g.authz.AdminAllows(c, "sessions:write")
-			}
-			return g.authz.AdminAllows(c, "sessions:read")
-		},
+		Address:      cfg.HTTP.Listen,
+		TLSConfig:    g.tlsConfig(),
+		MaxBodyBytes: int(cfg.HTTP.MaxBodyBytes),
+		Authz:        g.authz,
+		Access:       g.access,
+		Sessions:     g.sessionsAPI(),
 		Metrics: func(ctx *fasthttp.RequestCtx) {
 			ns := nodeStats{rtspBytes: g.rtsp.BytesSent()}
 			if g.rtsps != nil {
@@ -263,19 +258,22 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 		Logger:  g.Logger.With("component", "http"),
 		Archive: g.handleArchive,
 		HLS:     g.handleHLS,
-		WHEP: func(ctx *fasthttp.RequestCtx, p ...string) {
+		WHEP: func(ctx *fasthttp.RequestCtx, p ...string) error {
 			id := ""
 			if len(p) == 2 {
 				id = p[1]
 			}
 			g.whep.Handle(ctx, p[0], id)
+			return nil
 		},
 		Share: g.handleSharePage,
-		JWKS:  func(ctx *fasthttp.RequestCtx, _ ...string) { g.links.HandleJWKS(ctx) },
+		JWKS:  g.links.HandleJWKS,
 		API: map[string]httpapi.APIHandler{
-			"cameras":   g.handleCameras,
-			"objects":   g.handleObjectUpload,
-			"links":     g.links.HandleAPI,
+			"cameras": g.handleCameras,
+			"objects": g.handleObjectUpload,
+			"links": func(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
+				return g.links.HandleAPI(ctx, p.Caller(), parts)
+			},
 			"link-keys": g.handleLinkKeys,
 		},
 	}
@@ -295,14 +293,15 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 }
 
 // handleHLS serves /hls/{camera}/{file}, timing segment and part requests.
-func (g *Gateway) handleHLS(ctx *fasthttp.RequestCtx, p ...string) {
+func (g *Gateway) handleHLS(ctx *fasthttp.RequestCtx, p ...string) error {
 	if !strings.HasSuffix(p[1], ".mp4") {
 		g.hls.Handle(ctx, p[0], p[1])
-		return
+		return nil
 	}
 	start := time.Now()
 	g.hls.Handle(ctx, p[0], p[1])
 	g.metrics.segments.observe(time.Since(start))
+	return nil
 }
 
 // invalidate runs on the invalidator's goroutine for every change: it
@@ -370,15 +369,6 @@ func (g *Gateway) ready() error {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	return g.authz.Healthy()
-}
-
-// viewerSubject verifies a viewer token for API calls.
-func (g *Gateway) viewerSubject(raw string) (string, error) {
-	c, err := g.access.subjectOf(raw)
-	if err != nil {
-		return "", err
-	}
-	return c.Subject, nil
 }
 
 // sourceFor resolves a camera to its upstream, at every (re)connect.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
 )
@@ -17,8 +18,8 @@ import (
 // metrics are the gateway's Prometheus counters. Label sets are fixed at
 // construction where possible, so counting is one atomic add.
 type metrics struct {
-	decisions map[string]*atomic.Uint64 // by result
-	kicks     map[string]*atomic.Uint64 // by reason class
+	decisions [8]atomic.Uint64          // by access.Outcome
+	ends      [8]atomic.Uint64          // by session.EndReason
 	links     map[string]*atomic.Uint64 // link token verifications by result
 
 	// segments is the latency of HLS segment and part requests.
@@ -29,8 +30,6 @@ type metrics struct {
 	reconns   map[string]uint64
 }
 
-var decisionResults = []string{"allowed", "denied", "unauthenticated", "unknown_camera", "unavailable"}
-var kickReasons = []string{"viewer_left", "revoked", "api", "other"}
 var linkResults = []string{"allowed", "denied", "invalid"}
 
 // segmentBuckets are the upper bounds (seconds) of the segment latency
@@ -66,17 +65,9 @@ func (h *histogram) write(b *strings.Builder, name string) {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		decisions: map[string]*atomic.Uint64{},
-		kicks:     map[string]*atomic.Uint64{},
 		links:     map[string]*atomic.Uint64{},
 		upstreams: map[string]string{},
 		reconns:   map[string]uint64{},
-	}
-	for _, r := range decisionResults {
-		m.decisions[r] = new(atomic.Uint64)
-	}
-	for _, r := range kickReasons {
-		m.kicks[r] = new(atomic.Uint64)
 	}
 	for _, r := range linkResults {
 		m.links[r] = new(atomic.Uint64)
@@ -84,31 +75,30 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) linkVerification(result string) {
-	if c := m.links[result]; c != nil {
-		c.Add(1)
+// LinkVerification implements access.Counters.
+func (m *metrics) LinkVerification(o access.Outcome) {
+	r := "denied"
+	switch o {
+	case access.OutcomeAllowed:
+		r = "allowed"
+	case access.OutcomeUnauthenticated:
+		r = "invalid"
+	}
+	m.links[r].Add(1)
+}
+
+// Admission implements access.Counters.
+func (m *metrics) Admission(o access.Outcome) {
+	if int(o) < len(m.decisions) {
+		m.decisions[o].Add(1)
 	}
 }
 
-func (m *metrics) decision(result string) {
-	if c := m.decisions[result]; c != nil {
-		c.Add(1)
+// sessionEnded counts why a session ended.
+func (m *metrics) sessionEnded(e session.EndReason) {
+	if int(e) < len(m.ends) {
+		m.ends[e].Add(1)
 	}
-}
-
-// sessionEnded classifies why a session ended.
-func (m *metrics) sessionEnded(_ *session.Session, reason string) {
-	class := "other"
-	switch {
-	case reason == "viewer left" || strings.Contains(reason, "EOF") || strings.Contains(reason, "terminated") ||
-		strings.Contains(reason, "torn down") || strings.Contains(reason, "idle") || strings.Contains(reason, "closed by"):
-		class = "viewer_left"
-	case strings.HasPrefix(reason, "access revoked"):
-		class = "revoked"
-	case strings.Contains(reason, "API"):
-		class = "api"
-	}
-	m.kicks[class].Add(1)
 }
 
 func (m *metrics) upstream(camera, state string) {
@@ -137,12 +127,12 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	var b strings.Builder
 	b.WriteString("# HELP camgate_decisions_total Viewer admission decisions by result.\n# TYPE camgate_decisions_total counter\n")
-	for _, r := range decisionResults {
-		fmt.Fprintf(&b, "camgate_decisions_total{result=%q} %d\n", r, m.decisions[r].Load())
+	for _, o := range access.Outcomes {
+		fmt.Fprintf(&b, "camgate_decisions_total{result=%q} %d\n", o.String(), m.decisions[o].Load())
 	}
 	b.WriteString("# HELP camgate_sessions_ended_total Viewer sessions ended, by reason.\n# TYPE camgate_sessions_ended_total counter\n")
-	for _, r := range kickReasons {
-		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=%q} %d\n", r, m.kicks[r].Load())
+	for _, e := range session.EndReasons {
+		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=%q} %d\n", e.String(), m.ends[e].Load())
 	}
 	counts := map[[2]string]int{}
 	for _, s := range sessions {

@@ -1,116 +1,69 @@
 package gateway
 
 import (
-	"errors"
-	"strings"
-	"time"
+	"fmt"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/authz"
-	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/ptz"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // handleCameras serves /api/v1/cameras/{camera}/ptz and …/ptz/presets: the
-// caller needs `ptz` on the camera (admins may always), holds the camera's
-// lease while it steers, and every command lands in the audit log.
-func (g *Gateway) handleCameras(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string) {
+// enforcement point decides whether the caller may steer the camera and at
+// which priority, the caller holds the camera's lease while it steers, and
+// every command lands in the audit log.
+func (g *Gateway) handleCameras(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
 	presets := len(parts) == 4 && parts[3] == "presets"
 	if (len(parts) != 3 && !presets) || parts[2] != "ptz" {
-		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "use /api/v1/cameras/{camera}/ptz or …/ptz/presets")
-		return
+		return fmt.Errorf("%w: use /api/v1/cameras/{camera}/ptz or …/ptz/presets", httpjson.ErrNotFound)
 	}
 	method := string(ctx.Method())
 	if (presets && method != fasthttp.MethodGet) || (!presets && method != fasthttp.MethodPost) {
-		httpapi.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "POST …/ptz with a command; GET …/ptz/presets")
-		return
+		return fmt.Errorf("%w: POST …/ptz with a command; GET …/ptz/presets", httpjson.ErrMethodNotAllowed)
 	}
 	var cmd ptz.Command
 	if !presets {
 		var err error
 		if cmd, err = ptz.ParseCommand(ctx.PostBody()); err != nil {
-			g.writePTZError(ctx, err)
-			return
+			return err
 		}
 	}
 	camID := parts[1]
 	dev, ok := g.authz.Device(camID)
 	if !ok || dev.Kind != "camera" {
-		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "unknown camera "+camID)
-		return
+		return fmt.Errorf("%w: unknown camera %s", access.ErrNotVisible, camID)
 	}
-	holder, err := g.ptzHolder(c, camID)
+	holder, err := g.access.PTZHolder(p, camID)
 	if err != nil {
-		g.authz.RecordAudit(authz.AuditEntry{Who: callerName(c), What: "ptz " + camID + " " + cmd.Op, Why: err.Error()})
-		httpapi.WriteError(ctx, fasthttp.StatusForbidden, err.Error())
-		return
+		g.authz.RecordAudit(authz.AuditEntry{Who: p.String(), What: "ptz " + camID + " " + cmd.Op, Why: err.Error()})
+		return err
 	}
 	if dev.PTZ == nil || dev.PTZ.OnvifURL == "" {
-		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "camera "+camID+" has no PTZ configured (device field ptz.onvif_url)")
-		return
+		return fmt.Errorf("camera %s (device field ptz.onvif_url): %w", camID, ptz.ErrNotConfigured)
 	}
 	cam := ptz.Camera{ID: camID, OnvifURL: dev.PTZ.OnvifURL, Username: dev.PTZ.Username, Password: dev.PTZ.Password}
 	if presets {
 		list, err := g.ptz.Presets(ctx, cam, holder)
 		if err != nil {
-			g.writePTZError(ctx, err)
-			return
+			return err
 		}
-		httpapi.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"presets": list})
-		return
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"presets": list})
+		return nil
 	}
 	res, err := g.ptz.Do(ctx, cam, holder, cmd)
-	entry := authz.AuditEntry{Who: callerName(c), What: "ptz " + camID + " " + cmd.Op, Allowed: err == nil}
+	entry := authz.AuditEntry{Who: p.String(), What: "ptz " + camID + " " + cmd.Op, Allowed: err == nil}
 	if err != nil {
 		entry.Why = err.Error()
 	}
 	g.authz.RecordAudit(entry)
 	if err != nil {
-		g.writePTZError(ctx, err)
-		return
+		return err
 	}
-	httpapi.WriteJSON(ctx, fasthttp.StatusOK, res)
-}
-
-// ptzHolder decides whether c may steer camera and with which priority.
-func (g *Gateway) ptzHolder(c authz.Caller, camera string) (ptz.Holder, error) {
-	switch {
-	case c.Root:
-		return ptz.Holder{ID: "root", Kind: "admin"}, nil
-	case c.Admin != "":
-		if !g.authz.AdminAllows(c, "ptz:write") {
-			return ptz.Holder{}, errors.New("this admin's roles do not include ptz:write")
-		}
-		return ptz.Holder{ID: c.Admin, Kind: "admin"}, nil
-	}
-	d := g.authz.Check(c.Subject, camera, authz.ActionPTZ, time.Now())
-	if !d.Allowed {
-		return ptz.Holder{}, errors.New("ptz not allowed: " + d.Reason)
-	}
-	kind := "user"
-	if s, ok := g.authz.Subject(c.Subject); ok && s.Kind != "" {
-		kind = s.Kind
-	}
-	if strings.HasPrefix(d.Reason, "privacy_manager") {
-		kind = "privacy_manager"
-	}
-	return ptz.Holder{ID: c.Subject, Kind: kind}, nil
-}
-
-func (g *Gateway) writePTZError(ctx *fasthttp.RequestCtx, err error) {
-	status, body := ptz.HTTPError(err)
-	httpapi.WriteJSON(ctx, status, body)
-}
-
-func callerName(c authz.Caller) string {
-	switch {
-	case c.Root:
-		return "root"
-	case c.Admin != "":
-		return "admin:" + c.Admin
-	}
-	return "subject:" + c.Subject
+	httpjson.WriteJSON(ctx, fasthttp.StatusOK, res)
+	return nil
 }
 
 // ptzPriorities turns the configured order (highest first) into the

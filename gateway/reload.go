@@ -5,17 +5,18 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/session"
 )
 
 // newAccessSettings builds the reloadable admission settings: the viewer
 // token verifier and the limits.
-func (g *Gateway) newAccessSettings(cfg config.Config) (*accessSettings, error) {
+func (g *Gateway) newAccessSettings(cfg config.Config) (access.Settings, error) {
 	jwt := cfg.Auth.ViewerJWT
 	pems, err := jwt.PublicKeysPEM()
 	if err != nil {
-		return nil, err
+		return access.Settings{}, err
 	}
 	v := &token.Verifier{
 		HS256Secret:   []byte(jwt.HS256Secret),
@@ -27,14 +28,13 @@ func (g *Gateway) newAccessSettings(cfg config.Config) (*accessSettings, error) 
 		Logger:        g.Logger.With("component", "token"),
 	}
 	if err := v.Initialize(); err != nil {
-		return nil, fmt.Errorf("auth.viewer_jwt: %w", err)
+		return access.Settings{}, fmt.Errorf("auth.viewer_jwt: %w", err)
 	}
-	return &accessSettings{
-		verifier:      v,
-		tokens:        newTokenCache(16384),
-		failures:      &session.FailureLimiter{Max: cfg.Limits.AuthFailuresPerMinute, Window: time.Minute},
-		maxPerSubject: cfg.Limits.MaxSessionsPerSubject,
-		maxPerCamera:  cfg.Limits.MaxSessionsPerCamera,
+	return access.Settings{
+		Verifier:              v,
+		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
+		MaxSessionsPerSubject: cfg.Limits.MaxSessionsPerSubject,
+		MaxSessionsPerCamera:  cfg.Limits.MaxSessionsPerCamera,
 	}, nil
 }
 
@@ -84,12 +84,13 @@ func (g *Gateway) Reload(cfg config.Config) (needRestart []string, err error) {
 	g.Config.Cameras = cfg.Cameras
 	if err := g.bootstrapCameras(); err != nil {
 		g.Config.Cameras = prevCams
-		settings.verifier.Close()
+		settings.Verifier.Close()
 		return needRestart, err
 	}
 	g.Config.Limits, g.Config.Auth.ViewerJWT = cfg.Limits, cfg.Auth.ViewerJWT
-	prev := g.access.settings.Swap(settings)
-	prev.verifier.Close()
+	if err := g.access.Apply(settings); err != nil {
+		return needRestart, err
+	}
 	for _, c := range cfg.Cameras {
 		if src, ok := sources[c.ID]; ok && src != c.Source {
 			g.hub.Reset(c.ID)

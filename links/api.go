@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // HandleAPI serves /api/v1/links[/{id}[/disable|/enable]] for an
@@ -19,14 +20,16 @@ import (
 // without the leading "links"):
 //
 //	POST   /links              create → 201 {id,url,token}
-//	GET    /links              list (the caller's, or all for admins)
+//	GET    /links              list (the caller's, or those an admin's reach includes)
 //	GET    /links/{id}         one link, with its state; never the token
 //	POST   /links/{id}/disable → 200 the link
 //	POST   /links/{id}/enable  → 200 the link
 //	DELETE /links/{id}         → 200 {"id","deleted":true}
 //
-// Errors are JSON {"error":…}: 400 naming the field, 403, 404, 405, 500.
-func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []string) {
+// It writes successful answers; an error is returned for the HTTP front's
+// one error mapping: *FieldError, ErrForbidden, ErrNotFound,
+// httpjson.ErrMethodNotAllowed / ErrNotFound, or a store error.
+func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []string) error {
 	if len(parts) > 0 && parts[0] == "links" {
 		parts = parts[1:]
 	}
@@ -35,44 +38,37 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 	case len(parts) == 0 && method == fasthttp.MethodPost:
 		var req CreateRequest
 		if err := decodeJSON(ctx.PostBody(), &req); err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
 		created, err := s.Create(caller, req)
 		if err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
 		ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
-		httpapi.WriteJSON(ctx, fasthttp.StatusCreated, created)
+		httpjson.WriteJSON(ctx, fasthttp.StatusCreated, created)
 	case len(parts) == 0 && method == fasthttp.MethodGet:
 		list, err := s.List(caller)
 		if err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
-		httpapi.WriteJSON(ctx, fasthttp.StatusOK, list)
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, list)
 	case len(parts) == 1 && method == fasthttp.MethodGet:
 		v, err := s.Get(caller, parts[0], false)
 		if err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
-		httpapi.WriteJSON(ctx, fasthttp.StatusOK, v)
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, v)
 	case len(parts) == 1 && method == fasthttp.MethodDelete:
 		if _, err := s.Get(caller, parts[0], true); err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
 		if err := s.Delete(parts[0]); err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
-		httpapi.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"id": parts[0], "deleted": true})
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"id": parts[0], "deleted": true})
 	case len(parts) == 2 && method == fasthttp.MethodPost && (parts[1] == "disable" || parts[1] == "enable"):
 		if _, err := s.Get(caller, parts[0], true); err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
 		change := s.Disable
 		if parts[1] == "enable" {
@@ -80,57 +76,28 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, caller Creator, parts []st
 		}
 		v, err := change(parts[0])
 		if err != nil {
-			writeAPIError(ctx, err)
-			return
+			return err
 		}
-		httpapi.WriteJSON(ctx, fasthttp.StatusOK, v)
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, v)
 	case len(parts) <= 2:
-		httpapi.WriteError(ctx, fasthttp.StatusMethodNotAllowed,
-			"use POST/GET /api/v1/links, GET/DELETE /api/v1/links/{id}, POST /api/v1/links/{id}/disable or /enable")
+		return fmt.Errorf("%w: use POST/GET /api/v1/links, GET/DELETE /api/v1/links/{id}, POST /api/v1/links/{id}/disable or /enable", httpjson.ErrMethodNotAllowed)
 	default:
-		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint")
+		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
 	}
+	return nil
 }
 
 // HandleJWKS serves /.well-known/jwks.json: the link signing keys, so other
 // services can verify link tokens. Short caching: keys rotate.
-func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) {
+func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) error {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		httpapi.WriteError(ctx, fasthttp.StatusMethodNotAllowed, "use GET")
-		return
+		return fmt.Errorf("%w: use GET", httpjson.ErrMethodNotAllowed)
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "public, max-age=60")
 	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	ctx.SetContentType("application/jwk-set+json")
 	ctx.SetBody(s.JWKS())
-}
-
-// StatusOf maps this package's errors to an HTTP status, in one place.
-func StatusOf(err error) int {
-	var fe *FieldError
-	switch {
-	case errors.As(err, &fe):
-		return fasthttp.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return fasthttp.StatusNotFound
-	case errors.Is(err, ErrForbidden):
-		return fasthttp.StatusForbidden
-	case errors.Is(err, ErrTooManyViewers):
-		return fasthttp.StatusTooManyRequests
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrUnknownKey),
-		errors.Is(err, ErrExpired), errors.Is(err, ErrNotYetValid):
-		return fasthttp.StatusUnauthorized
-	}
-	return fasthttp.StatusInternalServerError
-}
-
-func writeAPIError(ctx *fasthttp.RequestCtx, err error) {
-	status := StatusOf(err)
-	msg := err.Error()
-	if status == fasthttp.StatusInternalServerError {
-		msg = "internal error"
-	}
-	httpapi.WriteError(ctx, status, msg)
+	return nil
 }
 
 // decodeJSON decodes a create body strictly: unknown fields, wrong types and

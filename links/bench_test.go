@@ -33,8 +33,7 @@ func benchVerifyDecide(b *testing.B, tweak func(*links.Service), miss bool) {
 // gateway passes: a plain clock and an authz check that takes no lock.
 func lockFree(s *links.Service) {
 	s.Now = func() time.Time { return t0.Add(time.Minute) }
-	s.CreatorAllowed = func(creator, _ string, _ time.Time) bool { return creator == "root" }
-	s.CreatorHas = nil
+	s.Policy = rootOnly{}
 }
 
 // Cached: the token was verified before and the link is in the snapshot.
@@ -74,3 +73,13 @@ func BenchmarkVerifyDecideCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// rootOnly is a Policy that takes no lock: only root's links work.
+type rootOnly struct{}
+
+func (rootOnly) MayManage(c links.Creator, _ bool) bool  { return c.Root }
+func (rootOnly) Sees(links.Creator, string, string) bool { return true }
+func (rootOnly) CreatorMay(creator, _, _ string, _ time.Time) bool {
+	return creator == "root"
+}
+func (rootOnly) Device(d string) (string, bool) { return d, true }

@@ -38,9 +38,7 @@ func (s *Service) Decide(linkID, device, action string, now time.Time, footage *
 		return Decision{Reason: ReasonAction, ValidUntil: l.NotAfter}
 	case footage != nil && !inFootage(l, *footage):
 		return Decision{Reason: ReasonFootage, ValidUntil: l.NotAfter}
-	case !s.CreatorAllowed(l.Creator, device, now):
-		return Decision{Reason: ReasonCreatorLost}
-	case s.CreatorHas != nil && !s.CreatorHas(l.Creator, device, action, now):
+	case !s.Policy.CreatorMay(l.Creator, device, "share", now), !s.Policy.CreatorMay(l.Creator, device, action, now):
 		return Decision{Reason: ReasonCreatorLost}
 	}
 	return Decision{Allowed: true, Reason: ReasonAllowed, ValidUntil: l.NotAfter}

@@ -38,18 +38,44 @@ type world struct {
 	mu       sync.Mutex
 	sharers  map[string]bool // "creator/device"
 	lacking  map[string]bool // "creator/device/action" the creator does not hold
+	scoped   map[string]bool // admin ids with individual access (see only their own links)
 	changes  []string
 	changeCh chan string
 }
 
 func newWorld() *world {
-	return &world{sharers: map[string]bool{}, lacking: map[string]bool{}, changeCh: make(chan string, 64)}
+	return &world{sharers: map[string]bool{}, lacking: map[string]bool{}, scoped: map[string]bool{}, changeCh: make(chan string, 64)}
 }
 
 func (w *world) allowShare(creator, device string, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sharers[creator+"/"+device] = ok
+}
+
+// MayManage implements links.Policy: root and every admin (sections are
+// gateway tests' business).
+func (w *world) MayManage(c links.Creator, _ bool) bool { return c.Root || c.Admin != "" }
+
+// Sees implements links.Policy: admins in w.scoped see only their own links.
+func (w *world) Sees(c links.Creator, creator, _ string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.scoped[c.Admin] || creator == "admin:"+c.Admin
+}
+
+// CreatorMay implements links.Policy.
+func (w *world) CreatorMay(creator, device, action string, now time.Time) bool {
+	if action == "share" {
+		return w.creatorAllowed(creator, device, now)
+	}
+	return w.creatorHas(creator, device, action, now)
+}
+
+// Device implements links.Policy.
+func (w *world) Device(d string) (string, bool) {
+	name, ok := map[string]string{"cam1": "Front door", "cam2": "Garage"}[d]
+	return name, ok
 }
 
 func (w *world) creatorAllowed(creator, device string, _ time.Time) bool {
@@ -114,15 +140,12 @@ func newEnv(t testing.TB, tweak ...func(*links.Service)) *env {
 func (e *env) start(t testing.TB, tweak ...func(*links.Service)) *links.Service {
 	t.Helper()
 	s := &links.Service{
-		DataDir:        e.dir,
-		PublicURL:      "https://cams.example.com/",
-		Now:            e.clock.Now,
-		Logger:         slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		CreatorAllowed: e.world.creatorAllowed,
-		CreatorHas:     e.world.creatorHas,
-		DeviceExists:   func(d string) bool { return d == "cam1" || d == "cam2" },
-		DeviceName:     func(d string) string { return map[string]string{"cam1": "Front door", "cam2": "Garage"}[d] },
-		OnChange:       e.world.onChange,
+		DataDir:   e.dir,
+		PublicURL: "https://cams.example.com/",
+		Now:       e.clock.Now,
+		Logger:    slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Policy:    e.world,
+		OnChange:  e.world.onChange,
 	}
 	for _, f := range tweak {
 		f(s)

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/links"
 )
 
@@ -27,13 +28,17 @@ func serve(t *testing.T, s *links.Service) *fasthttp.Client {
 		parts := strings.Split(strings.Trim(path, "/"), "/")
 		switch {
 		case path == "/.well-known/jwks.json":
-			s.HandleJWKS(ctx)
+			if err := s.HandleJWKS(ctx); err != nil {
+				httpapi.WriteErr(ctx, err)
+			}
 		case len(parts) >= 3 && parts[0] == "api" && parts[1] == "v1":
 			c := links.Creator{Subject: string(ctx.Request.Header.Peek("X-Test-Caller"))}
 			if c.Subject == "root" {
 				c = links.Creator{Root: true}
 			}
-			s.HandleAPI(ctx, c, parts[2:])
+			if err := s.HandleAPI(ctx, c, parts[2:]); err != nil {
+				httpapi.WriteErr(ctx, err) // the gateway's one error mapping
+			}
 		case len(parts) == 3 && parts[0] == "s" && parts[1] == "assets":
 			s.HandleAsset(ctx, parts[2])
 		case len(parts) == 2 && parts[0] == "s":

@@ -5,8 +5,8 @@
 // footage window, creator still holding `share`), the concurrent viewer cap,
 // the /api/v1/links API, the JWK Set and the viewer page at /s/{token}.
 //
-// links imports nothing of the gateway: the gateway gives it what it needs
-// as function fields (CreatorAllowed, DeviceExists, DeviceName, OnChange).
+// links imports nothing of the gateway: every permission question goes to
+// the Policy the gateway gives it (gateway/access implements it).
 package links
 
 import (
@@ -16,6 +16,25 @@ import (
 
 	"github.com/camgate/camgate/authz"
 )
+
+// Policy is what links needs from the permission model. Creator ids are
+// stored ones ("root", "admin:<id>", a subject id): see CreatorID.
+type Policy interface {
+	// MayManage tells whether an admin caller may read (write=false) or
+	// create and change (write=true) links at all. Viewer callers are never
+	// asked: they manage only the links they created.
+	MayManage(c Creator, write bool) bool
+	// Sees tells whether an admin caller's reach (individual access)
+	// includes the links that creator made on device.
+	Sees(c Creator, creator, device string) bool
+	// CreatorMay tells whether creator may now give action on device
+	// through a link ("share" for the link as a whole). It is asked on
+	// create and on every Decide, so no link outlives its creator's rights
+	// or gives more than its creator has.
+	CreatorMay(creator, device, action string, now time.Time) bool
+	// Device returns a device's display name and whether it exists.
+	Device(id string) (name string, ok bool)
+}
 
 // Creator is who calls the links API: root, an admin, or a viewer subject.
 // It is authz.Caller so that HandleAPI plugs into the HTTP front unchanged.

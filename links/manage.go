@@ -127,27 +127,29 @@ func (s *Service) validate(req CreateRequest, now time.Time) (Link, error) {
 	return l, nil
 }
 
-// authorizeCreate: admins per MayManage; a viewer needs `share` on the
-// device (CreatorAllowed) and, when CreatorHas is set, every action it puts
-// in the link.
+// authorizeCreate: an admin needs links:write and a reach (individual
+// access) that includes the device; any creator needs `share` on the
+// device and every action it puts in the link (admins: per the Policy).
 func (s *Service) authorizeCreate(c Creator, l *Link, now time.Time) error {
+	creator := CreatorID(c)
 	switch {
 	case c.Root || c.Admin != "":
-		if !s.MayManage(c, true) {
+		if !s.Policy.MayManage(c, true) {
 			return fmt.Errorf("%w: %s may not create links", ErrForbidden, c)
 		}
-		return nil
+		if !s.Policy.Sees(c, creator, l.Device) {
+			// As for every object outside individual access: as if absent.
+			return fieldErr("device", fmt.Sprintf("unknown device %q", l.Device))
+		}
 	case c.Subject == "":
 		return fmt.Errorf("%w: anonymous caller", ErrForbidden)
 	}
-	if !s.CreatorAllowed(c.Subject, l.Device, now) {
-		return fmt.Errorf("%w: %s may not share %s", ErrForbidden, c.Subject, l.Device)
+	if !s.Policy.CreatorMay(creator, l.Device, "share", now) {
+		return fmt.Errorf("%w: %s may not share %s", ErrForbidden, c, l.Device)
 	}
-	if s.CreatorHas != nil {
-		for _, a := range l.Actions {
-			if !s.CreatorHas(c.Subject, l.Device, a, now) {
-				return fmt.Errorf("%w: %s lacks %s on %s, so a link cannot give it", ErrForbidden, c.Subject, a, l.Device)
-			}
+	for _, a := range l.Actions {
+		if !s.Policy.CreatorMay(creator, l.Device, a, now) {
+			return fmt.Errorf("%w: %s lacks %s on %s, so a link cannot give it", ErrForbidden, c, a, l.Device)
 		}
 	}
 	return nil
@@ -161,13 +163,13 @@ func (s *Service) Create(c Creator, req CreateRequest) (Created, error) {
 	if err != nil {
 		return Created{}, err
 	}
+	if _, ok := s.Policy.Device(l.Device); !ok {
+		return Created{}, fieldErr("device", fmt.Sprintf("unknown device %q", l.Device))
+	}
 	if err := s.authorizeCreate(c, &l, now); err != nil {
 		return Created{}, err
 	}
-	if !s.DeviceExists(l.Device) {
-		return Created{}, fieldErr("device", fmt.Sprintf("unknown device %q", l.Device))
-	}
-	l.Creator, l.CreatedAt = creatorID(c), now.UTC()
+	l.Creator, l.CreatedAt = CreatorID(c), now.UTC()
 	k, err := s.reserveKey(l.NotAfter)
 	if err != nil {
 		return Created{}, err
@@ -205,10 +207,11 @@ func newLinkID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// visible: admins see every link (per MayManage); a viewer only its own.
+// visible: an admin sees the links its sections and reach (individual
+// access) include; a viewer only its own.
 func (s *Service) visible(c Creator, l *Link, write bool) bool {
 	if c.Root || c.Admin != "" {
-		return s.MayManage(c, write)
+		return s.Policy.MayManage(c, write) && s.Policy.Sees(c, l.Creator, l.Device)
 	}
 	return c.Subject != "" && l.Creator == c.Subject
 }
@@ -216,7 +219,7 @@ func (s *Service) visible(c Creator, l *Link, write bool) bool {
 // List returns the links the caller may see, newest first (deleted ones
 // are gone). It reads the store, so links made on other nodes are listed.
 func (s *Service) List(c Creator) ([]LinkView, error) {
-	if (c.Root || c.Admin != "") && !s.MayManage(c, false) {
+	if (c.Root || c.Admin != "") && !s.Policy.MayManage(c, false) {
 		return nil, fmt.Errorf("%w: %s may not read links", ErrForbidden, c)
 	}
 	if !c.Root && c.Admin == "" && c.Subject == "" {
@@ -254,7 +257,7 @@ func (s *Service) Get(c Creator, id string, write bool) (LinkView, error) {
 		return LinkView{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if !s.visible(c, &l, write) {
-		if c.Root || c.Admin != "" {
+		if (c.Root || c.Admin != "") && !s.Policy.MayManage(c, write) {
 			return LinkView{}, fmt.Errorf("%w: %s may not manage links", ErrForbidden, c)
 		}
 		return LinkView{}, fmt.Errorf("%w: %s", ErrNotFound, id)

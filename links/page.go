@@ -11,7 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/camgate/camgate/gateway/httpapi"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // The viewer page's template, script and style, and hls.js 1.7.4 (the
@@ -126,7 +126,10 @@ func (s *Service) HandleViewerPage(ctx *fasthttp.RequestCtx, token string) {
 	}
 	d := pageData{Script: s.page.script, Style: s.page.style}
 	if claims.LinkID != "" {
-		d.CameraName = s.DeviceName(claims.Device)
+		d.CameraName = claims.Device
+		if name, ok := s.Policy.Device(claims.Device); ok && name != "" {
+			d.CameraName = name
+		}
 		d.From, d.Until = claims.NotBefore.UTC().Format(time.RFC3339), claims.NotAfter.UTC().Format(time.RFC3339)
 		d.FromText, d.UntilText = utcText(claims.NotBefore), utcText(claims.NotAfter)
 	}
@@ -182,7 +185,7 @@ func (s *Service) HandleAsset(ctx *fasthttp.RequestCtx, name string) {
 	case "LICENSE", "hls.js-LICENSE":
 		name, ctype = "LICENSE", "text/plain; charset=utf-8"
 	default:
-		httpapi.WriteError(ctx, fasthttp.StatusNotFound, "no such asset")
+		httpjson.WriteError(ctx, fasthttp.StatusNotFound, "no such asset")
 		return
 	}
 	body := s.assets[name]

@@ -35,32 +35,15 @@ type Service struct {
 	// fingerprint (Fingerprint).
 	Logger *slog.Logger
 
-	// CreatorAllowed tells whether a link's creator (a subject id, or
-	// "admin:<id>" / "root") may still share device: the gateway answers
-	// from authz (`share` on the device; admins always). It is asked on
-	// create and on every Decide, so no link outlives its creator's rights.
-	// Default: admins and root only.
-	CreatorAllowed func(creator, device string, now time.Time) bool
-	// CreatorHas, when set, tells whether the creator itself holds action on
-	// device. Create refuses actions the creator lacks and Decide stops an
-	// action the creator lost (a link never gives more than its creator
-	// has). Default: not checked.
-	CreatorHas func(creator, device, action string, now time.Time) bool
-	// DeviceExists tells whether a device id exists (create answers 400
-	// otherwise). Default: every device exists.
-	DeviceExists func(device string) bool
-	// DeviceName is the human name shown on the viewer page (default: the id).
-	DeviceName func(device string) string
+	// Policy answers every permission question links asks (required):
+	// who may manage links, whose links an admin's individual access
+	// reaches, and what a link's creator may still give. There is no
+	// default: an unchecked link is not a safe fallback.
+	Policy Policy
 	// OnChange is called after a link was disabled, enabled or deleted
 	// here, or invalidated by Invalidate, so the gateway re-checks (ends)
-	// that link's sessions. It must not block.
+	// that link's sessions. It must not block. Default: nothing.
 	OnChange func(linkID string)
-	// MayManage tells whether an admin caller may read (write=false) or
-	// create and change (write=true) links; the gateway maps it to the
-	// admin's "links:read"/"links:write" sections. Viewer callers are
-	// never asked: they manage only the links they created. Default: root
-	// and every admin.
-	MayManage func(c Creator, write bool) bool
 
 	// MaxValidity bounds not_after - now on create (default 1 year).
 	MaxValidity time.Duration
@@ -151,20 +134,11 @@ func (s *Service) defaults() error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.CreatorAllowed == nil {
-		s.CreatorAllowed = func(creator, _ string, _ time.Time) bool { return isAdminCreator(creator) }
-	}
-	if s.DeviceExists == nil {
-		s.DeviceExists = func(string) bool { return true }
-	}
-	if s.DeviceName == nil {
-		s.DeviceName = func(d string) string { return d }
+	if s.Policy == nil {
+		return errors.New("links: Policy is required")
 	}
 	if s.OnChange == nil {
 		s.OnChange = func(string) {}
-	}
-	if s.MayManage == nil {
-		s.MayManage = func(c Creator, _ bool) bool { return c.Root || c.Admin != "" }
 	}
 	if s.MaxValidity == 0 {
 		s.MaxValidity = 365 * 24 * time.Hour
@@ -288,13 +262,9 @@ func (s *Service) Sweep() error {
 	return errors.Join(errs...)
 }
 
-// isAdminCreator reports whether a creator id names root or an admin.
-func isAdminCreator(creator string) bool {
-	return creator == "root" || strings.HasPrefix(creator, "admin:")
-}
-
-// creatorID is how a caller is stored as a link's creator.
-func creatorID(c Creator) string {
+// CreatorID is how a caller is stored as a link's creator: "root",
+// "admin:<id>", or the subject id of a viewer.
+func CreatorID(c Creator) string {
 	switch {
 	case c.Root:
 		return "root"

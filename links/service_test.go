@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/links"
 )
 
@@ -304,7 +305,7 @@ func TestMaxViewers(t *testing.T) {
 	if _, err := e.svc.AcquireViewer(c.ID); !errors.Is(err, links.ErrTooManyViewers) {
 		t.Fatalf("third viewer = %v, want ErrTooManyViewers", err)
 	}
-	if links.StatusOf(links.ErrTooManyViewers) != 429 {
+	if status, _ := httpapi.StatusOf(links.ErrTooManyViewers); status != 429 {
 		t.Fatal("ErrTooManyViewers is not 429")
 	}
 	r1()

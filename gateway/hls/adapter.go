@@ -2,7 +2,7 @@ package hls
 
 import (
 	"bytes"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // This file is the one place where fasthttp meets net/http: gohlslib's
@@ -44,7 +46,7 @@ type muxerHandler interface {
 }
 
 // errBlockTimeout: the muxer did not have the content within BlockTimeout.
-var errBlockTimeout = errors.New("timed out waiting for the stream")
+var errBlockTimeout = fmt.Errorf("timed out waiting for the stream: %w", httpjson.ErrUnavailable)
 
 // muxerResult is the outcome of a muxer call when it did not answer 200:
 // the status gohlslib chose (0: it did not know the file).

@@ -51,7 +51,8 @@ func newSessionID() (string, error) {
 
 // admit exchanges a token for a new HLS session on camera.
 func (s *Server) admit(ctx *fasthttp.RequestCtx, camera, token string) (*hlsSession, error) {
-	t, err := s.Admitter.Admit(s.ctx, token, camera)
+	// The server's context, with the client's address for the failure limiter.
+	t, err := s.Admitter.Admit(session.WithRemote(s.ctx, ctx.RemoteAddr()), token, camera)
 	if err != nil {
 		s.Logger.Debug("hls admission refused", "camera", camera, "error", err)
 		return nil, err
@@ -107,7 +108,9 @@ func (s *Server) authorize(camera string, id []byte, now time.Time) (*hlsSession
 		// Whatever the cause (revoke, valid_until, an expired token), a
 		// session that lost access answers 403, now and on every later request.
 		s.end(hs, err.Error(), true)
-		return nil, fmt.Errorf("%w: %w", ErrSessionEnded, err)
+		// Only ErrSessionEnded is wrapped: the cause (an expired token's
+		// ErrUnauthenticated) must not turn the 403 into a 401.
+		return nil, fmt.Errorf("%w: %s", ErrSessionEnded, err)
 	}
 	return hs, nil
 }

@@ -63,7 +63,7 @@ func TestIdleSessionsExpire(t *testing.T) {
 	t.Parallel()
 	ended := make(chan string, 4)
 	h := newHarness(t, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
-	h.reg.OnEnd = func(_ *session.Session, reason string) { ended <- reason }
+	h.reg.OnEnd = func(_ *session.Session, _ session.EndReason, reason string) { ended <- reason }
 	sid, _ := h.exchange(t, "cam1", "bob")
 	if r := get(t, h.base+"/hls/cam1/video1_stream.m3u8?session="+sid, ""); r.status != http.StatusOK {
 		t.Fatalf("%d %s", r.status, r.body)

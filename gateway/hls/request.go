@@ -1,23 +1,25 @@
 package hls
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
-// Errors of request parsing; all are answered with 400 (or 404 for an
-// unknown file), decided in statusOf.
+// Errors of request parsing; each wraps the generic kind that the HTTP
+// front's one mapping (httpapi.StatusOf) answers.
 var (
-	// ErrBadRequest: a malformed session id, query parameter or file name.
-	ErrBadRequest = errors.New("bad request")
-	// ErrUnknownFile: a file name the muxer never serves.
-	ErrUnknownFile = errors.New("unknown file")
+	// ErrBadRequest: a malformed session id, query parameter or file name (400).
+	ErrBadRequest = fmt.Errorf("hls: %w", httpjson.ErrBadRequest)
+	// ErrUnknownFile: a file name the muxer never serves (404).
+	ErrUnknownFile = fmt.Errorf("unknown file: %w", httpjson.ErrNotFound)
 	// ErrUnknownSession: no HLS session with that id (never existed, or
-	// expired): the player must exchange its token again.
-	ErrUnknownSession = errors.New("unknown or expired HLS session")
+	// expired): the player must exchange its token again (401).
+	ErrUnknownSession = fmt.Errorf("unknown or expired HLS session: %w", session.ErrUnauthenticated)
 )
 
 // fileKind is what a request asks for; it decides whether the muxer may

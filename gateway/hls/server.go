@@ -11,7 +11,6 @@ package hls
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,8 +20,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // Hub is what the server needs from the stream hub.
@@ -37,7 +38,11 @@ type Sessions interface {
 }
 
 // errMethod: only GET and HEAD are served (and OPTIONS, the CORS preflight).
-var errMethod = errors.New("method not allowed")
+var errMethod = fmt.Errorf("hls: %w", httpjson.ErrMethodNotAllowed)
+
+// errStreamUnavailable stands for every upstream failure: its details may
+// name the camera's source, so the viewer is told no more.
+var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnavailable)
 
 // allowedMethods is the Allow and Access-Control-Allow-Methods value.
 const allowedMethods = "GET, HEAD, OPTIONS"
@@ -293,46 +298,26 @@ func setSessionCookie(ctx *fasthttp.RequestCtx, camera, id string) {
 	ctx.Response.Header.SetCookie(c)
 }
 
-// statusOf decides the HTTP status of every error this server answers.
-func statusOf(err error) (int, string) {
-	switch {
-	case errors.Is(err, ErrSessionEnded): // before ErrUnauthenticated, which it may wrap
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, ErrBadRequest):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, ErrUnknownFile):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, ErrUnknownSession), errors.Is(err, session.ErrUnauthenticated):
-		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, session.ErrForbidden):
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera):
-		return http.StatusNotFound, session.ErrUnknownCamera.Error()
-	case errors.Is(err, errMethod):
-		return http.StatusMethodNotAllowed, err.Error()
-	case errors.Is(err, errBlockTimeout):
-		return http.StatusServiceUnavailable, err.Error()
+// viewerError keeps what the HTTP front's one mapping knows and turns
+// anything else (an upstream failure) into "stream unavailable".
+func viewerError(err error) error {
+	if code, _ := httpapi.StatusOf(err); code == http.StatusInternalServerError {
+		return errStreamUnavailable
 	}
-	// Upstream errors may name the camera's source URL: say no more.
-	return http.StatusServiceUnavailable, "stream unavailable"
+	return err
 }
 
+// writeError answers err through the one mapping, dropping what the muxer
+// may have started to answer (its body, a session cookie).
 func writeError(ctx *fasthttp.RequestCtx, err error) {
-	code, msg := statusOf(err)
-	body, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
+	err = viewerError(err)
 	ctx.Response.ResetBody()
 	ctx.Response.Header.Del("Set-Cookie")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	switch code {
-	case http.StatusServiceUnavailable:
-		ctx.Response.Header.Set("Retry-After", "1")
-		ctx.Response.Header.Set("Access-Control-Expose-Headers", "Retry-After")
-	case http.StatusMethodNotAllowed:
+	if errors.Is(err, errMethod) {
 		ctx.Response.Header.Set("Allow", allowedMethods)
 	}
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
+	httpapi.WriteErr(ctx, err)
+	if errors.Is(err, errStreamUnavailable) || errors.Is(err, errBlockTimeout) {
+		ctx.Response.Header.Set("Retry-After", "1") // the stream is coming: players retry soon
+	}
 }

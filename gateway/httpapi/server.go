@@ -8,25 +8,39 @@ package httpapi
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // Authz is what the API needs from the permission service.
 type Authz interface {
-	Authenticate(adminKey string) (authz.Caller, bool)
 	Handle(ctx context.Context, c authz.Caller, method string, parts []string, query url.Values, body []byte) (authz.APIResult, error)
+}
+
+// Access is what the API needs from the enforcement point.
+type Access interface {
+	// AuthenticateAPI names the caller of a bearer credential (an admin key
+	// or a viewer token), with the failure limiter of every edge.
+	AuthenticateAPI(ctx context.Context, bearer string) (access.Principal, error)
+	// SeesSession tells whether p may read (write=false) or kick (true)
+	// session s: the sessions:read/write section and, with individual
+	// access, only sessions on cameras within its reach.
+	SeesSession(p access.Principal, s *session.Session, write bool) bool
+	// MaySessions tells whether p may use the sessions section at all.
+	MaySessions(p access.Principal, write bool) bool
 }
 
 // Sessions is what the API needs from the session registry.
@@ -36,12 +50,13 @@ type Sessions interface {
 	Kick(id, reason string) bool
 }
 
-// Handler serves a request whose route parameters were already extracted.
-type Handler func(ctx *fasthttp.RequestCtx, params ...string)
+// Handler serves a viewer-facing request whose route parameters were
+// already extracted and unescaped; an error is answered by WriteErr.
+type Handler func(ctx *fasthttp.RequestCtx, params ...string) error
 
 // APIHandler serves an /api/v1 request of an authenticated caller; parts
-// are the path segments after /api/v1.
-type APIHandler func(ctx *fasthttp.RequestCtx, c authz.Caller, parts []string)
+// are the path segments after /api/v1. An error is answered by WriteErr.
+type APIHandler func(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error
 
 // Server is the HTTP front.
 type Server struct {
@@ -56,21 +71,17 @@ type Server struct {
 	MaxUploadBytes int
 	// Authz serves the permission API (required).
 	Authz Authz
-	// ViewerSubject verifies a viewer token for API calls made with one
-	// (required): privacy managers, share creators, recipients.
-	ViewerSubject func(token string) (string, error)
+	// Access authenticates API callers and scopes sessions (required).
+	Access Access
 	// Sessions lists and kicks viewer sessions (required).
 	Sessions Sessions
-	// MaySessions tells whether a caller may list (write=false) or kick
-	// (write=true) sessions (default: root and admins).
-	MaySessions func(c authz.Caller, write bool) bool
 	// Optional components; a nil one answers 404.
-	HLS     Handler               // /hls/{camera}/{file}
-	WHEP    Handler               // /whep/{camera}[/{id}]
-	Archive Handler               // /archive/{camera}/{rest...}
-	Share   Handler               // /s/{token}
-	JWKS    Handler               // /.well-known/jwks.json
-	API     map[string]APIHandler // /api/v1/{kind}/... served by the gateway (links, cameras, ...)
+	HLS     Handler                              // /hls/{camera}/{file}
+	WHEP    Handler                              // /whep/{camera}[/{id}]
+	Archive Handler                              // /archive/{camera}/{rest...}
+	Share   Handler                              // /s/{token}
+	JWKS    func(ctx *fasthttp.RequestCtx) error // /.well-known/jwks.json
+	API     map[string]APIHandler                // /api/v1/{kind}/... served by the gateway (links, cameras, ...)
 	// Metrics writes the Prometheus text exposition.
 	Metrics func(ctx *fasthttp.RequestCtx)
 	// Ready reports whether the node can serve (nil = ready).
@@ -84,8 +95,8 @@ type Server struct {
 
 // Initialize listens and starts serving.
 func (s *Server) Initialize() error {
-	if s.Authz == nil || s.Sessions == nil || s.ViewerSubject == nil {
-		return errors.New("httpapi: Authz, Sessions and ViewerSubject are required")
+	if s.Authz == nil || s.Sessions == nil || s.Access == nil {
+		return errors.New("httpapi: Authz, Access and Sessions are required")
 	}
 	if s.Address == "" {
 		s.Address = ":8080"
@@ -98,9 +109,6 @@ func (s *Server) Initialize() error {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	if s.MaySessions == nil {
-		s.MaySessions = func(c authz.Caller, _ bool) bool { return c.Root || c.Admin != "" }
 	}
 	ln, err := net.Listen("tcp", s.Address)
 	if err != nil {
@@ -123,15 +131,15 @@ func (s *Server) Initialize() error {
 		Logger:                fasthttpLogger{s.Logger},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+				WriteErr(ctx, fmt.Errorf("%w", httpjson.ErrTooLarge))
 				return
 			}
 			var small *fasthttp.ErrSmallBuffer
 			if errors.As(err, &small) {
-				WriteError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request line or headers too large")
+				httpjson.WriteError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request line or headers too large")
 				return
 			}
-			WriteError(ctx, fasthttp.StatusBadRequest, "malformed request")
+			WriteErr(ctx, fmt.Errorf("%w: malformed request", httpjson.ErrBadRequest))
 		},
 	}
 	go func() { _ = s.srv.Serve(ln) }()
@@ -148,39 +156,121 @@ func (s *Server) Close() {
 	_ = s.srv.ShutdownWithContext(ctx)
 }
 
+// fasthttpLogger takes fasthttp's own messages at debug. They may quote
+// the raw bytes of a malformed request — its URL (?token=) and headers
+// (Authorization: Bearer <admin key>) — so what is logged is redacted first.
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug("fasthttp", "msg", fmt.Sprintf(format, args...))
+	if !f.l.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	f.l.Debug("fasthttp", "msg", Redact(fmt.Sprintf(format, args...)))
 }
 
-// route dispatches on the first path segment.
+var (
+	// quotedRequest is a Go-quoted string (fasthttp quotes the request
+	// bytes it could not parse with %q).
+	quotedRequest = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	// secretLike is what survives outside quotes: a credential-bearing
+	// query parameter, an Authorization value, or anything shaped like a JWT.
+	secretLike = regexp.MustCompile(`(?i)((?:token|access_token|key|password|secret)=)[^&\s"']+|(authorization:\s*\S+\s+)\S+|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*`)
+)
+
+// Redact removes from a log message every quoted request excerpt and every
+// credential-looking value, so nothing logs a secret at any level.
+func Redact(msg string) string {
+	msg = quotedRequest.ReplaceAllString(msg, `"[redacted]"`)
+	return secretLike.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := secretLike.FindStringSubmatch(m)
+		switch {
+		case sub[1] != "":
+			return sub[1] + "[redacted]"
+		case sub[2] != "":
+			return sub[2] + "[redacted]"
+		}
+		return "[redacted]"
+	})
+}
+
+// route dispatches on the first path segment: the one route table of the
+// HTTP edge. Every error is answered by WriteErr.
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
-	path := string(ctx.Path())
-	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if err := s.dispatch(ctx); err != nil {
+		WriteErr(ctx, err)
+	}
+}
+
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) error {
+	parts, err := SplitPath(ctx.URI().PathOriginal())
+	if err != nil {
+		return err
+	}
+	n := len(parts)
+	first := ""
+	if n > 0 {
+		first = parts[0]
+	}
 	switch {
-	case path == "/healthz":
+	case n == 1 && first == "healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
-	case path == "/readyz":
+	case n == 1 && first == "readyz":
 		s.readyz(ctx)
-	case path == "/metrics" && s.Metrics != nil:
+	case n == 1 && first == "metrics" && s.Metrics != nil:
 		s.Metrics(ctx)
-	case path == "/.well-known/jwks.json" && s.JWKS != nil:
-		s.JWKS(ctx)
-	case parts[0] == "api" && len(parts) >= 2 && parts[1] == "v1":
-		s.api(ctx, parts[2:])
-	case parts[0] == "hls" && len(parts) == 3 && s.HLS != nil:
-		s.HLS(ctx, parts[1], parts[2])
-	case parts[0] == "whep" && (len(parts) == 2 || len(parts) == 3) && s.WHEP != nil:
-		s.WHEP(ctx, parts[1:]...)
-	case parts[0] == "archive" && len(parts) >= 3 && s.Archive != nil:
-		s.Archive(ctx, parts[1], strings.Join(parts[2:], "/"))
-	case parts[0] == "s" && (len(parts) == 2 || len(parts) == 3) && s.Share != nil:
-		s.Share(ctx, parts[1:]...)
+	case n == 2 && first == ".well-known" && parts[1] == "jwks.json" && s.JWKS != nil:
+		return s.JWKS(ctx)
+	case n >= 2 && first == "api" && parts[1] == "v1":
+		return s.api(ctx, parts[2:])
+	case first == "hls" && n == 3 && s.HLS != nil:
+		return s.HLS(ctx, parts[1], parts[2])
+	case first == "whep" && (n == 2 || n == 3) && s.WHEP != nil:
+		return s.WHEP(ctx, parts[1:]...)
+	case first == "archive" && n >= 3 && s.Archive != nil:
+		return s.Archive(ctx, parts[1], strings.Join(parts[2:], "/"))
+	case first == "s" && (n == 2 || n == 3) && s.Share != nil:
+		return s.Share(ctx, parts[1:]...)
 	default:
-		WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint")
+		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
 	}
+	return nil
+}
+
+// SplitPath splits a request's raw path into unescaped segments. A segment
+// that unescapes to something containing a slash or a backslash, that is a
+// dot segment ("." or ".."), or that is not valid percent-encoding is
+// refused (400): an id never silently becomes another id or another path.
+func SplitPath(raw []byte) ([]string, error) {
+	p := string(raw)
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil, nil
+	}
+	parts := strings.Split(p, "/")
+	for i, seg := range parts {
+		if strings.IndexByte(seg, '%') >= 0 {
+			u, err := url.PathUnescape(seg)
+			if err != nil {
+				return nil, fmt.Errorf("%w: path segment %q is not valid percent-encoding", httpjson.ErrBadRequest, seg)
+			}
+			if strings.ContainsAny(u, "/\\") {
+				return nil, fmt.Errorf("%w: path segment %q contains an encoded slash", httpjson.ErrBadRequest, seg)
+			}
+			seg = u
+		}
+		if seg == "" || seg == "." || seg == ".." {
+			return nil, fmt.Errorf("%w: empty or dot segment in the path", httpjson.ErrBadRequest)
+		}
+		if strings.ContainsFunc(seg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf("%w: control character in the path", httpjson.ErrBadRequest)
+		}
+		parts[i] = seg
+	}
+	return parts, nil
 }
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
@@ -204,151 +294,85 @@ func BearerToken(ctx *fasthttp.RequestCtx) string {
 	return ""
 }
 
-// caller authenticates an API request: an admin key, else a viewer token.
-func (s *Server) caller(ctx *fasthttp.RequestCtx) (authz.Caller, bool) {
-	tok := BearerToken(ctx)
-	if tok == "" {
-		return authz.Caller{}, false
+func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) error {
+	p, err := s.Access.AuthenticateAPI(ctx, BearerToken(ctx))
+	if err != nil {
+		return err
 	}
-	if c, ok := s.Authz.Authenticate(tok); ok {
-		return c, true
-	}
-	sub, err := s.ViewerSubject(tok)
-	if err != nil || sub == "" {
-		return authz.Caller{}, false
-	}
-	return authz.Caller{Subject: sub}, true
-}
-
-func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) {
-	c, ok := s.caller(ctx)
-	if !ok {
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="camgate"`)
-		WriteError(ctx, fasthttp.StatusUnauthorized, "missing or invalid credentials: send Authorization: Bearer <admin key or viewer token>")
-		return
-	}
-	if len(parts) == 0 || parts[0] == "" {
-		WriteError(ctx, fasthttp.StatusNotFound, "no such endpoint")
-		return
+	if len(parts) == 0 {
+		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
 	}
 	if parts[0] == "sessions" {
-		s.sessions(ctx, c, parts[1:])
-		return
+		return s.sessions(ctx, p, parts[1:])
 	}
 	if len(parts) == 3 && parts[0] == "devices" && parts[2] == "objects" {
 		if h := s.API["objects"]; h != nil {
-			h(ctx, c, parts)
-			return
+			return h(ctx, p, parts)
 		}
 	}
 	if len(ctx.PostBody()) > s.MaxBodyBytes {
-		WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.MaxBodyBytes))
-		return
+		return fmt.Errorf("%w: request body larger than %d bytes", httpjson.ErrTooLarge, s.MaxBodyBytes)
 	}
 	if h := s.API[parts[0]]; h != nil {
-		h(ctx, c, parts)
-		return
+		return h(ctx, p, parts)
 	}
 	query, err := url.ParseQuery(string(ctx.URI().QueryString()))
 	if err != nil {
-		WriteError(ctx, fasthttp.StatusBadRequest, "query: "+err.Error())
-		return
+		return fmt.Errorf("%w: query: %w", httpjson.ErrBadRequest, err)
 	}
-	res, err := s.Authz.Handle(ctx, c, string(ctx.Method()), parts, query, ctx.PostBody())
+	res, err := s.Authz.Handle(ctx, p.Caller(), string(ctx.Method()), parts, query, ctx.PostBody())
 	if err != nil {
-		WriteAPIError(ctx, err)
-		return
+		return err
 	}
 	status := fasthttp.StatusOK
 	if res.Created {
 		status = fasthttp.StatusCreated
 	}
-	WriteJSON(ctx, status, res.Body)
+	httpjson.WriteJSON(ctx, status, res.Body)
+	return nil
 }
 
-func (s *Server) sessions(ctx *fasthttp.RequestCtx, c authz.Caller, rest []string) {
+func (s *Server) sessions(ctx *fasthttp.RequestCtx, p access.Principal, rest []string) error {
 	method := string(ctx.Method())
+	write := method == fasthttp.MethodDelete
 	switch {
-	case len(rest) == 0 && method == fasthttp.MethodGet:
-		if !s.MaySessions(c, false) {
-			WriteError(ctx, fasthttp.StatusForbidden, "sessions:read is not allowed for this caller")
-			return
-		}
-		WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"sessions": s.Sessions.List()})
-	case len(rest) == 1 && method == fasthttp.MethodGet:
-		if !s.MaySessions(c, false) {
-			WriteError(ctx, fasthttp.StatusForbidden, "sessions:read is not allowed for this caller")
-			return
-		}
-		sess, ok := s.Sessions.Get(rest[0])
-		if !ok {
-			WriteError(ctx, fasthttp.StatusNotFound, "no such session")
-			return
-		}
-		WriteJSON(ctx, fasthttp.StatusOK, sess)
-	case len(rest) == 1 && method == fasthttp.MethodDelete:
-		if !s.MaySessions(c, true) {
-			WriteError(ctx, fasthttp.StatusForbidden, "sessions:write is not allowed for this caller")
-			return
-		}
-		if !s.Sessions.Kick(rest[0], "kicked through the API") {
-			WriteError(ctx, fasthttp.StatusNotFound, "no such session")
-			return
-		}
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	case len(rest) == 0 && method == fasthttp.MethodGet, len(rest) == 1 && (method == fasthttp.MethodGet || write):
 	default:
-		WriteError(ctx, fasthttp.StatusMethodNotAllowed, "use GET /api/v1/sessions[/{id}] or DELETE /api/v1/sessions/{id}")
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, "GET, DELETE")
+		return fmt.Errorf("%w: use GET /api/v1/sessions[/{id}] or DELETE /api/v1/sessions/{id}", httpjson.ErrMethodNotAllowed)
 	}
+	if !s.Access.MaySessions(p, write) {
+		section := "sessions:read"
+		if write {
+			section = "sessions:write"
+		}
+		return fmt.Errorf("%w: %s is not allowed for this caller", access.ErrForbidden, section)
+	}
+	if len(rest) == 0 {
+		all := s.Sessions.List()
+		out := all[:0]
+		for i := range all {
+			if s.Access.SeesSession(p, &all[i], false) {
+				out = append(out, all[i])
+			}
+		}
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"sessions": out})
+		return nil
+	}
+	sess, ok := s.Sessions.Get(rest[0])
+	if !ok || !s.Access.SeesSession(p, &sess, write) {
+		return fmt.Errorf("%w: no such session", httpjson.ErrNotFound)
+	}
+	if !write {
+		httpjson.WriteJSON(ctx, fasthttp.StatusOK, sess)
+		return nil
+	}
+	if !s.Sessions.Kick(rest[0], "kicked through the API by "+p.String()) {
+		return fmt.Errorf("%w: no such session", httpjson.ErrNotFound)
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	return nil
 }
 
 // WriteJSON answers with v as JSON.
-func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		WriteError(ctx, fasthttp.StatusInternalServerError, "encoding the answer failed")
-		return
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
-// WriteError answers {"error": msg}.
-func WriteError(ctx *fasthttp.RequestCtx, status int, msg string) {
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(append(b, '\n'))
-}
-
-// WriteAPIError maps the errors of the API components to a status, in one place.
-func WriteAPIError(ctx *fasthttp.RequestCtx, err error) {
-	var fe *authz.FieldError
-	switch {
-	case errors.As(err, &fe):
-		WriteError(ctx, fasthttp.StatusBadRequest, err.Error())
-	case errors.Is(err, authz.ErrNotFound), errors.Is(err, authz.ErrNotHandled):
-		WriteError(ctx, fasthttp.StatusNotFound, err.Error())
-	case errors.Is(err, authz.ErrForbidden):
-		WriteError(ctx, fasthttp.StatusForbidden, err.Error())
-	case errors.Is(err, authz.ErrConflict):
-		WriteError(ctx, fasthttp.StatusConflict, err.Error())
-	case errors.Is(err, authz.ErrStoreUnavailable), errors.Is(err, session.ErrUnavailable):
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
-		WriteError(ctx, fasthttp.StatusServiceUnavailable, "the permission store is unreachable; try again shortly")
-	case errors.Is(err, session.ErrUnauthenticated):
-		WriteError(ctx, fasthttp.StatusUnauthorized, err.Error())
-	case errors.Is(err, session.ErrForbidden):
-		WriteError(ctx, fasthttp.StatusForbidden, err.Error())
-	case errors.Is(err, session.ErrUnknownCamera):
-		WriteError(ctx, fasthttp.StatusNotFound, err.Error())
-	case errors.Is(err, session.ErrRateLimited):
-		var rl *session.RateLimitedError
-		if errors.As(err, &rl) {
-			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, fmt.Sprint(int(rl.RetryAfter.Seconds()+1)))
-		}
-		WriteError(ctx, fasthttp.StatusTooManyRequests, err.Error())
-	default:
-		WriteError(ctx, fasthttp.StatusInternalServerError, "internal error")
-	}
-}
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) { httpjson.WriteJSON(ctx, status, v) }

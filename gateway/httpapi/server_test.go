@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,13 +11,30 @@ import (
 	"testing"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/session"
 )
 
 type fakeAuthz struct{ last authz.Caller }
 
-func (f *fakeAuthz) Authenticate(key string) (authz.Caller, bool) {
-	return authz.Caller{Admin: "ops"}, key == "admin-key"
+// fakeAccess authenticates "admin-key" as admin ops and "viewer-token" as
+// subject alice; admins may use sessions, and see those on camera "mine".
+type fakeAccess struct{}
+
+func (fakeAccess) AuthenticateAPI(_ context.Context, bearer string) (access.Principal, error) {
+	switch bearer {
+	case "admin-key":
+		return access.Principal{Kind: access.KindAdmin, ID: "ops"}, nil
+	case "viewer-token":
+		return access.Principal{Kind: access.KindSubject, ID: "alice"}, nil
+	}
+	return access.Principal{}, fmt.Errorf("%w: missing or invalid credentials", session.ErrUnauthenticated)
+}
+
+func (fakeAccess) MaySessions(p access.Principal, _ bool) bool { return p.IsAdmin() }
+
+func (fakeAccess) SeesSession(p access.Principal, s *session.Session, _ bool) bool {
+	return p.IsAdmin() && s.Camera == "mine"
 }
 
 func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, parts []string, _ url.Values, body []byte) (authz.APIResult, error) {
@@ -25,6 +43,9 @@ func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, par
 	case "grants":
 		if method == "POST" {
 			return authz.APIResult{Created: true, Body: map[string]string{"id": "g1"}}, nil
+		}
+		if method == "PATCH" {
+			return authz.APIResult{}, authz.ErrMethodNotAllowed
 		}
 		return authz.APIResult{}, authz.ErrNotFound
 	case "bad":
@@ -37,19 +58,23 @@ func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, par
 
 type fakeSessions struct{}
 
-func (fakeSessions) List() []session.Session            { return []session.Session{{ID: "s1"}} }
-func (fakeSessions) Get(string) (session.Session, bool) { return session.Session{}, false }
-func (fakeSessions) Kick(id, reason string) bool        { return id == "s1" }
+func (fakeSessions) List() []session.Session {
+	return []session.Session{{ID: "s1", Camera: "mine"}, {ID: "s2", Camera: "theirs"}}
+}
+
+func (f fakeSessions) Get(id string) (session.Session, bool) {
+	for _, s := range f.List() {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return session.Session{}, false
+}
+func (fakeSessions) Kick(id, reason string) bool { return id == "s1" || id == "s2" }
 
 func newServer(t *testing.T) (*Server, string, *fakeAuthz) {
 	fa := &fakeAuthz{}
-	s := &Server{Address: "127.0.0.1:0", Authz: fa, Sessions: fakeSessions{}, MaxBodyBytes: 1024,
-		ViewerSubject: func(tok string) (string, error) {
-			if tok == "viewer-token" {
-				return "alice", nil
-			}
-			return "", errors.New("bad token")
-		}}
+	s := &Server{Address: "127.0.0.1:0", Authz: fa, Access: fakeAccess{}, Sessions: fakeSessions{}, MaxBodyBytes: 1024}
 	if err := s.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +107,7 @@ func TestStatusMapping(t *testing.T) {
 		{"no credentials", "GET", "/api/v1/grants/x", "", "", 401, "credentials"},
 		{"wrong key", "GET", "/api/v1/grants/x", "nope", "", 401, "credentials"},
 		{"created", "POST", "/api/v1/grants", "admin-key", "{}", 201, `"id":"g1"`},
+		{"authz method not allowed", "PATCH", "/api/v1/grants/x", "admin-key", "", 405, "method not allowed"},
 		{"not found", "GET", "/api/v1/grants/x", "admin-key", "", 404, "not found"},
 		{"field error", "PUT", "/api/v1/bad/x", "admin-key", "{}", 400, "actions"},
 		{"internal error hides detail", "GET", "/api/v1/boom", "admin-key", "", 500, "internal error"},
@@ -91,6 +117,12 @@ func TestStatusMapping(t *testing.T) {
 		{"admin lists sessions", "GET", "/api/v1/sessions", "admin-key", "", 200, `"s1"`},
 		{"kick", "DELETE", "/api/v1/sessions/s1", "admin-key", "", 204, ""},
 		{"kick unknown", "DELETE", "/api/v1/sessions/zz", "admin-key", "", 404, "no such session"},
+		{"list hides sessions outside the reach", "GET", "/api/v1/sessions", "admin-key", "", 200, `"sessions":[{"id":"s1"`},
+		{"kick outside the reach is as unknown", "DELETE", "/api/v1/sessions/s2", "admin-key", "", 404, "no such session"},
+		{"read outside the reach is as unknown", "GET", "/api/v1/sessions/s2", "admin-key", "", 404, "no such session"},
+		{"encoded slash in an id", "PUT", "/api/v1/sites/a%2F..%2Fb", "admin-key", "{}", 400, "encoded slash"},
+		{"encoded dot segment", "GET", "/api/v1/sites/%2e%2e", "admin-key", "", 400, "dot segment"},
+		{"method not allowed", "PATCH", "/api/v1/sessions/s1", "admin-key", "", 405, "use GET"},
 		{"healthz", "GET", "/healthz", "", "", 200, "ok"},
 		{"readyz", "GET", "/readyz", "", "", 200, "ready"},
 	}
@@ -104,5 +136,58 @@ func TestStatusMapping(t *testing.T) {
 	}
 	if code, _ := do(t, "POST", base+"/api/v1/grants", "viewer-token", "{}"); code != 201 || fa.last.Subject != "alice" {
 		t.Fatalf("viewer token caller: %d %+v", code, fa.last)
+	}
+}
+
+// A malformed request at log_level debug made fasthttp log the raw request
+// (the admin key in Authorization, ?token= in the URL): nothing secret may
+// reach a logger.
+func TestRedactRemovesSecrets(t *testing.T) {
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+	cases := []string{
+		fmt.Sprintf("error when serving connection: cannot parse %q", "GET /hls/cam1/index.m3u8?token="+jwt+" HTTP/1.1\r\nAuthorization: Bearer root-admin-key\r\n"),
+		"GET /archive/cam1/download?start=x&token=" + jwt + "&end=y",
+		"authorization: Bearer root-admin-key",
+		"bare " + jwt + " in text",
+	}
+	for _, msg := range cases {
+		got := Redact(msg)
+		for _, secret := range []string{"root-admin-key", jwt, "c2lnbmF0dXJl"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("Redact(%q) = %q still holds %q", msg, got, secret)
+			}
+		}
+	}
+}
+
+func TestSplitPath(t *testing.T) {
+	cases := []struct {
+		raw  string
+		want []string
+		bad  bool
+	}{
+		{"/api/v1/sites/hq", []string{"api", "v1", "sites", "hq"}, false},
+		{"/hls/cam%201/index.m3u8", []string{"hls", "cam 1", "index.m3u8"}, false},
+		{"/api/v1/sites/a%2F..%2Fb", nil, true},
+		{"/api/v1/sites/a%5c..%5cb", nil, true},
+		{"/api/v1/sites/%2e%2e", nil, true},
+		{"/api/v1/sites/../admins", nil, true},
+		{"/api/v1//sites", nil, true},
+		{"/api/v1/sites/a%zz", nil, true},
+		{"/api/v1/sites/a%00b", nil, true},
+	}
+	for _, c := range cases {
+		got, err := SplitPath([]byte(c.raw))
+		if c.bad {
+			if err == nil {
+				t.Errorf("SplitPath(%q) = %q, want a 400", c.raw, got)
+			} else if status, _ := StatusOf(err); status != 400 {
+				t.Errorf("SplitPath(%q) error %v maps to %d, want 400", c.raw, err, status)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("SplitPath(%q) = %q, %v; want %q", c.raw, got, err, c.want)
+		}
 	}
 }

@@ -50,6 +50,42 @@ type Verdict struct {
 	Allowed    bool
 	Reason     string
 	ValidUntil time.Time
+	// End classifies a refusal (default EndRevoked).
+	End EndReason
+}
+
+// EndReason is why a session ended, as the metrics count it; the text
+// reason that goes with it is for logs.
+type EndReason uint8
+
+// End reasons.
+const (
+	// EndViewerLeft: the viewer closed, tore down or timed out.
+	EndViewerLeft EndReason = iota
+	// EndRevoked: a re-check found the access gone.
+	EndRevoked
+	// EndKicked: an admin ended it through the API.
+	EndKicked
+	// EndUnavailable: a re-check could not be decided (store unreachable
+	// past its grace, token no longer verifiable).
+	EndUnavailable
+)
+
+// EndReasons lists every end reason, in metric order.
+var EndReasons = []EndReason{EndViewerLeft, EndRevoked, EndKicked, EndUnavailable}
+
+func (e EndReason) String() string {
+	switch e {
+	case EndViewerLeft:
+		return "viewer_left"
+	case EndRevoked:
+		return "revoked"
+	case EndKicked:
+		return "api"
+	case EndUnavailable:
+		return "unavailable"
+	}
+	return "other"
 }
 
 // Change names what an authorization write affected. All means everything
@@ -73,9 +109,9 @@ type Registry struct {
 	// OnStart may refuse a session as it is added (e.g. a share link at its
 	// max_viewers); the session is then kicked with the error (optional).
 	OnStart func(s *Session) error
-	// OnEnd is told of every session that ends, with the reason (optional).
-	// It is called once for every session that was added.
-	OnEnd func(s *Session, reason string)
+	// OnEnd is told of every session that ends, with why (optional). It is
+	// called once for every session that was added.
+	OnEnd func(s *Session, end EndReason, reason string)
 	// Logger (default: discard).
 	Logger *slog.Logger
 
@@ -175,7 +211,7 @@ func (r *Registry) Remove(id, reason string) {
 	}
 	r.mu.Unlock()
 	if s != nil {
-		r.ended(s, reason)
+		r.ended(s, EndViewerLeft, reason)
 	}
 }
 
@@ -190,15 +226,16 @@ func (r *Registry) removeLocked(s *Session) {
 	}
 }
 
-func (r *Registry) ended(s *Session, reason string) {
+func (r *Registry) ended(s *Session, end EndReason, reason string) {
 	r.Logger.Info("session ended", "session", s.ID, "protocol", s.Protocol, "camera", s.Camera,
 		"subject", s.Subject, "link", s.Link, "reason", reason, "duration", time.Since(s.Started).Round(time.Millisecond))
 	if r.OnEnd != nil {
-		r.OnEnd(s, reason)
+		r.OnEnd(s, end, reason)
 	}
 }
 
-// Kick ends a session by id; it reports whether the session existed.
+// Kick ends a session by id (an admin's kick); it reports whether the
+// session existed.
 func (r *Registry) Kick(id, reason string) bool {
 	r.mu.Lock()
 	s := r.byID[id]
@@ -210,7 +247,7 @@ func (r *Registry) Kick(id, reason string) bool {
 		return false
 	}
 	s.Kick(reason)
-	r.ended(s, reason)
+	r.ended(s, EndKicked, reason)
 	return true
 }
 
@@ -324,6 +361,6 @@ func (r *Registry) recheck(s *Session) bool {
 	r.removeLocked(s)
 	r.mu.Unlock()
 	s.Kick(v.Reason)
-	r.ended(s, v.Reason)
+	r.ended(s, v.End, v.Reason)
 	return false
 }

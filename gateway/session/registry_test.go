@@ -28,7 +28,7 @@ func newFixture(t *testing.T) *fixture {
 			}
 			return Verdict{Allowed: f.allowed[key], Reason: "revoked"}
 		},
-		OnEnd: func(s *Session, reason string) {
+		OnEnd: func(s *Session, _ EndReason, reason string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.ended = append(f.ended, s.ID)

@@ -3,8 +3,6 @@ package webrtc
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -13,15 +11,20 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/session"
-	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
 // admitTimeout bounds admission plus opening the camera for one POST.
 const admitTimeout = 15 * time.Second
 
 // errNoSession: the session URL names no live session of this node.
-var errNoSession = errors.New("no such WHEP session")
+var errNoSession = fmt.Errorf("no such WHEP session: %w", httpjson.ErrNotFound)
+
+// errStreamUnavailable stands for every upstream failure: its details may
+// name the camera's source, so the viewer is told no more.
+var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnavailable)
 
 // Handle serves the WHEP endpoint: POST /whep/{camera} (id ""), and PATCH
 // and DELETE /whep/{camera}/{id}; OPTIONS on both for CORS preflight. The
@@ -41,7 +44,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, id string) {
 		s.delete(ctx, camera, id)
 	default:
 		h.Set("Allow", allowed(id))
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", ctx.Method()))
+		writeError(ctx, fmt.Errorf("%w: %s", httpjson.ErrMethodNotAllowed, ctx.Method()))
 	}
 }
 
@@ -80,7 +83,7 @@ func (s *Server) post(ctx *fasthttp.RequestCtx, camera string) {
 		s.refuse(ctx, camera, remote, fmt.Errorf("%w: no Bearer token", session.ErrUnauthenticated))
 		return
 	}
-	actx, cancel := context.WithTimeout(s.ctx, admitTimeout)
+	actx, cancel := context.WithTimeout(session.WithRemote(s.ctx, ctx.RemoteAddr()), admitTimeout)
 	defer cancel()
 	t, err := s.Admitter.Admit(actx, token, camera)
 	if err != nil {
@@ -113,20 +116,20 @@ func (s *Server) post(ctx *fasthttp.RequestCtx, camera string) {
 func (s *Server) patch(ctx *fasthttp.RequestCtx, camera, id string) {
 	p := s.lookup(camera, id)
 	if p == nil {
-		writeError(ctx, fasthttp.StatusNotFound, errNoSession)
+		writeError(ctx, errNoSession)
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(string(ctx.Request.Header.ContentType())); mt != "application/trickle-ice-sdpfrag" {
-		writeError(ctx, fasthttp.StatusUnsupportedMediaType, errors.New("Content-Type must be application/trickle-ice-sdpfrag"))
+		writeError(ctx, fmt.Errorf("%w: Content-Type must be application/trickle-ice-sdpfrag", httpjson.ErrUnsupportedMediaType))
 		return
 	}
 	if len(ctx.PostBody()) > s.MaxOfferSize {
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, ErrTooLarge)
+		writeError(ctx, ErrTooLarge)
 		return
 	}
 	if err := s.recheck(p); err != nil {
 		p.close("access lost: " + err.Error())
-		writeError(ctx, status(err), err)
+		writeError(ctx, err)
 		return
 	}
 	tr, err := parseTrickle(string(ctx.PostBody()))
@@ -142,7 +145,7 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, camera, id string) {
 		}
 	}
 	if err != nil {
-		writeError(ctx, status(err), err)
+		writeError(ctx, err)
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -151,7 +154,7 @@ func (s *Server) patch(ctx *fasthttp.RequestCtx, camera, id string) {
 func (s *Server) delete(ctx *fasthttp.RequestCtx, camera, id string) {
 	p := s.lookup(camera, id)
 	if p == nil {
-		writeError(ctx, fasthttp.StatusNotFound, errNoSession)
+		writeError(ctx, errNoSession)
 		return
 	}
 	p.close("viewer left")
@@ -182,43 +185,27 @@ func (s *Server) recheck(p *peer) error {
 }
 
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, camera, remote string, err error) {
-	code := status(err)
+	code, _ := httpapi.StatusOf(viewerError(err))
 	level := slog.LevelInfo
 	if code >= 500 {
 		level = slog.LevelWarn
 	}
-	if code == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="camgate"`)
-	}
 	s.Logger.Log(context.Background(), level, "webrtc: viewer refused", "camera", camera, "status", code, "error", err, "remote", remote)
-	writeError(ctx, code, err)
+	writeError(ctx, err)
 }
 
-// status maps every error of this edge to its HTTP status, in one place.
-func status(err error) int {
-	switch {
-	case errors.Is(err, ErrTooLarge):
-		return fasthttp.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrBadOffer), errors.Is(err, ErrBadCandidate), errors.Is(err, ErrNotPlayable):
-		return fasthttp.StatusBadRequest
-	case errors.Is(err, session.ErrUnauthenticated):
-		return fasthttp.StatusUnauthorized
-	case errors.Is(err, session.ErrForbidden):
-		return fasthttp.StatusForbidden
-	case errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera), errors.Is(err, errNoSession):
-		return fasthttp.StatusNotFound
-	default:
-		return fasthttp.StatusServiceUnavailable
+// viewerError keeps what the one mapping knows and turns anything else
+// (an upstream or peer failure) into "stream unavailable".
+func viewerError(err error) error {
+	if code, _ := httpapi.StatusOf(err); code == fasthttp.StatusInternalServerError {
+		return errStreamUnavailable
 	}
+	return err
 }
 
-func writeError(ctx *fasthttp.RequestCtx, code int, err error) {
-	body, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{err.Error()})
-	ctx.SetStatusCode(code)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
+// writeError answers err through the HTTP front's one mapping.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	httpapi.WriteErr(ctx, viewerError(err))
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.

@@ -1,25 +1,27 @@
 package webrtc
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
-// Errors of the WHEP exchange, mapped to HTTP statuses in one place (status).
+// Errors of the WHEP exchange; each wraps the generic kind that the HTTP
+// front's one mapping (httpapi.StatusOf) answers.
 var (
 	// ErrBadOffer: the SDP offer is malformed or cannot be answered (400).
-	ErrBadOffer = errors.New("bad SDP offer")
+	ErrBadOffer = fmt.Errorf("bad SDP offer: %w", httpjson.ErrBadRequest)
 	// ErrBadCandidate: a trickle ICE fragment is malformed (400).
-	ErrBadCandidate = errors.New("bad trickle ICE fragment")
+	ErrBadCandidate = fmt.Errorf("bad trickle ICE fragment: %w", httpjson.ErrBadRequest)
 	// ErrNotPlayable: the camera's video is not H264 (400: no WebRTC viewer
 	// can play it without transcoding, which camgate does not do).
-	ErrNotPlayable = errors.New("camera video is not playable over WebRTC")
+	ErrNotPlayable = fmt.Errorf("camera video is not playable over WebRTC: %w", httpjson.ErrBadRequest)
 	// ErrTooLarge: the request body is over the limit (413).
-	ErrTooLarge = errors.New("request body too large")
+	ErrTooLarge = fmt.Errorf("whep: %w", httpjson.ErrTooLarge)
 )
 
 // Limits on what a viewer may send: a browser's offer has a handful of
