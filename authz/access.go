@@ -40,6 +40,22 @@ func sectionAllows(sections []string, section string) bool {
 	return false
 }
 
+// withinReach refuses an admin target (what) with more reach than the calling
+// admin me: a section me lacks (write implies read, as in sectionAllows), or
+// individual access off while me has it on. Root is never limited.
+func withinReach(me, target *Admin, what string) error {
+	for _, sec := range target.Sections {
+		if !sectionAllows(me.Sections, sec) {
+			return fmt.Errorf("admin %s cannot create or change %s: it would have more reach (section %s, which the caller lacks): %w", me.ID, what, sec, ErrForbidden)
+		}
+	}
+	if me.Individual && !target.Individual {
+		return fmt.Errorf("admin %s has individual access and cannot create or change %s without individual access (individual_access %s resolves to off): %w",
+			me.ID, what, string(target.IndividualAccess), ErrForbidden)
+	}
+	return nil
+}
+
 // admin returns the calling admin (nil for root and viewers). An admin deleted
 // since authentication is forbidden.
 func (r *request) admin() (*Admin, error) {
@@ -170,6 +186,13 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	cs := r.creators()
 	if old != nil && !visible(cs, old) {
 		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
+	}
+	if p, ok := old.(*Admin); ok {
+		if me, _ := r.admin(); me != nil {
+			if err := withinReach(me, p, "admin "+p.ID); err != nil {
+				return err
+			}
+		}
 	}
 	if g, ok := obj.(*Grant); ok && cs != nil {
 		subjKind := kindSubjects

@@ -455,10 +455,15 @@ func (r *request) prepareAdmin(old any, a *Admin) ([]change, any, error) {
 		}
 	}
 	if me, _ := r.admin(); me != nil {
-		for _, sec := range a.Sections {
-			if !sectionAllows(me.Sections, sec) {
-				return nil, nil, fmt.Errorf("admin %s cannot hand out section %s it lacks: %w", me.ID, sec, ErrForbidden)
+		for i, role := range a.Roles {
+			for _, sec := range m.roles[role].Sections {
+				if !sectionAllows(me.Sections, sec) {
+					return nil, nil, fmt.Errorf("admin %s cannot assign roles[%d] %q: it holds section %s, which the caller lacks: %w", me.ID, i, role, sec, ErrForbidden)
+				}
 			}
+		}
+		if err := withinReach(me, a, "the new or changed admin"); err != nil {
+			return nil, nil, err
 		}
 	}
 	var key string
