@@ -77,10 +77,6 @@ func idPrefix(kind string) string {
 	return kind[:1] + "-"
 }
 
-// redactedPassword replaces a PTZ password on reads; sending it back on a PUT
-// keeps the stored password.
-const redactedPassword = "********"
-
 // view is what the API returns for a stored object.
 func view(obj any) any {
 	switch o := obj.(type) {
@@ -89,6 +85,7 @@ func view(obj any) any {
 		if c.PTZ != nil && c.PTZ.Password != "" {
 			c.PTZ.Password = redactedPassword
 		}
+		c.Source = redactSource(c.Source)
 		return &c
 	case *Admin:
 		c := *o
@@ -313,9 +310,9 @@ func (r *request) prepareDevice(old any, d *Device, creator string) ([]change, a
 	p, replaced := old.(*Device)
 	if replaced {
 		d.AlarmUntil = p.AlarmUntil
-		if d.PTZ != nil && d.PTZ.Password == redactedPassword && p.PTZ != nil {
-			d.PTZ.Password = p.PTZ.Password
-		}
+	}
+	if err := restoreSecrets(p, d); err != nil {
+		return nil, nil, err
 	}
 	if err := m.validateDevice(d); err != nil {
 		return nil, nil, err
