@@ -214,6 +214,9 @@ func (r *request) put(kind, id string) (APIResult, error) {
 	if err := r.authorizeWrite(kind, old, obj); err != nil {
 		return APIResult{}, err
 	}
+	if err := checkReadOnly(kind, r.body, old); err != nil {
+		return APIResult{}, err
+	}
 	changes, result, err := r.prepare(kind, old, obj)
 	if err != nil {
 		return APIResult{}, err
