@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -461,6 +462,8 @@ func (r *request) check() (APIResult, error) {
 		}
 	} else if err := r.needSectionLocked("check:read"); err != nil {
 		return APIResult{}, err
+	} else if err := r.checkScope(subject, device); err != nil {
+		return APIResult{}, err
 	}
 	if subject == "" {
 		return APIResult{}, fieldErr("subject", "is required")
@@ -489,11 +492,35 @@ func (r *request) check() (APIResult, error) {
 	} else {
 		d = r.s.Check(subject, device, a, at)
 	}
+	if r.c.Subject != "" && !d.Allowed && strings.HasPrefix(d.Reason, "unknown_device:") {
+		// A viewer learns nothing about devices it has no rights on, not
+		// even whether they exist (issue 15 hole 14).
+		d.Reason = defaultDenyReason(a)
+	}
 	out := checkBody{Allowed: d.Allowed, Reason: d.Reason}
 	if !d.ValidUntil.IsZero() {
 		out.ValidUntil = &d.ValidUntil
 	}
 	return APIResult{Body: out}, nil
+}
+
+// checkScope applies individual access to /check: an admin that sees only
+// what it and its reports created asks only about those subjects and
+// devices; anything else, existing or not, is a 404 like a GET of it.
+func (r *request) checkScope(subject, device string) error {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	cs := r.creators()
+	if cs == nil {
+		return nil
+	}
+	if !r.visibleRef(cs, kindSubjects, subject) {
+		return fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+	}
+	if !r.visibleRef(cs, kindDevices, device) {
+		return fmt.Errorf("device %q: %w", device, ErrNotFound)
+	}
+	return nil
 }
 
 // auditPage is GET /audit?after=SEQ&limit=N&who=&allowed=true|false.
