@@ -174,6 +174,16 @@ func (r *request) pmOf(device, site string) bool {
 	return ok
 }
 
+// managesAnySite reports whether subject is a privacy manager of any site.
+func (m *model) managesAnySite(subject string) bool {
+	for _, s := range m.sites {
+		if slices.Contains(s.PrivacyManagers, subject) {
+			return true
+		}
+	}
+	return false
+}
+
 // authorizeWrite decides whether the caller may replace old with obj (either
 // may be nil) in kind. Called with writeMu held.
 func (r *request) authorizeWrite(kind string, old, obj any) error {
@@ -227,6 +237,15 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		if o.Org != n.Org || o.Parent != n.Parent || o.Name != n.Name || (n.AlarmWindow != 0 && o.AlarmWindow != n.AlarmWindow) {
 			return fmt.Errorf("a privacy manager changes only a site's privacy settings: %w", ErrForbidden)
 		}
+		// Only admins appoint privacy managers (seed 000: "System admins and
+		// PRO users with access to system settings can assign the privacy
+		// manager role"); a privacy manager's own token sends the list back
+		// unchanged or leaves it out, which keeps it.
+		if n.PrivacyManagers == nil {
+			n.PrivacyManagers = slices.Clone(o.PrivacyManagers)
+		} else if !sameSet(o.PrivacyManagers, n.PrivacyManagers) {
+			return fmt.Errorf("a privacy manager cannot appoint or remove privacy managers (privacy_managers); only admins with sites:write do: %w", ErrForbidden)
+		}
 		return nil
 	case kindShares:
 		for _, x := range []any{old, obj} {
@@ -244,6 +263,14 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		}
 	}
 	return deny
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
 // canRead decides GET access to one object for the caller.
