@@ -8,10 +8,13 @@ import (
 	"time"
 )
 
-// validID accepts ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ and rejects "." / ".."
-// tricks: ids end up in URLs and file paths elsewhere.
+// validID accepts ^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$ without
+// "..": ids end up in URLs and file paths elsewhere (DATA/archive/{camera}),
+// so an id is one path segment that no file system or URL resolver reads as
+// another ("." and ".." segments, '/', '\', '%' escapes, control
+// characters, and a trailing '.', which Windows drops from file names).
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") {
+	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") || s[len(s)-1] == '.' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
