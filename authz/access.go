@@ -204,6 +204,19 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 			}
 		}
 	}
+	// A role template is reach waiting to be assigned: an admin writes only
+	// roles within its own sections, and leaves wider ones alone.
+	for _, x := range []any{old, obj} {
+		if ro, ok := x.(*Role); ok {
+			if me, _ := r.admin(); me != nil {
+				for i, sec := range ro.Sections {
+					if !sectionAllows(me.Sections, sec) {
+						return fmt.Errorf("admin %s cannot write role %s with sections[%d] %s, which the caller lacks (it would have more reach): %w", me.ID, ro.ID, i, sec, ErrForbidden)
+					}
+				}
+			}
+		}
+	}
 	if g, ok := obj.(*Grant); ok && cs != nil {
 		subjKind := kindSubjects
 		if r.s.m.groups[g.Subject] != nil {

@@ -18,6 +18,8 @@ func TestAdminCannotCreateAdminWithMoreReach(t *testing.T) {
 	h.must(root, "PUT", "/roles/hr", map[string]any{"actions": []string{}, "sections": []string{"devices:write", "admins:write"}})
 	ind := adminKey(t, h, "ind", map[string]any{"roles": []string{"cams"}})
 	hr := adminKey(t, h, "hr", map[string]any{"roles": []string{"hr"}})
+	h.must(root, "PUT", "/roles/roler", map[string]any{"actions": []string{}, "sections": []string{"roles:write", "devices:read"}})
+	roler := adminKey(t, h, "roler", map[string]any{"roles": []string{"roler"}})
 	h.must(root, "PUT", "/admins/boss", map[string]any{"roles": []string{"wide", "hr"}, "individual_access": false})
 	h.must(ind, "PUT", "/admins/sub", map[string]any{"roles": []string{"cams"}})
 
@@ -43,6 +45,10 @@ func TestAdminCannotCreateAdminWithMoreReach(t *testing.T) {
 		{"admin deletes an admin with more reach", hr, "DELETE", "/admins/boss", nil, "more reach"},
 		{"admin gives itself a role beyond its sections", hr, "PUT", "/admins/hr",
 			map[string]any{"roles": []string{"hr", "wide"}}, "grants:write"},
+		{"roles:write admin writes a role beyond its sections", roler, "PUT", "/roles/mine",
+			map[string]any{"actions": []string{}, "sections": []string{"*"}}, "more reach"},
+		{"roles:write admin narrows a wider role", roler, "PUT", "/roles/wide",
+			map[string]any{"actions": []string{}, "sections": []string{"devices:read"}}, "more reach"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,4 +77,5 @@ func TestAdminCannotCreateAdminWithMoreReach(t *testing.T) {
 	h.must(hr, "PUT", "/admins/z2", map[string]any{"roles": []string{"cams-open"}, "individual_access": false})
 	h.must(hr, "DELETE", "/admins/z2", nil)
 	h.must(root, "PUT", "/admins/boss", map[string]any{"roles": []string{"reader"}})
+	h.must(roler, "PUT", "/roles/mine", map[string]any{"actions": []string{}, "sections": []string{"devices:read"}})
 }
