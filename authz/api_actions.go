@@ -14,6 +14,12 @@ import (
 func (r *request) del(kind, id string) (APIResult, error) {
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
+	if r.c.Subject == "" {
+		// Refused before the lookup: no existence oracle without the section.
+		if err := r.needSection(kind + ":write"); err != nil {
+			return APIResult{}, err
+		}
+	}
 	old, ok := r.s.m.get(kind, id)
 	if !ok {
 		return APIResult{}, r.missing(kind, id)

@@ -89,6 +89,7 @@ func TestNoExistenceOracleForViewers(t *testing.T) {
 		{"arm a site", viewer("bob"), "POST", "/sites/hq/arm", "/sites/ghost/arm", ErrForbidden},
 		{"read another subject", viewer("bob"), "GET", "/subjects/carol", "/subjects/ghost", ErrNotFound},
 		{"admin without the section arms", reader, "POST", "/sites/hq/arm", "/sites/ghost/arm", ErrForbidden},
+		{"admin without the section deletes", reader, "DELETE", "/grants/gb", "/grants/ghost", ErrForbidden},
 		{"admin without the section removes temporary access", reader, "DELETE", "/subjects/inst/temporary-access", "/subjects/ghost/temporary-access", ErrForbidden},
 		{"individual-access admin arms another's site", ind, "POST", "/sites/hq/arm", "/sites/ghost/arm", ErrNotFound},
 		{"individual-access admin deletes another's grant", ind, "DELETE", "/grants/gb", "/grants/ghost", ErrNotFound},
