@@ -40,6 +40,22 @@ func sectionAllows(sections []string, section string) bool {
 	return false
 }
 
+// withinReach refuses an admin target (what) with more reach than the calling
+// admin me: a section me lacks (write implies read, as in sectionAllows), or
+// individual access off while me has it on. Root is never limited.
+func withinReach(me, target *Admin, what string) error {
+	for _, sec := range target.Sections {
+		if !sectionAllows(me.Sections, sec) {
+			return fmt.Errorf("admin %s cannot create or change %s: it would have more reach (section %s, which the caller lacks): %w", me.ID, what, sec, ErrForbidden)
+		}
+	}
+	if me.Individual && !target.Individual {
+		return fmt.Errorf("admin %s has individual access and cannot create or change %s without individual access (individual_access %s resolves to off): %w",
+			me.ID, what, string(target.IndividualAccess), ErrForbidden)
+	}
+	return nil
+}
+
 // admin returns the calling admin (nil for root and viewers). An admin deleted
 // since authentication is forbidden.
 func (r *request) admin() (*Admin, error) {
@@ -158,6 +174,16 @@ func (r *request) pmOf(device, site string) bool {
 	return ok
 }
 
+// managesAnySite reports whether subject is a privacy manager of any site.
+func (m *model) managesAnySite(subject string) bool {
+	for _, s := range m.sites {
+		if slices.Contains(s.PrivacyManagers, subject) {
+			return true
+		}
+	}
+	return false
+}
+
 // authorizeWrite decides whether the caller may replace old with obj (either
 // may be nil) in kind. Called with writeMu held.
 func (r *request) authorizeWrite(kind string, old, obj any) error {
@@ -170,6 +196,26 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	cs := r.creators()
 	if old != nil && !visible(cs, old) {
 		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
+	}
+	if p, ok := old.(*Admin); ok {
+		if me, _ := r.admin(); me != nil {
+			if err := withinReach(me, p, "admin "+p.ID); err != nil {
+				return err
+			}
+		}
+	}
+	// A role template is reach waiting to be assigned: an admin writes only
+	// roles within its own sections, and leaves wider ones alone.
+	for _, x := range []any{old, obj} {
+		if ro, ok := x.(*Role); ok {
+			if me, _ := r.admin(); me != nil {
+				for i, sec := range ro.Sections {
+					if !sectionAllows(me.Sections, sec) {
+						return fmt.Errorf("admin %s cannot write role %s with sections[%d] %s, which the caller lacks (it would have more reach): %w", me.ID, ro.ID, i, sec, ErrForbidden)
+					}
+				}
+			}
+		}
 	}
 	if g, ok := obj.(*Grant); ok && cs != nil {
 		subjKind := kindSubjects
@@ -204,6 +250,15 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		if o.Org != n.Org || o.Parent != n.Parent || o.Name != n.Name || (n.AlarmWindow != 0 && o.AlarmWindow != n.AlarmWindow) {
 			return fmt.Errorf("a privacy manager changes only a site's privacy settings: %w", ErrForbidden)
 		}
+		// Only admins appoint privacy managers (seed 000: "System admins and
+		// PRO users with access to system settings can assign the privacy
+		// manager role"); a privacy manager's own token sends the list back
+		// unchanged or leaves it out, which keeps it.
+		if n.PrivacyManagers == nil {
+			n.PrivacyManagers = slices.Clone(o.PrivacyManagers)
+		} else if !sameSet(o.PrivacyManagers, n.PrivacyManagers) {
+			return fmt.Errorf("a privacy manager cannot appoint or remove privacy managers (privacy_managers); only admins with sites:write do: %w", ErrForbidden)
+		}
 		return nil
 	case kindShares:
 		for _, x := range []any{old, obj} {
@@ -221,6 +276,14 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		}
 	}
 	return deny
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
 // canRead decides GET access to one object for the caller.

@@ -174,8 +174,8 @@ func (r *request) only(method string, fn func() (APIResult, error)) (APIResult, 
 	return fn()
 }
 
-// decodeJSON decodes body into v, rejecting unknown fields and trailing data
-// with a FieldError naming the field.
+// decodeJSON decodes body into v, rejecting unknown fields, duplicate keys
+// and trailing data with a FieldError naming the field.
 func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fieldErr("body", "a JSON object is required")
@@ -191,7 +191,7 @@ func decodeJSON(body []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fieldErr("body", "unexpected data after the JSON object")
 	}
-	return nil
+	return CheckDuplicateKeys(body)
 }
 
 // failingField finds which top-level field of body fails to decode into a

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,9 +14,18 @@ import (
 func (r *request) del(kind, id string) (APIResult, error) {
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
+	if r.c.Subject == "" {
+		// Refused before the lookup: no existence oracle without the section.
+		if err := r.needSection(kind + ":write"); err != nil {
+			return APIResult{}, err
+		}
+	}
 	old, ok := r.s.m.get(kind, id)
 	if !ok {
-		return APIResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+		return APIResult{}, r.missing(kind, id)
+	}
+	if r.c.Subject == "" && !visible(r.creators(), old) {
+		return APIResult{}, fmt.Errorf("%s %q: not found (individual access: created by another admin): %w", kind, id, ErrNotFound)
 	}
 	if err := r.authorizeWrite(kind, old, nil); err != nil {
 		return APIResult{}, err
@@ -116,7 +126,33 @@ func (r *request) cascadeSubject(id string, out []change) ([]change, error) {
 	return out, nil
 }
 
+// actionSection is the admin section each action needs; ok is false for an
+// unknown action.
+func actionSection(kind, verb string) (section string, ok bool) {
+	switch kind + "/" + verb {
+	case "sites/arm", "sites/disarm":
+		return "sites:write", true
+	case "devices/alarm":
+		return "devices:write", true
+	case "orgs/allow-provider":
+		return "orgs:write", true
+	case "shares/accept", "shares/reject":
+		return "shares:write", true
+	case "access-requests/approve", "access-requests/deny":
+		return "access-requests:write", true
+	case "subjects/temporary-access":
+		return "grants:write", true
+	}
+	return "", false
+}
+
 // action serves POST /{kind}/{id}/{verb} and DELETE /subjects/{id}/temporary-access.
+//
+// No existence oracle (issue 15 hole 14): an admin without the action's
+// section is refused before the object is looked up; an individual-access
+// admin gets the same 404 for an object it does not see as for a missing
+// one (as a GET of it answers); a viewer gets the same 403 for a missing
+// object as for one it may not act on.
 func (r *request) action(kind, id, verb string) (APIResult, error) {
 	want := "POST"
 	if kind == kindSubjects && verb == "temporary-access" {
@@ -125,33 +161,42 @@ func (r *request) action(kind, id, verb string) (APIResult, error) {
 		}
 		want = "DELETE"
 	}
+	section, known := actionSection(kind, verb)
+	if !known {
+		return APIResult{}, fmt.Errorf("%s/%s: %w", kind, verb, ErrNotFound)
+	}
 	if r.method != want {
 		return APIResult{}, errMethod
 	}
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
-	obj, ok := r.s.m.get(kind, id)
-	if !ok {
-		return APIResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	if r.c.Subject == "" {
+		if err := r.needSection(section); err != nil {
+			return APIResult{}, err
+		}
 	}
 	var changes []change
 	var body any
 	var err error
-	switch kind + "/" + verb {
-	case "sites/arm", "sites/disarm":
-		changes, body, err = r.arm(obj.(*Site), verb == "arm")
-	case "devices/alarm":
-		changes, body, err = r.alarm(obj.(*Device))
-	case "orgs/allow-provider":
-		changes, body, err = r.allowProvider(obj.(*Org))
-	case "shares/accept", "shares/reject":
-		changes, body, err = r.answerShare(obj.(*Share), verb == "accept")
-	case "access-requests/approve", "access-requests/deny":
-		changes, body, err = r.decideRequest(obj.(*AccessRequest), verb == "approve")
-	case "subjects/temporary-access":
+	if kind == kindSubjects {
 		changes, body, err = r.revokeTemporary(id)
-	default:
-		return APIResult{}, fmt.Errorf("%s/%s: %w", kind, verb, ErrNotFound)
+	} else {
+		obj, ok := r.s.m.get(kind, id)
+		if !ok {
+			return APIResult{}, r.missing(kind, id)
+		}
+		switch kind {
+		case kindSites:
+			changes, body, err = r.arm(obj.(*Site), verb == "arm")
+		case kindDevices:
+			changes, body, err = r.alarm(obj.(*Device))
+		case kindOrgs:
+			changes, body, err = r.allowProvider(obj.(*Org))
+		case kindShares:
+			changes, body, err = r.answerShare(obj.(*Share), verb == "accept")
+		case kindRequests:
+			changes, body, err = r.decideRequest(obj.(*AccessRequest), verb == "approve")
+		}
 	}
 	if err != nil {
 		return APIResult{}, err
@@ -164,12 +209,23 @@ func (r *request) action(kind, id, verb string) (APIResult, error) {
 	return APIResult{Body: body}, nil
 }
 
+// missing is the error for a write or action on kind/id that does not
+// exist: 404 for admins, and for a viewer the 403 it gets for an object it
+// may not change, so a viewer cannot tell the two apart.
+func (r *request) missing(kind, id string) error {
+	if r.c.Subject != "" {
+		return fmt.Errorf("viewer %s may not change %s %q (or it does not exist): %w", r.c.Subject, kind, id, ErrForbidden)
+	}
+	return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+}
+
 func (r *request) adminObject(section string, obj any) error {
 	if err := r.needSection(section); err != nil {
 		return err
 	}
 	if !visible(r.creators(), obj) {
-		return fmt.Errorf("created by another admin (individual access): %w", ErrForbidden)
+		// The same answer as for a missing object, as a GET of it gives.
+		return fmt.Errorf("not found (individual access: created by another admin): %w", ErrNotFound)
 	}
 	return nil
 }
@@ -275,21 +331,32 @@ func (r *request) decideRequest(ar *AccessRequest, approve bool) ([]change, any,
 
 // revokeTemporary removes a subject's temporary access early: on one device
 // (?device=) or everywhere ("remove access to all"). A privacy manager
-// removes it only on the sites it manages.
+// removes it only on the sites it manages; the answer does not depend on
+// whether the subject exists (it lists what was removed), and a viewer that
+// manages no site (or not the ?device's site) is refused either way. An
+// admin's section was checked by action.
 func (r *request) revokeTemporary(subject string) ([]change, any, error) {
-	if r.c.Subject == "" {
-		if err := r.needSection("grants:write"); err != nil {
-			return nil, nil, err
+	m := r.s.m
+	device := r.query.Get("device")
+	cs := r.creators()
+	if r.c.Subject != "" {
+		if device != "" && !r.pmOf(device, "") {
+			return nil, nil, fmt.Errorf("not a privacy manager of device %s's site (or no such device): %w", device, ErrForbidden)
+		}
+		if device == "" && !m.managesAnySite(r.c.Subject) {
+			return nil, nil, fmt.Errorf("viewer %s is not a privacy manager: %w", r.c.Subject, ErrForbidden)
+		}
+	} else {
+		if s, ok := m.subjects[subject]; !ok || !visible(cs, s) {
+			return nil, nil, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+		}
+		if device != "" && m.devices[device] == nil {
+			return nil, nil, fieldErr("device", fmt.Sprintf("no device %q", device))
 		}
 	}
-	device := r.query.Get("device")
-	if device != "" && r.s.m.devices[device] == nil {
-		return nil, nil, fieldErr("device", fmt.Sprintf("no device %q", device))
-	}
-	cs := r.creators()
 	var changes []change
 	removed := []string{}
-	for gid, g := range r.s.m.grantsOf[subject] {
+	for gid, g := range m.grantsOf[subject] {
 		if g.g.Source != SourceAuto && g.g.Source != SourceRequest {
 			continue
 		}
@@ -302,9 +369,6 @@ func (r *request) revokeTemporary(subject string) ([]change, any, error) {
 		changes = append(changes, change{kindGrants, gid, nil})
 		removed = append(removed, gid)
 	}
-	if r.c.Subject != "" && len(changes) == 0 && len(r.s.m.grantsOf[subject]) > 0 && device != "" && !r.pmOf(device, "") {
-		return nil, nil, fmt.Errorf("not a privacy manager of device %s's site: %w", device, ErrForbidden)
-	}
 	sort.Strings(removed)
 	return changes, map[string]any{"subject": subject, "removed": removed}, nil
 }
@@ -312,21 +376,30 @@ func (r *request) revokeTemporary(subject string) ([]change, any, error) {
 // listTemporary is GET /subjects/{id}/temporary-access: the subject's
 // temporary access still in force, for its profile (seed 000: "If the
 // selected installer has temporary access to camera video, the corresponding
-// status will be displayed in their profile").
+// status will be displayed in their profile"). A viewer sees its own; a
+// privacy manager the grants on the sites it manages, for any id (an
+// unknown subject simply has none); any other viewer is refused, whether or
+// not the subject exists. An admin needs grants:read and sees the subjects
+// it sees (404 otherwise, as GET /subjects/{id}).
 func (r *request) listTemporary(subject string) (APIResult, error) {
 	r.s.mu.RLock()
 	defer r.s.mu.RUnlock()
-	if r.s.m.subjects[subject] == nil {
-		return APIResult{}, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
-	}
-	if r.c.Subject == "" {
+	m := r.s.m
+	cs := r.creators()
+	if r.c.Subject != "" {
+		if subject != r.c.Subject && !m.managesAnySite(r.c.Subject) {
+			return APIResult{}, fmt.Errorf("viewer %s sees only its own temporary access: %w", r.c.Subject, ErrForbidden)
+		}
+	} else {
 		if err := r.needSection("grants:read"); err != nil {
 			return APIResult{}, err
 		}
+		if s, ok := m.subjects[subject]; !ok || !visible(cs, s) {
+			return APIResult{}, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+		}
 	}
-	cs := r.creators()
 	out := []*Grant{}
-	for _, g := range r.s.m.grantsOf[subject] {
+	for _, g := range m.grantsOf[subject] {
 		if (g.g.Source != SourceAuto && g.g.Source != SourceRequest) || (!g.na.IsZero() && !r.now.Before(g.na)) {
 			continue
 		}
@@ -461,6 +534,8 @@ func (r *request) check() (APIResult, error) {
 		}
 	} else if err := r.needSectionLocked("check:read"); err != nil {
 		return APIResult{}, err
+	} else if err := r.checkScope(subject, device); err != nil {
+		return APIResult{}, err
 	}
 	if subject == "" {
 		return APIResult{}, fieldErr("subject", "is required")
@@ -489,11 +564,35 @@ func (r *request) check() (APIResult, error) {
 	} else {
 		d = r.s.Check(subject, device, a, at)
 	}
+	if r.c.Subject != "" && !d.Allowed && strings.HasPrefix(d.Reason, "unknown_device:") {
+		// A viewer learns nothing about devices it has no rights on, not
+		// even whether they exist (issue 15 hole 14).
+		d.Reason = defaultDenyReason(a)
+	}
 	out := checkBody{Allowed: d.Allowed, Reason: d.Reason}
 	if !d.ValidUntil.IsZero() {
 		out.ValidUntil = &d.ValidUntil
 	}
 	return APIResult{Body: out}, nil
+}
+
+// checkScope applies individual access to /check: an admin that sees only
+// what it and its reports created asks only about those subjects and
+// devices; anything else, existing or not, is a 404 like a GET of it.
+func (r *request) checkScope(subject, device string) error {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	cs := r.creators()
+	if cs == nil {
+		return nil
+	}
+	if !r.visibleRef(cs, kindSubjects, subject) {
+		return fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+	}
+	if !r.visibleRef(cs, kindDevices, device) {
+		return fmt.Errorf("device %q: %w", device, ErrNotFound)
+	}
+	return nil
 }
 
 // auditPage is GET /audit?after=SEQ&limit=N&who=&allowed=true|false.

@@ -77,10 +77,6 @@ func idPrefix(kind string) string {
 	return kind[:1] + "-"
 }
 
-// redactedPassword replaces a PTZ password on reads; sending it back on a PUT
-// keeps the stored password.
-const redactedPassword = "********"
-
 // view is what the API returns for a stored object.
 func view(obj any) any {
 	switch o := obj.(type) {
@@ -89,6 +85,7 @@ func view(obj any) any {
 		if c.PTZ != nil && c.PTZ.Password != "" {
 			c.PTZ.Password = redactedPassword
 		}
+		c.Source = redactSource(c.Source)
 		return &c
 	case *Admin:
 		c := *o
@@ -217,6 +214,9 @@ func (r *request) put(kind, id string) (APIResult, error) {
 	if err := r.authorizeWrite(kind, old, obj); err != nil {
 		return APIResult{}, err
 	}
+	if err := checkReadOnly(kind, r.body, old); err != nil {
+		return APIResult{}, err
+	}
 	changes, result, err := r.prepare(kind, old, obj)
 	if err != nil {
 		return APIResult{}, err
@@ -313,9 +313,9 @@ func (r *request) prepareDevice(old any, d *Device, creator string) ([]change, a
 	p, replaced := old.(*Device)
 	if replaced {
 		d.AlarmUntil = p.AlarmUntil
-		if d.PTZ != nil && d.PTZ.Password == redactedPassword && p.PTZ != nil {
-			d.PTZ.Password = p.PTZ.Password
-		}
+	}
+	if err := restoreSecrets(p, d); err != nil {
+		return nil, nil, err
 	}
 	if err := m.validateDevice(d); err != nil {
 		return nil, nil, err
@@ -455,10 +455,15 @@ func (r *request) prepareAdmin(old any, a *Admin) ([]change, any, error) {
 		}
 	}
 	if me, _ := r.admin(); me != nil {
-		for _, sec := range a.Sections {
-			if !sectionAllows(me.Sections, sec) {
-				return nil, nil, fmt.Errorf("admin %s cannot hand out section %s it lacks: %w", me.ID, sec, ErrForbidden)
+		for i, role := range a.Roles {
+			for _, sec := range m.roles[role].Sections {
+				if !sectionAllows(me.Sections, sec) {
+					return nil, nil, fmt.Errorf("admin %s cannot assign roles[%d] %q: it holds section %s, which the caller lacks: %w", me.ID, i, role, sec, ErrForbidden)
+				}
 			}
+		}
+		if err := withinReach(me, a, "the new or changed admin"); err != nil {
+			return nil, nil, err
 		}
 	}
 	var key string

@@ -3,14 +3,18 @@ package authz
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
 
-// validID accepts ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ and rejects "." / ".."
-// tricks: ids end up in URLs and file paths elsewhere.
+// validID accepts ^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$ without
+// "..": ids end up in URLs and file paths elsewhere (DATA/archive/{camera}),
+// so an id is one path segment that no file system or URL resolver reads as
+// another ("." and ".." segments, '/', '\', '%' escapes, control
+// characters, and a trailing '.', which Windows drops from file names).
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") {
+	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") || s[len(s)-1] == '.' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -121,8 +125,13 @@ func (m *model) validateSite(s *Site) error {
 		}
 	}
 	for i, pm := range s.PrivacyManagers {
-		if m.subjects[pm] == nil {
+		sub := m.subjects[pm]
+		if sub == nil {
 			return fieldErr(fmt.Sprintf("privacy_managers[%d]", i), fmt.Sprintf("no subject %q", pm))
+		}
+		// Rule 4, seed 000: "PRO users cannot configure privacy settings".
+		if sub.Kind != SubjectUser {
+			return fieldErr(fmt.Sprintf("privacy_managers[%d]", i), fmt.Sprintf("subject %q is of kind %s; only users (kind user) can be privacy managers", pm, sub.Kind))
 		}
 	}
 	if s.AlarmWindow == 0 {
@@ -181,6 +190,13 @@ func (m *model) validateSubject(s *Subject) error {
 	}
 	if m.groups[s.ID] != nil {
 		return fmt.Errorf("subject %q: a group has this id: %w", s.ID, ErrConflict)
+	}
+	if s.Kind != SubjectUser {
+		for _, site := range m.sites {
+			if slices.Contains(site.PrivacyManagers, s.ID) {
+				return fieldErr("kind", fmt.Sprintf("subject %q is a privacy manager of site %q and only users can be; remove it there first", s.ID, site.ID))
+			}
+		}
 	}
 	if s.Email != "" {
 		if !strings.Contains(s.Email, "@") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
@@ -100,8 +101,8 @@ func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// decodeJSON decodes a create body strictly: unknown fields, wrong types and
-// trailing data are a *FieldError naming the field.
+// decodeJSON decodes a create body strictly: unknown fields, wrong types,
+// duplicate keys and trailing data are a *FieldError naming the field.
 func decodeJSON(body []byte, v *CreateRequest) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return fieldErr("body", "a JSON object is required")
@@ -113,6 +114,15 @@ func decodeJSON(body []byte, v *CreateRequest) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fieldErr("body", "unexpected data after the JSON object")
+	}
+	// Duplicate keys are last-wins in encoding/json: refuse them, as authz
+	// does for its API bodies (issue 15 hole 13).
+	if err := authz.CheckDuplicateKeys(body); err != nil {
+		var fe *authz.FieldError
+		if errors.As(err, &fe) {
+			return fieldErr(fe.Field, fe.Msg)
+		}
+		return fieldErr("body", err.Error())
 	}
 	return nil
 }
