@@ -360,6 +360,9 @@ func (r *request) prepareShare(old any, sh *Share) ([]change, any, error) {
 		if d := r.s.evaluateFresh(sh.Owner, sh.Device, ActionShare, r.now, -1); !d.Allowed {
 			return nil, nil, fieldErr("owner", fmt.Sprintf("%s may not share %s: %s", sh.Owner, sh.Device, d.Reason))
 		}
+		if err := m.shareWithinOwner(c, r.now); err != nil {
+			return nil, nil, err
+		}
 	}
 	rec, ok := m.byEmail[sh.RecipientEmail]
 	if sh.RecipientEmail == "" || !ok {

@@ -25,17 +25,27 @@ func minNS(a, b int64) int64 {
 	return a
 }
 
-// termHolds reports whether t's condition holds at now and, for an alarm
-// window, when it closes.
-func termHolds(t *term, now int64) (bool, int64) {
+// termHolds reports whether t's condition holds for action a at now and,
+// for an alarm window or a share owner's rights, when that could end; why is
+// the reason when it does not hold.
+func termHolds(t *term, a Action, now, footage int64) (ok bool, end int64, why string) {
 	switch t.cond {
 	case condArmed:
-		return t.armed.Load(), 0
+		return t.armed.Load(), 0, t.condReason
 	case condAfterAlarm:
 		until := t.alarm.Load()
-		return now < until, until
+		return now < until, until, t.condReason
+	case condOwner:
+		// The owner's own decision, live conditions and footage limits
+		// included: a share is worth at most what its owner may do now.
+		okShare, _, shareEnd := t.owner.decide(ActionShare, now, -1)
+		if !okShare {
+			return false, 0, t.lostReason
+		}
+		okA, _, aEnd := t.owner.decide(a, now, footage)
+		return okA, minNS(shareEnd, aEnd), t.condReason
 	}
-	return true, 0
+	return true, 0, ""
 }
 
 // decide answers one single action from a current entry. It does not
@@ -58,7 +68,7 @@ func (e *entry) decide(a Action, now, footage int64) (allowed bool, reason strin
 		if t.actions&a == 0 {
 			continue
 		}
-		ok, end := termHolds(t, now)
+		ok, end, why := termHolds(t, a, now, footage)
 		if ok && footage >= 0 && t.footage > 0 && a&(ActionArchive|ActionDownload) != 0 &&
 			footage < now-int64(t.footage) {
 			ok = false
@@ -69,7 +79,7 @@ func (e *entry) decide(a Action, now, footage int64) (allowed bool, reason strin
 		}
 		if !ok {
 			if failed == "" {
-				failed = t.condReason
+				failed = why
 			}
 			continue
 		}

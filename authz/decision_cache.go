@@ -20,6 +20,12 @@ type term struct {
 	reason     string        // why it allows
 	condReason string        // why it does not, when its condition is unmet
 	footReason string        // why it does not, for footage older than footage
+	// owner is, for a share's term (condOwner), the share owner's own entry
+	// for the device: the term gives an action only while the owner's entry
+	// does, and nothing once it no longer gives share (rule 8). lostReason
+	// is why, then; condReason is why when the owner lacks the action.
+	owner      *entry
+	lostReason string
 }
 
 // entry is the cached answer for one (subject, device) pair: every action,

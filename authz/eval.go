@@ -25,6 +25,18 @@ type evaluation struct {
 
 // evaluate computes a fresh entry for (subject, device) at now.
 func (m *model) evaluate(subject, device string, now time.Time) *entry {
+	return m.evaluateWith(subject, device, now, true)
+}
+
+// ownRights is what subject may do on device by its own rules: everything
+// but the shares it received. It is what a share of subject is worth (rule
+// 8); leaving received shares out keeps the owner's rights from depending on
+// other shares, so two users sharing with each other cannot lift each other.
+func (m *model) ownRights(subject, device string, now time.Time) *entry {
+	return m.evaluateWith(subject, device, now, false)
+}
+
+func (m *model) evaluateWith(subject, device string, now time.Time, withShares bool) *entry {
 	e := &entry{from: now.UnixNano()}
 	for i := range e.static {
 		e.static[i] = -1
@@ -59,7 +71,9 @@ func (m *model) evaluate(subject, device string, now time.Time) *entry {
 		rights, _ := ParseActions(sub.Rights)
 		ev.grantsOf(sub.Company, rights, " to company "+sub.Company+" ∩ the employee's rights "+rights.String())
 	}
-	ev.shares()
+	if withShares {
+		ev.shares()
+	}
 	if dev.Kind == DeviceMotionCam {
 		if s := m.sites[dev.Site]; s != nil && !s.PhotosOnDemand {
 			e.blocked |= ActionPhotoOnDemand
@@ -219,7 +233,14 @@ func (ev *evaluation) grantTerm(g *grantC, acts Action, k targetKey, via string)
 	return t
 }
 
-// shares adds accepted shares of the device to the subject (rule 8, seed 004).
+// shares adds accepted shares of the device to the subject (rule 8, seed
+// 004). A share is worth at most what its owner may do now: its term carries
+// the owner's own entry, consulted at request time (conditions, schedules,
+// validity and footage limits of the owner's rules), and gives nothing once
+// the owner may no longer share the device. The owner's time edges bound the
+// share's, so the entry, and every session on it, is re-checked when the
+// owner's rights change by time; a write that changes them names the
+// recipient (see shareRecipients).
 func (ev *evaluation) shares() {
 	for _, sh := range ev.m.sharesFor[Pair{ev.sub.ID, ev.dev.ID}] {
 		if sh.s.State != ShareAccepted {
@@ -231,9 +252,22 @@ func (ev *evaluation) shares() {
 		}
 		active, edge := activeAt(time.Time{}, na, sh.sched, ev.now)
 		ev.addEdge(sh.actions, edge)
-		if active {
-			ev.e.terms = append(ev.e.terms, term{actions: sh.actions,
-				reason: "share: share " + sh.s.ID + " from " + sh.s.Owner + " gives " + sh.actions.String()})
+		if !active {
+			continue
 		}
+		owner := ev.m.ownRights(sh.s.Owner, ev.dev.ID, ev.now)
+		ev.addEdge(sh.actions, owner.edges[ActionShare.index()])
+		for i := range numActions {
+			if sh.actions&(1<<i) != 0 {
+				ev.e.edges[i] = minNS(ev.e.edges[i], owner.edges[i])
+			}
+		}
+		ev.e.terms = append(ev.e.terms, term{actions: sh.actions, cond: condOwner, owner: owner,
+			reason: "share: share " + sh.s.ID + " from " + sh.s.Owner + " gives " + sh.actions.String() +
+				", at most what " + sh.s.Owner + " may do now",
+			condReason: "share_owner_lacks: share " + sh.s.ID + " gives only what its owner " + sh.s.Owner +
+				" may do on " + ev.dev.ID + " now, and " + sh.s.Owner + " may not do this",
+			lostReason: "share_owner_lost_share: " + sh.s.Owner + " may no longer share " + ev.dev.ID +
+				", so share " + sh.s.ID + " gives nothing"})
 	}
 }

@@ -175,6 +175,34 @@ func (m *model) affected(kind, id string, a *affect) {
 	}
 }
 
+// shareRecipients adds the recipients of the accepted shares owned by the
+// subjects and pairs a names: a share is worth what its owner may do now
+// (rule 8), so whatever changes the owner's decision on a device changes
+// the recipient's too, and the recipient's cached entry and open sessions
+// must be dropped and re-checked with the owner's. Devices a names already
+// drop every entry of theirs. Received shares do not count in an owner's
+// rights (ownRights), so one level is all there is.
+func (m *model) shareRecipients(a *affect) {
+	var extra []Pair
+	for s := range a.subjects {
+		for _, sh := range m.sharesBy[s] {
+			if sh.s.State == ShareAccepted && sh.s.Recipient != "" {
+				extra = append(extra, Pair{sh.s.Recipient, sh.s.Device})
+			}
+		}
+	}
+	for p := range a.pairs {
+		for _, sh := range m.sharesBy[p.Subject] {
+			if sh.s.Device == p.Device && sh.s.State == ShareAccepted && sh.s.Recipient != "" {
+				extra = append(extra, Pair{sh.s.Recipient, sh.s.Device})
+			}
+		}
+	}
+	for _, p := range extra {
+		a.pairs[p] = struct{}{}
+	}
+}
+
 // subscriber delivers invalidations to one callback from its own goroutine,
 // so a slow subscriber never blocks writers.
 type subscriber struct {

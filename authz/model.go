@@ -12,6 +12,9 @@ const (
 	condAlways condition = iota
 	condArmed
 	condAfterAlarm
+	// condOwner: a share's term, which holds only while its owner may do the
+	// action and may share the device (rule 8); never set by a grant.
+	condOwner
 )
 
 func parseCondition(s string) (condition, bool) {
@@ -107,6 +110,7 @@ type model struct {
 	byEmail     map[string]string             // email → subject
 	siteMembers map[string]set                // site → subjects listing it in sites
 	sharesFor   map[Pair]map[string]*shareC   // (recipient, device) → shares
+	sharesBy    map[string]map[string]*shareC // owner → shares
 	adminByHash map[string]string
 	liveSites   map[string]*liveSite
 	liveDevices map[string]*liveDevice
@@ -124,7 +128,7 @@ func newModel() *model {
 		grantsRole: map[string]map[string]*grantC{}, groupsOf: map[string]set{}, employees: map[string]set{},
 		children: map[string]set{}, siteDevices: map[string]set{}, byEmail: map[string]string{},
 		siteMembers: map[string]set{},
-		sharesFor:   map[Pair]map[string]*shareC{}, adminByHash: map[string]string{},
+		sharesFor:   map[Pair]map[string]*shareC{}, sharesBy: map[string]map[string]*shareC{}, adminByHash: map[string]string{},
 		liveSites: map[string]*liveSite{}, liveDevices: map[string]*liveDevice{},
 	}
 	for _, r := range builtinRoles() {
@@ -229,6 +233,10 @@ func (m *model) put(kind, id string, obj any) {
 			}
 			m.sharesFor[p][id] = o
 		}
+		if m.sharesBy[o.s.Owner] == nil {
+			m.sharesBy[o.s.Owner] = map[string]*shareC{}
+		}
+		m.sharesBy[o.s.Owner][id] = o
 	case *AccessRequest:
 		m.requests[id] = o
 	case *Admin:
@@ -306,6 +314,12 @@ func (m *model) remove(kind, id string) {
 				delete(s, id)
 				if len(s) == 0 {
 					delete(m.sharesFor, p)
+				}
+			}
+			if s := m.sharesBy[o.s.Owner]; s != nil {
+				delete(s, id)
+				if len(s) == 0 {
+					delete(m.sharesBy, o.s.Owner)
 				}
 			}
 			delete(m.shares, id)

@@ -366,6 +366,7 @@ func (s *Service) apply(changes []change, rev uint64) Invalidation {
 		s.m.put(ch.kind, ch.id, ch.obj)
 		s.m.affected(ch.kind, ch.id, aff)
 	}
+	s.m.shareRecipients(aff)
 	s.rev = rev
 	s.cache.rev.Add(1)
 	inv := aff.invalidation(rev)

@@ -92,6 +92,26 @@ func compileShare(s *Share) (*shareC, error) {
 	return c, nil
 }
 
+// shareWithinOwner refuses a share that asks for an action its owner may not
+// do now (rule 8: a share is worth at most what its owner may do, so such a
+// level could never work and would only mislead the recipient). The owner's
+// own rules decide — conditions, schedules and validity at now — whoever
+// writes the share. The caller holds writeMu.
+func (m *model) shareWithinOwner(c *shareC, now time.Time) error {
+	own := m.ownRights(c.s.Owner, c.s.Device, now)
+	for i := range numActions {
+		a := Action(1) << i
+		if c.actions&a == 0 {
+			continue
+		}
+		if ok, why, _ := own.decide(a, now.UnixNano(), -1); !ok {
+			return fieldErr("actions", fmt.Sprintf("%s may not %s on %s now (%s): a share gives at most what its owner may do",
+				c.s.Owner, a, c.s.Device, why))
+		}
+	}
+	return nil
+}
+
 func (m *model) validateOrg(o *Org) error {
 	if o.ProviderRestriction == nil {
 		t := true

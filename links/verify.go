@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camgate/camgate/authz/token"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -105,6 +106,10 @@ func (s *Service) window(c Claims, now time.Time) error {
 func (s *Service) verifySignature(raw string) (Claims, error) {
 	if raw == "" || len(raw) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: empty or over %d bytes", ErrInvalid, MaxTokenBytes)
+	}
+	// Same plain-JSON rule as viewer tokens: no duplicate members, NumericDates only.
+	if err := token.CheckStructure(raw); err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	var tc tokenClaims
 	_, err := s.parser.ParseWithClaims(raw, &tc, s.keyFor)

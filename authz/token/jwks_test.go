@@ -26,7 +26,7 @@ type jwksServer struct {
 	status int
 }
 
-func newJWKSServer(t *testing.T) *jwksServer {
+func newJWKSServer(t testing.TB) *jwksServer {
 	s := &jwksServer{status: http.StatusOK, body: []byte(`{"keys":[]}`)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
@@ -55,7 +55,7 @@ func edJWK(kid string, pub ed25519.PublicKey) map[string]string {
 	return map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": base64.RawURLEncoding.EncodeToString(pub), "use": "sig", "alg": "EdDSA"}
 }
 
-func newEd(t *testing.T) ed25519.PrivateKey {
+func newEd(t testing.TB) ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

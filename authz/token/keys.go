@@ -48,12 +48,15 @@ type keySet struct {
 	byKid map[string]*key
 	// byAlg holds the candidates for a token without a known kid, in the
 	// form the jwt parser takes (a set, or a single key when there is one).
-	byAlg     map[string]any
+	byAlg map[string]any
+	// algCount is how many keys verify each algorithm: a token that does not
+	// select one by kid is tried against them only up to MaxKeysWithoutKid.
+	algCount  map[string]int
 	jwksCount int
 }
 
 func newKeySet(static, fetched []*key) *keySet {
-	ks := &keySet{byKid: make(map[string]*key), byAlg: make(map[string]any)}
+	ks := &keySet{byKid: make(map[string]*key), byAlg: make(map[string]any), algCount: make(map[string]int)}
 	sets := make(map[string][]jwt.VerificationKey)
 	// Static keys first: a JWKS entry cannot shadow a configured key's kid.
 	for _, k := range append(append([]*key(nil), static...), fetched...) {
@@ -66,6 +69,7 @@ func newKeySet(static, fetched []*key) *keySet {
 		sets[k.alg] = append(sets[k.alg], k.pub)
 	}
 	for alg, keys := range sets {
+		ks.algCount[alg] = len(keys)
 		if len(keys) == 1 {
 			ks.byAlg[alg] = keys[0]
 		} else {

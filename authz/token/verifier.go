@@ -8,9 +8,12 @@
 // with their own kids publish a JWKS). JWKS keys use the kid of their entry.
 // A token whose kid is unknown triggers one JWKS refetch (rate-limited, and
 // coalesced across concurrent callers); if the kid is still unknown, or the
-// token has no kid, the keys pinned to the header's alg are tried, and a
-// failure is reported as ErrUnknownKey when a kid was given, else
-// ErrSignature.
+// token has no kid, the keys pinned to the header's alg are tried — but only
+// when there are at most MaxKeysWithoutKid of them — and a failure is
+// reported as ErrUnknownKey when a kid was given, else ErrSignature.
+//
+// Before any of that the header and payload must be plain JSON objects:
+// distinct member names, exp/nbf/iat JSON numbers (see CheckStructure).
 package token
 
 import (
@@ -36,6 +39,15 @@ import (
 const MaxTokenBytes = 8 << 10
 
 const minHS256Secret = 32
+
+// MaxKeysWithoutKid is how many keys of its algorithm a token that selects
+// none by kid (no kid, or one not in the key set) is tried against. Every
+// try is a signature verification, so an unbounded number is CPU for anyone
+// who sends a bogus token: a 2,400-key JWKS cost 80 ms per token. Deployers
+// with one shared HS256 secret or a few PEM keys (rotation) send no kid;
+// a JWKS with many keys always sends one. Over the bound the token is
+// refused with ErrUnknownKey naming the count.
+const MaxKeysWithoutKid = 4
 
 // Errors returned by Verify, for errors.Is. Every Verify error wraps exactly
 // one of them.
@@ -242,6 +254,9 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	if v.parser == nil {
 		return Claims{}, ErrNotInitialized
 	}
+	if err := CheckStructure(raw); err != nil {
+		return Claims{}, err
+	}
 	var rc jwt.RegisteredClaims
 	tok, err := v.parser.ParseWithClaims(raw, &rc, v.keyfunc)
 	if err != nil {
@@ -293,6 +308,14 @@ func (v *Verifier) selectKey(t *jwt.Token) (any, error) {
 			return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, shortKid(kid))
 		}
 		return nil, fmt.Errorf("%w: no key for %s", ErrUnknownKey, alg)
+	}
+	if n := ks.algCount[alg]; n > MaxKeysWithoutKid {
+		if kid != "" {
+			return nil, fmt.Errorf("%w: kid %q is not in the key set, which has %d keys of alg %s (at most %d are tried for a token whose kid selects none)",
+				ErrUnknownKey, shortKid(kid), n, alg, MaxKeysWithoutKid)
+		}
+		return nil, fmt.Errorf("%w: token has no kid and the key set has %d keys of alg %s (at most %d are tried without a kid)",
+			ErrUnknownKey, n, alg, MaxKeysWithoutKid)
 	}
 	return cands, nil
 }
