@@ -62,8 +62,9 @@ type RTSP struct {
 	// and between requests. Playing sessions are kept alive by their RTCP and
 	// keepalives (timed out after 60 s without). Default 10s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// MaxConnsPerIP caps the open RTSP connections of one client address;
-	// beyond it new connections are closed at once. Default 256; 0 = no cap.
+	// MaxConnsPerIP caps the open RTSP connections of one client address (of
+	// an IPv6 client: its /64); beyond it new connections are closed at once.
+	// Default 256; 0 = no cap.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 }
 

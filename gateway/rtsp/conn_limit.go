@@ -72,14 +72,21 @@ func (l *connLimiter) warnedLocked(ip netip.Addr, now time.Time) {
 	l.warned[ip] = now
 }
 
-// addrIP is the client address of a connection, IPv4-mapped IPv6 unmapped.
+// addrIP is the key a connection is counted under: its client's IPv4
+// address (IPv4-mapped IPv6 unmapped), or the /64 of an IPv6 one, since a
+// single IPv6 host usually has a whole /64 to pick addresses from.
 func addrIP(a net.Addr) netip.Addr {
+	var ip netip.Addr
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap()
+		ip = t.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.Addr()
+		}
 	}
-	return ap.Addr().Unmap()
+	return ip
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -146,5 +147,29 @@ func TestPlayingSessionOutlivesIdleTimeout(t *testing.T) {
 	}
 	if el := time.Since(start); el < 10*idle {
 		t.Fatalf("playback ended after %v: the playing connection was closed as idle", el)
+	}
+}
+
+// TestAddrIP: connections are counted per IPv4 address and per IPv6 /64.
+func TestAddrIP(t *testing.T) {
+	tcp := func(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+	cases := []struct {
+		name string
+		a, b net.Addr
+		same bool
+	}{
+		{"same IPv4, other port", tcp("192.0.2.1:1000"), tcp("192.0.2.1:2000"), true},
+		{"other IPv4", tcp("192.0.2.1:1000"), tcp("192.0.2.2:1000"), false},
+		{"IPv4-mapped IPv6 is the IPv4 address", tcp("[::ffff:192.0.2.1]:1000"), tcp("192.0.2.1:1000"), true},
+		{"same IPv6 /64", tcp("[2001:db8:1:2::1]:1000"), tcp("[2001:db8:1:2:ffff::9]:1000"), true},
+		{"other IPv6 /64", tcp("[2001:db8:1:2::1]:1000"), tcp("[2001:db8:1:3::1]:1000"), false},
+		{"zone ignored", tcp("[fe80::1%eth0]:1000"), tcp("[fe80::2%eth1]:1000"), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := addrIP(c.a) == addrIP(c.b); got != c.same {
+				t.Fatalf("addrIP(%v)=%v, addrIP(%v)=%v: same=%v, want %v", c.a, addrIP(c.a), c.b, addrIP(c.b), got, c.same)
+			}
+		})
 	}
 }

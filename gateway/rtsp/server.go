@@ -66,9 +66,9 @@ type Server struct {
 	// timed out by gortsplib after 60 s without RTCP or a keepalive, the
 	// session timeout it announces to clients.
 	IdleTimeout time.Duration
-	// MaxConnsPerIP caps the open connections from one client address; beyond
-	// it a new connection is closed at once (logged once a minute per
-	// address). 0 = no cap.
+	// MaxConnsPerIP caps the open connections from one client address (of an
+	// IPv6 client: its /64); beyond it a new connection is closed at once
+	// (logged once a minute per address). 0 = no cap.
 	MaxConnsPerIP int
 	// Logger (default: discard).
 	Logger *slog.Logger
