@@ -180,6 +180,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		Address:        cfg.RTSP.Listen,
 		UDPRTPAddress:  cfg.RTSP.UDPRTPListen,
 		UDPRTCPAddress: cfg.RTSP.UDPRTCPListen,
+		IdleTimeout:    time.Duration(cfg.RTSP.IdleTimeout),
+		MaxConnsPerIP:  cfg.RTSP.MaxConnsPerIP,
 		Hub:            g.hub,
 		Admitter:       g.access,
 		Sessions:       g.registry,
@@ -191,12 +193,14 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 	g.closers = append(g.closers, g.rtsp.Close)
 	if cfg.RTSP.RTSPSListen != "" {
 		g.rtsps = &rtsp.Server{
-			Address:   cfg.RTSP.RTSPSListen,
-			TLSConfig: g.certs.Config(),
-			Hub:       g.hub,
-			Admitter:  g.access,
-			Sessions:  g.registry,
-			Logger:    g.Logger.With("component", "rtsps"),
+			Address:       cfg.RTSP.RTSPSListen,
+			TLSConfig:     g.certs.Config(),
+			IdleTimeout:   time.Duration(cfg.RTSP.IdleTimeout),
+			MaxConnsPerIP: cfg.RTSP.MaxConnsPerIP,
+			Hub:           g.hub,
+			Admitter:      g.access,
+			Sessions:      g.registry,
+			Logger:        g.Logger.With("component", "rtsps"),
 		}
 		if err := g.rtsps.Initialize(); err != nil {
 			return err

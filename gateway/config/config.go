@@ -57,6 +57,15 @@ type RTSP struct {
 	// RTSPSListen serves RTSP over TLS (rtsps://) with the tls certificate,
 	// e.g. ":8322". Default "" (off).
 	RTSPSListen string `yaml:"rtsps_listen"`
+	// IdleTimeout closes a connection (RTSP or RTSPS) that sends no request
+	// for this long while no session plays on it: before its first request
+	// and between requests. Playing sessions are kept alive by their RTCP and
+	// keepalives (timed out after 60 s without). Default 10s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnsPerIP caps the open RTSP connections of one client address (of
+	// an IPv6 client: its /64); beyond it new connections are closed at once.
+	// Default 256; 0 = no cap.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 }
 
 // WebRTC configures WHEP viewers' ICE transport.
@@ -190,6 +199,8 @@ func Default() Config {
 			Listen:        ":8554",
 			UDPRTPListen:  ":8000",
 			UDPRTCPListen: ":8001",
+			IdleTimeout:   Duration(10 * time.Second),
+			MaxConnsPerIP: 256,
 		},
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},

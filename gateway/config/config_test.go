@@ -70,6 +70,11 @@ cameras:
 			want: func(c *Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "", "" },
 		},
 		{
+			name: "rtsp idle timeout and connection cap",
+			yaml: "rtsp: {idle_timeout: 30s, max_conns_per_ip: 0}\n",
+			want: func(c *Config) { c.RTSP.IdleTimeout, c.RTSP.MaxConnsPerIP = Duration(30*time.Second), 0 },
+		},
+		{
 			name: "durations",
 			yaml: "archive: {retention: 720h, max_download: 90m}\nsessions: {upstream_linger: 2.5s}\n",
 			want: func(c *Config) {

@@ -23,6 +23,8 @@ func ExampleConfig_String() {
 	//   udp_rtp_listen: :8000
 	//   udp_rtcp_listen: :8001
 	//   rtsps_listen: ""
+	//   idle_timeout: 10s
+	//   max_conns_per_ip: 256
 	// http:
 	//   listen: :8080
 	//   max_body_bytes: 1048576

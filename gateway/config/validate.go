@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 
 	add("rtsp.listen", checkListen(c.RTSP.Listen))
 	errs = append(errs, c.RTSP.validateUDP()...)
+	add("rtsp.idle_timeout", checkPositive(c.RTSP.IdleTimeout))
 	add("http.listen", checkListen(c.HTTP.Listen))
 	add("ptz.timeout", checkPositive(c.PTZ.Timeout))
 	add("ptz.lease_ttl", checkPositive(c.PTZ.LeaseTTL))
@@ -97,6 +98,7 @@ func (c Config) Validate() error {
 		"limits.max_sessions_per_subject": c.Limits.MaxSessionsPerSubject,
 		"limits.max_sessions_per_camera":  c.Limits.MaxSessionsPerCamera,
 		"limits.auth_failures_per_minute": c.Limits.AuthFailuresPerMinute,
+		"rtsp.max_conns_per_ip":           c.RTSP.MaxConnsPerIP,
 	} {
 		if v < 0 {
 			add(key, errors.New("must not be negative"))

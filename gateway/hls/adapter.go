@@ -34,7 +34,9 @@ import (
 //     and the fasthttp handler waits at most BlockTimeout; then it answers 503
 //     and leaves the goroutine to finish (or be released by Muxer.Close) on
 //     its own. MaxBlocking bounds how many such goroutines one muxer may have,
-//     so a stalled camera cannot accumulate them without limit.
+//     so a stalled camera cannot accumulate them without limit, and
+//     MaxBlockingPerSession how many of them one viewer may hold, so one
+//     viewer cannot take them all (see Server.serve).
 
 // mediaCacheControl is what media files are served with: gohlslib's max-age,
 // but private (see copyHeaders).
@@ -153,11 +155,14 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 // serveBlocking runs a muxer request that may block, for at most timeout.
-// pending counts the calls still running (including abandoned ones).
+// pending counts the camera variant's calls still running (including
+// abandoned ones); sessionPending is the session's count, already taken by
+// the caller for this call, and given back when the call ends.
 func serveBlocking(ctx *fasthttp.RequestCtx, m muxerHandler, file, rawQuery string, kind fileKind,
-	timeout time.Duration, pending *atomic.Int32, maxPending int32) (muxerResult, error) {
+	timeout time.Duration, pending *atomic.Int32, maxPending int32, sessionPending *atomic.Int32) (muxerResult, error) {
 	if pending.Add(1) > maxPending {
 		pending.Add(-1)
+		sessionPending.Add(-1)
 		return muxerResult{}, errBlockTimeout
 	}
 	rec := &recorder{header: make(http.Header, 2)}
@@ -168,6 +173,7 @@ func serveBlocking(ctx *fasthttp.RequestCtx, m muxerHandler, file, rawQuery stri
 	done := make(chan struct{})
 	go func() {
 		defer pending.Add(-1)
+		defer sessionPending.Add(-1)
 		defer close(done)
 		m.Handle(rec, req)
 	}()

@@ -33,6 +33,7 @@ type hlsSession struct {
 
 	lastSeen atomic.Int64           // unix nanoseconds of the last authorized request
 	inFlight atomic.Int32           // requests being served: a session waiting on the muxer is not idle
+	blocking atomic.Int32           // blocking muxer calls still running, abandoned ones included
 	ended    atomic.Pointer[string] // why the session lost access; nil while live
 	released atomic.Bool            // the muxer reference was given back
 

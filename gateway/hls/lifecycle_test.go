@@ -2,6 +2,8 @@ package hls
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -264,5 +266,144 @@ func TestMuxerFollowsAStreamRestart(t *testing.T) {
 	}, "a playlist from the restarted muxer")
 	if seg := h.lastSegment(t, "cam1", "video1_stream.m3u8", sid); get(t, seg, "").status != http.StatusOK {
 		t.Fatal("segment of the restarted muxer")
+	}
+}
+
+// TestBlockingRequestsArePerSession: with a frozen camera, one session's
+// blocked requests stop at MaxBlockingPerSession: beyond it its playlist
+// reloads are answered at once with the current playlist and its parts with
+// 503, while another session of the camera still gets to wait (and is
+// answered when the camera resumes).
+func TestBlockingRequestsArePerSession(t *testing.T) {
+	t.Parallel()
+	var stalled atomic.Bool
+	const timeout, perSession = 4 * time.Second, 2
+	h := newHarness(t, func(s *Server) { s.BlockTimeout, s.MaxBlockingPerSession = timeout, perSession })
+	h.hub.Sources = func(string) (source.Source, error) {
+		demo, err := source.New("builtin:demo", source.Options{})
+		return stallingSource{inner: demo, stalled: &stalled}, err
+	}
+	open := func() string {
+		var sid string
+		waitFor(t, func() bool {
+			r := get(t, h.base+"/hls/cam1/index.m3u8?token=bob", "")
+			if r.status == http.StatusOK {
+				sid = regexp.MustCompile(`camgate_hls=([0-9a-f]+)`).FindStringSubmatch(r.header.Get("Set-Cookie"))[1]
+			}
+			return sid != ""
+		}, "first playlist")
+		return sid
+	}
+	greedy, other := open(), open()
+	playlist := h.base + "/hls/cam1/video1_stream.m3u8?session="
+	pl := get(t, playlist+greedy, "")
+	hint := preload.FindStringSubmatch(pl.body)
+	if hint == nil {
+		t.Fatalf("no preload hint:\n%s", pl.body)
+	}
+	stalled.Store(true)
+	ahead := "&_HLS_msn=" + strconv.Itoa(nextMSN(t, pl.body)+1)
+	pending := func() int32 {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		var n int32
+		for _, cm := range h.srv.muxers {
+			n += cm.pending.Load()
+		}
+		return n
+	}
+
+	results := make(chan response, perSession+1)
+	for range perSession {
+		go func() { results <- getAsync(playlist + greedy + ahead) }()
+	}
+	waitFor(t, func() bool { return pending() == perSession }, "the greedy session's blocked reloads")
+
+	cases := []struct {
+		name, url string
+		want      int
+		check     func(t *testing.T, r response)
+	}{
+		{"reload past the cap: the current playlist at once", playlist + greedy + ahead, http.StatusOK, func(t *testing.T, r response) {
+			if nextMSN(t, r.body) != nextMSN(t, pl.body) || strings.Contains(r.body, "_HLS_msn") {
+				t.Fatalf("not the current playlist as a plain reload:\n%s", r.body)
+			}
+		}},
+		{"part past the cap: 503 at once", h.base + "/hls/cam1/" + hint[1], http.StatusServiceUnavailable, func(t *testing.T, r response) {
+			if r.header.Get("Retry-After") == "" {
+				t.Fatalf("no Retry-After: %v", r.header)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			r := get(t, c.url, "")
+			if el := time.Since(start); r.status != c.want || el >= timeout/2 {
+				t.Fatalf("%d after %v, want %d at once: %s", r.status, el, c.want, r.body)
+			}
+			c.check(t, r)
+		})
+	}
+
+	go func() { results <- getAsync(playlist + other + ahead) }()
+	waitFor(t, func() bool { return pending() == perSession+1 }, "the other session's reload to wait")
+	stalled.Store(false)
+	for range perSession + 1 {
+		if r := <-results; r.status != http.StatusOK || nextMSN(t, r.body) <= nextMSN(t, pl.body) {
+			t.Fatalf("blocked reload after the camera resumed: %d\n%s", r.status, r.body)
+		}
+	}
+}
+
+// getAsync is get for another goroutine than the test's: a failed request
+// is status -1 with the error as body.
+func getAsync(url string) response {
+	resp, err := http.Get(url)
+	if err != nil {
+		return response{status: -1, body: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{status: -1, body: err.Error()}
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// TestBlockingQueryBounds: which query a session's blocking request runs
+// with, by how many it has in flight (cap 2), and that a refused one gives
+// its slot back.
+func TestBlockingQueryBounds(t *testing.T) {
+	s := &Server{MaxBlockingPerSession: 2}
+	msn := &query{msn: []byte("7"), part: []byte("1"), skip: []byte("YES")}
+	cases := []struct {
+		name     string
+		inFlight int32
+		kind     fileKind
+		q        *query
+		want     string // "" = refused
+	}{
+		{"reload within the cap", 1, kindPlaylist, msn, "session=s&_HLS_msn=7&_HLS_part=1&_HLS_skip=YES"},
+		{"reload past the cap: plain reload", 2, kindPlaylist, msn, "session=s&_HLS_skip=YES"},
+		{"reload at twice the cap: refused", 4, kindPlaylist, msn, ""},
+		{"plain playlist past the cap: refused", 2, kindPlaylist, &query{}, ""},
+		{"part past the cap: refused", 2, kindPart, &query{}, ""},
+		{"part within the cap", 0, kindPart, &query{}, "session=s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hs := &hlsSession{id: "s"}
+			hs.blocking.Store(c.inFlight)
+			got, err := s.blockingQuery(hs, c.kind, c.q)
+			switch {
+			case c.want == "" && !errors.Is(err, errSessionBlocking):
+				t.Fatalf("got %q, %v; want errSessionBlocking", got, err)
+			case c.want == "" && hs.blocking.Load() != c.inFlight:
+				t.Fatalf("a refused request kept its slot: %d in flight", hs.blocking.Load())
+			case c.want != "" && (err != nil || got != c.want || hs.blocking.Load() != c.inFlight+1):
+				t.Fatalf("got %q, %v, %d in flight; want %q", got, err, hs.blocking.Load(), c.want)
+			}
+		})
 	}
 }

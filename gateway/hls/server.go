@@ -77,6 +77,14 @@ type Server struct {
 	// flight, counting those that timed out but whose muxer call has not
 	// returned yet (default 256); beyond it requests get 503 at once.
 	MaxBlocking int
+	// MaxBlockingPerSession bounds one HLS session's share of them (default
+	// 4: a player waits on at most one video and one audio playlist and their
+	// preload-hint parts). Beyond it, a blocking playlist reload (_HLS_msn) is
+	// answered at once with the current playlist, as a plain reload, while
+	// the session has fewer than twice as many in flight; anything else gets
+	// 503 with Retry-After. Players (hls.js) take an unchanged playlist
+	// in their stride and retry a 503, while they give up on a 4xx.
+	MaxBlockingPerSession int
 	// QueueSize is the muxer's packet queue (default stream.DefaultQueueSize).
 	QueueSize int
 	// AllowOrigin is the Access-Control-Allow-Origin of every response,
@@ -122,6 +130,9 @@ func (s *Server) Initialize() error {
 	}
 	if s.MaxBlocking <= 0 {
 		s.MaxBlocking = 256
+	}
+	if s.MaxBlockingPerSession <= 0 {
+		s.MaxBlockingPerSession = 4
 	}
 	if s.AllowOrigin == "" {
 		s.AllowOrigin = "*"
@@ -261,8 +272,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 	if kind.blocking() {
 		// One BlockTimeout for the whole request, muxer start included.
 		left := max(s.BlockTimeout-time.Since(start), time.Millisecond)
-		res, err = serveBlocking(ctx, m, file, q.muxerQuery(hs.id, kind), kind, left,
-			&hs.mux.pending, int32(s.MaxBlocking))
+		mq, err := s.blockingQuery(hs, kind, q)
+		if err != nil {
+			return err
+		}
+		res, err = serveBlocking(ctx, m, file, mq, kind, left,
+			&hs.mux.pending, int32(s.MaxBlocking), &hs.blocking)
 		if err != nil {
 			return err
 		}
@@ -285,6 +300,27 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 		ctx.Response.ResetBody()
 		return errMuxerStopped
 	}
+}
+
+// errSessionBlocking: the session has MaxBlockingPerSession blocking
+// requests in flight already (503, like the camera's own bound).
+var errSessionBlocking = fmt.Errorf("too many requests of this session waiting for the stream: %w", httpjson.ErrUnavailable)
+
+// blockingQuery takes one of the session's blocking slots for a request and
+// returns the query to run it with: its own, or, past MaxBlockingPerSession,
+// that of a plain reload of the current playlist (which waits only for a
+// muxer that has no segment yet, and so still counts, up to twice the cap).
+func (s *Server) blockingQuery(hs *hlsSession, kind fileKind, q *query) (string, error) {
+	n, limit := hs.blocking.Add(1), int32(s.MaxBlockingPerSession)
+	switch {
+	case n <= limit:
+		return q.muxerQuery(hs.id, kind), nil
+	case n <= 2*limit && kind == kindPlaylist && q.msn != nil:
+		plain := query{skip: q.skip}
+		return plain.muxerQuery(hs.id, kind), nil
+	}
+	hs.blocking.Add(-1)
+	return "", errSessionBlocking
 }
 
 func setSessionCookie(ctx *fasthttp.RequestCtx, camera, id string) {
@@ -317,7 +353,7 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Response.Header.Set("Allow", allowedMethods)
 	}
 	httpapi.WriteErr(ctx, err)
-	if errors.Is(err, errStreamUnavailable) || errors.Is(err, errBlockTimeout) {
+	if errors.Is(err, httpjson.ErrUnavailable) {
 		ctx.Response.Header.Set("Retry-After", "1") // the stream is coming: players retry soon
 	}
 }

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,9 +12,20 @@ import (
 // (responses). A mutex keeps every write whole; the PLAY response is known
 // to be on the wire before the first media byte because the media writer is
 // only started by the write that sends it.
+//
+// It also bounds how long the connection may stay silent while no session
+// plays on it (see Server.IdleTimeout): gortsplib reads the first bytes of a
+// connection (its tunnel sniffing) with no deadline at all, and between
+// requests with its 60 s keepalive timeout, which is meant for playing
+// sessions.
 type mediaConn struct {
 	net.Conn
 	tcp *net.TCPConn // nil when the conn is not plain TCP (e.g. TLS): batches are coalesced
+
+	idle    time.Duration // read deadline cap while not playing; 0 = gortsplib's own
+	playing atomic.Bool   // a session plays on this conn: gortsplib's deadlines apply
+	release func()        // gives back the per-address slot (nil: no cap)
+	closed  sync.Once
 
 	mu         sync.Mutex // serializes writes
 	afterWrite func()     // run once, after the next write (the PLAY response)
@@ -30,6 +42,36 @@ func (c *mediaConn) Write(b []byte) (int, error) {
 		f()
 	}
 	return n, err
+}
+
+// SetReadDeadline is gortsplib's, shortened to the idle timeout while no
+// session plays on the connection.
+func (c *mediaConn) SetReadDeadline(t time.Time) error {
+	if c.idle > 0 && !c.playing.Load() {
+		if limit := time.Now().Add(c.idle); t.IsZero() || t.After(limit) {
+			t = limit
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// setPlaying switches between the idle timeout and gortsplib's deadlines. A
+// playing session's connection carries RTCP or keepalives that gortsplib
+// times out by itself (IdleTimeout, 60 s).
+func (c *mediaConn) setPlaying(on bool) {
+	c.playing.Store(on)
+	if !on && c.idle > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+}
+
+// Close closes the connection and gives back its per-address slot once.
+func (c *mediaConn) Close() error {
+	err := c.Conn.Close()
+	if c.release != nil {
+		c.closed.Do(c.release)
+	}
+	return err
 }
 
 // setAfterWrite arranges f to run after the next write completes.
@@ -59,14 +101,33 @@ func (c *mediaConn) writeBuffers(bufs *net.Buffers, timeout time.Duration) error
 	return err
 }
 
-// mediaListener wraps accepted connections in mediaConn.
-type mediaListener struct{ net.Listener }
+// mediaListener wraps accepted connections in mediaConn, closes at once
+// those beyond the per-address cap, and gives the others the idle timeout
+// before their first request.
+type mediaListener struct {
+	net.Listener
+	idle  time.Duration
+	limit *connLimiter // nil: no cap
+}
 
 func (l mediaListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var release func()
+		if l.limit != nil {
+			var ok bool
+			if release, ok = l.limit.acquire(c.RemoteAddr()); !ok {
+				_ = c.Close()
+				continue // gortsplib's accept loop ends on an error: refuse here
+			}
+		}
+		if l.idle > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(l.idle))
+		}
+		tcp, _ := c.(*net.TCPConn)
+		return &mediaConn{Conn: c, tcp: tcp, idle: l.idle, release: release}, nil
 	}
-	tcp, _ := c.(*net.TCPConn)
-	return &mediaConn{Conn: c, tcp: tcp}, nil
 }

@@ -21,7 +21,8 @@ type viewer struct {
 	vs       *variantStreams
 	release  func() // the hub reference held while the session lives
 	tcp      bool
-	channels []int // interleaved channel per SETUP, in SETUP order
+	channels []int      // interleaved channel per SETUP, in SETUP order
+	conn     *mediaConn // the connection PLAY came on (its idle timeout is off while playing)
 
 	mu       sync.Mutex // guards the fields below
 	reader   *stream.Reader
@@ -113,6 +114,10 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	}
 	v.playing = true
 	v.ticket = t
+	if mc, ok := ctx.Conn.NetConn().(*mediaConn); ok {
+		v.conn = mc
+		mc.setPlaying(true)
+	}
 	if v.tcp {
 		if err := h.startTCP(ctx, v); err != nil {
 			return &base.Response{StatusCode: base.StatusInternalServerError}, err
@@ -200,7 +205,11 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 		v.reader.Close()
 	}
 	wasPlaying := v.playing
+	conn := v.conn
 	v.mu.Unlock()
+	if conn != nil { // e.g. TEARDOWN of a UDP session: the connection is idle again
+		conn.setPlaying(false)
+	}
 	if wasPlaying {
 		reason := "viewer left"
 		if ctx.Error != nil {

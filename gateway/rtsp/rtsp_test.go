@@ -34,6 +34,12 @@ func newHarness(t *testing.T) *harness {
 
 // newHarnessWith uses hub when given, else a hub playing the demo clip.
 func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
+	return newHarnessConfig(t, hub, nil)
+}
+
+// newHarnessConfig is newHarnessWith whose configure may adjust the server
+// before Initialize.
+func newHarnessConfig(t *testing.T, hub *stream.Hub, configure func(*Server)) *harness {
 	t.Helper()
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is required (apt-get install ffmpeg)")
@@ -51,6 +57,9 @@ func newHarnessWith(t *testing.T, hub *stream.Hub) *harness {
 	}
 	h.reg = h.adm.Registry(t)
 	h.srv = &Server{Address: "127.0.0.1:0", Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
+	if configure != nil {
+		configure(h.srv)
+	}
 	if err := h.srv.Initialize(); err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,16 @@ type Server struct {
 	QueueSize int
 	// WriteTimeout ends a viewer whose socket accepts nothing for this long (default 10 s).
 	WriteTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing for this long while
+	// no session plays on it: before its first request and between requests
+	// (default 10 s). A playing session is not affected; its connection is
+	// timed out by gortsplib after 60 s without RTCP or a keepalive, the
+	// session timeout it announces to clients.
+	IdleTimeout time.Duration
+	// MaxConnsPerIP caps the open connections from one client address (of an
+	// IPv6 client: its /64); beyond it a new connection is closed at once
+	// (logged once a minute per address). 0 = no cap.
+	MaxConnsPerIP int
 	// Logger (default: discard).
 	Logger *slog.Logger
 
@@ -70,7 +80,17 @@ type Server struct {
 	mu   sync.Mutex // guards cams
 	cams map[string]*camState
 
+	limit *connLimiter // nil when MaxConnsPerIP is 0
+
 	bytesSent atomic.Uint64 // media bytes written to TCP viewers
+}
+
+// ConnsRefused returns how many connections the per-address cap refused.
+func (s *Server) ConnsRefused() uint64 {
+	if s.limit == nil {
+		return 0
+	}
+	return s.limit.refused.Load()
 }
 
 // BytesSent returns the media bytes written to TCP viewers so far.
@@ -87,8 +107,17 @@ func (s *Server) Initialize() error {
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = 10 * time.Second
 	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 10 * time.Second
+	}
+	if s.MaxConnsPerIP < 0 {
+		return errors.New("rtsp server: MaxConnsPerIP must not be negative")
+	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxConnsPerIP > 0 {
+		s.limit = newConnLimiter(s.MaxConnsPerIP, s.Logger)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cams = make(map[string]*camState)
@@ -107,7 +136,7 @@ func (s *Server) Initialize() error {
 			if s.TLSConfig != nil {
 				l = tls.NewListener(l, s.TLSConfig)
 			}
-			return mediaListener{l}, nil
+			return mediaListener{Listener: l, idle: s.IdleTimeout, limit: s.limit}, nil
 		},
 	}
 	if s.UDPRTPAddress == "" || s.UDPRTCPAddress == "" {

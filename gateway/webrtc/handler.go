@@ -28,7 +28,10 @@ var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnav
 
 // Handle serves the WHEP endpoint: POST /whep/{camera} (id ""), and PATCH
 // and DELETE /whep/{camera}/{id}; OPTIONS on both for CORS preflight. The
-// HTTP front routes both paths here.
+// HTTP front routes both paths here. id is the resource secret of the
+// Location answered to the POST, never the registry's session id: knowing
+// the resource URL is what lets a viewer end or trickle to its own session
+// (an admin kick is DELETE /api/v1/sessions/{id}).
 func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, id string) {
 	h := &ctx.Response.Header
 	h.Set("Access-Control-Allow-Origin", s.AllowOrigin)
@@ -96,7 +99,7 @@ func (s *Server) post(ctx *fasthttp.RequestCtx, camera string) {
 		s.refuse(ctx, camera, remote, err)
 		return
 	}
-	p, answer, err := s.newPeer(actx, t, offer, info, remote)
+	p, secret, answer, err := s.newPeer(actx, t, offer, info, remote)
 	if err != nil {
 		s.refuse(ctx, camera, remote, err)
 		return
@@ -104,7 +107,7 @@ func (s *Server) post(ctx *fasthttp.RequestCtx, camera string) {
 	s.Logger.Info("webrtc: viewer admitted", "session", p.id, "camera", camera, "subject", t.Subject,
 		"link", t.Link, "variant", t.Variant, "audio", p.vt.audio != nil && info.audio, "token", t.Token, "remote", remote)
 	h := &ctx.Response.Header
-	h.Set("Location", "/whep/"+camera+"/"+p.id)
+	h.Set("Location", "/whep/"+camera+"/"+secret)
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	h.SetContentType("application/sdp")
 	ctx.SetStatusCode(fasthttp.StatusCreated)
@@ -161,10 +164,15 @@ func (s *Server) delete(ctx *fasthttp.RequestCtx, camera, id string) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 }
 
-func (s *Server) lookup(camera, id string) *peer {
+// lookup finds the peer of a resource URL's secret on camera.
+func (s *Server) lookup(camera, secret string) *peer {
+	key, ok := resourceKeyOf(secret)
+	if !ok {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.peers[id]; p != nil && p.ticket.Camera == camera {
+	if p := s.peers[key]; p != nil && p.ticket.Camera == camera {
 		return p
 	}
 	return nil

@@ -2,6 +2,9 @@ package webrtc
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -15,42 +18,53 @@ import (
 // tracks. Its lifecycle state (closed, registration) and its ticket (which
 // PATCH re-checks) are guarded by s.mu.
 type peer struct {
-	s      *Server
-	id     string
-	ticket session.Ticket
-	vt     *variantTracks
-	ufrag  string // the viewer's ICE ufrag: trickle fragments must match it
-	pc     *webrtc.PeerConnection
-	timer  *time.Timer // handshake deadline
+	s        *Server
+	id       string      // the registry's session id, shown to admins
+	resource resourceKey // digest of the secret in the viewer's resource URL
+	ticket   session.Ticket
+	vt       *variantTracks
+	ufrag    string // the viewer's ICE ufrag: trickle fragments must match it
+	pc       *webrtc.PeerConnection
+	timer    *time.Timer // handshake deadline
 
 	closed bool // guarded by s.mu
 }
 
 // newPeer admits nothing: it sets up a peer connection for an admitted
-// ticket and returns the SDP answer. The peer is registered (and counted as
-// a session) only once the answer is ready.
-func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, info offerInfo, remote string) (*peer, string, error) {
+// ticket and returns the secret of its resource URL and the SDP answer. The
+// peer is registered (and counted as a session) only once the answer is
+// ready.
+//
+// The secret is the last segment of the Location answered to the POST, which
+// PATCH and DELETE must name: 128 random bits, unrelated to the session id
+// the registry lists to admins, so seeing a session in GET /api/v1/sessions
+// does not let anyone end or steer it.
+func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, info offerInfo, remote string) (*peer, string, string, error) {
+	secret, key, err := newResourceSecret()
+	if err != nil {
+		return nil, "", "", err
+	}
 	st, release, err := s.Hub.Acquire(ctx, t.Camera)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	vt, err := s.joinTracks(t.Camera, variantFor(st, t.Variant), st, release)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	p := &peer{s: s, id: session.NewID(), ticket: t, vt: vt, ufrag: info.ufrag}
+	p := &peer{s: s, id: session.NewID(), resource: key, ticket: t, vt: vt, ufrag: info.ufrag}
 	answer, err := p.negotiate(offer, info)
 	if err != nil {
 		p.close("setup failed")
-		return nil, "", err
+		return nil, "", "", err
 	}
 	s.mu.Lock()
 	if p.closed || s.ctx.Err() != nil || s.tracks[vt.key] != vt { // vt failed meanwhile
 		s.mu.Unlock()
 		p.close("closed during setup")
-		return nil, "", fmt.Errorf("%w: peer closed during setup", errServerClosed)
+		return nil, "", "", fmt.Errorf("%w: peer closed during setup", errServerClosed)
 	}
-	s.peers[p.id] = p
+	s.peers[p.resource] = p
 	vt.peers[p] = struct{}{}
 	p.timer = time.AfterFunc(s.HandshakeTimeout, func() {
 		if p.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
@@ -72,7 +86,7 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	if p.isClosed() { // closed between registration and Add
 		s.Sessions.Remove(p.id, "closed during setup")
 	}
-	return p, answer, nil
+	return p, secret, answer, nil
 }
 
 // negotiate creates the peer connection and answers the offer, with every
@@ -178,8 +192,8 @@ func (p *peer) close(reason string) {
 		return
 	}
 	p.closed = true
-	if s.peers[p.id] == p {
-		delete(s.peers, p.id)
+	if s.peers[p.resource] == p {
+		delete(s.peers, p.resource)
 	}
 	delete(p.vt.peers, p)
 	if p.timer != nil {
@@ -192,4 +206,37 @@ func (p *peer) close(reason string) {
 		_ = p.pc.Close()
 	}
 	s.Logger.Debug("webrtc: viewer closed", "session", p.id, "camera", p.ticket.Camera, "reason", reason)
+}
+
+// resourceSecretLen is the length of a resource secret: 16 bytes in
+// unpadded base64url.
+const resourceSecretLen = 22
+
+// resourceKey is the SHA-256 of a resource secret. Peers are found by it, so
+// no comparison (map lookup included) ever runs over the secret itself: how
+// long a lookup takes says nothing about how much of a guess was right.
+type resourceKey [sha256.Size]byte
+
+func newResourceSecret() (string, resourceKey, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", resourceKey{}, fmt.Errorf("whep resource secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, sha256.Sum256([]byte(secret)), nil
+}
+
+// resourceKeyOf returns the key a resource URL segment names (false when it
+// cannot be a secret).
+func resourceKeyOf(secret string) (resourceKey, bool) {
+	if len(secret) != resourceSecretLen {
+		return resourceKey{}, false
+	}
+	for i := 0; i < len(secret); i++ {
+		c := secret[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return resourceKey{}, false
+		}
+	}
+	return sha256.Sum256([]byte(secret)), true
 }

@@ -95,8 +95,8 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards peers, tracks and every variantTracks' users/peers
-	peers  map[string]*peer
+	mu     sync.Mutex            // guards peers, tracks and every variantTracks' users/peers
+	peers  map[resourceKey]*peer // by the digest of their resource URL's secret
 	tracks map[string]*variantTracks
 }
 
@@ -140,7 +140,7 @@ func (s *Server) Initialize() error {
 	}
 	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.peers = make(map[string]*peer)
+	s.peers = make(map[resourceKey]*peer)
 	s.tracks = make(map[string]*variantTracks)
 	return nil
 }

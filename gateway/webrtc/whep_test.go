@@ -88,13 +88,17 @@ func TestVideoForAllAudioOnlyWithSound(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.token, func(t *testing.T) {
 			v := h.play(t, c.token)
-			if !regexp.MustCompile(`^/whep/cam1/[0-9a-f]{24}$`).MatchString(v.location) {
+			if !regexp.MustCompile(`^/whep/cam1/[A-Za-z0-9_-]{22}$`).MatchString(v.location) {
 				t.Fatalf("Location %q", v.location)
 			}
-			id := strings.TrimPrefix(v.location, "/whep/cam1/")
-			s, ok := h.reg.Get(id)
-			if !ok || s.Protocol != session.ProtocolWebRTC || s.Subject != c.token || s.Variant != c.variant {
-				t.Fatalf("session %+v (found %v)", s, ok)
+			var s session.Session
+			for _, r := range h.reg.List() {
+				if r.Subject == c.token {
+					s = r
+				}
+			}
+			if s.Protocol != session.ProtocolWebRTC || s.Variant != c.variant {
+				t.Fatalf("session %+v", s)
 			}
 			if got := mediaDirection(t, v.answer, "audio"); (got == "sendonly") != c.audio {
 				t.Fatalf("answer's audio direction is %q; audio wanted: %v", got, c.audio)
@@ -190,6 +194,49 @@ func TestRevokeClosesPeer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestResourceURLIsNotTheSessionID: the registry's session id, which
+// GET /api/v1/sessions shows, cannot end or trickle to a WHEP session; only
+// the Location answered to its POST can.
+func TestResourceURLIsNotTheSessionID(t *testing.T) {
+	h := newHarness(t)
+	v := h.play(t, "bob")
+	v.nextTrack(t)
+	list := h.reg.List()
+	if len(list) != 1 {
+		t.Fatalf("registry: %+v", list)
+	}
+	id := list[0].ID
+	if strings.Contains(v.location, id) {
+		t.Fatalf("Location %q carries the session id %q", v.location, id)
+	}
+	secret := strings.TrimPrefix(v.location, "/whep/cam1/")
+	frag := "a=ice-ufrag:x\r\na=ice-pwd:y\r\n"
+	cases := []struct{ name, method, path string }{
+		{"DELETE by session id", "DELETE", "/whep/cam1/" + id},
+		{"PATCH by session id", "PATCH", "/whep/cam1/" + id},
+		{"DELETE on another camera", "DELETE", "/whep/cam2/" + secret},
+		{"DELETE with a truncated secret", "DELETE", v.location[:len(v.location)-1]},
+		{"DELETE with a changed secret", "DELETE", v.location[:len(v.location)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(v.location, "A")]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if res := h.do(t, c.method, c.path, "", "application/trickle-ice-sdpfrag", frag); res.status != http.StatusNotFound {
+				t.Fatalf("%s %s: %d %s, want 404", c.method, c.path, res.status, res.body)
+			}
+			if _, ok := h.reg.Get(id); !ok || v.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+				t.Fatalf("session ended (registered %v, connection %s)", ok, v.pc.ConnectionState())
+			}
+		})
+	}
+	if res := h.do(t, "DELETE", v.location, "", "", ""); res.status != http.StatusOK {
+		t.Fatalf("DELETE Location: %d %s", res.status, res.body)
+	}
+	v.waitEnded(t)
+	if _, ok := h.reg.Get(id); ok {
+		t.Fatal("session still registered after DELETE of its Location")
 	}
 }
 
