@@ -28,7 +28,7 @@ var errNoSession = errors.New("no such WHEP session")
 // HTTP front routes both paths here.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, id string) {
 	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", s.AllowOrigin)
+	h.Set("Access-Control-Allow-Origin", *s.allowOrigin.Load())
 	h.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch, Accept-Post")
 	switch {
 	case ctx.IsOptions():
