@@ -607,3 +607,20 @@ func TestReloadLogLevelWithoutLevelVar(t *testing.T) {
 		t.Fatalf("running log_level %q, want the old info", n.g.Config.LogLevel)
 	}
 }
+
+// TestReloadMaxBodyAboveUploadLimit: the server reads no body above the
+// upload limit fixed at start, so a larger max_body_bytes needs a restart
+// and the old limit stays.
+func TestReloadMaxBodyAboveUploadLimit(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	cfg := n.g.Config
+	cfg.HTTP.MaxBodyBytes = 64 << 20
+	restart, err := n.g.Reload(cfg)
+	if err != nil || !slices.Equal(restart, []string{"http.max_body_bytes"}) {
+		t.Fatalf("Reload = %v, %v; want http.max_body_bytes named as needing a restart", restart, err)
+	}
+	big := `{"kind":"user","name":"` + strings.Repeat("x", 2<<20) + `"}`
+	if code, _ := n.call(t, "PUT", "/subjects/big", big); code != 413 {
+		t.Fatalf("a 2 MiB body after the refused raise: %d, want 413 (the old 1 MiB limit)", code)
+	}
+}
