@@ -93,7 +93,7 @@ func (s *Service) markOutage(err error) {
 		return
 	}
 	s.Logger.Error("authz store unreachable: answering from cached decisions only",
-		"grace", s.OutageGrace, "err", err)
+		"grace", time.Duration(s.outageGrace.Load()), "err", err)
 	s.mu.RLock()
 	rev := s.rev
 	s.mu.RUnlock()
@@ -116,14 +116,24 @@ func (s *Service) outageLimit() int64 {
 	if since == 0 {
 		return 0
 	}
-	return since + int64(s.OutageGrace)
+	return since + s.outageGrace.Load()
+}
+
+// SetOutageGrace changes OutageGrace (a configuration reload); it counts
+// from the start of the current outage, if there is one. A d that is not
+// positive is ignored. Sessions learn their new limit when they are
+// re-checked, which the caller arranges.
+func (s *Service) SetOutageGrace(d time.Duration) {
+	if d > 0 {
+		s.outageGrace.Store(int64(d))
+	}
 }
 
 // checkDuringOutage answers from L1 only: a hit counts until the outage is
 // OutageGrace old and its ValidUntil is capped there; a miss is refused.
 func (s *Service) checkDuringOutage(subject, device string, a Action, now time.Time, footage, since int64) Decision {
 	ns := now.UnixNano()
-	limit := since + int64(s.OutageGrace)
+	limit := since + s.outageGrace.Load()
 	e := s.cache.get(subject, device, ns)
 	if e == nil || ns >= limit {
 		return Decision{Reason: ReasonStoreUnavailable}

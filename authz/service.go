@@ -45,7 +45,8 @@ type Service struct {
 	// and in the store when it implements AuditStore). Default 10000.
 	AuditEntries int
 	// OutageGrace bounds how long decisions cached before a store outage
-	// still count (see Healthy). Default 5m.
+	// still count (see Healthy). Default 5m. SetOutageGrace changes it
+	// while running.
 	OutageGrace time.Duration
 
 	ownStore bool
@@ -64,6 +65,7 @@ type Service struct {
 	// outageSince is when the shared store's change feed broke (unix ns; 0:
 	// following). Read on every Check, so an atomic rather than under mu.
 	outageSince  atomic.Int64
+	outageGrace  atomic.Int64 // a time.Duration: OutageGrace, then SetOutageGrace's
 	followCancel context.CancelFunc
 	followDone   chan struct{}
 }
@@ -92,6 +94,7 @@ func (s *Service) Initialize() error {
 	if s.OutageGrace <= 0 {
 		s.OutageGrace = 5 * time.Minute
 	}
+	s.outageGrace.Store(int64(s.OutageGrace))
 	for i, k := range s.AdminKeys {
 		if len(k) < 16 {
 			return fmt.Errorf("authz: admin key %d: shorter than 16 characters", i)

@@ -37,10 +37,16 @@ import (
 
 // Gateway is one camgate node.
 type Gateway struct {
-	// Config is the validated configuration.
+	// Config is the validated configuration. After a Reload it is the one
+	// running: the keys Reload applied have their new values, those that
+	// need a restart keep the old ones.
 	Config config.Config
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// LogLevel, when set, is the level Logger's handler filters on;
+	// Initialize sets it from log_level and Reload changes it. Nil: a
+	// changed log_level needs a restart.
+	LogLevel *slog.LevelVar
 	// Version is reported by the API and logs.
 	Version string
 
@@ -75,6 +81,9 @@ func (g *Gateway) Initialize() error {
 	}
 	if err := g.Config.Validate(); err != nil {
 		return err
+	}
+	if g.LogLevel != nil {
+		g.LogLevel.Set(logLevel(g.Config.LogLevel))
 	}
 	if err := g.start(); err != nil {
 		g.Close()

@@ -88,7 +88,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	if len(cfg.Auth.AdminKeys) == 0 {
 		cfg.Auth.AdminKeys = []string{secrets.AdminKey}
 	}
-	log := newLogger(cfg, stderr)
+	log, _ := newLogger(cfg, stderr)
 	g := &gateway.Gateway{Config: cfg, Logger: log, Version: version}
 	if err := g.Initialize(); err != nil {
 		return err

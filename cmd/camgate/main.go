@@ -91,8 +91,10 @@ func loadConfigPath(fs *flag.FlagSet, args []string) (config.Config, string, err
 	return cfg, *path, err
 }
 
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
+// newLogger builds the log on a LevelVar, which the gateway sets from
+// log_level at start and on every reload.
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	var log *slog.Logger
@@ -104,7 +106,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	// go-redis prints its own connection errors; route them to our log at
 	// debug level (outages are reported once, by the store and /readyz).
 	redis.SetLogger(redisLogger{log.With("component", "go-redis")})
-	return log
+	return log, level
 }
 
 type redisLogger struct{ l *slog.Logger }
@@ -118,8 +120,8 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	g := &gateway.Gateway{Config: cfg, Logger: log, Version: version}
+	log, level := newLogger(cfg, stderr)
+	g := &gateway.Gateway{Config: cfg, Logger: log, LogLevel: level, Version: version}
 	if err := g.Initialize(); err != nil {
 		return err
 	}
@@ -143,15 +145,12 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // reload re-reads the configuration on SIGHUP and applies what can change
-// without a restart; a bad file changes nothing.
+// without a restart (the gateway logs the keys that need one); a bad file
+// changes nothing.
 func reload(g *gateway.Gateway, path string, log *slog.Logger) {
 	cfg, err := config.Load(path, os.Environ())
 	if err == nil {
-		var restart []string
-		if restart, err = g.Reload(cfg); err == nil {
-			if len(restart) > 0 {
-				log.Warn("configuration reloaded; these keys changed but need a restart", "keys", restart)
-			}
+		if _, err = g.Reload(cfg); err == nil {
 			return
 		}
 	}

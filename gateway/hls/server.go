@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -97,6 +98,8 @@ type Server struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
+	allowOrigin atomic.Pointer[string] // AllowOrigin, then SetAllowOrigin's
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -137,6 +140,7 @@ func (s *Server) Initialize() error {
 	if s.AllowOrigin == "" {
 		s.AllowOrigin = "*"
 	}
+	s.SetAllowOrigin(s.AllowOrigin)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,6 +150,15 @@ func (s *Server) Initialize() error {
 	s.wg.Add(1)
 	go s.sweepLoop()
 	return nil
+}
+
+// SetAllowOrigin changes AllowOrigin for the requests that follow ("" is
+// "*"); safe while serving (a configuration reload).
+func (s *Server) SetAllowOrigin(origin string) {
+	if origin == "" {
+		origin = "*"
+	}
+	s.allowOrigin.Store(&origin)
 }
 
 // Close ends every HLS session and muxer; blocked requests are released.
@@ -170,7 +183,7 @@ func (s *Server) Close() {
 // token exchange), media playlists, init files, segments and parts; and
 // OPTIONS, the CORS preflight of a player on another origin.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, file string) {
-	ctx.Response.Header.Set("Access-Control-Allow-Origin", s.AllowOrigin)
+	ctx.Response.Header.Set("Access-Control-Allow-Origin", *s.allowOrigin.Load())
 	if ctx.IsOptions() {
 		preflight(ctx)
 		return

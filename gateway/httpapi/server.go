@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -89,8 +90,18 @@ type Server struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
-	srv *fasthttp.Server
-	ln  net.Listener
+	srv     *fasthttp.Server
+	ln      net.Listener
+	maxBody atomic.Int64 // MaxBodyBytes, then SetMaxBodyBytes's
+}
+
+// SetMaxBodyBytes changes MaxBodyBytes for the requests that follow (a
+// configuration reload). It is capped at MaxUploadBytes, the most the
+// server reads at all, which only a restart changes; n <= 0 is ignored.
+func (s *Server) SetMaxBodyBytes(n int) {
+	if n > 0 {
+		s.maxBody.Store(int64(min(n, s.MaxUploadBytes)))
+	}
 }
 
 // Initialize listens and starts serving.
@@ -107,6 +118,7 @@ func (s *Server) Initialize() error {
 	if s.MaxUploadBytes < s.MaxBodyBytes {
 		s.MaxUploadBytes = max(32<<20, s.MaxBodyBytes)
 	}
+	s.SetMaxBodyBytes(s.MaxBodyBytes)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -310,8 +322,8 @@ func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) error {
 			return h(ctx, p, parts)
 		}
 	}
-	if len(ctx.PostBody()) > s.MaxBodyBytes {
-		return fmt.Errorf("%w: request body larger than %d bytes", httpjson.ErrTooLarge, s.MaxBodyBytes)
+	if limit := s.maxBody.Load(); int64(len(ctx.PostBody())) > limit {
+		return fmt.Errorf("%w: request body larger than %d bytes", httpjson.ErrTooLarge, limit)
 	}
 	if h := s.API[parts[0]]; h != nil {
 		return h(ctx, p, parts)

@@ -47,7 +47,8 @@ type Result struct {
 // Controller sends PTZ commands to cameras for lease holders. Set the fields,
 // call Initialize, then use it from any goroutine; Close when done.
 type Controller struct {
-	// Timeout bounds each ONVIF request. Default 5s.
+	// Timeout bounds each ONVIF request. Default 5s. SetTimeout changes it
+	// while running.
 	Timeout time.Duration
 	// LeaseTTL is how long a lease lasts after the holder's last command.
 	// Default 5s.
@@ -113,12 +114,22 @@ func (c *Controller) Initialize() error {
 	transport.DialContext = (&net.Dialer{Timeout: c.Timeout, KeepAlive: 30 * time.Second}).DialContext
 	c.soap = &soapClient{
 		// No client-wide timeout: each request carries its own deadline.
-		http:    &http.Client{Transport: transport, CheckRedirect: noRedirects},
-		timeout: c.Timeout,
-		now:     c.Now,
+		http: &http.Client{Transport: transport, CheckRedirect: noRedirects},
+		now:  c.Now,
 	}
+	c.soap.timeout.Store(int64(c.Timeout))
 	c.endpoints = make(map[string]endpoints)
 	return nil
+}
+
+// SetTimeout changes Timeout for the ONVIF requests that start afterwards
+// (a configuration reload); a d that is not positive is ignored. The dial
+// timeout stays Initialize's, but every request's deadline bounds its dial
+// too. Call it after Initialize.
+func (c *Controller) SetTimeout(d time.Duration) {
+	if d > 0 && c.soap != nil {
+		c.soap.timeout.Store(int64(d))
+	}
 }
 
 // noRedirects: a SOAP POST must not be silently turned into a GET elsewhere.

@@ -315,6 +315,23 @@ func TestSlowCameraTimesOut(t *testing.T) {
 	}
 }
 
+// TestSetTimeoutWhileRunning: a reload's new timeout bounds the requests
+// that follow.
+func TestSetTimeoutWhileRunning(t *testing.T) {
+	dev := newFakeDevice(t, func(d *fakeDevice) { d.block = true })
+	c := newTestController(t, newTestClock(), func(c *Controller) { c.Timeout = time.Minute })
+	c.SetTimeout(150 * time.Millisecond)
+	c.SetTimeout(0) // ignored
+	start := time.Now()
+	_, err := c.Do(context.Background(), dev.camera(), alice, Command{Op: OpStop})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("gave up after %v, want about the 150ms set while running (not the 1m of Initialize)", elapsed)
+	}
+}
+
 func TestUnreachableCamera(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

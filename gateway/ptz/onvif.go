@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,7 +29,7 @@ type credentials struct {
 // Controller and holds no per-camera state.
 type soapClient struct {
 	http    *http.Client
-	timeout time.Duration
+	timeout atomic.Int64 // a time.Duration; Controller.SetTimeout changes it
 	now     func() time.Time
 }
 
@@ -39,7 +40,7 @@ func (c *soapClient) call(ctx context.Context, endpoint string, cred credentials
 	if err != nil {
 		return fmt.Errorf("ptz: %s: encode request: %w", op, err)
 	}
-	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	reqCtx, cancel := context.WithTimeout(ctx, time.Duration(c.timeout.Load()))
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(reqCtx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {

@@ -34,7 +34,7 @@ var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnav
 // (an admin kick is DELETE /api/v1/sessions/{id}).
 func (s *Server) Handle(ctx *fasthttp.RequestCtx, camera, id string) {
 	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", s.AllowOrigin)
+	h.Set("Access-Control-Allow-Origin", *s.allowOrigin.Load())
 	h.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch, Accept-Post")
 	switch {
 	case ctx.IsOptions():

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -87,6 +88,8 @@ type Server struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
+	allowOrigin atomic.Pointer[string] // AllowOrigin, then SetAllowOrigin's
+
 	api   *webrtc.API
 	mux   *ice.UDPMuxDefault
 	batch *batchConn // the mux's socket; nil without a mux
@@ -109,6 +112,7 @@ func (s *Server) Initialize() error {
 	if s.AllowOrigin == "" {
 		s.AllowOrigin = "*"
 	}
+	s.SetAllowOrigin(s.AllowOrigin)
 	if s.MaxOfferSize <= 0 {
 		s.MaxOfferSize = DefaultMaxOfferSize
 	}
@@ -143,6 +147,15 @@ func (s *Server) Initialize() error {
 	s.peers = make(map[resourceKey]*peer)
 	s.tracks = make(map[string]*variantTracks)
 	return nil
+}
+
+// SetAllowOrigin changes AllowOrigin for the requests that follow ("" is
+// "*"); safe while serving (a configuration reload).
+func (s *Server) SetAllowOrigin(origin string) {
+	if origin == "" {
+		origin = "*"
+	}
+	s.allowOrigin.Store(&origin)
 }
 
 // settingEngine builds the transport settings once for all peers.
