@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"time"
 
-	amp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
@@ -108,7 +108,9 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 	}
 	sc.ntp = ntp
 	sc.validLen = sc.initLen
-	var lastMoof box
+	st := &sampleTables{fileSize: size}
+	var moof []byte
+	samples := 0
 	for off < size {
 		b, err := readBoxAt(r, off, size)
 		if err != nil {
@@ -119,7 +121,23 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 			if err != nil || mdat.typ != "mdat" {
 				break
 			}
-			lastMoof = b
+			if b.size > maxMoofSize {
+				return sc, fmt.Errorf("moof at %d: %d bytes, at most %d", b.off, b.size, maxMoofSize)
+			}
+			moof = slices.Grow(moof[:0], int(b.size))[:b.size]
+			if _, err := r.ReadAt(moof, b.off); err != nil {
+				return sc, err
+			}
+			// Not wrapped: a malformed fragment is not a partial write
+			// (scanFile deletes what errPartial marks).
+			st.runs, st.entries = st.runs[:0], st.entries[:0]
+			if err := st.addMoof(moof, b.off); err != nil {
+				return sc, fmt.Errorf("fragment at %d: %v", b.off, err)
+			}
+			if sc.duration, err = runsEnd(st.runs, init); err != nil {
+				return sc, fmt.Errorf("fragment at %d: %v", b.off, err)
+			}
+			samples += len(st.entries)
 			sc.parts++
 			off = mdat.end()
 		} else {
@@ -127,16 +145,22 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 		}
 		sc.validLen = off
 	}
-	if sc.parts == 0 {
-		return sc, nil
+	if int64(samples) > sc.validLen/minSampleBytes {
+		return sc, fmt.Errorf("%d samples in %d bytes: at most one per %d bytes", samples, sc.validLen, minSampleBytes)
 	}
-	moof := make([]byte, lastMoof.size)
-	if _, err := r.ReadAt(moof, lastMoof.off); err != nil {
-		return sc, err
-	}
-	sc.duration, err = moofEnd(moof, init)
-	return sc, err
+	return sc, nil
 }
+
+// maxMoofSize bounds a moof read into memory: a fragment of a second or
+// two has a few hundred samples, 16 bytes each at most.
+const maxMoofSize = 1 << 20
+
+// minSampleBytes: a segment claiming more than one sample per this many
+// bytes is refused. Every real sample takes a trun entry or a payload of
+// several bytes, and serving a segment as HLS costs the generic box
+// decoder hundreds of bytes per sample: a file of default-size one-byte
+// samples must not turn a kilobyte into a megabyte per request.
+const minSampleBytes = 8
 
 // parseInit decodes ftyp+moov. mediamtx stores its own "mtxi" box in udta;
 // its start time is read, and the udta box is renamed "free" in b so the
@@ -213,51 +237,26 @@ func initTrack(init *fmp4.Init, id int) *fmp4.InitTrack {
 	return nil
 }
 
-// moofEnd returns the latest sample end time among a moof's tracks.
-func moofEnd(moof []byte, init *fmp4.Init) (time.Duration, error) {
+// runsEnd returns the latest sample end time among a moof's runs.
+func runsEnd(runs []trackRun, init *fmp4.Init) (time.Duration, error) {
 	var end time.Duration
-	var track *fmp4.InitTrack
-	var base uint64
-	var defDur uint32
-	_, err := amp4.ReadBoxStructure(bytes.NewReader(moof), func(h *amp4.ReadHandle) (any, error) {
-		switch h.BoxInfo.Type.String() {
-		case "moof", "traf":
-			return h.Expand()
-		case "tfhd":
-			bx, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			tfhd := bx.(*amp4.Tfhd)
-			track = initTrack(init, int(tfhd.TrackID))
-			defDur = tfhd.DefaultSampleDuration
-		case "tfdt":
-			bx, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			tfdt := bx.(*amp4.Tfdt)
-			base = tfdt.GetBaseMediaDecodeTime()
-		case "trun":
-			bx, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			if track == nil {
-				return nil, errors.New("trun of an unknown track")
-			}
-			trun := bx.(*amp4.Trun)
-			t := base
-			for _, e := range trun.Entries {
-				d := e.SampleDuration
-				if trun.Flags[1]&0x01 == 0 { // sample-duration-present (0x100)
-					d = defDur
-				}
-				t += uint64(d)
-			}
-			end = max(end, ticksToDuration(int64(t), track.TimeScale))
+	for _, r := range runs {
+		track := initTrack(init, r.trackID)
+		if track == nil || track.TimeScale == 0 {
+			return 0, fmt.Errorf("trun of track %d, which the moov does not have (or has no timescale)", r.trackID)
 		}
-		return nil, nil
-	})
-	return end, err
+		t := r.base
+		for _, e := range r.entries {
+			t += uint64(e.dur) // at most 2^52 more: no overflow past a sane base
+		}
+		if t/uint64(track.TimeScale) > uint64(maxSegmentDuration/time.Second) {
+			return 0, fmt.Errorf("track %d ends %d s into the segment: more than %v", r.trackID, t/uint64(track.TimeScale), maxSegmentDuration)
+		}
+		end = max(end, ticksToDuration(int64(t), track.TimeScale))
+	}
+	return end, nil
 }
+
+// maxSegmentDuration bounds what a segment may cover: mediamtx cuts
+// segments every hour by default; a day is a lie of its tfdt or durations.
+const maxSegmentDuration = 24 * time.Hour

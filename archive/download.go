@@ -268,8 +268,17 @@ func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end
 	if !m.setInit(sc, sound) {
 		return false, nil
 	}
+	m.addRuns(sc, idx, len(files.segs)-idx, seg.Start.Sub(start), end.Sub(start))
+	return true, nil
+}
+
+// addRuns appends the samples of segment idx (its tables sc, time 0 at
+// offset on the download's timeline) that start before span; left is how
+// many segments, this one included, the download still reads.
+func (m *mp4Muxer) addRuns(sc *sampleTables, idx, left int, offset, span time.Duration) {
 	// Size the tables once for the whole download: this segment's sample
-	// count times the segments left.
+	// count times the segments left, up to maxPrealloc (one lying segment
+	// must not reserve its count times every segment behind it).
 	for _, t := range m.tracks {
 		n := 0
 		for _, tr := range sc.runs {
@@ -278,10 +287,9 @@ func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end
 			}
 		}
 		if cap(t.samples)-len(t.samples) < n {
-			t.samples = slices.Grow(t.samples, n*(len(files.segs)-idx))
+			t.samples = slices.Grow(t.samples, max(n, min(n*left, maxPrealloc)))
 		}
 	}
-	offset := seg.Start.Sub(start) // segment time 0 on the download's timeline
 	for _, tr := range sc.runs {
 		t := m.track(tr.trackID)
 		if t == nil || t.ended {
@@ -294,7 +302,7 @@ func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end
 			// video): a run starts where the track's previous one ended.
 			dts = max(dts, t.lastDTS+int64(t.samples[n-1].dur))
 		}
-		limit := durationToTicks(end.Sub(start), t.timeScale)
+		limit := durationToTicks(span, t.timeScale)
 		off := tr.dataOffset
 		for _, e := range tr.entries {
 			if dts >= limit {
@@ -307,8 +315,11 @@ func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end
 		}
 		t.finalDTS(dts)
 	}
-	return true, nil
 }
+
+// maxPrealloc bounds the samples reserved per track ahead of reading
+// them: about an hour of 25 fps video with its audio.
+const maxPrealloc = 1 << 18
 
 // mp4Muxer gathers the download's sample tables the way mediamtx's
 // playback muxer does: a sync sample before the range start drops what came

@@ -23,6 +23,7 @@ type trunEntry struct {
 }
 
 type sampleTables struct {
+	fileSize    int64 // of the segment: every run's samples lie in it
 	tracks      []initInfo
 	hdr         []byte // ftyp+moov: the download copies its trak boxes
 	fingerprint uint64
@@ -31,7 +32,10 @@ type sampleTables struct {
 }
 
 // maxTrunSamples bounds one trun (a fragment of a second or two holds a few
-// hundred samples): a corrupt count must not allocate gigabytes.
+// hundred samples): a corrupt count must not allocate gigabytes. A
+// segment's truns together hold at most one sample per byte of the file:
+// samples of default size take no room in the moof, so without that bound
+// a few kilobytes of truns could claim a billion of them.
 const maxTrunSamples = 1 << 20
 
 // tableWindow is how much of a segment is read at once while its moofs are
@@ -100,7 +104,7 @@ func readSampleTables(w *boxWindow, prev *sampleTables) (*sampleTables, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &sampleTables{fingerprint: tracksFingerprint(b)}
+	st := &sampleTables{fileSize: size, fingerprint: tracksFingerprint(b)}
 	if prev != nil {
 		st.entries = prev.entries[:0]
 		prev.runs, prev.entries = nil, nil
@@ -255,6 +259,9 @@ func (st *sampleTables) parseTrun(p []byte, version byte, flags uint32, cur trac
 	if n < 0 || n > maxTrunSamples || len(p) < n*per {
 		return cur, errBadTraf
 	}
+	if int64(len(st.entries))+int64(n) > st.fileSize {
+		return cur, fmt.Errorf("%w: %d more samples in a %d-byte file", errBadTraf, n, st.fileSize)
+	}
 	first := len(st.entries)
 	st.entries = slices.Grow(st.entries, n)[:first+n]
 	cur.entries = st.entries[first : first+n : first+n]
@@ -282,6 +289,13 @@ func (st *sampleTables) parseTrun(p []byte, version byte, flags uint32, cur trac
 			}
 		}
 		cur.entries[i] = e
+	}
+	end := cur.dataOffset
+	for _, e := range cur.entries {
+		end += int64(e.size) // at most 2^52 past an offset within the file: no overflow
+	}
+	if cur.dataOffset < 0 || cur.dataOffset > st.fileSize || end > st.fileSize {
+		return cur, fmt.Errorf("%w: trun data at [%d, %d) of a %d-byte file", errBadTraf, cur.dataOffset, end, st.fileSize)
 	}
 	return cur, nil
 }

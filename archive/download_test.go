@@ -210,3 +210,28 @@ func TestDownloadRealFootagePlays(t *testing.T) {
 		t.Fatalf("%s frames decoded, want the range's 5 s × 25 fps = 125", strings.TrimSpace(string(out)))
 	}
 }
+
+// TestDownloadPreallocIsBounded: the sample tables are sized from the
+// first segment's count times the segments left, but one segment claiming
+// many samples must not reserve that for each of thousands behind it.
+func TestDownloadPreallocIsBounded(t *testing.T) {
+	entries := make([]trunEntry, 300)
+	for i := range entries {
+		entries[i] = trunEntry{dur: 3600, size: 10}
+	}
+	st := &sampleTables{
+		tracks: []initInfo{{id: 1, timeScale: 90000, handler: "vide", entry: "avc1"}},
+		runs:   []trackRun{{trackID: 1, entries: entries}},
+	}
+	m := &mp4Muxer{}
+	if !m.setInit(st, true) {
+		t.Fatal("video track not kept")
+	}
+	m.addRuns(st, 0, 10000, 0, time.Hour)
+	if n := len(m.tracks[0].samples); n != len(entries) {
+		t.Fatalf("%d samples, want %d", n, len(entries))
+	}
+	if c := cap(m.tracks[0].samples); c > maxPrealloc*5/4 {
+		t.Fatalf("reserved %d samples for 300 × 10000 segments, want at most about %d", c, maxPrealloc)
+	}
+}

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -47,28 +45,9 @@ func validObjectID(id string) bool {
 	return true
 }
 
-// kindOf decides an upload's kind from its Content-Type and ?kind=.
-func kindOf(contentType, kind string) (string, string, error) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return "", "", fmt.Errorf("%w: Content-Type %q: expected image/jpeg (photo) or audio/* (clip)", ErrBadRequest, contentType)
-	}
-	detected := ""
-	switch {
-	case strings.HasPrefix(mt, "image/"):
-		detected = KindPhoto
-	case strings.HasPrefix(mt, "audio/"):
-		detected = KindAudio
-	default:
-		return "", "", fmt.Errorf("%w: Content-Type %q: expected image/jpeg (photo) or audio/* (clip)", ErrBadRequest, mt)
-	}
-	if kind != "" && kind != detected {
-		return "", "", fmt.Errorf("%w: kind %q does not match Content-Type %q", ErrBadRequest, kind, mt)
-	}
-	return detected, mt, nil
-}
-
 // StoreObject stores a media object of device and returns its metadata.
+// contentType must be on the allow-list (object_types.go) and data must
+// begin with its signature; kind, when not empty, must be that type's.
 func (s *Store) StoreObject(device, kind, contentType string, at time.Time, data []byte) (Object, error) {
 	if err := checkName("device", device); err != nil {
 		return Object{}, err
@@ -79,9 +58,13 @@ func (s *Store) StoreObject(device, kind, contentType string, at time.Time, data
 	if len(data) > s.MaxObjectSize {
 		return Object{}, fmt.Errorf("%w: object of %d bytes, at most %d", ErrTooLarge, len(data), s.MaxObjectSize)
 	}
+	t, err := objectType(contentType, kind, data)
+	if err != nil {
+		return Object{}, err
+	}
 	var rnd [16]byte
 	rand.Read(rnd[:])
-	o := Object{ID: hex.EncodeToString(rnd[:]), Device: device, Kind: kind, ContentType: contentType, At: at.UTC(), Size: int64(len(data))}
+	o := Object{ID: hex.EncodeToString(rnd[:]), Device: device, Kind: t.kind, ContentType: t.name, At: at.UTC(), Size: int64(len(data))}
 	dir := device + "/" + objectsDir
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return Object{}, fmt.Errorf("archive: objects folder: %w", err)
@@ -143,25 +126,23 @@ func (s *Store) LookupObject(device, id string) (Object, error) {
 }
 
 // ServeUpload answers POST /api/v1/devices/{id}/objects: the body is the
-// photo (image/jpeg) or audio clip (audio/*), ?kind=photo|audio and
+// photo or audio clip, of a type on the allow-list (object_types.go; any
+// other type, or bytes that are not the declared type, is 400 naming the
+// accepted types and stores nothing), ?kind=photo|audio and
 // ?at=RFC3339 (capture time, default now) are optional. → 201 {"id":…}.
 // The integrator routes it behind admin authentication.
 func (s *Store) ServeUpload(ctx *fasthttp.RequestCtx, device string) {
 	q := ctx.QueryArgs()
-	kind, ct, err := kindOf(string(ctx.Request.Header.ContentType()), string(q.Peek("kind")))
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
 	now := s.Now()
 	at := now
 	if v := q.Peek("at"); len(v) > 0 {
+		var err error
 		if at, err = parseTime("at", string(v), now); err != nil {
 			s.writeError(ctx, err)
 			return
 		}
 	}
-	o, err := s.StoreObject(device, kind, ct, at, ctx.PostBody())
+	o, err := s.StoreObject(device, string(q.Peek("kind")), string(ctx.Request.Header.ContentType()), at, ctx.PostBody())
 	if err != nil {
 		s.writeError(ctx, err)
 		return
@@ -172,7 +153,10 @@ func (s *Store) ServeUpload(ctx *fasthttp.RequestCtx, device string) {
 // ServeObject answers GET /archive/{device}/objects/{id}?token=: a photo
 // needs photo_view, an audio clip audio_playback, and with ?download=1
 // audio_download (then served as an attachment). Authorization uses the
-// object's capture time as the footage time.
+// object's capture time as the footage time. Every object is served with
+// nosniff and a sandboxing CSP; one whose stored type is not on the
+// allow-list or whose bytes do not match it (stored before the allow-list)
+// only as an application/octet-stream attachment.
 func (s *Store) ServeObject(ctx *fasthttp.RequestCtx, device, id string) {
 	tok := token(ctx)
 	if tok == "" {
@@ -207,31 +191,20 @@ func (s *Store) ServeObject(ctx *fasthttp.RequestCtx, device, id string) {
 		s.writeError(ctx, fmt.Errorf("archive: read object: %w", err))
 		return
 	}
-	ctx.SetContentType(o.ContentType)
-	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
-	if download {
-		ext := extensionOf(o.ContentType)
-		ctx.Response.Header.Set(fasthttp.HeaderContentDisposition, `attachment; filename="`+device+"_"+o.ID+ext+`"`)
+	ct, ext, inline := servedType(o, body)
+	ctx.SetContentType(ct)
+	h := &ctx.Response.Header
+	h.Set(fasthttp.HeaderCacheControl, "no-store")
+	h.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
+	h.Set(fasthttp.HeaderContentSecurityPolicy, objectCSP)
+	disposition := "attachment"
+	if inline && !download {
+		disposition = "inline"
 	}
+	h.Set(fasthttp.HeaderContentDisposition, disposition+`; filename="`+device+"_"+o.ID+ext+`"`)
 	ctx.SetBody(body)
 }
 
-func extensionOf(contentType string) string {
-	switch contentType {
-	case "image/jpeg":
-		return ".jpg"
-	case "image/png":
-		return ".png"
-	case "audio/mpeg":
-		return ".mp3"
-	case "audio/ogg", "audio/opus":
-		return ".ogg"
-	case "audio/wav", "audio/x-wav", "audio/wave":
-		return ".wav"
-	case "audio/aac":
-		return ".aac"
-	case "audio/mp4":
-		return ".m4a"
-	}
-	return ".bin"
-}
+// objectCSP: an object opened as a page loads nothing and runs nothing,
+// whatever a browser makes of its bytes.
+const objectCSP = "default-src 'none'; sandbox"

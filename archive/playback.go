@@ -207,9 +207,22 @@ func (s *Store) WriteSegmentInit(w io.WriteSeeker, camera string, seg Segment, a
 	if err != nil {
 		return err
 	}
+	return segmentError(writeInit(w, b, audio), camera, seg)
+}
+
+// segmentError names the segment in a parse error of its file.
+func segmentError(err error, camera string, seg Segment) error {
+	if err == nil || errors.Is(err, errNoTracks) {
+		return err
+	}
+	return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+}
+
+// writeInit writes the init section of the segment file b.
+func writeInit(w io.WriteSeeker, b []byte, audio bool) error {
 	init, _, err := parseInit(b)
 	if err != nil {
-		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+		return err
 	}
 	out := fmp4.Init{Tracks: keepTracks(init, audio)}
 	if len(out.Tracks) == 0 {
@@ -225,21 +238,27 @@ func (s *Store) WriteSegmentMedia(w io.WriteSeeker, camera string, seg Segment, 
 	if err != nil {
 		return err
 	}
+	return segmentError(writeMedia(w, b, seg.Start, audio), camera, seg)
+}
+
+// writeMedia writes the fragments of the segment file b, which started
+// at start.
+func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 	init, _, err := parseInit(b)
 	if err != nil {
-		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+		return err
 	}
 	moov, _ := boxAt(b, 0)
 	moov, _ = boxAt(b, moov.end())
 	var parts fmp4.Parts
 	if err := parts.Unmarshal(b[moov.end():]); err != nil {
-		return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
+		return err
 	}
 	keep := keepTracks(init, audio)
 	if len(keep) == 0 {
 		return errNoTracks
 	}
-	epoch := time.Duration(seg.Start.UnixNano())
+	epoch := time.Duration(start.UnixNano())
 	for _, p := range parts {
 		tracks := p.Tracks[:0]
 		for _, pt := range p.Tracks {

@@ -200,7 +200,7 @@ func TestMediaMTXFolderIsIndexedReadOnly(t *testing.T) {
 }
 
 // withMtxi appends a udta{mtxi} box, as mediamtx writes it, to the moov.
-func withMtxi(t *testing.T, b []byte, start time.Time) []byte {
+func withMtxi(t testing.TB, b []byte, start time.Time) []byte {
 	t.Helper()
 	ftyp, _ := boxAt(b, 0)
 	moov, err := boxAt(b, ftyp.end())

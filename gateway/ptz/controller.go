@@ -190,20 +190,7 @@ func (c *Controller) Presets(ctx context.Context, cam Camera, h Holder) ([]Prese
 		return nil, err
 	}
 	c.Logger.Debug("ptz presets", "camera", cam, "holder", h.ID, "count", len(resp.Presets))
-	presets := make([]Preset, 0, len(resp.Presets))
-	for _, p := range resp.Presets {
-		out := Preset{Token: p.Token, Name: p.Name}
-		if pos := p.Position; pos != nil {
-			if pt := pos.PanTilt; pt != nil {
-				out.Pan, out.Tilt = &pt.X, &pt.Y
-			}
-			if z := pos.Zoom; z != nil {
-				out.Zoom = &z.X
-			}
-		}
-		presets = append(presets, out)
-	}
-	return presets, nil
+	return resp.presets(), nil
 }
 
 // Release gives the camera up early if h holds it.

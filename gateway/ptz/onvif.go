@@ -66,7 +66,7 @@ func decodeResponse(op string, status int, raw []byte, resp any) error {
 	var env envelopeIn
 	envErr := xml.Unmarshal(raw, &env)
 	if envErr == nil && env.Body.Fault != nil {
-		return &CameraError{Op: op, Code: env.Body.Fault.code(), Reason: env.Body.Fault.reason()}
+		return &CameraError{Op: op, Code: cameraText(env.Body.Fault.code()), Reason: cameraText(env.Body.Fault.reason())}
 	}
 	if status < 200 || status > 299 {
 		reason := fmt.Sprintf("HTTP %d without a SOAP fault", status)
@@ -82,7 +82,7 @@ func decodeResponse(op string, status int, raw []byte, resp any) error {
 		return nil
 	}
 	if err := xml.Unmarshal(env.Body.Inner, resp); err != nil {
-		return &CameraError{Op: op, Reason: "malformed answer: " + err.Error()}
+		return &CameraError{Op: op, Reason: cameraText("malformed answer: " + err.Error())}
 	}
 	return nil
 }

@@ -2,7 +2,11 @@ package ptz
 
 import (
 	"encoding/xml"
+	"math"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // XML namespaces of the ONVIF services we speak.
@@ -259,4 +263,50 @@ type getPresetsResp struct {
 			} `xml:"Zoom"`
 		} `xml:"PTZPosition"`
 	} `xml:"Preset"`
+}
+
+// presets converts the answer into the API's presets. XML floats may be
+// NaN or ±Inf, which JSON cannot carry: such a position is left out (the
+// preset stays usable by its token).
+func (r *getPresetsResp) presets() []Preset {
+	presets := make([]Preset, 0, len(r.Presets))
+	for _, p := range r.Presets {
+		out := Preset{Token: p.Token, Name: p.Name}
+		if pos := p.Position; pos != nil {
+			if pt := pos.PanTilt; pt != nil && finite(pt.X) && finite(pt.Y) {
+				out.Pan, out.Tilt = &pt.X, &pt.Y
+			}
+			if z := pos.Zoom; z != nil && finite(z.X) {
+				out.Zoom = &z.X
+			}
+		}
+		presets = append(presets, out)
+	}
+	return presets
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// maxReasonBytes bounds what a camera's words may take in an error: its
+// fault text reaches API answers, logs and the audit log.
+const maxReasonBytes = 512
+
+// cameraText makes a camera-supplied fault code or reason safe to pass on:
+// valid UTF-8, no control characters, at most maxReasonBytes.
+func cameraText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxReasonBytes {
+		cut := maxReasonBytes - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
 }
