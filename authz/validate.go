@@ -13,6 +13,11 @@ import (
 // so an id is one path segment that no file system or URL resolver reads as
 // another ("." and ".." segments, '/', '\', '%' escapes, control
 // characters, and a trailing '.', which Windows drops from file names).
+// ValidID reports whether s is a valid id of any kind (devices, sites, …):
+// 1–64 of A-Z a-z 0-9 . _ -, starting with a letter or digit, no "..",
+// not ending in ".". Configuration validation uses the same rule.
+func ValidID(s string) bool { return validID(s) }
+
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") || s[len(s)-1] == '.' {
 		return false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -36,6 +37,12 @@ func startNode(t testing.TB, dataDir string) *node {
 // startNodeWith lets the test adjust the configuration before start.
 func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *node {
 	t.Helper()
+	return startNodeWithLogger(t, dataDir, adjust, nil)
+}
+
+// startNodeWithLogger also gives the gateway a logger (nil: discard).
+func startNodeWithLogger(t testing.TB, dataDir string, adjust func(*config.Config), logger *slog.Logger) *node {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dataDir
 	cfg.RTSP.Listen = "127.0.0.1:0"
@@ -49,7 +56,7 @@ func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *n
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	g := &Gateway{Config: cfg}
+	g := &Gateway{Config: cfg, Logger: logger}
 	if err := g.Initialize(); err != nil {
 		t.Fatal(err)
 	}

@@ -285,6 +285,8 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"rtsp.udp_rtp_listen":     {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
 		"rtsp.udp_rtcp_listen":    {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
 		"rtsp.rtsps_listen":       {change: func(c *config.Config) { withTLS(c); c.RTSP.RTSPSListen = "127.0.0.1:8322" }},
+		"rtsp.idle_timeout":       {change: func(c *config.Config) { c.RTSP.IdleTimeout = config.Duration(time.Minute) }},
+		"rtsp.max_conns_per_ip":   {change: func(c *config.Config) { c.RTSP.MaxConnsPerIP = 7 }},
 		"http.listen":             {change: func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:1" }},
 		"tls.cert_file":           {change: withTLS},
 		"tls.key_file":            {change: withTLS},

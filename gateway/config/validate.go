@@ -6,17 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/redisstore"
 )
 
-// cameraIDPattern is the id syntax shared with the API: safe in URLs, file
-// names and Redis keys.
-var cameraIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 const (
 	minHS256Secret = 32
@@ -185,14 +182,14 @@ func validateCameras(cams []Camera) []error {
 	seen := make(map[string]int, len(cams))
 	for i, cam := range cams {
 		p := fmt.Sprintf("cameras[%d]", i)
-		if !cameraIDPattern.MatchString(cam.ID) {
-			errs = append(errs, fieldErrorf(p+".id", "%q is not a valid id (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)", cam.ID))
+		if !authz.ValidID(cam.ID) { // the API's rule: safe in URLs, file names and Redis keys
+			errs = append(errs, fieldErrorf(p+".id", "%q is not a valid id (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit, no \"..\", not ending in \".\")", cam.ID))
 		} else if j, dup := seen[cam.ID]; dup {
 			errs = append(errs, fieldErrorf(p+".id", "%q is already used by cameras[%d]", cam.ID, j))
 		} else {
 			seen[cam.ID] = i
 		}
-		if cam.Site != "" && !cameraIDPattern.MatchString(cam.Site) {
+		if cam.Site != "" && !authz.ValidID(cam.Site) {
 			errs = append(errs, fieldErrorf(p+".site", "%q is not a valid id", cam.Site))
 		}
 		if err := checkSource(cam.Source); err != nil {

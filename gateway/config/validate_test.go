@@ -65,6 +65,8 @@ func TestValidate(t *testing.T) {
 		{name: "camera id empty", mutate: func(c *Config) { c.Cameras = []Camera{{Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
 		{name: "camera id slash", mutate: func(c *Config) { c.Cameras = []Camera{{ID: "a/b", Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
 		{name: "camera id too long", mutate: func(c *Config) { c.Cameras = []Camera{{ID: strings.Repeat("a", 65), Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
+		{name: "camera id dot last (the API refuses it)", mutate: func(c *Config) { c.Cameras = []Camera{{ID: "cam.", Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
+		{name: "camera id dot dot", mutate: func(c *Config) { c.Cameras = []Camera{{ID: "a..b", Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
 		{name: "camera id dot first", mutate: func(c *Config) { c.Cameras = []Camera{{ID: ".a", Source: "builtin:demo"}} }, wantKey: "cameras[0].id", wantMsg: "not a valid id"},
 		{name: "camera id duplicate", mutate: func(c *Config) {
 			c.Cameras = []Camera{{ID: "a", Source: "builtin:demo"}, {ID: "b", Source: "builtin:demo"}, {ID: "a", Source: "builtin:demo"}}
