@@ -14,7 +14,6 @@ import (
 	"github.com/camgate/camgate/authz/redisstore"
 )
 
-
 const (
 	minHS256Secret = 32
 	minAdminKey    = 16
