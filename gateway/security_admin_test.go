@@ -34,7 +34,7 @@ func TestNoEscalationThroughTheAPI(t *testing.T) {
 	mustCall(t, n, "PUT", "/roles/wide", `{"actions":[],"sections":["*"]}`, 200)
 	hr := mustCall(t, n, "PUT", "/admins/hr1", `{"roles":["hr"]}`, 200)["key"].(string)
 	for name, body := range map[string]string{
-		"individual access off": `{"roles":["hr"],"individual_access":false}`,
+		"individual access off":   `{"roles":["hr"],"individual_access":false}`,
 		"a role it does not hold": `{"roles":["wide"]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
