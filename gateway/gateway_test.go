@@ -43,6 +43,12 @@ func startNodeWith(t testing.TB, dataDir string, adjust func(*config.Config)) *n
 // startNodeWithLogger also gives the gateway a logger (nil: discard).
 func startNodeWithLogger(t testing.TB, dataDir string, adjust func(*config.Config), logger *slog.Logger) *node {
 	t.Helper()
+	return startGateway(t, &Gateway{Config: testConfig(dataDir, adjust), Logger: logger})
+}
+
+// testConfig is a node's configuration on free loopback ports, with the
+// test secret, admin key and one demo camera, adjusted by the test.
+func testConfig(dataDir string, adjust func(*config.Config)) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = dataDir
 	cfg.RTSP.Listen = "127.0.0.1:0"
@@ -56,7 +62,12 @@ func startNodeWithLogger(t testing.TB, dataDir string, adjust func(*config.Confi
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	g := &Gateway{Config: cfg, Logger: logger}
+	return cfg
+}
+
+// startGateway initializes g and stops it when the test ends.
+func startGateway(t testing.TB, g *Gateway) *node {
+	t.Helper()
 	if err := g.Initialize(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
@@ -10,12 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -96,49 +93,17 @@ func (l *logBuf) len() int {
 // LevelVar, as cmd/camgate builds it.
 func startLoggedNode(t *testing.T, adjust func(*config.Config)) (*node, *logBuf) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.RTSP.Listen = "127.0.0.1:0"
-	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.WebRTC.UDPMuxListen = "127.0.0.1:0"
-	cfg.WebRTC.IncludeLoopback = true
-	cfg.Auth.ViewerJWT.HS256Secret = testSecret
-	cfg.Auth.AdminKeys = []string{testAdminKey}
-	cfg.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: "builtin:demo"}}
-	if adjust != nil {
-		adjust(&cfg)
-	}
+	cfg := testConfig(t.TempDir(), adjust)
 	logs := &logBuf{}
 	level := new(slog.LevelVar)
 	g := &Gateway{Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})), LogLevel: level}
-	if err := g.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	return &node{g: g, api: "http://" + g.HTTPAddr().String() + "/api/v1", rtsp: "rtsp://" + g.RTSPAddr().String()}, logs
+	return startGateway(t, g), logs
 }
 
 // rtspStatus sends one DESCRIBE of cam1 with tok and returns the status code.
 func rtspStatus(t *testing.T, n *node, tok string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", n.g.RTSPAddr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
-	fmt.Fprintf(conn, "DESCRIBE %s/cam1?token=%s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n", n.rtsp, tok)
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		t.Fatalf("DESCRIBE: %v", err)
-	}
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		t.Fatalf("DESCRIBE answered %q", line)
-	}
-	code, _ := strconv.Atoi(f[1])
-	return code
+	return rtspDescribe(t, n, "cam1", tok)
 }
 
 // checkStatus is the status of GET /api/v1/check about itself with a viewer

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,7 +141,7 @@ func TestTokensWithStringExpOrDuplicateClaimsAreRefused(t *testing.T) {
 // Hole 11: at log_level debug, a malformed request carrying the admin key
 // and a token in its URL must not put either in the log.
 func TestMalformedRequestSecretsNotLogged(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncBuffer
 	cfg := func(c *config.Config) { c.LogLevel = "debug" }
 	n := startNodeWithLogger(t, t.TempDir(), cfg, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	tok := viewerToken(t, "alice")
@@ -164,23 +163,6 @@ func TestMalformedRequestSecretsNotLogged(t *testing.T) {
 	if strings.Contains(logs, testAdminKey) || strings.Contains(logs, tok) {
 		t.Fatalf("a secret reached the log:\n%s", logs)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
