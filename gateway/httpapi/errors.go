@@ -84,10 +84,10 @@ func WriteErr(ctx *fasthttp.RequestCtx, err error) {
 			retry = int(math.Ceil(rl.RetryAfter.Seconds()))
 		}
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, fmt.Sprint(max(retry, 1)))
-		ctx.Response.Header.Set("Access-Control-Expose-Headers", "Retry-After")
+		ctx.Response.Header.Add("Access-Control-Expose-Headers", "Retry-After")
 	case fasthttp.StatusServiceUnavailable:
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
-		ctx.Response.Header.Set("Access-Control-Expose-Headers", "Retry-After")
+		ctx.Response.Header.Add("Access-Control-Expose-Headers", "Retry-After")
 	case fasthttp.StatusUnauthorized:
 		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="camgate"`)
 	}
