@@ -44,7 +44,7 @@ func (s *Service) follow(ctx context.Context, w Watcher) {
 			return
 		}
 		if errors.Is(err, ErrFeedGap) {
-			s.Logger.Warn("authz change feed gap: reloading the model", "rev", from, "err", err)
+			s.Logger.Warn("authz change feed gap: reloading the model", "rev", from, "error", err)
 		} else {
 			s.markOutage(err)
 		}
@@ -93,7 +93,7 @@ func (s *Service) markOutage(err error) {
 		return
 	}
 	s.Logger.Error("authz store unreachable: answering from cached decisions only",
-		"grace", time.Duration(s.outageGrace.Load()), "err", err)
+		"grace", time.Duration(s.outageGrace.Load()), "error", err)
 	s.mu.RLock()
 	rev := s.rev
 	s.mu.RUnlock()

@@ -122,7 +122,7 @@ func (s *Service) Initialize() error {
 	if err == nil {
 		err = s.audit.restore(context.Background())
 	}
-	go s.audit.run(func(err error) { s.Logger.Error("authz audit write", "err", err) })
+	go s.audit.run(func(err error) { s.Logger.Error("authz audit write", "error", err) })
 	if err != nil {
 		s.Close()
 		return err
@@ -177,7 +177,7 @@ func (s *Service) Close() {
 	}
 	if s.ownStore && !alreadyClosed && s.Store != nil {
 		if err := s.Store.Close(); err != nil {
-			s.Logger.Warn("authz store close", "err", err)
+			s.Logger.Warn("authz store close", "error", err)
 		}
 	}
 }
@@ -345,7 +345,7 @@ func (s *Service) commit(ctx context.Context, changes []change) (uint64, error) 
 		// Another node wrote first: catch up so the next attempt validates
 		// against current data; Handle retries the request.
 		if cerr := s.catchUp(ctx); cerr != nil {
-			s.Logger.Error("authz catch up after conflict", "err", cerr)
+			s.Logger.Error("authz catch up after conflict", "error", cerr)
 		}
 		return 0, fmt.Errorf("%w: the store changed concurrently, retry: %w", ErrConflict, ErrRevisionConflict)
 	}

@@ -71,7 +71,7 @@ func (s *Service) link(id string) (*Link, error) {
 		return nil, nil
 	}
 	if err != nil {
-		s.Logger.Warn("reading a link from the store", "link", id, "err", err)
+		s.Logger.Warn("reading a link from the store", "link", id, "error", err)
 		return nil, fmt.Errorf("links: read link %s: %w", id, err)
 	}
 	s.setLocked(id, &l)

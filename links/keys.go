@@ -93,7 +93,7 @@ func (s *Service) refreshForKid(kid string) *signKey {
 	}
 	s.lastLoad = now
 	if err := s.loadKeys(s.ctx); err != nil {
-		s.Logger.Warn("reloading link signing keys", "err", err)
+		s.Logger.Warn("reloading link signing keys", "error", err)
 		return nil
 	}
 	return s.keys.Load().byKid[kid]
@@ -128,7 +128,7 @@ func (s *Service) RotateKey() (string, error) {
 		return rec.KID, err
 	}
 	if err := s.Sweep(); err != nil {
-		s.Logger.Warn("links sweep after rotation", "err", err)
+		s.Logger.Warn("links sweep after rotation", "error", err)
 	}
 	return rec.KID, nil
 }

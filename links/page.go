@@ -153,7 +153,7 @@ func (s *Service) HandleViewerPage(ctx *fasthttp.RequestCtx, token string) {
 	}
 	var buf bytes.Buffer
 	if err := s.page.tmpl.Execute(&buf, d); err != nil {
-		log.Error("rendering the share link page", "err", err)
+		log.Error("rendering the share link page", "error", err)
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("the page could not be rendered\n")

@@ -190,7 +190,7 @@ func (s *Service) Close() {
 	s.wg.Wait()
 	if s.ownStore && s.Store != nil {
 		if err := s.Store.Close(); err != nil {
-			s.Logger.Warn("closing the links store", "err", err)
+			s.Logger.Warn("closing the links store", "error", err)
 		}
 		s.Store = nil
 	}
@@ -205,7 +205,7 @@ func (s *Service) sweepLoop() {
 			return
 		case <-t.C:
 			if err := s.Sweep(); err != nil {
-				s.Logger.Warn("links sweep failed", "err", err)
+				s.Logger.Warn("links sweep failed", "error", err)
 			}
 		}
 	}

@@ -122,7 +122,7 @@ func (d *Directory) publishLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if err := d.write(ctx); err != nil && ctx.Err() == nil {
-			d.Logger.Warn("session directory write", "err", err)
+			d.Logger.Warn("session directory write", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -207,13 +207,13 @@ func (d *Directory) List() []Session {
 	defer cancel()
 	nodes, err := d.liveNodes(ctx)
 	if err != nil {
-		d.Logger.Warn("session directory list", "err", err)
+		d.Logger.Warn("session directory list", "error", err)
 		return out
 	}
 	for _, n := range nodes {
 		m, err := d.Client.HGetAll(ctx, d.nodeKey(n)).Result()
 		if err != nil {
-			d.Logger.Warn("session directory list", "node", n, "err", err)
+			d.Logger.Warn("session directory list", "node", n, "error", err)
 			continue
 		}
 		for _, v := range m {
@@ -243,7 +243,7 @@ func (d *Directory) find(id string) (string, Session, bool) {
 	defer cancel()
 	nodes, err := d.liveNodes(ctx)
 	if err != nil {
-		d.Logger.Warn("session directory lookup", "err", err)
+		d.Logger.Warn("session directory lookup", "error", err)
 		return "", Session{}, false
 	}
 	for _, n := range nodes {
@@ -275,7 +275,7 @@ func (d *Directory) Kick(id, reason string) bool {
 	defer cancel()
 	n, err := d.Client.Publish(ctx, d.kickChannel(node), id+"\n"+reason).Result()
 	if err != nil {
-		d.Logger.Warn("session directory kick", "node", node, "session", id, "err", err)
+		d.Logger.Warn("session directory kick", "node", node, "session", id, "error", err)
 		return false
 	}
 	return n > 0
