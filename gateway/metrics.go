@@ -35,12 +35,12 @@ var linkResults = []string{"allowed", "denied", "invalid"}
 // segmentBuckets are the upper bounds (seconds) of the segment latency
 // histogram: cache hits take microseconds, LL-HLS blocking requests up to
 // a part duration or more.
-var segmentBuckets = []float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
+var segmentBuckets = [...]float64{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
 
 // histogram is a fixed-bucket Prometheus histogram, updated lock-free.
 type histogram struct {
-	counts [11]atomic.Uint64 // one per bucket, then +Inf
-	sumUS  atomic.Uint64     // microseconds
+	counts [len(segmentBuckets) + 1]atomic.Uint64 // one per bucket, then +Inf
+	sumUS  atomic.Uint64                          // microseconds
 }
 
 func (h *histogram) observe(d time.Duration) {
@@ -128,11 +128,11 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	var b strings.Builder
 	b.WriteString("# HELP camgate_decisions_total Viewer admission decisions by result.\n# TYPE camgate_decisions_total counter\n")
 	for _, o := range access.Outcomes {
-		fmt.Fprintf(&b, "camgate_decisions_total{result=%q} %d\n", o.String(), m.decisions[o].Load())
+		fmt.Fprintf(&b, "camgate_decisions_total{result=\"%s\"} %d\n", o.String(), m.decisions[o].Load())
 	}
 	b.WriteString("# HELP camgate_sessions_ended_total Viewer sessions ended, by reason.\n# TYPE camgate_sessions_ended_total counter\n")
 	for _, e := range session.EndReasons {
-		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=%q} %d\n", e.String(), m.ends[e].Load())
+		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=\"%s\"} %d\n", e.String(), m.ends[e].Load())
 	}
 	counts := map[[2]string]int{}
 	for _, s := range sessions {
@@ -145,32 +145,35 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 	b.WriteString("# HELP camgate_sessions Open viewer sessions by protocol and camera.\n# TYPE camgate_sessions gauge\n")
 	for _, k := range keys {
-		fmt.Fprintf(&b, "camgate_sessions{protocol=%q,camera=%q} %d\n", k[0], k[1], counts[k])
+		fmt.Fprintf(&b, "camgate_sessions{protocol=\"%s\",camera=\"%s\"} %d\n", promLabel(k[0]), promLabel(k[1]), counts[k])
 	}
-	b.WriteString("# HELP camgate_upstream_up Upstream state per open camera stream (1 = receiving).\n# TYPE camgate_upstream_up gauge\n")
-	b.WriteString("# HELP camgate_upstream_reconnects_total Upstream failures per camera.\n# TYPE camgate_upstream_reconnects_total counter\n")
+	// Each family is written whole (HELP, TYPE, then all its samples).
 	m.mu.Lock()
 	cams := make([]string, 0, len(m.upstreams))
 	for c := range m.upstreams {
 		cams = append(cams, c)
 	}
 	sort.Strings(cams)
+	b.WriteString("# HELP camgate_upstream_up Upstream state per open camera stream (1 = receiving).\n# TYPE camgate_upstream_up gauge\n")
 	for _, c := range cams {
 		up := 0
 		if m.upstreams[c] == "ready" {
 			up = 1
 		}
-		fmt.Fprintf(&b, "camgate_upstream_up{camera=%q} %d\n", c, up)
-		fmt.Fprintf(&b, "camgate_upstream_reconnects_total{camera=%q} %d\n", c, m.reconns[c])
+		fmt.Fprintf(&b, "camgate_upstream_up{camera=\"%s\"} %d\n", promLabel(c), up)
+	}
+	b.WriteString("# HELP camgate_upstream_reconnects_total Upstream failures per camera.\n# TYPE camgate_upstream_reconnects_total counter\n")
+	for _, c := range cams {
+		fmt.Fprintf(&b, "camgate_upstream_reconnects_total{camera=\"%s\"} %d\n", promLabel(c), m.reconns[c])
 	}
 	m.mu.Unlock()
 	b.WriteString("# HELP camgate_stream_readers Readers attached per open camera stream.\n# TYPE camgate_stream_readers gauge\n")
 	for _, s := range streams {
-		fmt.Fprintf(&b, "camgate_stream_readers{camera=%q} %d\n", s.Camera, s.Readers)
+		fmt.Fprintf(&b, "camgate_stream_readers{camera=\"%s\"} %d\n", promLabel(s.Camera), s.Readers)
 	}
 	b.WriteString("# HELP camgate_dropped_packets_total Packets lost by slow readers, per open camera stream.\n# TYPE camgate_dropped_packets_total counter\n")
 	for _, s := range streams {
-		fmt.Fprintf(&b, "camgate_dropped_packets_total{camera=%q} %d\n", s.Camera, s.Dropped)
+		fmt.Fprintf(&b, "camgate_dropped_packets_total{camera=\"%s\"} %d\n", promLabel(s.Camera), s.Dropped)
 	}
 	b.WriteString("# HELP camgate_decision_cache_total Permission decisions by cache layer: L1 hits, and misses answered by evaluating the in-memory model.\n# TYPE camgate_decision_cache_total counter\n")
 	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"l1\"} %d\n", ns.cacheHits)
@@ -187,9 +190,22 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	fmt.Fprintf(&b, "camgate_webrtc_send_refused_total %d\n", ns.webrtcRefused)
 	b.WriteString("# HELP camgate_link_verifications_total Share-link token uses by result.\n# TYPE camgate_link_verifications_total counter\n")
 	for _, r := range linkResults {
-		fmt.Fprintf(&b, "camgate_link_verifications_total{result=%q} %d\n", r, m.links[r].Load())
+		fmt.Fprintf(&b, "camgate_link_verifications_total{result=\"%s\"} %d\n", r, m.links[r].Load())
 	}
 	b.WriteString("# HELP camgate_hls_segment_seconds Latency of HLS segment and part requests.\n# TYPE camgate_hls_segment_seconds histogram\n")
 	m.segments.write(&b, "camgate_hls_segment_seconds")
+	writeRuntimeMetrics(&b)
 	ctx.SetBodyString(b.String())
 }
+
+// promLabel escapes a label value as the Prometheus text format wants:
+// backslash, double quote and line feed, and nothing else (Go's %q would
+// also escape tabs and non-ASCII, which a parser then reads literally).
+func promLabel(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	return labelEscaper.Replace(v)
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
