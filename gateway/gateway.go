@@ -154,6 +154,9 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	if err := g.registry.Initialize(); err != nil {
 		return err
 	}
+	// Closed after the protocol servers (closers run in reverse), which end
+	// their sessions first; then no valid_until timer is left running.
+	g.closers = append(g.closers, g.registry.Close)
 	if err := g.startDirectory(); err != nil {
 		return err
 	}

@@ -115,7 +115,9 @@ type Registry struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
-	mu        sync.Mutex // guards the maps
+	mu        sync.Mutex // guards the maps and closed
+	closed    bool
+	timers    sync.WaitGroup // valid_until re-checks running now
 	byID      map[string]*Session
 	bySubject map[string]map[*Session]struct{}
 	byDevice  map[string]map[*Session]struct{}
@@ -195,11 +197,37 @@ func (r *Registry) armLocked(s *Session) {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	if s.ValidUntil.IsZero() {
+	if s.ValidUntil.IsZero() || r.closed {
 		return
 	}
 	d := time.Until(s.ValidUntil)
-	s.timer = time.AfterFunc(max(d, 0), func() { r.recheck(s) })
+	s.timer = time.AfterFunc(max(d, 0), func() {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return
+		}
+		r.timers.Add(1) // under mu, so Close's Wait never races an Add
+		r.mu.Unlock()
+		defer r.timers.Done()
+		r.recheck(s)
+	})
+}
+
+// Close stops every valid_until timer and waits for the re-checks already
+// running. Sessions stay registered: they belong to their protocol servers,
+// which end them as they close; nothing is re-checked by time afterwards.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	for _, s := range r.byID {
+		if s.timer != nil {
+			s.timer.Stop()
+			s.timer = nil
+		}
+	}
+	r.mu.Unlock()
+	r.timers.Wait()
 }
 
 // Remove unregisters a session that ended by itself (viewer left).

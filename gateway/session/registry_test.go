@@ -2,8 +2,10 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -97,17 +99,80 @@ func TestInvalidateEndsExactlyWhatLostAccess(t *testing.T) {
 	}
 }
 
+// TestSessionRecheckedAtValidUntil runs on synctest's fake clock: the
+// re-check happens exactly at valid_until, not before, and a re-check that
+// allows again re-arms the timer at the new valid_until.
 func TestSessionRecheckedAtValidUntil(t *testing.T) {
-	f := newFixture(t)
-	f.add("s1", "alice", "cam1", "", time.Now().Add(30*time.Millisecond))
-	f.revoke("alice/cam1") // access lapses by time: no Invalidate call
-	deadline := time.Now().Add(5 * time.Second)
-	for !f.wasKicked("s1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the session was not re-checked at its valid_until")
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		start := time.Now()
+		var mu sync.Mutex // the timer goroutine appends, the test reads
+		var checked []time.Duration
+		checks := func() []time.Duration { mu.Lock(); defer mu.Unlock(); return append([]time.Duration(nil), checked...) }
+		recheck := f.reg.Recheck
+		f.reg.Recheck = func(s *Session) Verdict {
+			mu.Lock()
+			checked = append(checked, time.Since(start))
+			mu.Unlock()
+			v := recheck(s)
+			if v.Allowed {
+				v.ValidUntil = time.Now().Add(time.Hour)
+			}
+			return v
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		f.add("s1", "alice", "cam1", "", start.Add(time.Minute))
+		time.Sleep(time.Minute - time.Nanosecond)
+		synctest.Wait()
+		if c := checks(); len(c) != 0 || f.wasKicked("s1") {
+			t.Fatalf("re-checked before valid_until: %v", c)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if c := checks(); len(c) != 1 || c[0] != time.Minute || f.wasKicked("s1") {
+			t.Fatalf("checks %v, kicked %v; want one at 1m, still allowed", c, f.wasKicked("s1"))
+		}
+		f.revoke("alice/cam1") // access lapses by time: no Invalidate call
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if c := checks(); len(c) != 2 || c[1] != time.Hour+time.Minute || !f.wasKicked("s1") {
+			t.Fatalf("checks %v, kicked %v; want the second at 1h1m, ending it", c, f.wasKicked("s1"))
+		}
+		f.reg.Close()
+	})
+}
+
+// TestCloseStopsTimers: after Close no valid_until re-check runs, and Close
+// returns only when none is running (synctest fails the test if a goroutine
+// of the bubble is still blocked when it ends).
+func TestCloseStopsTimers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		for i := range 100 {
+			f.add(fmt.Sprint("s", i), "alice", fmt.Sprint("cam", i), "", time.Now().Add(time.Duration(i)*time.Second))
+		}
+		time.Sleep(50*time.Second + time.Millisecond) // half of them re-checked (still allowed, no new valid_until)
+		synctest.Wait()
+		f.reg.Close()
+		for i := range 100 {
+			f.revoke(fmt.Sprint("alice/cam", i))
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		f.mu.Lock()
+		n := len(f.kicked)
+		f.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d sessions re-checked after Close", n)
+		}
+		// A session added after Close arms no timer.
+		f.add("late", "bob", "cam1", "", time.Now().Add(time.Second))
+		f.revoke("bob/cam1")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if f.wasKicked("late") {
+			t.Fatal("a session added after Close was re-checked by time")
+		}
+	})
 }
 
 func TestOnStartRefusalAndKickAPI(t *testing.T) {
