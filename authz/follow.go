@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/camgate/camgate/internal/backoff"
 )
 
 // Following a shared store: the Service applies other nodes' commits from the
@@ -15,7 +17,8 @@ import (
 // and no cached decision may answer.
 const ReasonStoreUnavailable = "store unavailable"
 
-// Reconnect backoff after the feed broke.
+// Reconnect backoff after the feed broke, jittered so that the nodes of a
+// cluster do not all reload from a restarted Redis in the same instant.
 const (
 	followRetryMin = 50 * time.Millisecond
 	followRetryMax = 2 * time.Second
@@ -57,17 +60,10 @@ func (s *Service) follow(ctx context.Context, w Watcher) {
 // reloadUntilUp reloads the model, retrying with backoff, and ends the
 // outage once a load succeeded. It reports false when ctx ended first.
 func (s *Service) reloadUntilUp(ctx context.Context, wait bool) bool {
-	delay := followRetryMin
+	retry := backoff.Backoff{Min: followRetryMin, Max: followRetryMax}
 	for {
-		if wait {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return false
-			case <-t.C:
-			}
-			delay = min(delay*2, followRetryMax)
+		if wait && retry.Sleep(ctx, retry.Delay()) != nil {
+			return false
 		}
 		wait = true
 		s.writeMu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/backoff"
 )
 
 // errMuxerStopped: the muxer was stopped while a request waited for it.
@@ -119,8 +120,7 @@ func (c *camMuxer) wait(timeout time.Duration) (*gohlslib.Muxer, error) {
 // run keeps a muxer going until ctx ends, re-acquiring the camera's stream
 // when it ends and retrying with backoff when it cannot be had.
 func (c *camMuxer) run(ctx context.Context) {
-	const backoffMin, backoffMax = 250 * time.Millisecond, 5 * time.Second
-	delay := backoffMin
+	retry := backoff.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		started := time.Now()
 		err := c.runOnce(ctx)
@@ -128,22 +128,18 @@ func (c *camMuxer) run(ctx context.Context) {
 			c.set(nil, errMuxerStopped)
 			return
 		}
-		if errors.Is(err, stream.ErrClosed) && time.Since(started) > backoffMax {
-			delay = backoffMin // a stream that ran a while and ended: restart at once
+		if errors.Is(err, stream.ErrClosed) {
+			retry.ResetAfter(time.Since(started)) // a stream that ran a while and ended: restart at once
 		}
 		c.set(nil, err)
+		delay := retry.Delay()
 		c.log.Warn("hls muxer stopped, restarting", "error", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, delay) != nil {
 			c.set(nil, errMuxerStopped)
 			return
-		case <-t.C:
 		}
 		// Requests wait for the next attempt rather than failing on the old error.
 		c.set(nil, nil)
-		delay = min(delay*2, backoffMax)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/backoff"
 )
 
 // Hub is what the recorder needs of the stream hub.
@@ -120,7 +121,7 @@ func (m *Manager) Recording() []string {
 // backoff after failures, until ctx is done.
 func (m *Manager) run(ctx context.Context, camera string) {
 	log := m.Logger.With("camera", camera)
-	delay := m.RetryMin
+	retry := backoff.Backoff{Min: m.RetryMin, Max: m.RetryMax}
 	for ctx.Err() == nil {
 		st, release, err := m.Hub.Acquire(ctx, camera)
 		if err == nil {
@@ -128,22 +129,16 @@ func (m *Manager) run(ctx context.Context, camera string) {
 			log.Info("recording")
 			err = m.record(ctx, camera, st.Full, log)
 			release()
-			if time.Since(started) > m.RetryMax {
-				delay = m.RetryMin
-			}
+			retry.ResetAfter(time.Since(started))
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		delay := retry.Delay()
 		log.Warn("recording interrupted, retrying", "error", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, delay) != nil {
 			return
-		case <-t.C:
 		}
-		delay = min(delay*2, m.RetryMax)
 	}
 }
 

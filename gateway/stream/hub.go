@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 
 	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/internal/backoff"
 )
 
 // ErrUpstreamUnavailable is returned by Acquire when the camera's upstream
@@ -179,7 +180,9 @@ func (h *Hub) run(ctx context.Context, camera string, e *hubEntry) {
 	defer e.stream.Close()
 	defer h.notify(camera, "closed")
 	log := h.Logger.With("camera", camera)
-	delay := h.BackoffMin
+	// Jittered, so that the nodes of a cluster (and the cameras behind one
+	// recorder) do not all reconnect in the same instant.
+	retry := backoff.Backoff{Min: h.BackoffMin, Max: h.BackoffMax}
 	for {
 		h.notify(camera, "connecting")
 		started := time.Now()
@@ -205,18 +208,12 @@ func (h *Hub) run(ctx context.Context, camera string, e *hubEntry) {
 			h.mu.Unlock()
 			return
 		}
-		if time.Since(started) > h.BackoffMax {
-			delay = h.BackoffMin
-		}
+		retry.ResetAfter(time.Since(started))
+		delay := retry.Delay()
 		log.Warn("upstream failed, reconnecting", "error", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, delay) != nil {
 			return
-		case <-t.C:
 		}
-		delay = min(delay*2, h.BackoffMax)
 	}
 }
 
