@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // TestRecordPlayDownload records the demo camera through the gateway, plays
@@ -26,13 +27,7 @@ func TestRecordPlayDownload(t *testing.T) {
 	base := "http://" + n.g.HTTPAddr().String() + "/archive/cam1/"
 
 	// Wait until a few segments are indexed.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(n.g.archive.Segments("cam1", time.Time{}, time.Now().Add(time.Hour))) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d segments recorded", len(n.g.archive.Segments("cam1", time.Time{}, time.Now().Add(time.Hour))))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Within(t, 30*time.Second, "3 segments indexed", func() bool { return len(n.g.archive.Segments("cam1", time.Time{}, time.Now().Add(time.Hour))) >= 3 })
 	end := time.Now().UTC().Add(time.Minute).Format(time.RFC3339)
 	q := "?start=" + start + "&end=" + end + "&token="
 

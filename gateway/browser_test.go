@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/internal/browsertest"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // playbackState is what the share page and its <video> say.
@@ -69,11 +70,5 @@ func TestShareLinkPlaysInChromium(t *testing.T) {
 		t.Fatalf("sessions %+v", l)
 	}
 	mustCall(t, n, "POST", "/links/"+out["id"].(string)+"/disable", "", 200)
-	deadline := time.Now().Add(10 * time.Second)
-	for n.g.Sessions().Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the link's WebRTC session survived the disable")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "the link's WebRTC session to end after the disable", func() bool { return n.g.Sessions().Len() == 0 })
 }

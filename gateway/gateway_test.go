@@ -15,6 +15,7 @@ import (
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/internal/mediatest"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 const (
@@ -157,13 +158,7 @@ func TestGrantWatchRevoke(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.g.Sessions().Len() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("session not registered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, "the session to be registered", func() bool { return n.g.Sessions().Len() == 1 })
 	out := mustCall(t, n, "GET", "/sessions", "", 200)
 	if s := fmt.Sprint(out["sessions"]); !strings.Contains(s, "alice") || !strings.Contains(s, "full") {
 		t.Fatalf("sessions: %s", s)

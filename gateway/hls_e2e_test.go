@@ -1,10 +1,11 @@
 package gateway
 
 import (
-	"github.com/camgate/camgate/internal/mediatest"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
 // TestHLSThroughGateway: ffprobe plays the live HLS URL with a viewer token;

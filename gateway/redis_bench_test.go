@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -24,9 +25,10 @@ func BenchmarkRevokeAcrossNodes(b *testing.B) {
 		}
 		na, nb := startRedisNodes(b, srv.URL)
 		grantViewers(b, na)
-		eventually(b, "B to catch up", func() bool {
+		poll.Until(b, "B to catch up", func() bool {
 			return nb.g.Authz().Check("viewer99", "cam1", authz.ActionLive, time.Now()).Allowed
 		})
+
 		measureRevokes(b, na, nb)
 		na.g.Close()
 		nb.g.Close()

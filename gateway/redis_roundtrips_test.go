@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 	"github.com/camgate/camgate/internal/whepclient"
 )
@@ -374,7 +375,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	// B applies the feed in order: once it allows the last subject granted
 	// it has every grant, and only that subject's decision is cached there.
 	grant("sentinel")
-	eventually(t, "B to allow the last subject granted", func() bool { return b.allows(t, "sentinel") })
+	poll.Until(t, "B to allow the last subject granted", func() bool { return b.allows(t, "sentinel") })
 
 	// The background right after writes is not yet steady (the change-feed
 	// reads were just answered): it is taken once two idle windows in a row
@@ -421,7 +422,7 @@ func TestRedisRoundTrips(t *testing.T) {
 			for _, c := range cs {
 				c.Close()
 			}
-			eventually(t, "B's RTSP sessions to end", func() bool { return b.g.Sessions().Len() == 0 })
+			poll.Until(t, "B's RTSP sessions to end", func() bool { return b.g.Sessions().Len() == 0 })
 		}
 	}
 
@@ -437,7 +438,7 @@ func TestRedisRoundTrips(t *testing.T) {
 		t.Errorf("an RTSP session receiving %.0f packets cost %.1f Redis commands; want none (at most 0.01 per packet)", p, n)
 	}
 	c.Close()
-	eventually(t, "B's RTSP session to end", func() bool { return b.g.Sessions().Len() == 0 })
+	poll.Until(t, "B's RTSP session to end", func() bool { return b.g.Sessions().Len() == 0 })
 
 	// (3) HLS: the token exchange of a subject B has no decision for, then
 	// the playlists, init sections, segments and parts, fetched over and
@@ -495,7 +496,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	if n > 1.1 {
 		t.Errorf("a new WHEP session (cold) cost %.1f Redis commands; want at most 1", n)
 	}
-	eventually(t, "WHEP media", func() bool { return whepPackets.Load() > 0 })
+	poll.Until(t, "WHEP media", func() bool { return whepPackets.Load() > 0 })
 	whepPackets.Store(0)
 	w = cc.measure(t, 2*bgPeriod, func(time.Time) {})
 	p = float64(whepPackets.Load())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/ptz"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -21,18 +22,6 @@ func startRedisNodes(t testing.TB, url string) (*node, *node) {
 	t.Helper()
 	withRedis := func(c *config.Config) { c.Redis.URL = url }
 	return startNodeWith(t, t.TempDir(), withRedis), startNodeWith(t, t.TempDir(), withRedis)
-}
-
-// eventually polls cond until it holds or 10 s passed.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (n *node) allows(t *testing.T, subject string) bool {
@@ -69,7 +58,7 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	mustCall(t, a, "PUT", "/subjects/bob", `{"kind":"user"}`, 200)
 	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
 	mustCall(t, a, "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
-	eventually(t, "B to allow alice and bob", func() bool { return b.allows(t, "alice") && b.allows(t, "bob") })
+	poll.Until(t, "B to allow alice and bob", func() bool { return b.allows(t, "alice") && b.allows(t, "bob") })
 
 	aliceOnB := playRTSP(t, b, viewerToken(t, "alice"))
 	defer aliceOnB.Close()
@@ -80,13 +69,13 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	waitClientEnded(t, aliceOnB, "alice's session on B after the revoke on A")
 
 	var id, where string
-	eventually(t, "A to list bob's session on B", func() bool { id, where = sessionOn(t, a, "bob"); return id != "" })
+	poll.Until(t, "A to list bob's session on B", func() bool { id, where = sessionOn(t, a, "bob"); return id != "" })
 	if where != b.g.redis.directory.Node {
 		t.Fatalf("bob's session listed on node %q; want B (%q)", where, b.g.redis.directory.Node)
 	}
 	mustCall(t, a, "DELETE", "/sessions/"+id, "", 200)
 	waitClientEnded(t, bobOnB, "bob's session on B after a kick on A")
-	eventually(t, "the kicked session to leave A's list", func() bool { id, _ := sessionOn(t, a, "bob"); return id == "" })
+	poll.Until(t, "the kicked session to leave A's list", func() bool { id, _ := sessionOn(t, a, "bob"); return id == "" })
 
 	ctx := context.Background()
 	now := time.Now()
@@ -115,7 +104,7 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "both nodes to allow alice after the lost change", func() bool { return a.allows(t, "alice") && b.allows(t, "alice") })
+	poll.Until(t, "both nodes to allow alice after the lost change", func() bool { return a.allows(t, "alice") && b.allows(t, "alice") })
 }
 
 func readyz(n *node) int {
@@ -135,10 +124,10 @@ func TestRedisRestartBothNodesRecover(t *testing.T) {
 	a, b := startRedisNodes(t, srv.URL)
 	mustCall(t, a, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
-	eventually(t, "B to allow alice", func() bool { return b.allows(t, "alice") })
+	poll.Until(t, "B to allow alice", func() bool { return b.allows(t, "alice") })
 
 	srv.Kill()
-	eventually(t, "both nodes to report not ready", func() bool { return readyz(a) == 503 && readyz(b) == 503 })
+	poll.Until(t, "both nodes to report not ready", func() bool { return readyz(a) == 503 && readyz(b) == 503 })
 	if code, out := a.call(t, "PUT", "/subjects/carol", `{"kind":"user"}`); code/100 == 2 {
 		t.Fatalf("write during the outage: %d %v", code, out)
 	}
@@ -147,11 +136,11 @@ func TestRedisRestartBothNodesRecover(t *testing.T) {
 	}
 
 	srv.Restart()
-	eventually(t, "both nodes to be ready again", func() bool { return readyz(a) == 200 && readyz(b) == 200 })
+	poll.Until(t, "both nodes to be ready again", func() bool { return readyz(a) == 200 && readyz(b) == 200 })
 	mustCall(t, b, "PUT", "/subjects/carol", `{"kind":"user"}`, 200)
 	mustCall(t, b, "PUT", "/grants/g-carol", `{"subject":"carol","device":"cam1","actions":["live"]}`, 200)
 	mustCall(t, b, "DELETE", "/grants/g-alice", "", 200)
-	eventually(t, "A to allow carol and deny alice", func() bool { return a.allows(t, "carol") && !a.allows(t, "alice") })
+	poll.Until(t, "A to allow carol and deny alice", func() bool { return a.allows(t, "carol") && !a.allows(t, "alice") })
 	if got, err := probeCodecs(t, a.rtsp+"/cam1?token="+viewerToken(t, "carol")); err != nil || got == "" {
 		t.Fatalf("carol on A after recovery: %q %v", got, err)
 	}

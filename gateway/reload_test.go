@@ -22,6 +22,7 @@ import (
 
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -337,11 +338,11 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 			setup: func(t *testing.T, n *node) {
 				mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 				mustCall(t, n, "PUT", "/grants/a", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
-				eventually(t, "alice to be allowed", func() bool { return n.allows(t, "alice") })
+				poll.Until(t, "alice to be allowed", func() bool { return n.allows(t, "alice") })
 			},
 			observe: func(t *testing.T, n *node) {
 				redisSrv.Kill()
-				eventually(t, "alice's cached decision to stop counting 1s into the outage", func() bool { return !n.allows(t, "alice") })
+				poll.Until(t, "alice's cached decision to stop counting 1s into the outage", func() bool { return !n.allows(t, "alice") })
 			},
 		},
 		"auth.viewer_jwt.hs256_secret": {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -18,7 +19,7 @@ func TestStoreUnavailableIs503OnEveryEdge(t *testing.T) {
 	mustCall(t, n, "PUT", "/grants/g-dave", `{"subject":"dave","device":"cam1","actions":["live","archive"]}`, 200)
 	offer := whepOffer(t)
 	srv.Kill()
-	eventually(t, "the node to report not ready", func() bool { return readyz(n) == 503 })
+	poll.Until(t, "the node to report not ready", func() bool { return readyz(n) == 503 })
 	for edge, got := range edgeStatuses(t, n, "cam1", viewerToken(t, "dave"), offer) {
 		if got != 503 {
 			t.Errorf("%s answered %d with the store down and nothing cached, want 503", edge, got)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // Hole 4 end to end: a share's recipient watches over HLS; when the owner
@@ -49,13 +50,7 @@ func TestShareEndsWhenOwnerLosesShare(t *testing.T) {
 		t.Fatal("bob's HLS session is not registered")
 	}
 	mustCall(t, n, "DELETE", "/grants/g-alice", "", 200)
-	deadline := time.Now().Add(5 * time.Second)
-	for n.g.Sessions().CountSubject("bob") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("bob's session outlived the owner's share right")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, "bob's session to end with the owner's share right", func() bool { return n.g.Sessions().CountSubject("bob") == 0 })
 	if code := rtspDescribe(t, n, "cam1", bob); code != 403 {
 		t.Fatalf("bob on RTSP after the owner lost share: %d, want 403", code)
 	}

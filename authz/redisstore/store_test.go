@@ -16,6 +16,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/redisstore"
 	"github.com/camgate/camgate/authz/storetest"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -163,18 +164,6 @@ func (n *node) live(subject string) authz.Decision {
 	return n.s.Check(subject, "cam1", authz.ActionLive, n.clk.Now())
 }
 
-// waitFor polls cond until it holds or 5 s passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitInvalidation waits for an invalidation matching ok on n.
 func (n *node) waitInvalidation(t *testing.T, what string, ok func(authz.Invalidation) bool) {
 	t.Helper()
@@ -221,8 +210,8 @@ func TestTwoNodes(t *testing.T) {
 	// B writes while A's last change may still be in flight: both land.
 	b.must(t, "PUT", "grants/g2", map[string]any{"subject": "bob", "device": "cam1", "actions": []string{"live"}})
 	a.must(t, "DELETE", "grants/g1", nil)
-	waitFor(t, "B to deny alice and allow bob", func() bool { return !b.live("alice").Allowed && b.live("bob").Allowed })
-	waitFor(t, "A to allow bob", func() bool { return a.live("bob").Allowed })
+	poll.Until(t, "B to deny alice and allow bob", func() bool { return !b.live("alice").Allowed && b.live("bob").Allowed })
+	poll.Until(t, "A to allow bob", func() bool { return a.live("bob").Allowed })
 }
 
 // TestGapReloads: a change B cannot get from the feed — the revision counter
@@ -273,7 +262,7 @@ func TestGapReloads(t *testing.T) {
 			grant, _ := json.Marshal(map[string]any{"id": "g1", "subject": "alice", "device": "cam1", "actions": []string{"live"}, "condition": "always"})
 			tc.drop(t, bst, rev, grant)
 			b.waitInvalidation(t, "All after the gap", func(inv authz.Invalidation) bool { return inv.All })
-			waitFor(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
+			poll.Until(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
 		})
 	}
 }
@@ -289,12 +278,13 @@ func TestOutageAndRecovery(t *testing.T) {
 	a, b := startNode(t, newStore(t, c, "outage")), startNode(t, newStore(t, c, "outage"))
 	base(t, a)
 	a.must(t, "PUT", "grants/g1", map[string]any{"subject": "alice", "device": "cam1", "actions": []string{"live"}})
-	waitFor(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
+	poll.Until(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
 
 	srv.Kill()
-	waitFor(t, "both nodes to report the outage", func() bool {
+	poll.Until(t, "both nodes to report the outage", func() bool {
 		return errors.Is(a.s.Healthy(), authz.ErrStoreUnavailable) && errors.Is(b.s.Healthy(), authz.ErrStoreUnavailable)
 	})
+
 	b.waitInvalidation(t, "All at the outage", func(inv authz.Invalidation) bool { return inv.All })
 	d := b.live("alice")
 	if !d.Allowed || d.ValidUntil.IsZero() || d.ValidUntil.After(t0.Add(time.Minute)) {
@@ -315,10 +305,10 @@ func TestOutageAndRecovery(t *testing.T) {
 	}
 
 	srv.Restart()
-	waitFor(t, "both nodes to recover", func() bool { return a.s.Healthy() == nil && b.s.Healthy() == nil })
+	poll.Until(t, "both nodes to recover", func() bool { return a.s.Healthy() == nil && b.s.Healthy() == nil })
 	a.must(t, "PUT", "subjects/carol", map[string]any{"kind": "user"})
 	a.must(t, "PUT", "grants/g2", map[string]any{"subject": "carol", "device": "cam1", "actions": []string{"live"}})
-	waitFor(t, "B to allow carol and alice again", func() bool { return b.live("carol").Allowed && b.live("alice").Allowed })
+	poll.Until(t, "B to allow carol and alice again", func() bool { return b.live("carol").Allowed && b.live("alice").Allowed })
 }
 
 // TestRedisRestartedEmpty documents what losing the only store means: the
@@ -330,12 +320,13 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	a, b := startNode(t, newStore(t, c, "empty")), startNode(t, newStore(t, c, "empty"))
 	base(t, a)
 	a.must(t, "PUT", "grants/g1", map[string]any{"subject": "alice", "device": "cam1", "actions": []string{"live"}})
-	waitFor(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
+	poll.Until(t, "B to allow alice", func() bool { return b.live("alice").Allowed })
 	srv.Restart()
-	waitFor(t, "both nodes to deny alice", func() bool {
+	poll.Until(t, "both nodes to deny alice", func() bool {
 		return a.s.Healthy() == nil && b.s.Healthy() == nil && !a.live("alice").Allowed && !b.live("alice").Allowed
 	})
+
 	base(t, a)
 	a.must(t, "PUT", "grants/g1", map[string]any{"subject": "alice", "device": "cam1", "actions": []string{"live"}})
-	waitFor(t, "B to allow alice again", func() bool { return b.live("alice").Allowed })
+	poll.Until(t, "B to allow alice again", func() bool { return b.live("alice").Allowed })
 }

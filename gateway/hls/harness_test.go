@@ -80,14 +80,3 @@ func (h *harness) route(ctx *fasthttp.RequestCtx) {
 	}
 	h.srv.Handle(ctx, cam, file)
 }
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 func TestRevokeTurnsNextRequestInto403(t *testing.T) {
@@ -85,14 +86,17 @@ func TestIdleSessionsExpire(t *testing.T) {
 		t.Fatalf("expired session: %d %s", r.status, r.body)
 	}
 	// The muxer let go of the camera: the hub has no user left.
-	waitFor(t, func() bool {
-		for _, st := range h.hub.Stats() {
-			if st.Users > 0 {
-				return false
+	poll.Until(t,
+
+		"hub released by the muxer", func() bool {
+			for _, st := range h.hub.Stats() {
+				if st.Users > 0 {
+					return false
+				}
 			}
-		}
-		return true
-	}, "hub released by the muxer")
+			return true
+		})
+
 }
 
 // TestKickedSessionSaysForbiddenUntilIdle: the 403 is not a one-off; once
@@ -107,9 +111,12 @@ func TestKickedSessionSaysForbiddenUntilIdle(t *testing.T) {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	}
-	waitFor(t, func() bool {
-		return get(t, h.base+"/hls/cam1/video1_stream.m3u8?session="+sid, "").status == http.StatusUnauthorized
-	}, "tombstone expiry")
+	poll.Until(t,
+
+		"tombstone expiry", func() bool {
+			return get(t, h.base+"/hls/cam1/video1_stream.m3u8?session="+sid, "").status == http.StatusUnauthorized
+		})
+
 }
 
 var (
@@ -193,13 +200,16 @@ func TestBlockingRequestsAreBounded(t *testing.T) {
 	}
 	// A first playlist needs a first segment (a GOP, 1 s): players retry 503.
 	var sid string
-	waitFor(t, func() bool {
-		r := get(t, h.base+"/hls/cam1/index.m3u8?token=bob", "")
-		if r.status == http.StatusOK {
-			sid = regexp.MustCompile(`camgate_hls=([0-9a-f]+)`).FindStringSubmatch(r.header.Get("Set-Cookie"))[1]
-		}
-		return sid != ""
-	}, "first playlist")
+	poll.Until(t,
+
+		"first playlist", func() bool {
+			r := get(t, h.base+"/hls/cam1/index.m3u8?token=bob", "")
+			if r.status == http.StatusOK {
+				sid = regexp.MustCompile(`camgate_hls=([0-9a-f]+)`).FindStringSubmatch(r.header.Get("Set-Cookie"))[1]
+			}
+			return sid != ""
+		})
+
 	url := h.base + "/hls/cam1/video1_stream.m3u8?session=" + sid
 	pl := get(t, url, "")
 	stalled.Store(true)
@@ -216,7 +226,7 @@ func TestBlockingRequestsAreBounded(t *testing.T) {
 		t.Fatalf("past MaxBlocking: %d after %v", r.status, time.Since(start))
 	}
 	stalled.Store(false)
-	waitFor(t, func() bool { return get(t, ahead, "").status == http.StatusOK }, "blocking reload after the camera resumed")
+	poll.Until(t, "blocking reload after the camera resumed", func() bool { return get(t, ahead, "").status == http.StatusOK })
 }
 
 // TestSessionIsNotBoundToTheClientAddress: a player whose address changes
@@ -260,10 +270,13 @@ func TestMuxerFollowsAStreamRestart(t *testing.T) {
 		return m[1]
 	}
 	h.hub.Reset("cam1")
-	waitFor(t, func() bool {
-		r := get(t, url, "")
-		return r.status == http.StatusOK && prefix(r.body) != "" && prefix(r.body) != prefix(before.body)
-	}, "a playlist from the restarted muxer")
+	poll.Until(t,
+
+		"a playlist from the restarted muxer", func() bool {
+			r := get(t, url, "")
+			return r.status == http.StatusOK && prefix(r.body) != "" && prefix(r.body) != prefix(before.body)
+		})
+
 	if seg := h.lastSegment(t, "cam1", "video1_stream.m3u8", sid); get(t, seg, "").status != http.StatusOK {
 		t.Fatal("segment of the restarted muxer")
 	}
@@ -285,13 +298,16 @@ func TestBlockingRequestsArePerSession(t *testing.T) {
 	}
 	open := func() string {
 		var sid string
-		waitFor(t, func() bool {
-			r := get(t, h.base+"/hls/cam1/index.m3u8?token=bob", "")
-			if r.status == http.StatusOK {
-				sid = regexp.MustCompile(`camgate_hls=([0-9a-f]+)`).FindStringSubmatch(r.header.Get("Set-Cookie"))[1]
-			}
-			return sid != ""
-		}, "first playlist")
+		poll.Until(t,
+
+			"first playlist", func() bool {
+				r := get(t, h.base+"/hls/cam1/index.m3u8?token=bob", "")
+				if r.status == http.StatusOK {
+					sid = regexp.MustCompile(`camgate_hls=([0-9a-f]+)`).FindStringSubmatch(r.header.Get("Set-Cookie"))[1]
+				}
+				return sid != ""
+			})
+
 		return sid
 	}
 	greedy, other := open(), open()
@@ -317,7 +333,7 @@ func TestBlockingRequestsArePerSession(t *testing.T) {
 	for range perSession {
 		go func() { results <- getAsync(playlist + greedy + ahead) }()
 	}
-	waitFor(t, func() bool { return pending() == perSession }, "the greedy session's blocked reloads")
+	poll.Until(t, "the greedy session's blocked reloads", func() bool { return pending() == perSession })
 
 	cases := []struct {
 		name, url string
@@ -347,7 +363,7 @@ func TestBlockingRequestsArePerSession(t *testing.T) {
 	}
 
 	go func() { results <- getAsync(playlist + other + ahead) }()
-	waitFor(t, func() bool { return pending() == perSession+1 }, "the other session's reload to wait")
+	poll.Until(t, "the other session's reload to wait", func() bool { return pending() == perSession+1 })
 	stalled.Store(false)
 	for range perSession + 1 {
 		if r := <-results; r.status != http.StatusOK || nextMSN(t, r.body) <= nextMSN(t, pl.body) {

@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // fakeAuthorizer: tokens name what they may do; "window" sees only footage
@@ -90,13 +91,7 @@ func recordDemo(t *testing.T, n int) *harness {
 	all := func() []archive.Segment {
 		return h.store.Segments("cam1", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(all()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d segments recorded after 20 s", len(all()))
-		}
-		time.Sleep(20 * time.Millisecond) // polling the index with a deadline
-	}
+	poll.Within(t, 20*time.Second, fmt.Sprint(n, " segments indexed"), func() bool { return len(all()) >= n })
 	m.Close()
 	h.segs = all()
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // options sends an OPTIONS request on c and returns the status line of the
@@ -123,11 +125,14 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 		t.Fatalf("ConnsRefused = %d, want 1", n)
 	}
 	held[0].Close()
-	waitFor(t, func() bool {
-		c := dialFrom(t, "127.0.0.1", addr)
-		defer c.Close()
-		return strings.HasSuffix(options(t, c, bufio.NewReader(c), "1"), "200 OK")
-	}, "a freed slot to be usable")
+	poll.Until(t,
+
+		"a freed slot to be usable", func() bool {
+			c := dialFrom(t, "127.0.0.1", addr)
+			defer c.Close()
+			return strings.HasSuffix(options(t, c, bufio.NewReader(c), "1"), "200 OK")
+		})
+
 }
 
 // TestPlayingSessionOutlivesIdleTimeout: a viewer playing over TCP sends

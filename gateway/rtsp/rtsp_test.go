@@ -16,6 +16,7 @@ import (
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/mediatest"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/sessiontest"
 )
 
@@ -132,7 +133,7 @@ func TestRevokeEndsSession(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	waitFor(t, func() bool { return h.reg.Len() == 1 }, "session registered")
+	poll.Until(t, "session registered", func() bool { return h.reg.Len() == 1 })
 	s := h.reg.List()[0]
 	if s.Subject != "alice" || s.Variant != stream.VariantFull || s.Protocol != session.ProtocolRTSP {
 		t.Fatalf("session %+v", s)
@@ -175,17 +176,6 @@ func TestUDPTransport(t *testing.T) {
 		"-frames:v", "10", "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg over UDP: %v: %s", err, out)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -26,17 +27,6 @@ func newTestDirectory(t *testing.T, srv *redistest.Server, node string) *Directo
 	return d
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestDirectoryAcrossNodes: a session held on A is listed on B with its node,
 // kicking it from B ends it on A (its protocol's Kick runs there, with the
 // reason), and it disappears from B's list. A node that stops drops out.
@@ -49,7 +39,7 @@ func TestDirectoryAcrossNodes(t *testing.T) {
 	b.Registry.Add(&Session{ID: "s2", Protocol: ProtocolHLS, Camera: "cam1", Subject: "bob", Kick: func(string) {}})
 	a.Sync()
 
-	waitUntil(t, "B to list A's session", func() bool {
+	poll.Until(t, "B to list A's session", func() bool {
 		for _, s := range b.List() {
 			if s.ID == "s1" && s.Node == "node-a" && s.Subject == "alice" {
 				return true
@@ -57,6 +47,7 @@ func TestDirectoryAcrossNodes(t *testing.T) {
 		}
 		return false
 	})
+
 	if s, ok := b.Get("s1"); !ok || s.Node != "node-a" {
 		t.Fatalf("B Get(s1) = %+v, %v", s, ok)
 	}
@@ -80,7 +71,7 @@ func TestDirectoryAcrossNodes(t *testing.T) {
 	if a.Registry.Len() != 0 {
 		t.Fatal("A still holds the kicked session")
 	}
-	waitUntil(t, "B to stop listing s1", func() bool { _, ok := b.Get("s1"); return !ok })
+	poll.Until(t, "B to stop listing s1", func() bool { _, ok := b.Get("s1"); return !ok })
 
 	b.Close()
 	if got := a.List(); len(got) != 0 {

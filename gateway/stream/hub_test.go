@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/gateway/source"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // fakeSource describes itself, then blocks until cancelled or told to fail.
@@ -60,17 +61,6 @@ func newHubFixture(t *testing.T, linger time.Duration) *hubFixture {
 	return f
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestHubOneUpstreamPerCameraAndLinger(t *testing.T) {
 	f := newHubFixture(t, 50*time.Millisecond)
 	s1, rel1, err := f.hub.Acquire(context.Background(), "cam1")
@@ -87,7 +77,7 @@ func TestHubOneUpstreamPerCameraAndLinger(t *testing.T) {
 	rel1()
 	rel1() // idempotent
 	rel2()
-	eventually(t, "the upstream to close after the linger", func() bool { return f.active.Load() == 0 })
+	poll.Until(t, "the upstream to close after the linger", func() bool { return f.active.Load() == 0 })
 	if _, _, err := f.hub.Acquire(context.Background(), "cam1"); err != nil || f.runs.Load() != 2 {
 		t.Fatalf("after the linger a new viewer re-opens the upstream: err %v runs %d", err, f.runs.Load())
 	}
@@ -108,7 +98,7 @@ func TestHubReconnectsAndKeepsTheStream(t *testing.T) {
 	}
 	defer rel()
 	f.fail <- errors.New("camera rebooted")
-	eventually(t, "a reconnect", func() bool { return f.runs.Load() == 2 && f.active.Load() == 1 })
+	poll.Until(t, "a reconnect", func() bool { return f.runs.Load() == 2 && f.active.Load() == 1 })
 	if st := f.hub.Stats(); len(st) != 1 || st[0].Reconnects != 1 || st[0].LastError != "camera rebooted" {
 		t.Fatalf("stats %+v", st)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/internal/browsertest"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // whepPage is a minimal WHEP player, as any web page would embed it. It is
@@ -115,7 +116,7 @@ func TestChromiumPlaysWHEP(t *testing.T) {
 	}
 	// Leaving the page ends the session (the peer connection goes away).
 	b.Navigate(t, "about:blank")
-	waitFor(t, func() bool { return h.reg.Len() == 0 }, "sessions to end after the page was left")
+	poll.Until(t, "sessions to end after the page was left", func() bool { return h.reg.Len() == 0 })
 }
 
 func pageStateOf(t *testing.T, b *browsertest.Session) pageState {

@@ -3,6 +3,8 @@ package webrtc
 import (
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // TestViewerSurvivesStreamReset: when the hub replaces the camera's stream
@@ -50,5 +52,5 @@ func TestCameraGoneClosesViewers(t *testing.T) {
 	h.gone.Store(true)
 	h.hub.Reset("cam1")
 	v.waitEnded(t)
-	waitFor(t, func() bool { return h.reg.Len() == 0 }, "the session to end")
+	poll.Until(t, "the session to end", func() bool { return h.reg.Len() == 0 })
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // h264Units reads video packets until it has seen n of them and returns
@@ -254,11 +255,14 @@ func TestDeleteEndsSession(t *testing.T) {
 	if res := h.do(t, "DELETE", v.location, "", "", ""); res.status != http.StatusNotFound {
 		t.Fatalf("second DELETE: %d", res.status)
 	}
-	waitFor(t, func() bool {
-		h.srv.mu.Lock()
-		defer h.srv.mu.Unlock()
-		return len(h.srv.tracks) == 0
-	}, "the variant's tracks to stop with its last viewer")
+	poll.Until(t,
+
+		"the variant's tracks to stop with its last viewer", func() bool {
+			h.srv.mu.Lock()
+			defer h.srv.mu.Unlock()
+			return len(h.srv.tracks) == 0
+		})
+
 }
 
 // TestTrickleICE sends the offer without candidates and trickles them.
