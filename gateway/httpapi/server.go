@@ -92,6 +92,7 @@ type Server struct {
 
 	srv     *fasthttp.Server
 	ln      net.Listener
+	served  chan struct{} // closed when Serve has returned
 	maxBody atomic.Int64 // MaxBodyBytes, then SetMaxBodyBytes's
 }
 
@@ -154,18 +155,27 @@ func (s *Server) Initialize() error {
 			WriteErr(ctx, fmt.Errorf("%w: malformed request", httpjson.ErrBadRequest))
 		},
 	}
-	go func() { _ = s.srv.Serve(ln) }()
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(ln)
+	}()
 	return nil
 }
 
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops accepting and waits (bounded) for open requests.
+// Close stops accepting, waits (bounded) for open requests and joins the
+// serving goroutine. The listener is closed here too: fasthttp's Shutdown
+// does nothing when it runs before Serve has registered the listener (a
+// server closed right after it started), and Serve would then run forever.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.srv.ShutdownWithContext(ctx)
+	_ = s.ln.Close()
+	<-s.served
 }
 
 // fasthttpLogger takes fasthttp's own messages at debug. They may quote
