@@ -8,8 +8,27 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// NewClient builds a client for standalone Redis, Sentinel or Cluster from one
-// URL:
+// Topology is what a Redis URL points at.
+type Topology string
+
+const (
+	Standalone Topology = "standalone"
+	Sentinel   Topology = "sentinel"
+	Cluster    Topology = "cluster"
+)
+
+// URL is a parsed redis.url: which topology and the go-redis options for it.
+// Parsing builds no client and opens no connection, so configuration
+// validation can use the very rules the gateway connects with.
+type URL struct {
+	Topology Topology
+
+	standalone *redis.Options
+	failover   *redis.FailoverOptions
+	cluster    *redis.ClusterOptions
+}
+
+// ParseURL reads one URL for standalone Redis, Sentinel or Cluster:
 //
 //	redis://[user:pw@]host:port/db                      standalone
 //	redis://[user:pw@]sentinel:26379/db?master_name=m&addr=sentinel2:26379   Sentinel
@@ -17,13 +36,16 @@ import (
 //	redis://[user:pw@]node1:6379?cluster=true                               Cluster, one seed
 //
 // rediss:// selects TLS. Other query parameters are go-redis options
-// (dial_timeout, pool_size, …). Context deadlines are honoured, which is how
-// the change feed detects a Redis that stopped answering.
-func NewClient(rawURL string) (redis.UniversalClient, error) {
+// (dial_timeout, pool_size, …; for Sentinel also sentinel_username and
+// sentinel_password). Errors never quote the password.
+func ParseURL(rawURL string) (*URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error quotes the whole URL, password included: do not wrap it.
 		return nil, errors.New("redisstore: redis url does not parse as a URL")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, errors.New("redisstore: redis url must start with redis:// or rediss://")
 	}
 	q := u.Query()
 	switch {
@@ -33,7 +55,7 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: sentinel url: %w", err)
 		}
 		o.ContextTimeoutEnabled = true
-		return redis.NewFailoverClient(o), nil
+		return &URL{Topology: Sentinel, failover: o}, nil
 	case q.Has("addr") || q.Get("cluster") == "true":
 		q.Del("cluster")
 		u.RawQuery = q.Encode()
@@ -42,13 +64,46 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: cluster url: %w", err)
 		}
 		o.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(o), nil
+		return &URL{Topology: Cluster, cluster: o}, nil
 	default:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: redis url: %w", err)
 		}
 		o.ContextTimeoutEnabled = true
-		return redis.NewClient(o), nil
+		return &URL{Topology: Standalone, standalone: o}, nil
 	}
+}
+
+// Addrs lists the addresses the client dials first: the server, the
+// sentinels or the cluster seeds.
+func (u *URL) Addrs() []string {
+	switch u.Topology {
+	case Sentinel:
+		return u.failover.SentinelAddrs
+	case Cluster:
+		return u.cluster.Addrs
+	}
+	return []string{u.standalone.Addr}
+}
+
+// NewClient builds the client. Context deadlines are honoured, which is how
+// the change feed detects a Redis that stopped answering.
+func (u *URL) NewClient() redis.UniversalClient {
+	switch u.Topology {
+	case Sentinel:
+		return redis.NewFailoverClient(u.failover)
+	case Cluster:
+		return redis.NewClusterClient(u.cluster)
+	}
+	return redis.NewClient(u.standalone)
+}
+
+// NewClient parses rawURL (see ParseURL) and builds its client.
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return u.NewClient(), nil
 }

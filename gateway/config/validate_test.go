@@ -47,6 +47,10 @@ func TestValidate(t *testing.T) {
 		{name: "rtsp conn cap off", mutate: func(c *Config) { c.RTSP.MaxConnsPerIP = 0 }},
 		{name: "udp bad addr", mutate: func(c *Config) { c.RTSP.UDPRTCPListen = "x" }, wantKey: "rtsp.udp_rtcp_listen", wantMsg: "not host:port"},
 		{name: "max_body_bytes", mutate: func(c *Config) { c.HTTP.MaxBodyBytes = 0 }, wantKey: "http.max_body_bytes", wantMsg: "positive"},
+		{name: "redis sentinel url", mutate: func(c *Config) {
+			c.Redis.URL = "redis://127.0.0.1:26379/0?master_name=mymaster&addr=127.0.0.1:26380&addr=127.0.0.1:26381"
+		}},
+		{name: "redis cluster url", mutate: func(c *Config) { c.Redis.URL = "redis://127.0.0.1:7000?addr=127.0.0.1:7001" }},
 		{name: "redis scheme", mutate: func(c *Config) { c.Redis.URL = "http://127.0.0.1:6379" }, wantKey: "redis.url", wantMsg: "redis://"},
 		{name: "redis unix", mutate: func(c *Config) { c.Redis.URL = "unix:///tmp/redis.sock" }, wantKey: "redis.url", wantMsg: "redis://"},
 		{name: "redis db", mutate: func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/abc" }, wantKey: "redis.url", wantMsg: "database number"},
