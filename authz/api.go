@@ -69,18 +69,11 @@ const maxCommitRetries = 5
 
 // Handle serves /api/v1/<parts...> for authz's kinds and actions (DESIGN §6).
 // Errors: *FieldError → 400, ErrNotFound → 404, ErrForbidden → 403,
-// ErrConflict → 409, ErrNotHandled → not authz's; anything else → 500.
+// ErrConflict → 409; anything else → 500. Share links, sessions and the
+// other gateway endpoints are routed by the gateway, not here.
 func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []string, query url.Values, body []byte) (APIResult, error) {
 	if len(parts) == 0 {
 		return APIResult{}, ErrNotFound
-	}
-	switch parts[0] {
-	case "links", "sessions", "cameras", "metrics":
-		return APIResult{}, ErrNotHandled
-	case kindDevices:
-		if len(parts) >= 3 && parts[2] == "objects" {
-			return APIResult{}, ErrNotHandled
-		}
 	}
 	if !c.Root && c.Admin == "" && c.Subject == "" {
 		return APIResult{}, ErrForbidden
