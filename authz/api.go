@@ -75,6 +75,15 @@ func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []s
 	if len(parts) == 0 {
 		return APIResult{}, ErrNotFound
 	}
+	return s.run(ctx, c, method, parts, query, body, (*request).route)
+}
+
+// run serves one call — HTTP-shaped (Handle) or typed — as the same
+// request: the caller must be someone, every id in parts must be valid, a
+// write that lost a revision race is validated and committed again, and
+// writes (and refused reads) are audited under method and parts, so the
+// typed methods and the JSON API leave the same trail.
+func (s *Service) run(ctx context.Context, c Caller, method string, parts []string, query url.Values, body []byte, fn func(*request) (APIResult, error)) (APIResult, error) {
 	if !c.Root && c.Admin == "" && c.Subject == "" {
 		return APIResult{}, ErrForbidden
 	}
@@ -88,12 +97,12 @@ func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []s
 		}
 	}
 	r := &request{s: s, ctx: ctx, c: c, method: method, parts: parts, query: query, body: body, now: s.Now()}
-	res, err := r.route()
+	res, err := fn(r)
 	// Another node committed between our validation and our commit: the model
 	// has caught up, so validate and commit again against it.
 	for attempt := 0; attempt < maxCommitRetries && errors.Is(err, ErrRevisionConflict); attempt++ {
 		r.now = s.Now()
-		res, err = r.route()
+		res, err = fn(r)
 	}
 	if method != "GET" {
 		r.auditWrite(err)

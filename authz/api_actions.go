@@ -414,8 +414,9 @@ func (r *request) listTemporary(subject string) (APIResult, error) {
 	return APIResult{Body: out}, nil
 }
 
-// bulkRequest is POST /bulk-access.
-type bulkRequest struct {
+// BulkRequest is a bulk access change (POST /bulk-access): for several
+// subjects of one kind × several devices, exactly these actions.
+type BulkRequest struct {
 	Subjects  []string `json:"subjects"`
 	Devices   []string `json:"devices"`
 	Actions   []string `json:"actions"`
@@ -427,10 +428,14 @@ type bulkRequest struct {
 // unselected permissions are revoked even if granted before (rule 7, seed
 // 000). One commit: all pairs or none.
 func (r *request) bulkAccess() (APIResult, error) {
-	var b bulkRequest
+	var b BulkRequest
 	if err := decodeJSON(r.body, &b); err != nil {
 		return APIResult{}, err
 	}
+	return r.bulkApply(b)
+}
+
+func (r *request) bulkApply(b BulkRequest) (APIResult, error) {
 	b.Subjects, b.Devices = dedupe(b.Subjects), dedupe(b.Devices)
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
@@ -489,7 +494,7 @@ func (r *request) bulkAccess() (APIResult, error) {
 	return APIResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
 }
 
-func (r *request) authorizeBulk(b *bulkRequest) error {
+func (r *request) authorizeBulk(b *BulkRequest) error {
 	if r.c.Subject != "" {
 		for _, d := range b.Devices {
 			if !r.pmOf(d, "") {
