@@ -530,16 +530,8 @@ type checkBody struct {
 func (r *request) check() (APIResult, error) {
 	q := r.query
 	subject, device := q.Get("subject"), q.Get("device")
-	if subject == "" && r.c.Subject != "" {
-		subject = r.c.Subject
-	}
-	if r.c.Subject != "" {
-		if subject != r.c.Subject {
-			return APIResult{}, fmt.Errorf("a viewer asks /check only about itself: %w", ErrForbidden)
-		}
-	} else if err := r.needSectionLocked("check:read"); err != nil {
-		return APIResult{}, err
-	} else if err := r.checkScope(subject, device); err != nil {
+	subject, err := r.checkCaller(subject, device)
+	if err != nil {
 		return APIResult{}, err
 	}
 	if subject == "" {
@@ -563,9 +555,37 @@ func (r *request) check() (APIResult, error) {
 	if err != nil {
 		return APIResult{}, err
 	}
-	var d Decision
+	var fp *time.Time
 	if hasFootage {
-		d = r.s.CheckFootage(subject, device, a, at, footage)
+		fp = &footage
+	}
+	return APIResult{Body: r.checkAnswer(subject, device, a, at, fp)}, nil
+}
+
+// checkCaller applies who may ask /check about whom: a viewer only about
+// itself (subject "" means itself), an admin with check:read and within
+// its individual access. It returns the subject asked about.
+func (r *request) checkCaller(subject, device string) (string, error) {
+	if subject == "" && r.c.Subject != "" {
+		subject = r.c.Subject
+	}
+	if r.c.Subject != "" {
+		if subject != r.c.Subject {
+			return "", fmt.Errorf("a viewer asks /check only about itself: %w", ErrForbidden)
+		}
+	} else if err := r.needSectionLocked("check:read"); err != nil {
+		return "", err
+	} else if err := r.checkScope(subject, device); err != nil {
+		return "", err
+	}
+	return subject, nil
+}
+
+// checkAnswer is the decision as the caller may see it.
+func (r *request) checkAnswer(subject, device string, a Action, at time.Time, footage *time.Time) checkBody {
+	var d Decision
+	if footage != nil {
+		d = r.s.CheckFootage(subject, device, a, at, *footage)
 	} else {
 		d = r.s.Check(subject, device, a, at)
 	}
@@ -578,7 +598,7 @@ func (r *request) check() (APIResult, error) {
 	if !d.ValidUntil.IsZero() {
 		out.ValidUntil = &d.ValidUntil
 	}
-	return APIResult{Body: out}, nil
+	return out
 }
 
 // checkScope applies individual access to /check: an admin that sees only

@@ -250,3 +250,49 @@ func (s *Service) BulkAccess(ctx context.Context, c Caller, b BulkRequest) (Bulk
 	m := res.Body.(map[string]any)
 	return BulkResult{Grants: m["grants"].([]string), Pairs: m["pairs"].(int)}, nil
 }
+
+// CheckQuery is a question to CheckAs.
+type CheckQuery struct {
+	Subject string // "" for a viewer caller: itself
+	Device  string
+	Action  Action
+	At      time.Time  // zero: now
+	Footage *time.Time // the footage time, for archive and download
+}
+
+// CheckAs answers a decision question on behalf of a caller, as GET /check
+// does: a viewer asks only about itself (and learns nothing of devices it
+// has no rights on), an admin needs check:read and, with individual
+// access, asks only about what it sees. The gateway's own enforcement uses
+// Check, which has no caller.
+func (s *Service) CheckAs(ctx context.Context, c Caller, q CheckQuery) (Decision, error) {
+	res, err := s.run(ctx, c, "GET", []string{"check"}, nil, nil, func(r *request) (APIResult, error) {
+		subject, err := r.checkCaller(q.Subject, q.Device)
+		if err != nil {
+			return APIResult{}, err
+		}
+		if subject == "" {
+			return APIResult{}, fieldErr("subject", "is required")
+		}
+		if q.Device == "" {
+			return APIResult{}, fieldErr("device", "is required")
+		}
+		if _, err := ParseAction(q.Action.String()); err != nil {
+			return APIResult{}, fieldErr("action", err.Error())
+		}
+		at := q.At
+		if at.IsZero() {
+			at = r.now
+		}
+		return APIResult{Body: r.checkAnswer(subject, q.Device, q.Action, at, q.Footage)}, nil
+	})
+	if err != nil {
+		return Decision{}, err
+	}
+	b := res.Body.(checkBody)
+	d := Decision{Allowed: b.Allowed, Reason: b.Reason}
+	if b.ValidUntil != nil {
+		d.ValidUntil = *b.ValidUntil
+	}
+	return d, nil
+}

@@ -86,6 +86,19 @@ func TestTypedAPIHoldsTheSameRules(t *testing.T) {
 		t.Fatalf("AnswerShare = %+v, %v", got, err)
 	}
 
+	if d, err := h.s.CheckAs(ctx, alice, CheckQuery{Device: "cam2", Action: ActionLive}); err != nil || !d.Allowed {
+		t.Fatalf("alice CheckAs herself = %+v, %v; want allowed", d, err)
+	}
+	if _, err := h.s.CheckAs(ctx, alice, CheckQuery{Subject: "bob", Device: "cam2", Action: ActionLive}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("alice CheckAs about bob: %v; want ErrForbidden", err)
+	}
+	if d, err := h.s.CheckAs(ctx, alice, CheckQuery{Device: "nope", Action: ActionLive}); err != nil || d.Allowed || strings.Contains(d.Reason, "unknown_device") {
+		t.Fatalf("alice CheckAs an unknown device = %+v, %v; want a plain deny", d, err)
+	}
+	if _, err := h.s.CheckAs(ctx, root, CheckQuery{Subject: "bob", Device: "cam2"}); !errors.As(err, &fe) || fe.Field != "action" {
+		t.Fatalf("CheckAs without an action: %v; want a FieldError naming action", err)
+	}
+
 	// Typed writes leave the entries the JSON API leaves.
 	var saw []string
 	entries, _ := h.s.audit.page(0, 1000, func(*AuditEntry) bool { return true })
