@@ -3,7 +3,10 @@
 // admins, persisted through a Store, held in memory with indexes, evaluated by
 // one evaluator and served from an in-process decision cache that every
 // committed write invalidates precisely. It is a library usable on its own: it
-// imports nothing of the gateway, the archive or the links packages.
+// imports nothing of the gateway, the archive or the links packages. Writes
+// are typed methods taking a Caller (PutDevice, PutGrant, Arm, BulkAccess,
+// AnswerShare, DecideRequest, Delete…, CheckAs; see typed_api.go) that
+// decide who may do what; Handle serves the same rules as /api/v1 JSON.
 package authz
 
 import (

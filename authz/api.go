@@ -1,19 +1,16 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"reflect"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/camgate/camgate/internal/strictjson"
 )
 
 // Caller is who calls the JSON API: a bootstrap admin key (Root), an admin
@@ -72,19 +69,21 @@ const maxCommitRetries = 5
 
 // Handle serves /api/v1/<parts...> for authz's kinds and actions (DESIGN §6).
 // Errors: *FieldError → 400, ErrNotFound → 404, ErrForbidden → 403,
-// ErrConflict → 409, ErrNotHandled → not authz's; anything else → 500.
+// ErrConflict → 409; anything else → 500. Share links, sessions and the
+// other gateway endpoints are routed by the gateway, not here.
 func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []string, query url.Values, body []byte) (APIResult, error) {
 	if len(parts) == 0 {
 		return APIResult{}, ErrNotFound
 	}
-	switch parts[0] {
-	case "links", "sessions", "cameras", "metrics":
-		return APIResult{}, ErrNotHandled
-	case kindDevices:
-		if len(parts) >= 3 && parts[2] == "objects" {
-			return APIResult{}, ErrNotHandled
-		}
-	}
+	return s.run(ctx, c, method, parts, query, body, (*request).route)
+}
+
+// run serves one call — HTTP-shaped (Handle) or typed — as the same
+// request: the caller must be someone, every id in parts must be valid, a
+// write that lost a revision race is validated and committed again, and
+// writes (and refused reads) are audited under method and parts, so the
+// typed methods and the JSON API leave the same trail.
+func (s *Service) run(ctx context.Context, c Caller, method string, parts []string, query url.Values, body []byte, fn func(*request) (APIResult, error)) (APIResult, error) {
 	if !c.Root && c.Admin == "" && c.Subject == "" {
 		return APIResult{}, ErrForbidden
 	}
@@ -98,12 +97,12 @@ func (s *Service) Handle(ctx context.Context, c Caller, method string, parts []s
 		}
 	}
 	r := &request{s: s, ctx: ctx, c: c, method: method, parts: parts, query: query, body: body, now: s.Now()}
-	res, err := r.route()
+	res, err := fn(r)
 	// Another node committed between our validation and our commit: the model
 	// has caught up, so validate and commit again against it.
 	for attempt := 0; attempt < maxCommitRetries && errors.Is(err, ErrRevisionConflict); attempt++ {
 		r.now = s.Now()
-		res, err = r.route()
+		res, err = fn(r)
 	}
 	if method != "GET" {
 		r.auditWrite(err)
@@ -174,84 +173,27 @@ func (r *request) only(method string, fn func() (APIResult, error)) (APIResult, 
 	return fn()
 }
 
-// decodeJSON decodes body into v, rejecting unknown fields, duplicate keys
-// and trailing data with a FieldError naming the field.
+// decodeJSON decodes body into v with the shared strict decoder: unknown
+// fields, duplicate keys and trailing data are a FieldError naming the field.
 func decodeJSON(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return fieldErr("body", "a JSON object is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if f := failingField(body, v); f != "" {
-			return fieldErr(f, cleanJSONError(err))
-		}
-		return jsonFieldError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fieldErr("body", "unexpected data after the JSON object")
-	}
-	return CheckDuplicateKeys(body)
+	return asFieldError(strictjson.Decode(body, v, strictjson.Options{}))
 }
 
-// failingField finds which top-level field of body fails to decode into a
-// value of v's type (errors from a field's UnmarshalJSON, such as a bad time,
-// do not name the field).
-func failingField(body []byte, v any) string {
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) != nil {
-		return ""
-	}
-	names := make([]string, 0, len(raw))
-	for k := range raw {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	t := reflect.TypeOf(v).Elem()
-	for _, k := range names {
-		one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
-		dec := json.NewDecoder(bytes.NewReader(one))
-		dec.DisallowUnknownFields()
-		if dec.Decode(reflect.New(t).Interface()) != nil {
-			return k
-		}
-	}
-	return ""
+// CheckDuplicateKeys reports a key that appears twice in one object of the
+// JSON text body, at any depth (keys match regardless of case, as
+// encoding/json matches them), as a *FieldError naming the key's path; text
+// that is not valid JSON is a *FieldError naming "body". See
+// strictjson.CheckDuplicateKeys.
+func CheckDuplicateKeys(body []byte) error {
+	return asFieldError(strictjson.CheckDuplicateKeys(body))
 }
 
-func cleanJSONError(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "json:") {
-		return msg[i+2:]
+func asFieldError(err error) error {
+	var se *strictjson.Error
+	if errors.As(err, &se) {
+		return fieldErr(se.Field, se.Msg)
 	}
-	return strings.TrimPrefix(msg, "json: ")
-}
-
-func jsonFieldError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		f := te.Field
-		if f == "" {
-			f = "body"
-		}
-		return fieldErr(f, "want "+te.Type.String())
-	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fieldErr(strings.Trim(rest, `"`), "unknown field")
-	}
-	// Errors from a field's UnmarshalJSON ("json: cannot unmarshal ... into Go struct field X.y of type ...").
-	if i := strings.Index(msg, "Go struct field "); i >= 0 {
-		f := msg[i+len("Go struct field "):]
-		if j := strings.IndexByte(f, ' '); j >= 0 {
-			f = f[:j]
-		}
-		if j := strings.IndexByte(f, '.'); j >= 0 {
-			f = f[j+1:]
-		}
-		return fieldErr(f, msg)
-	}
-	return fieldErr("body", "invalid JSON: "+msg)
+	return err
 }
 
 func newID(prefix string) string {

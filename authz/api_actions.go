@@ -414,8 +414,9 @@ func (r *request) listTemporary(subject string) (APIResult, error) {
 	return APIResult{Body: out}, nil
 }
 
-// bulkRequest is POST /bulk-access.
-type bulkRequest struct {
+// BulkRequest is a bulk access change (POST /bulk-access): for several
+// subjects of one kind × several devices, exactly these actions.
+type BulkRequest struct {
 	Subjects  []string `json:"subjects"`
 	Devices   []string `json:"devices"`
 	Actions   []string `json:"actions"`
@@ -427,10 +428,14 @@ type bulkRequest struct {
 // unselected permissions are revoked even if granted before (rule 7, seed
 // 000). One commit: all pairs or none.
 func (r *request) bulkAccess() (APIResult, error) {
-	var b bulkRequest
+	var b BulkRequest
 	if err := decodeJSON(r.body, &b); err != nil {
 		return APIResult{}, err
 	}
+	return r.bulkApply(b)
+}
+
+func (r *request) bulkApply(b BulkRequest) (APIResult, error) {
 	b.Subjects, b.Devices = dedupe(b.Subjects), dedupe(b.Devices)
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
@@ -489,7 +494,7 @@ func (r *request) bulkAccess() (APIResult, error) {
 	return APIResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
 }
 
-func (r *request) authorizeBulk(b *bulkRequest) error {
+func (r *request) authorizeBulk(b *BulkRequest) error {
 	if r.c.Subject != "" {
 		for _, d := range b.Devices {
 			if !r.pmOf(d, "") {
@@ -525,16 +530,8 @@ type checkBody struct {
 func (r *request) check() (APIResult, error) {
 	q := r.query
 	subject, device := q.Get("subject"), q.Get("device")
-	if subject == "" && r.c.Subject != "" {
-		subject = r.c.Subject
-	}
-	if r.c.Subject != "" {
-		if subject != r.c.Subject {
-			return APIResult{}, fmt.Errorf("a viewer asks /check only about itself: %w", ErrForbidden)
-		}
-	} else if err := r.needSectionLocked("check:read"); err != nil {
-		return APIResult{}, err
-	} else if err := r.checkScope(subject, device); err != nil {
+	subject, err := r.checkCaller(subject, device)
+	if err != nil {
 		return APIResult{}, err
 	}
 	if subject == "" {
@@ -558,9 +555,37 @@ func (r *request) check() (APIResult, error) {
 	if err != nil {
 		return APIResult{}, err
 	}
-	var d Decision
+	var fp *time.Time
 	if hasFootage {
-		d = r.s.CheckFootage(subject, device, a, at, footage)
+		fp = &footage
+	}
+	return APIResult{Body: r.checkAnswer(subject, device, a, at, fp)}, nil
+}
+
+// checkCaller applies who may ask /check about whom: a viewer only about
+// itself (subject "" means itself), an admin with check:read and within
+// its individual access. It returns the subject asked about.
+func (r *request) checkCaller(subject, device string) (string, error) {
+	if subject == "" && r.c.Subject != "" {
+		subject = r.c.Subject
+	}
+	if r.c.Subject != "" {
+		if subject != r.c.Subject {
+			return "", fmt.Errorf("a viewer asks /check only about itself: %w", ErrForbidden)
+		}
+	} else if err := r.needSectionLocked("check:read"); err != nil {
+		return "", err
+	} else if err := r.checkScope(subject, device); err != nil {
+		return "", err
+	}
+	return subject, nil
+}
+
+// checkAnswer is the decision as the caller may see it.
+func (r *request) checkAnswer(subject, device string, a Action, at time.Time, footage *time.Time) checkBody {
+	var d Decision
+	if footage != nil {
+		d = r.s.CheckFootage(subject, device, a, at, *footage)
 	} else {
 		d = r.s.Check(subject, device, a, at)
 	}
@@ -573,7 +598,7 @@ func (r *request) check() (APIResult, error) {
 	if !d.ValidUntil.IsZero() {
 		out.ValidUntil = &d.ValidUntil
 	}
-	return APIResult{Body: out}, nil
+	return out
 }
 
 // checkScope applies individual access to /check: an admin that sees only

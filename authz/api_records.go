@@ -187,6 +187,12 @@ func (r *request) put(kind, id string) (APIResult, error) {
 	if err := decodeJSON(r.body, obj); err != nil {
 		return APIResult{}, err
 	}
+	return r.putObject(kind, id, obj)
+}
+
+// putObject creates or replaces kind/id with obj, a decoded record (or a
+// typed method's copy of one).
+func (r *request) putObject(kind, id string, obj any) (APIResult, error) {
 	bodyID := objID(obj)
 	post := id == ""
 	switch {

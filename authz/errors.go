@@ -4,10 +4,9 @@ import "errors"
 
 // Errors the HTTP layer maps to status codes in one place.
 var (
-	ErrNotFound   = errors.New("not found")   // 404
-	ErrForbidden  = errors.New("forbidden")   // 403
-	ErrConflict   = errors.New("conflict")    // 409
-	ErrNotHandled = errors.New("not handled") // the gateway routes the request elsewhere
+	ErrNotFound  = errors.New("not found") // 404
+	ErrForbidden = errors.New("forbidden") // 403
+	ErrConflict  = errors.New("conflict")  // 409
 	// ErrMethodNotAllowed: the resource exists, the method does not (405).
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	ErrClosed           = errors.New("authz: service closed")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -253,6 +254,19 @@ func (s *Service) Actions(subject, device string, now time.Time) (Action, time.T
 		vu = minNS(vu, limit)
 	}
 	return allowed, nsTime(vu)
+}
+
+// Site returns a copy of site id.
+func (s *Service) Site(id string) (Site, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.m.sites[id]
+	if st == nil {
+		return Site{}, false
+	}
+	c := *st
+	c.PrivacyManagers = slices.Clone(st.PrivacyManagers)
+	return c, true
 }
 
 // Device returns a device (PTZ password included: the gateway needs it).

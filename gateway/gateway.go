@@ -7,8 +7,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -406,17 +404,16 @@ func (g *Gateway) bootstrapCameras() error {
 		if site == "" {
 			site = "default"
 		}
-		if _, err := g.authz.Handle(ctx, root, "GET", []string{"sites", site}, nil, nil); errors.Is(err, authz.ErrNotFound) {
-			body, _ := json.Marshal(map[string]any{"name": site})
-			if _, err := g.authz.Handle(ctx, root, "PUT", []string{"sites", site}, nil, body); err != nil {
+		if _, ok := g.authz.Site(site); !ok {
+			if _, _, err := g.authz.PutSite(ctx, root, authz.Site{ID: site, Name: site}); err != nil {
 				return fmt.Errorf("cameras: site %s: %w", site, err)
 			}
 		}
 		if d, ok := g.authz.Device(c.ID); ok && d.Site == site && d.Source == c.Source && d.Record == c.Record && d.Name == c.Name {
 			continue
 		}
-		body, _ := json.Marshal(map[string]any{"site": site, "kind": "camera", "name": c.Name, "source": c.Source, "record": c.Record})
-		if _, err := g.authz.Handle(ctx, root, "PUT", []string{"devices", c.ID}, nil, body); err != nil {
+		dev := authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record}
+		if _, _, err := g.authz.PutDevice(ctx, root, dev); err != nil {
 			return fmt.Errorf("cameras: %s: %w", c.ID, err)
 		}
 	}

@@ -1,19 +1,13 @@
 package links
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"slices"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/internal/httpjson"
+	"github.com/camgate/camgate/internal/strictjson"
 )
 
 // HandleAPI serves /api/v1/links[/{id}[/disable|/enable]] for an
@@ -101,50 +95,14 @@ func (s *Service) HandleJWKS(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// decodeJSON decodes a create body strictly: unknown fields, wrong types,
-// duplicate keys and trailing data are a *FieldError naming the field.
+// decodeJSON decodes a create body with the shared strict decoder: unknown
+// fields, wrong types, duplicate keys (issue 15 hole 13) and trailing data
+// are a *FieldError naming the field.
 func decodeJSON(body []byte, v *CreateRequest) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return fieldErr("body", "a JSON object is required")
+	err := strictjson.Decode(body, v, strictjson.Options{ValueHint: "invalid value (times are RFC 3339, e.g. 2026-05-01T08:00:00Z)"})
+	var se *strictjson.Error
+	if errors.As(err, &se) {
+		return fieldErr(se.Field, se.Msg)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonFieldError(body, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fieldErr("body", "unexpected data after the JSON object")
-	}
-	// Duplicate keys are last-wins in encoding/json: refuse them, as authz
-	// does for its API bodies (issue 15 hole 13).
-	if err := authz.CheckDuplicateKeys(body); err != nil {
-		var fe *authz.FieldError
-		if errors.As(err, &fe) {
-			return fieldErr(fe.Field, fe.Msg)
-		}
-		return fieldErr("body", err.Error())
-	}
-	return nil
-}
-
-func jsonFieldError(body []byte, err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fieldErr(te.Field, "want "+te.Type.String())
-	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fieldErr(strings.Trim(rest, `"`), "unknown field")
-	}
-	// A bad time does not name its field: try each field alone.
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) == nil {
-		for _, k := range slices.Sorted(maps.Keys(raw)) {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
-			if json.Unmarshal(one, new(CreateRequest)) != nil {
-				return fieldErr(k, "invalid value (times are RFC 3339, e.g. 2026-05-01T08:00:00Z)")
-			}
-		}
-	}
-	return fieldErr("body", "invalid JSON")
+	return err
 }

@@ -58,19 +58,50 @@ func loadDemoSecrets(dataDir string, create bool) (demoSecrets, error) {
 	return s, os.WriteFile(path, b, 0o600)
 }
 
-// demoSetup is what the demo writes into the store: a site, the demo camera,
-// two viewers and their grants. PUTs are idempotent, so a restart is harmless.
-var demoSetup = []struct {
-	path []string
-	body string
-}{
-	{[]string{"orgs", "demo-org"}, `{"name":"Demo organization"}`},
-	{[]string{"sites", "demo-site"}, `{"org":"demo-org","name":"Demo site"}`},
-	{[]string{"devices", "demo"}, `{"site":"demo-site","kind":"camera","name":"Demo camera","source":"builtin:demo"}`},
-	{[]string{"subjects", "alice"}, `{"kind":"user","name":"Alice","email":"alice@example.com","org":"demo-org"}`},
-	{[]string{"subjects", "bob"}, `{"kind":"user","name":"Bob","email":"bob@example.com","org":"demo-org"}`},
-	{[]string{"grants", "demo-alice"}, `{"subject":"alice","device":"demo","actions":["live","sound","archive","download"],"condition":"always"}`},
-	{[]string{"grants", "demo-bob"}, `{"subject":"bob","device":"demo","actions":["live"],"condition":"always"}`},
+// demoSetup writes the demo into the store through authz's typed API: a
+// site, the demo camera, two viewers and their grants. Puts are idempotent,
+// so a restart is harmless.
+func demoSetup(ctx context.Context, az *authz.Service) error {
+	root := authz.Caller{Root: true}
+	steps := []struct {
+		what string
+		put  func() error
+	}{
+		{"org demo-org", func() error {
+			_, _, err := az.PutOrg(ctx, root, authz.Org{ID: "demo-org", Name: "Demo organization"})
+			return err
+		}},
+		{"site demo-site", func() error {
+			_, _, err := az.PutSite(ctx, root, authz.Site{ID: "demo-site", Org: "demo-org", Name: "Demo site"})
+			return err
+		}},
+		{"device demo", func() error {
+			_, _, err := az.PutDevice(ctx, root, authz.Device{ID: "demo", Site: "demo-site", Kind: authz.DeviceCamera, Name: "Demo camera", Source: "builtin:demo"})
+			return err
+		}},
+		{"subject alice", func() error {
+			_, _, err := az.PutSubject(ctx, root, authz.Subject{ID: "alice", Kind: authz.SubjectUser, Name: "Alice", Email: "alice@example.com", Org: "demo-org"})
+			return err
+		}},
+		{"subject bob", func() error {
+			_, _, err := az.PutSubject(ctx, root, authz.Subject{ID: "bob", Kind: authz.SubjectUser, Name: "Bob", Email: "bob@example.com", Org: "demo-org"})
+			return err
+		}},
+		{"grant demo-alice", func() error {
+			_, _, err := az.PutGrant(ctx, root, authz.Grant{ID: "demo-alice", Subject: "alice", Device: "demo", Actions: []string{"live", "sound", "archive", "download"}, Condition: "always"})
+			return err
+		}},
+		{"grant demo-bob", func() error {
+			_, _, err := az.PutGrant(ctx, root, authz.Grant{ID: "demo-bob", Subject: "bob", Device: "demo", Actions: []string{"live"}, Condition: "always"})
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := st.put(); err != nil {
+			return fmt.Errorf("demo setup %s: %w", st.what, err)
+		}
+	}
+	return nil
 }
 
 func demo(args []string, stdout, stderr io.Writer) error {
@@ -94,12 +125,10 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer g.Close()
-	root := authz.Caller{Root: true}
-	for _, w := range demoSetup {
-		if _, err := g.Authz().Handle(context.Background(), root, "PUT", w.path, nil, []byte(w.body)); err != nil {
-			return fmt.Errorf("demo setup %v: %w", w.path, err)
-		}
+	if err := demoSetup(context.Background(), g.Authz()); err != nil {
+		return err
 	}
+	root := authz.Caller{Root: true}
 	secret := []byte(cfg.Auth.ViewerJWT.HS256Secret)
 	alice, err := token.MintHS256(secret, "alice", 24*time.Hour, time.Now())
 	if err != nil {

@@ -43,7 +43,7 @@ func StatusOf(err error) (status int, msg string) {
 	case errors.Is(err, authz.ErrMethodNotAllowed), errors.Is(err, httpjson.ErrMethodNotAllowed):
 		return fasthttp.StatusMethodNotAllowed, msg
 	case errors.Is(err, access.ErrNotVisible),
-		errors.Is(err, authz.ErrNotFound), errors.Is(err, authz.ErrNotHandled),
+		errors.Is(err, authz.ErrNotFound),
 		errors.Is(err, session.ErrUnknownCamera), errors.Is(err, stream.ErrUnknownCamera),
 		errors.Is(err, archive.ErrUnknownCamera), errors.Is(err, archive.ErrNotFound),
 		errors.Is(err, links.ErrNotFound), errors.Is(err, httpjson.ErrNotFound):

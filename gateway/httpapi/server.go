@@ -338,6 +338,11 @@ func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) error {
 	if h := s.API[parts[0]]; h != nil {
 		return h(ctx, p, parts)
 	}
+	if gatewayServed(parts) {
+		// A gateway component's endpoint whose component is not configured
+		// (or not at this depth): it is not authz's to answer.
+		return errNotServed
+	}
 	query, err := url.ParseQuery(string(ctx.URI().QueryString()))
 	if err != nil {
 		return fmt.Errorf("%w: query: %w", httpjson.ErrBadRequest, err)
@@ -352,6 +357,28 @@ func (s *Server) api(ctx *fasthttp.RequestCtx, parts []string) error {
 	}
 	httpjson.WriteJSON(ctx, status, res.Body)
 	return nil
+}
+
+// errNotServed answers (404) an endpoint of a gateway component that this
+// server was not given.
+var errNotServed = fmt.Errorf("%w", notServed{})
+
+type notServed struct{}
+
+func (notServed) Error() string        { return "not handled" }
+func (notServed) Is(target error) bool { return target == httpjson.ErrNotFound }
+
+// gatewayServed reports whether /api/v1/<parts...> belongs to a gateway
+// component (share links, sessions, cameras, metrics, device media
+// objects) rather than to authz's API.
+func gatewayServed(parts []string) bool {
+	switch parts[0] {
+	case "links", "sessions", "cameras", "metrics":
+		return true
+	case "devices":
+		return len(parts) >= 3 && parts[2] == "objects"
+	}
+	return false
 }
 
 func (s *Server) sessions(ctx *fasthttp.RequestCtx, p access.Principal, rest []string) error {

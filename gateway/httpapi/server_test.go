@@ -53,7 +53,7 @@ func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, par
 	case "boom":
 		return authz.APIResult{}, errors.New("disk on fire")
 	}
-	return authz.APIResult{}, authz.ErrNotHandled
+	return authz.APIResult{}, authz.ErrNotFound
 }
 
 type fakeSessions struct{}
@@ -188,6 +188,29 @@ func TestSplitPath(t *testing.T) {
 		}
 		if err != nil || strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("SplitPath(%q) = %q, %v; want %q", c.raw, got, err, c.want)
+		}
+	}
+}
+
+// The gateway's own API endpoints are routed here, never handed to authz:
+// without their component they are a 404, and authz is not asked.
+func TestGatewayEndpointsNeverReachAuthz(t *testing.T) {
+	_, base, fa := newServer(t)
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api/v1/links"},
+		{"POST", "/api/v1/links/l1/disable"},
+		{"GET", "/api/v1/cameras/cam1/snapshot.jpg"},
+		{"GET", "/api/v1/metrics"},
+		{"POST", "/api/v1/devices/cam1/objects"},
+		{"POST", "/api/v1/devices/cam1/objects/x"},
+	} {
+		fa.last = authz.Caller{}
+		status, body := do(t, tc.method, base+tc.path, "admin-key", "{}")
+		if status != 404 || !strings.Contains(body, "not handled") {
+			t.Errorf("%s %s = %d %s; want 404 not handled", tc.method, tc.path, status, body)
+		}
+		if fa.last != (authz.Caller{}) {
+			t.Errorf("%s %s reached authz as %v", tc.method, tc.path, fa.last)
 		}
 	}
 }

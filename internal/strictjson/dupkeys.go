@@ -1,4 +1,4 @@
-package authz
+package strictjson
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 )
 
 // CheckDuplicateKeys reports a key that appears twice in one object of the
-// JSON text body, at any depth, as a *FieldError naming the key's path
+// JSON text body, at any depth, as an *Error naming the key's path
 // ("ptz.password", "schedule[0].days"). encoding/json keeps the last of
 // duplicate keys and matches field names regardless of case, so
 // {"site":"a","SITE":"b"} would mean "b" to camgate but "a" to a proxy or
 // audit tool reading the first: keys that differ only in case (Unicode
 // simple folding, as encoding/json folds) are the same key here. Text that
-// is not valid JSON is a *FieldError naming "body". Every value in body is
+// is not valid JSON is an *Error naming "body". Every value in body is
 // walked, not only the first.
 func CheckDuplicateKeys(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
