@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -258,8 +260,7 @@ func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end
 		return false, err
 	}
 	defer files.keep(idx)
-	m.window.r, m.window.size, m.window.off = f, seg.Size, 0
-	m.window.buf = m.window.buf[:0]
+	m.window.Reset(f, seg.Size)
 	sc, err := readSampleTables(&m.window, m.prev)
 	if err != nil {
 		return false, fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), files.camera, err)
@@ -281,21 +282,21 @@ func (m *mp4Muxer) addRuns(sc *sampleTables, idx, left int, offset, span time.Du
 	// must not reserve its count times every segment behind it).
 	for _, t := range m.tracks {
 		n := 0
-		for _, tr := range sc.runs {
-			if tr.trackID == t.id {
-				n += len(tr.entries)
+		for _, tr := range sc.Runs {
+			if tr.TrackID == t.id {
+				n += len(tr.Entries)
 			}
 		}
 		if cap(t.samples)-len(t.samples) < n {
 			t.samples = slices.Grow(t.samples, max(n, min(n*left, maxPrealloc)))
 		}
 	}
-	for _, tr := range sc.runs {
-		t := m.track(tr.trackID)
+	for _, tr := range sc.Runs {
+		t := m.track(tr.TrackID)
 		if t == nil || t.ended {
 			continue
 		}
-		dts := durationToTicks(offset, t.timeScale) + int64(tr.base)
+		dts := durationToTicks(offset, t.timeScale) + int64(tr.Base)
 		if n := len(t.samples); n > 0 {
 			// Segments of an import may overlap a little (mediamtx and
 			// ffmpeg start every file's tracks at 0, audio runs past the
@@ -303,15 +304,15 @@ func (m *mp4Muxer) addRuns(sc *sampleTables, idx, left int, offset, span time.Du
 			dts = max(dts, t.lastDTS+int64(t.samples[n-1].dur))
 		}
 		limit := durationToTicks(span, t.timeScale)
-		off := tr.dataOffset
-		for _, e := range tr.entries {
+		off := tr.DataOffset
+		for _, e := range tr.Entries {
 			if dts >= limit {
 				t.ended = true // the first sample past the range ends the track
 				break
 			}
-			t.add(dts, dlSample{seg: int32(idx), off: off, size: e.size, cts: e.cts, sync: e.flags&sampleFlagNonSync == 0})
-			off += int64(e.size)
-			dts += int64(e.dur)
+			t.add(dts, dlSample{seg: int32(idx), off: off, size: e.Size, cts: e.CTS, sync: e.Flags&sampleFlagNonSync == 0})
+			off += int64(e.Size)
+			dts += int64(e.Dur)
 		}
 		t.finalDTS(dts)
 	}
@@ -326,7 +327,7 @@ const maxPrealloc = 1 << 18
 // before it, so the file starts on the keyframe preceding start and an edit
 // list hides the lead-in.
 type mp4Muxer struct {
-	window boxWindow // reused for every segment
+	window mp4.Window // reused for every segment
 	prev   *sampleTables
 	init   []initInfo // the first segment's tracks
 	hdr    []byte     // the first segment's ftyp+moov

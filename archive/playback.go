@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/valyala/fasthttp"
@@ -248,10 +250,10 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 	if err != nil {
 		return err
 	}
-	moov, _ := boxAt(b, 0)
-	moov, _ = boxAt(b, moov.end())
+	moov, _ := mp4.At(b, 0)
+	moov, _ = mp4.At(b, moov.End())
 	var parts fmp4.Parts
-	if err := parts.Unmarshal(b[moov.end():]); err != nil {
+	if err := parts.Unmarshal(b[moov.End():]); err != nil {
 		return err
 	}
 	keep := keepTracks(init, audio)

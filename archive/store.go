@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -255,7 +257,7 @@ func (s *Store) scanFile(src int, cam, name string, start time.Time, repair bool
 	f.Close()
 	if err != nil || sc.parts == 0 {
 		log.Warn("archive: segment has no complete fragment, ignored", "error", err)
-		if repair && (err == nil || errors.Is(err, errPartial)) {
+		if repair && (err == nil || errors.Is(err, mp4.ErrPartial)) {
 			s.root.Remove(path) // cut off before any media: nothing to keep
 		}
 		return Segment{}, false
