@@ -149,7 +149,7 @@ func FuzzDownloadTables(f *testing.F) {
 				}
 				n += p.size
 			}
-			if _, err := buildHeader(st.hdr, tracks, n); err != nil && err.Error() == "" {
+			if _, err := buildHeader(st.hdr, tracks, n, 0); err != nil && err.Error() == "" {
 				t.Fatal("an error without a message")
 			}
 		})

@@ -239,7 +239,7 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
 	d.pieces = layoutChunks(tracks)
-	if d.header, err = buildHeader(m.hdr, tracks, d.Size()); err != nil {
+	if d.header, err = buildHeader(m.hdr, tracks, d.Size(), s.co64Above); err != nil {
 		return nil, fmt.Errorf("archive: download of %s: %w", camera, err)
 	}
 	ok = true

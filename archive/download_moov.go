@@ -202,12 +202,17 @@ type coRef struct {
 }
 
 // buildHeader writes the header of an MP4 whose mdat holds dataSize bytes.
-func buildHeader(src []byte, tracks []*dlTrack, dataSize int64) ([]byte, error) {
+// Past co64Above bytes of file (0: past what 32 bits reach) it writes
+// 64-bit chunk offsets and mdat size.
+func buildHeader(src []byte, tracks []*dlTrack, dataSize, co64Above int64) ([]byte, error) {
+	if co64Above <= 0 {
+		co64Above = math.MaxUint32
+	}
 	h := &headerWriter{src: src}
 	if err := h.build(tracks, dataSize); err != nil {
 		return nil, err
 	}
-	if !h.large && int64(len(h.b))+dataSize > math.MaxUint32 {
+	if !h.large && int64(len(h.b))+dataSize > co64Above {
 		h = &headerWriter{src: src, large: true}
 		if err := h.build(tracks, dataSize); err != nil {
 			return nil, err

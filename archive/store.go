@@ -74,6 +74,10 @@ type Store struct {
 	index *index
 	// importScans caches scan results per import file (owned by the prune goroutine).
 	importScans map[string]cachedScan
+	// co64Above is the download size past which chunk offsets are 64-bit
+	// (co64, a 64-bit mdat size); 0 means when 32 bits no longer reach.
+	// Tests lower it: a file past 4 GiB is no fixture.
+	co64Above int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
