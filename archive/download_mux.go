@@ -76,8 +76,6 @@ func (m *mp4Muxer) track(id int) *dlTrack {
 	return nil
 }
 
-const sampleFlagNonSync = 1 << 16
-
 func (t *dlTrack) add(dts int64, s dlSample) {
 	// A sync sample before the range start, or the first one after a
 	// lead-in, makes what was gathered so far useless: start over here.
@@ -194,7 +192,7 @@ func (m *mp4Muxer) addRuns(sc *sampleTables, idx, left int, offset, span time.Du
 				t.ended = true // the first sample past the range ends the track
 				break
 			}
-			t.add(dts, dlSample{seg: int32(idx), off: off, size: e.Size, cts: e.CTS, sync: e.Flags&sampleFlagNonSync == 0})
+			t.add(dts, dlSample{seg: int32(idx), off: off, size: e.Size, cts: e.CTS, sync: e.Flags&mp4.FlagNonSync == 0})
 			off += int64(e.Size)
 			dts += int64(e.Dur)
 		}

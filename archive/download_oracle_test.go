@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/camgate/camgate/archive/mp4"
 
 	gomp4 "github.com/abema/go-mp4"
 
@@ -260,5 +264,36 @@ func TestDownloadOracle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadPartsMatchesGenericDecoder: the hand moof parser gives the HLS
+// path the parts mediacommon's decoder gave it, on what the recorder writes.
+func TestReadPartsMatchesGenericDecoder(t *testing.T) {
+	s := newTestStore(t, t.TempDir(), &fakeClock{now: t0.Add(time.Hour)})
+	defer s.Close()
+	recordStamped(t, s, "cam1", t0, 5*time.Second)
+	segs := s.Segments("cam1", t0, t0.Add(time.Hour))
+	if len(segs) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	for _, sg := range segs {
+		b, err := s.readSegment("cam1", sg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ftyp, _ := mp4.At(b, 0)
+		moov, _ := mp4.At(b, ftyp.End())
+		got, err := readParts(b, moov.End())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want fmp4.Parts
+		if err := want.Unmarshal(b[moov.End():]); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("segment %s: hand-parsed parts differ from the generic decoder's", sg.ID())
+		}
 	}
 }

@@ -21,6 +21,9 @@ type Entry struct {
 	CTS              int32
 }
 
+// FlagNonSync is sample_is_non_sync_sample in an Entry's Flags.
+const FlagNonSync = 1 << 16
+
 // MaxTrunSamples bounds one trun (a fragment of a second or two holds a few
 // hundred samples): a corrupt count must not allocate gigabytes. A
 // segment's truns together hold at most one sample per byte of the file:
