@@ -10,60 +10,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
-// errPartial marks a box that extends past the end of the data.
-var errPartial = errors.New("partial box")
-
 // maxInitSize bounds the ftyp+moov read into memory.
 const maxInitSize = 1 << 20
-
-type box struct {
-	typ       string
-	off, size int64
-}
-
-func (b box) end() int64 { return b.off + b.size }
-
-func parseBoxHeader(h []byte, off, limit int64) (box, error) {
-	size := int64(binary.BigEndian.Uint32(h[0:4]))
-	bx := box{typ: string(h[4:8]), off: off, size: size}
-	switch size {
-	case 0: // "to the end of the file": only a writer that crashed leaves it
-		return bx, errPartial
-	case 1:
-		if len(h) < 16 {
-			return bx, errPartial
-		}
-		bx.size = int64(binary.BigEndian.Uint64(h[8:16]))
-	}
-	if bx.size < 8 || bx.size > limit-off {
-		return bx, errPartial
-	}
-	return bx, nil
-}
-
-// boxAt reads the box header at off in b.
-func boxAt(b []byte, off int64) (box, error) {
-	if off < 0 || off+8 > int64(len(b)) {
-		return box{}, errPartial
-	}
-	return parseBoxHeader(b[off:min(off+16, int64(len(b)))], off, int64(len(b)))
-}
-
-// readBoxAt reads the box header at off in a file of the given size.
-func readBoxAt(r io.ReaderAt, off, size int64) (box, error) {
-	var h [16]byte
-	n := min(int64(16), size-off)
-	if n < 8 {
-		return box{}, errPartial
-	}
-	if _, err := r.ReadAt(h[:n], off); err != nil {
-		return box{}, err
-	}
-	return parseBoxHeader(h[:n], off, size)
-}
 
 // segmentScan is what the index learns from a segment file.
 type segmentScan struct {
@@ -71,7 +24,7 @@ type segmentScan struct {
 	validLen int64         // end of the last complete fragment
 	parts    int           // complete fragments
 	duration time.Duration // end of the last complete fragment
-	ntp      time.Time     // start time from mediamtx's mtxi box, if any
+	ntp      time.Time     // start time from mediamtx's mtxi mp4.Box, if any
 	tracks   uint64        // fingerprint of the track descriptions
 }
 
@@ -82,15 +35,15 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 	var sc segmentScan
 	off := int64(0)
 	for sc.initLen == 0 {
-		b, err := readBoxAt(r, off, size)
+		b, err := mp4.ReadAt(r, off, size)
 		if err != nil {
 			return sc, fmt.Errorf("no complete moov: %w", err)
 		}
-		if off == 0 && b.typ != "ftyp" {
+		if off == 0 && b.Type != "ftyp" {
 			return sc, errors.New("not an MP4 file (no ftyp)")
 		}
-		off = b.end()
-		if b.typ == "moov" {
+		off = b.End()
+		if b.Type == "moov" {
 			sc.initLen = off
 		}
 	}
@@ -108,40 +61,40 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 	}
 	sc.ntp = ntp
 	sc.validLen = sc.initLen
-	st := &sampleTables{fileSize: size}
+	fr := &mp4.Fragments{FileSize: size}
 	var moof []byte
 	samples := 0
 	for off < size {
-		b, err := readBoxAt(r, off, size)
+		b, err := mp4.ReadAt(r, off, size)
 		if err != nil {
 			break
 		}
-		if b.typ == "moof" {
-			mdat, err := readBoxAt(r, b.end(), size)
-			if err != nil || mdat.typ != "mdat" {
+		if b.Type == "moof" {
+			mdat, err := mp4.ReadAt(r, b.End(), size)
+			if err != nil || mdat.Type != "mdat" {
 				break
 			}
-			if b.size > maxMoofSize {
-				return sc, fmt.Errorf("moof at %d: %d bytes, at most %d", b.off, b.size, maxMoofSize)
+			if b.Size > maxMoofSize {
+				return sc, fmt.Errorf("moof at %d: %d bytes, at most %d", b.Off, b.Size, maxMoofSize)
 			}
-			moof = slices.Grow(moof[:0], int(b.size))[:b.size]
-			if _, err := r.ReadAt(moof, b.off); err != nil {
+			moof = slices.Grow(moof[:0], int(b.Size))[:b.Size]
+			if _, err := r.ReadAt(moof, b.Off); err != nil {
 				return sc, err
 			}
 			// Not wrapped: a malformed fragment is not a partial write
-			// (scanFile deletes what errPartial marks).
-			st.runs, st.entries = st.runs[:0], st.entries[:0]
-			if err := st.addMoof(moof, b.off); err != nil {
-				return sc, fmt.Errorf("fragment at %d: %v", b.off, err)
+			// (scanFile deletes what mp4.ErrPartial marks).
+			fr.Reset()
+			if err := fr.AddMoof(moof, b.Off); err != nil {
+				return sc, fmt.Errorf("fragment at %d: %v", b.Off, err)
 			}
-			if sc.duration, err = runsEnd(st.runs, init); err != nil {
-				return sc, fmt.Errorf("fragment at %d: %v", b.off, err)
+			if sc.duration, err = runsEnd(fr.Runs, init); err != nil {
+				return sc, fmt.Errorf("fragment at %d: %v", b.Off, err)
 			}
-			samples += len(st.entries)
+			samples += len(fr.Entries)
 			sc.parts++
-			off = mdat.end()
+			off = mdat.End()
 		} else {
-			off = b.end()
+			off = b.End()
 		}
 		sc.validLen = off
 	}
@@ -167,37 +120,37 @@ const minSampleBytes = 8
 // generic decoder does not trip on a box type it does not know.
 func parseInit(b []byte) (*fmp4.Init, time.Time, error) {
 	var ntp time.Time
-	ftyp, err := boxAt(b, 0)
+	ftyp, err := mp4.At(b, 0)
 	if err != nil {
 		return nil, ntp, err
 	}
-	moov, err := boxAt(b, ftyp.end())
-	if err != nil || moov.typ != "moov" {
+	moov, err := mp4.At(b, ftyp.End())
+	if err != nil || moov.Type != "moov" {
 		return nil, ntp, errors.New("no moov after ftyp")
 	}
-	for off := moov.off + 8; off < moov.end(); {
-		c, err := boxAt(b[:moov.end()], off)
+	for off := moov.Off + 8; off < moov.End(); {
+		c, err := mp4.At(b[:moov.End()], off)
 		if err != nil {
 			break
 		}
-		if c.typ == "udta" {
-			for u := c.off + 8; u < c.end(); {
-				m, err := boxAt(b[:c.end()], u)
+		if c.Type == "udta" {
+			for u := c.Off + 8; u < c.End(); {
+				m, err := mp4.At(b[:c.End()], u)
 				if err != nil {
 					break
 				}
 				// mtxi: fullbox 4, stream id 16, segment number 8, dts 8, ntp 8
-				if m.typ == "mtxi" && m.size >= 52 {
-					ntp = time.Unix(0, int64(binary.BigEndian.Uint64(b[m.off+44:m.off+52]))).UTC()
+				if m.Type == "mtxi" && m.Size >= 52 {
+					ntp = time.Unix(0, int64(binary.BigEndian.Uint64(b[m.Off+44:m.Off+52]))).UTC()
 				}
-				u = m.end()
+				u = m.End()
 			}
-			copy(b[c.off+4:c.off+8], "free")
+			copy(b[c.Off+4:c.Off+8], "free")
 		}
-		off = c.end()
+		off = c.End()
 	}
 	var init fmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(b[:moov.end()])); err != nil {
+	if err := init.Unmarshal(bytes.NewReader(b[:moov.End()])); err != nil {
 		return nil, ntp, fmt.Errorf("init: %w", err)
 	}
 	return &init, ntp, nil
@@ -207,23 +160,23 @@ func parseInit(b []byte) (*fmp4.Init, time.Time, error) {
 // same fingerprint can be played with one init section.
 func tracksFingerprint(b []byte) uint64 {
 	h := fnv.New64a()
-	ftyp, err := boxAt(b, 0)
+	ftyp, err := mp4.At(b, 0)
 	if err != nil {
 		return 0
 	}
-	moov, err := boxAt(b, ftyp.end())
+	moov, err := mp4.At(b, ftyp.End())
 	if err != nil {
 		return 0
 	}
-	for off := moov.off + 8; off < moov.end(); {
-		c, err := boxAt(b[:moov.end()], off)
+	for off := moov.Off + 8; off < moov.End(); {
+		c, err := mp4.At(b[:moov.End()], off)
 		if err != nil {
 			break
 		}
-		if c.typ == "trak" {
-			h.Write(b[c.off:c.end()])
+		if c.Type == "trak" {
+			h.Write(b[c.Off:c.End()])
 		}
-		off = c.end()
+		off = c.End()
 	}
 	return h.Sum64()
 }
@@ -238,19 +191,19 @@ func initTrack(init *fmp4.Init, id int) *fmp4.InitTrack {
 }
 
 // runsEnd returns the latest sample end time among a moof's runs.
-func runsEnd(runs []trackRun, init *fmp4.Init) (time.Duration, error) {
+func runsEnd(runs []mp4.Run, init *fmp4.Init) (time.Duration, error) {
 	var end time.Duration
 	for _, r := range runs {
-		track := initTrack(init, r.trackID)
+		track := initTrack(init, r.TrackID)
 		if track == nil || track.TimeScale == 0 {
-			return 0, fmt.Errorf("trun of track %d, which the moov does not have (or has no timescale)", r.trackID)
+			return 0, fmt.Errorf("trun of track %d, which the moov does not have (or has no timescale)", r.TrackID)
 		}
-		t := r.base
-		for _, e := range r.entries {
-			t += uint64(e.dur) // at most 2^52 more: no overflow past a sane base
+		t := r.Base
+		for _, e := range r.Entries {
+			t += uint64(e.Dur) // at most 2^52 more: no overflow past a sane base
 		}
 		if t/uint64(track.TimeScale) > uint64(maxSegmentDuration/time.Second) {
-			return 0, fmt.Errorf("track %d ends %d s into the segment: more than %v", r.trackID, t/uint64(track.TimeScale), maxSegmentDuration)
+			return 0, fmt.Errorf("track %d ends %d s into the segment: more than %v", r.TrackID, t/uint64(track.TimeScale), maxSegmentDuration)
 		}
 		end = max(end, ticksToDuration(int64(t), track.TimeScale))
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 )
 
@@ -101,13 +103,14 @@ func FuzzDownloadTables(f *testing.F) {
 		var st *sampleTables
 		var err error
 		used := allocated(func() {
-			w := &boxWindow{r: bytes.NewReader(data), size: size}
-			st, err = readSampleTables(w, nil)
+			var w mp4.Window
+			w.Reset(bytes.NewReader(data), size)
+			st, err = readSampleTables(&w, nil)
 			if err == nil {
 				// A second pass reuses the first one's entries, as
 				// consecutive segments of a download do.
-				w.off, w.buf = 0, w.buf[:0]
-				st, err = readSampleTables(w, st)
+				w.Reset(bytes.NewReader(data), size)
+				st, err = readSampleTables(&w, st)
 			}
 		})
 		if used > allocBound(len(data)) {
@@ -119,13 +122,13 @@ func FuzzDownloadTables(f *testing.F) {
 			}
 			return
 		}
-		for _, r := range st.runs {
-			end := r.dataOffset
-			for _, e := range r.entries {
-				end += int64(e.size)
+		for _, r := range st.Runs {
+			end := r.DataOffset
+			for _, e := range r.Entries {
+				end += int64(e.Size)
 			}
-			if r.dataOffset < 0 || end > size {
-				t.Fatalf("track %d: samples at [%d, %d) of a %d-byte file", r.trackID, r.dataOffset, end, size)
+			if r.DataOffset < 0 || end > size {
+				t.Fatalf("track %d: samples at [%d, %d) of a %d-byte file", r.TrackID, r.DataOffset, end, size)
 			}
 		}
 		used = allocated(func() {
@@ -146,7 +149,7 @@ func FuzzDownloadTables(f *testing.F) {
 				}
 				n += p.size
 			}
-			if _, err := buildHeader(st.hdr, tracks, n); err != nil && err.Error() == "" {
+			if _, err := buildHeader(st.hdr, tracks, n, 0); err != nil && err.Error() == "" {
 				t.Fatal("an error without a message")
 			}
 		})

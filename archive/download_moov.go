@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/camgate/camgate/archive/mp4"
 )
 
 // The download's ftyp, moov and mdat header are written by hand with plain
@@ -40,18 +42,18 @@ func (w *boxBuf) end() {
 func (w *boxBuf) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
 func (w *boxBuf) u64(v uint64) { w.b = binary.BigEndian.AppendUint64(w.b, v) }
 
-// children calls fn for every child box of the box at b[bx.off:bx.end()],
+// children calls fn for every child box of the box at b[bx.Off:bx.End()],
 // skipping skip bytes after its header (a full box's version and flags).
-func children(b []byte, bx box, skip int64, fn func(c box) error) error {
-	for off := bx.off + 8 + skip; off < bx.end(); {
-		c, err := boxAt(b[:bx.end()], off)
+func children(b []byte, bx mp4.Box, skip int64, fn func(c mp4.Box) error) error {
+	for off := bx.Off + 8 + skip; off < bx.End(); {
+		c, err := mp4.At(b[:bx.End()], off)
 		if err != nil {
-			return fmt.Errorf("%w: in %s: %w", errBadInit, bx.typ, err)
+			return fmt.Errorf("%w: in %s: %w", errBadInit, bx.Type, err)
 		}
 		if err := fn(c); err != nil {
 			return err
 		}
-		off = c.end()
+		off = c.End()
 	}
 	return nil
 }
@@ -128,23 +130,23 @@ type initInfo struct {
 // initTracks reads the tracks of an init (ftyp+moov) without a generic box
 // decoder: the download reads one per recording.
 func initTracks(b []byte) ([]initInfo, error) {
-	ftyp, err := boxAt(b, 0)
+	ftyp, err := mp4.At(b, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadInit, err)
 	}
-	moov, err := boxAt(b, ftyp.end())
-	if err != nil || moov.typ != "moov" {
+	moov, err := mp4.At(b, ftyp.End())
+	if err != nil || moov.Type != "moov" {
 		return nil, fmt.Errorf("%w: no moov after ftyp", errBadInit)
 	}
 	var out []initInfo
-	err = children(b, moov, 0, func(trak box) error {
-		if trak.typ != "trak" {
+	err = children(b, moov, 0, func(trak mp4.Box) error {
+		if trak.Type != "trak" {
 			return nil
 		}
 		t := initInfo{id: trakID(b, trak)}
-		err := walk(b, trak, func(c box) error {
-			p := b[c.off:c.end()]
-			switch c.typ {
+		err := walk(b, trak, func(c mp4.Box) error {
+			p := b[c.Off:c.End()]
+			switch c.Type {
 			case "mdhd":
 				t.timeScale = timescaleOf(p)
 			case "hdlr": // version+flags 4, pre_defined 4, handler_type 4
@@ -172,12 +174,12 @@ func initTracks(b []byte) ([]initInfo, error) {
 
 // walk calls fn for every box under bx, descending into the containers on
 // the way to a sample description.
-func walk(b []byte, bx box, fn func(c box) error) error {
-	return children(b, bx, 0, func(c box) error {
+func walk(b []byte, bx mp4.Box, fn func(c mp4.Box) error) error {
+	return children(b, bx, 0, func(c mp4.Box) error {
 		if err := fn(c); err != nil {
 			return err
 		}
-		switch c.typ {
+		switch c.Type {
 		case "mdia", "minf", "stbl":
 			return walk(b, c, fn)
 		}
@@ -200,12 +202,17 @@ type coRef struct {
 }
 
 // buildHeader writes the header of an MP4 whose mdat holds dataSize bytes.
-func buildHeader(src []byte, tracks []*dlTrack, dataSize int64) ([]byte, error) {
+// Past co64Above bytes of file (0: past what 32 bits reach) it writes
+// 64-bit chunk offsets and mdat size.
+func buildHeader(src []byte, tracks []*dlTrack, dataSize, co64Above int64) ([]byte, error) {
+	if co64Above <= 0 {
+		co64Above = math.MaxUint32
+	}
 	h := &headerWriter{src: src}
 	if err := h.build(tracks, dataSize); err != nil {
 		return nil, err
 	}
-	if !h.large && int64(len(h.b))+dataSize > math.MaxUint32 {
+	if !h.large && int64(len(h.b))+dataSize > co64Above {
 		h = &headerWriter{src: src, large: true}
 		if err := h.build(tracks, dataSize); err != nil {
 			return nil, err
@@ -233,18 +240,18 @@ func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
 		h.b = append(h.b, "iso4"...) // ctts version 1
 	}
 	h.end()
-	ftyp, err := boxAt(h.src, 0)
+	ftyp, err := mp4.At(h.src, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBadInit, err)
 	}
-	moov, err := boxAt(h.src, ftyp.end())
-	if err != nil || moov.typ != "moov" {
+	moov, err := mp4.At(h.src, ftyp.End())
+	if err != nil || moov.Type != "moov" {
 		return fmt.Errorf("%w: no moov", errBadInit)
 	}
-	traks := map[int]box{}
-	var mvhd box
-	err = children(h.src, moov, 0, func(c box) error {
-		switch c.typ {
+	traks := map[int]mp4.Box{}
+	var mvhd mp4.Box
+	err = children(h.src, moov, 0, func(c mp4.Box) error {
+		switch c.Type {
 		case "mvhd":
 			mvhd = c
 		case "trak":
@@ -255,10 +262,10 @@ func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
 	if err != nil {
 		return err
 	}
-	if mvhd.typ == "" {
+	if mvhd.Type == "" {
 		return fmt.Errorf("%w: no mvhd", errBadInit)
 	}
-	if h.movieScale = timescaleOf(h.src[mvhd.off:mvhd.end()]); h.movieScale == 0 {
+	if h.movieScale = timescaleOf(h.src[mvhd.Off:mvhd.End()]); h.movieScale == 0 {
 		return fmt.Errorf("%w: mvhd timescale", errBadInit)
 	}
 	var movieDur uint64
@@ -267,7 +274,7 @@ func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
 		movieDur = max(movieDur, d)
 	}
 	h.start("moov")
-	if err := h.durationBox(h.src[mvhd.off:mvhd.end()], 4, movieDur); err != nil {
+	if err := h.durationBox(h.src[mvhd.Off:mvhd.End()], 4, movieDur); err != nil {
 		return err
 	}
 	for _, t := range tracks {
@@ -303,17 +310,17 @@ func negativeCTS(tracks []*dlTrack) bool {
 }
 
 // trakID reads the track_ID of a trak's tkhd (0 when there is none).
-func trakID(b []byte, trak box) int {
+func trakID(b []byte, trak mp4.Box) int {
 	id := 0
-	children(b, trak, 0, func(c box) error {
-		if c.typ != "tkhd" || c.size < 32 {
+	children(b, trak, 0, func(c mp4.Box) error {
+		if c.Type != "tkhd" || c.Size < 32 {
 			return nil
 		}
-		at := c.off + 20 // header 8, version+flags 4, two 32-bit times
-		if b[c.off+8] == 1 {
-			at = c.off + 28
+		at := c.Off + 20 // header 8, version+flags 4, two 32-bit times
+		if b[c.Off+8] == 1 {
+			at = c.Off + 28
 		}
-		if at+4 <= c.end() {
+		if at+4 <= c.End() {
 			id = int(binary.BigEndian.Uint32(b[at:]))
 		}
 		return nil
@@ -323,14 +330,14 @@ func trakID(b []byte, trak box) int {
 
 // trak writes one track from the recording's trak: tkhd and mdhd with
 // durations, a new edit list, the recording's stsd and new sample tables.
-func (h *headerWriter) trak(t *dlTrack, trak box) error {
+func (h *headerWriter) trak(t *dlTrack, trak mp4.Box) error {
 	mediaDur := t.mediaDuration()
 	edits, movieDur := h.edits(t, mediaDur)
 	h.start("trak")
-	err := children(h.src, trak, 0, func(c box) error {
-		switch c.typ {
+	err := children(h.src, trak, 0, func(c mp4.Box) error {
+		switch c.Type {
 		case "tkhd":
-			if err := h.durationBox(h.src[c.off:c.end()], 8, movieDur); err != nil {
+			if err := h.durationBox(h.src[c.Off:c.End()], 8, movieDur); err != nil {
 				return err
 			}
 			h.writeEdits(edits)
@@ -338,7 +345,7 @@ func (h *headerWriter) trak(t *dlTrack, trak box) error {
 		case "mdia":
 			return h.mdia(t, c, uint64(mediaDur))
 		default:
-			h.b = append(h.b, h.src[c.off:c.end()]...)
+			h.b = append(h.b, h.src[c.Off:c.End()]...)
 		}
 		return nil
 	})
@@ -355,25 +362,25 @@ func (t *dlTrack) mediaDuration() int64 {
 	return d
 }
 
-func (h *headerWriter) mdia(t *dlTrack, mdia box, mediaDur uint64) error {
+func (h *headerWriter) mdia(t *dlTrack, mdia mp4.Box, mediaDur uint64) error {
 	h.start("mdia")
-	err := children(h.src, mdia, 0, func(c box) error {
-		switch c.typ {
+	err := children(h.src, mdia, 0, func(c mp4.Box) error {
+		switch c.Type {
 		case "mdhd":
-			return h.durationBox(h.src[c.off:c.end()], 4, mediaDur)
+			return h.durationBox(h.src[c.Off:c.End()], 4, mediaDur)
 		case "minf":
 			h.start("minf")
-			err := children(h.src, c, 0, func(c box) error {
-				if c.typ == "stbl" {
+			err := children(h.src, c, 0, func(c mp4.Box) error {
+				if c.Type == "stbl" {
 					return h.stbl(t, c)
 				}
-				h.b = append(h.b, h.src[c.off:c.end()]...)
+				h.b = append(h.b, h.src[c.Off:c.End()]...)
 				return nil
 			})
 			h.end()
 			return err
 		default:
-			h.b = append(h.b, h.src[c.off:c.end()]...)
+			h.b = append(h.b, h.src[c.Off:c.End()]...)
 		}
 		return nil
 	})

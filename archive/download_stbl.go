@@ -1,16 +1,20 @@
 package archive
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/camgate/camgate/archive/mp4"
+)
 
 // stbl writes a sample table: the recording's stsd, then stts, stss, ctts,
 // stsc, stsz and stco/co64 built from the download's samples. Counts are
 // patched after the entries so every table is one pass.
-func (h *headerWriter) stbl(t *dlTrack, stbl box) error {
+func (h *headerWriter) stbl(t *dlTrack, stbl mp4.Box) error {
 	h.start("stbl")
 	found := false
-	err := children(h.src, stbl, 0, func(c box) error {
-		if c.typ == "stsd" {
-			h.b = append(h.b, h.src[c.off:c.end()]...)
+	err := children(h.src, stbl, 0, func(c mp4.Box) error {
+		if c.Type == "stsd" {
+			h.b = append(h.b, h.src[c.Off:c.End()]...)
 			found = true
 		}
 		return nil // the recording's own tables are empty: fragments carry the samples

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/archive/mp4"
 )
 
 // probe is what ffprobe reports of a file.
@@ -215,13 +217,13 @@ func TestDownloadRealFootagePlays(t *testing.T) {
 // first segment's count times the segments left, but one segment claiming
 // many samples must not reserve that for each of thousands behind it.
 func TestDownloadPreallocIsBounded(t *testing.T) {
-	entries := make([]trunEntry, 300)
+	entries := make([]mp4.Entry, 300)
 	for i := range entries {
-		entries[i] = trunEntry{dur: 3600, size: 10}
+		entries[i] = mp4.Entry{Dur: 3600, Size: 10}
 	}
 	st := &sampleTables{
-		tracks: []initInfo{{id: 1, timeScale: 90000, handler: "vide", entry: "avc1"}},
-		runs:   []trackRun{{trackID: 1, entries: entries}},
+		tracks:    []initInfo{{id: 1, timeScale: 90000, handler: "vide", entry: "avc1"}},
+		Fragments: mp4.Fragments{Runs: []mp4.Run{{TrackID: 1, Entries: entries}}},
 	}
 	m := &mp4Muxer{}
 	if !m.setInit(st, true) {

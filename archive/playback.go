@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/camgate/camgate/archive/mp4"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
@@ -248,10 +251,10 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 	if err != nil {
 		return err
 	}
-	moov, _ := boxAt(b, 0)
-	moov, _ = boxAt(b, moov.end())
-	var parts fmp4.Parts
-	if err := parts.Unmarshal(b[moov.end():]); err != nil {
+	moov, _ := mp4.At(b, 0)
+	moov, _ = mp4.At(b, moov.End())
+	parts, err := readParts(b, moov.End())
+	if err != nil {
 		return err
 	}
 	keep := keepTracks(init, audio)
@@ -278,4 +281,68 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 		}
 	}
 	return nil
+}
+
+// readParts reads the moof+mdat pairs of the segment file b from off
+// with the archive's one moof parser; payloads are slices of b. The runs
+// of one track in a moof make one part track, as the generic decoder
+// made them.
+func readParts(b []byte, off int64) (fmp4.Parts, error) {
+	var parts fmp4.Parts
+	fr := mp4.Fragments{FileSize: int64(len(b))}
+	for off < int64(len(b)) {
+		bx, err := mp4.At(b, off)
+		if err != nil {
+			return nil, err
+		}
+		off = bx.End()
+		if bx.Type != "moof" {
+			continue
+		}
+		moof := b[bx.Off:bx.End()]
+		fr.Reset()
+		if err := fr.AddMoof(moof, bx.Off); err != nil {
+			return nil, err
+		}
+		p := &fmp4.Part{SequenceNumber: mfhdSequence(moof)}
+		samples := make([]fmp4.Sample, len(fr.Entries))
+		k := 0
+		for _, r := range fr.Runs {
+			var pt *fmp4.PartTrack
+			if n := len(p.Tracks); n > 0 && p.Tracks[n-1].ID == r.TrackID {
+				pt = p.Tracks[n-1]
+			} else {
+				pt = &fmp4.PartTrack{ID: r.TrackID, BaseTime: r.Base}
+				p.Tracks = append(p.Tracks, pt)
+			}
+			at := r.DataOffset
+			for _, e := range r.Entries {
+				if e.Size == 0 {
+					return nil, errors.New("invalid sample size")
+				}
+				s := &samples[k]
+				k++
+				*s = fmp4.Sample{Duration: e.Dur, PTSOffset: e.CTS, IsNonSyncSample: e.Flags&mp4.FlagNonSync != 0, Payload: b[at : at+int64(e.Size)]}
+				at += int64(e.Size)
+				pt.Samples = append(pt.Samples, s)
+			}
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+// mfhdSequence is the sequence number in a moof's mfhd, 0 without one.
+func mfhdSequence(moof []byte) uint32 {
+	for off := int64(8); off < int64(len(moof)); {
+		c, err := mp4.At(moof, off)
+		if err != nil {
+			return 0
+		}
+		if c.Type == "mfhd" && c.Size >= 16 {
+			return binary.BigEndian.Uint32(moof[c.Off+12 : c.Off+16])
+		}
+		off = c.End()
+	}
+	return 0
 }

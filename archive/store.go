@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -72,6 +74,10 @@ type Store struct {
 	index *index
 	// importScans caches scan results per import file (owned by the prune goroutine).
 	importScans map[string]cachedScan
+	// co64Above is the download size past which chunk offsets are 64-bit
+	// (co64, a 64-bit mdat size); 0 means when 32 bits no longer reach.
+	// Tests lower it: a file past 4 GiB is no fixture.
+	co64Above int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -255,7 +261,7 @@ func (s *Store) scanFile(src int, cam, name string, start time.Time, repair bool
 	f.Close()
 	if err != nil || sc.parts == 0 {
 		log.Warn("archive: segment has no complete fragment, ignored", "error", err)
-		if repair && (err == nil || errors.Is(err, errPartial)) {
+		if repair && (err == nil || errors.Is(err, mp4.ErrPartial)) {
 			s.root.Remove(path) // cut off before any media: nothing to keep
 		}
 		return Segment{}, false

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
@@ -144,7 +146,7 @@ func TestRetentionByAgeAndDiskBudget(t *testing.T) {
 }
 
 // An existing mediamtx folder: local-time names, and mediamtx's own "mtxi"
-// start-time box, which the generic init decoder does not know.
+// start-time mp4.Box, which the generic init decoder does not know.
 func TestMediaMTXFolderIsIndexedReadOnly(t *testing.T) {
 	own, mtx := t.TempDir(), t.TempDir()
 	clock := &fakeClock{now: t0.Add(time.Hour)}
@@ -202,9 +204,9 @@ func TestMediaMTXFolderIsIndexedReadOnly(t *testing.T) {
 // withMtxi appends a udta{mtxi} box, as mediamtx writes it, to the moov.
 func withMtxi(t testing.TB, b []byte, start time.Time) []byte {
 	t.Helper()
-	ftyp, _ := boxAt(b, 0)
-	moov, err := boxAt(b, ftyp.end())
-	if err != nil || moov.typ != "moov" {
+	ftyp, _ := mp4.At(b, 0)
+	moov, err := mp4.At(b, ftyp.End())
+	if err != nil || moov.Type != "moov" {
 		t.Fatal("no moov")
 	}
 	mtxi := make([]byte, 52)
@@ -212,8 +214,8 @@ func withMtxi(t testing.TB, b []byte, start time.Time) []byte {
 	copy(mtxi[4:], "mtxi")
 	binary.BigEndian.PutUint64(mtxi[44:], uint64(start.UnixNano()))
 	udta := append([]byte{0, 0, 0, 60, 'u', 'd', 't', 'a'}, mtxi...)
-	out := append([]byte(nil), b[:moov.end()]...)
+	out := append([]byte(nil), b[:moov.End()]...)
 	out = append(out, udta...)
-	binary.BigEndian.PutUint32(out[moov.off:], uint32(moov.size)+uint32(len(udta)))
-	return append(out, b[moov.end():]...)
+	binary.BigEndian.PutUint32(out[moov.Off:], uint32(moov.Size)+uint32(len(udta)))
+	return append(out, b[moov.End():]...)
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
@@ -323,18 +325,18 @@ func (w *Writer) Close() error {
 // mvhdDurationOffset finds mvhd's 32-bit duration in a marshalled init
 // (ftyp, moov{mvhd v0, ...}).
 func mvhdDurationOffset(b []byte) (int64, error) {
-	ftyp, err := boxAt(b, 0)
-	if err != nil || ftyp.typ != "ftyp" {
+	ftyp, err := mp4.At(b, 0)
+	if err != nil || ftyp.Type != "ftyp" {
 		return 0, errors.New("archive: init has no ftyp")
 	}
-	moov, err := boxAt(b, ftyp.size)
-	if err != nil || moov.typ != "moov" {
+	moov, err := mp4.At(b, ftyp.Size)
+	if err != nil || moov.Type != "moov" {
 		return 0, errors.New("archive: init has no moov")
 	}
-	mvhd, err := boxAt(b, ftyp.size+8)
-	if err != nil || mvhd.typ != "mvhd" || len(b) < int(ftyp.size+8+28) || b[ftyp.size+16] != 0 {
+	mvhd, err := mp4.At(b, ftyp.Size+8)
+	if err != nil || mvhd.Type != "mvhd" || len(b) < int(ftyp.Size+8+28) || b[ftyp.Size+16] != 0 {
 		return 0, errors.New("archive: init has no version 0 mvhd")
 	}
 	// header 8, version+flags 4, creation 4, modification 4, timescale 4
-	return ftyp.size + 8 + 24, nil
+	return ftyp.Size + 8 + 24, nil
 }
