@@ -45,6 +45,11 @@ var errMethod = fmt.Errorf("hls: %w", httpjson.ErrMethodNotAllowed)
 // name the camera's source, so the viewer is told no more.
 var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnavailable)
 
+// AudioDroppedHeader is set on playlists served from a variant with audio
+// when the camera's audio was left out because HLS players cannot decode it
+// (G.711 and the like): its value names the codecs, e.g. "G711".
+const AudioDroppedHeader = "X-Camgate-Audio-Dropped"
+
 // allowedMethods is the Allow and Access-Control-Allow-Methods value.
 const allowedMethods = "GET, HEAD, OPTIONS"
 
@@ -301,6 +306,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 	case http.StatusOK:
 		if kind.media() {
 			hs.mux.files.put(m, file, ctx.Response.Body(), string(ctx.Response.Header.ContentType()))
+		} else if d := hs.mux.droppedAudio(); d != "" {
+			// The video-only variant has no audio to drop: only a viewer
+			// allowed sound sees this.
+			ctx.Response.Header.Set(AudioDroppedHeader, d)
 		}
 		return nil
 	case 0, http.StatusNotFound:
