@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/gateway/stream"
@@ -32,6 +35,11 @@ type feedTrack struct {
 	h265  *rtph265.Decoder
 	opus  *rtpsimpleaudio.Decoder
 	aac   *rtpmpeg4audio.Decoder
+	// params are the video's parameter sets (H264: SPS, PPS; H265: VPS,
+	// SPS, PPS), from the SDP and then the last in-band ones: cameras that
+	// send them only in the SDP get them prepended to random-access units,
+	// which gohlslib needs in the stream.
+	params [][]byte
 
 	started bool
 	lastTS  uint32
@@ -109,7 +117,7 @@ func newFeedTrack(f format.Format, hasVideo bool) *feedTrack {
 			return nil
 		}
 		sps, pps := f.SafeParams()
-		return &feedTrack{h264: dec, track: &gohlslib.Track{
+		return &feedTrack{h264: dec, params: [][]byte{clone(sps), clone(pps)}, track: &gohlslib.Track{
 			Codec: &codecs.H264{SPS: clone(sps), PPS: clone(pps)}, ClockRate: f.ClockRate(),
 		}}
 	case *format.H265:
@@ -118,7 +126,7 @@ func newFeedTrack(f format.Format, hasVideo bool) *feedTrack {
 			return nil
 		}
 		vps, sps, pps := f.SafeParams()
-		return &feedTrack{h265: dec, track: &gohlslib.Track{
+		return &feedTrack{h265: dec, params: [][]byte{clone(vps), clone(sps), clone(pps)}, track: &gohlslib.Track{
 			Codec: &codecs.H265{VPS: clone(vps), SPS: clone(sps), PPS: clone(pps)}, ClockRate: f.ClockRate(),
 		}}
 	case *format.Opus:
@@ -250,8 +258,70 @@ func (f *feeder) write(t *feedTrack, ntp time.Time) error {
 	if len(au) == 0 {
 		return nil
 	}
+	au = t.withParams(au)
 	if t.h265 != nil {
 		return f.muxer.WriteH265(t.track, auNTP, auPTS, au)
 	}
 	return f.muxer.WriteH264(t.track, auNTP, auPTS, au)
+}
+
+// withParams remembers the in-band parameter sets of au, and prepends the
+// known ones to a random-access unit that has none.
+func (t *feedTrack) withParams(au [][]byte) [][]byte {
+	has := false
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if i := t.paramIndex(n); i >= 0 {
+			has = true
+			if !bytes.Equal(t.params[i], n) {
+				t.params[i] = clone(n)
+			}
+		}
+	}
+	if has {
+		return au
+	}
+	random := false
+	if t.h265 != nil {
+		random = h265.IsRandomAccess(au)
+	} else {
+		random = h264.IsRandomAccess(au)
+	}
+	if !random {
+		return au
+	}
+	out := make([][]byte, 0, len(t.params)+len(au))
+	for _, p := range t.params {
+		if len(p) > 0 {
+			out = append(out, p)
+		}
+	}
+	return append(out, au...)
+}
+
+// paramIndex is n's index in params, or -1 when n is not a parameter set.
+func (t *feedTrack) paramIndex(n []byte) int {
+	if t.h265 != nil {
+		if len(n) < 2 {
+			return -1
+		}
+		switch h265.NALUType((n[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			return 0
+		case h265.NALUType_SPS_NUT:
+			return 1
+		case h265.NALUType_PPS_NUT:
+			return 2
+		}
+		return -1
+	}
+	switch h264.NALUType(n[0] & 0x1f) {
+	case h264.NALUTypeSPS:
+		return 0
+	case h264.NALUTypePPS:
+		return 1
+	}
+	return -1
 }
