@@ -33,7 +33,8 @@ type mediaOut struct {
 	w         rtpWriter // the shared *webrtc.TrackLocalStaticRTP
 	mime      string
 	clockRate uint32
-	h264      bool
+	video     bool
+	h264      bool // re-chunked (H265 is forwarded as the camera packetized it)
 
 	pkt     rtp.Packet
 	scratch [maxPayload]byte // FU-A being built

@@ -7,11 +7,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
 )
 
 // peer is one WHEP viewer: a peer connection bound to its variant's shared
@@ -47,6 +49,16 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	st, release, err := s.Hub.Acquire(ctx, t.Camera)
 	if err != nil {
 		return nil, "", "", err
+	}
+	ms := findMedias(st.Full.Desc)
+	if ms.video >= 0 && !info.accepts(ms.videoCaps.MimeType) {
+		release()
+		return nil, "", "", fmt.Errorf("%w: camera sends %s; the offer has %s",
+			ErrCodecNotOffered, strings.TrimPrefix(ms.videoCaps.MimeType, "video/"), info.offered())
+	}
+	if t.Variant == stream.VariantFull && ms.audio < 0 && ms.lostAudio != "" {
+		s.Logger.Info("webrtc: viewer gets no audio: the camera's audio codec is not a WebRTC one (no transcoding)",
+			"camera", t.Camera, "audio", ms.lostAudio, "remote", remote)
 	}
 	vt, err := s.joinTracks(t.Camera, variantFor(st, t.Variant), st, release)
 	if err != nil {

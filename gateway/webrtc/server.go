@@ -263,6 +263,12 @@ var (
 		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264Fmtp,
 		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
 	}
+	// H265 as pion and Safari/Chromium (with hardware decoding) negotiate
+	// it: RFC 7798 packets, forwarded as the camera sends them.
+	h265Codec = webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
+	}
 	opusCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
 	pcmuCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}
 	pcmaCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}
@@ -280,6 +286,7 @@ func newMediaEngine(lf pionLoggers) (*webrtc.MediaEngine, *interceptor.Registry,
 		kind webrtc.RTPCodecType
 	}{
 		{h264Codec, 96, webrtc.RTPCodecTypeVideo},
+		{h265Codec, 116, webrtc.RTPCodecTypeVideo},
 		{opusCodec, 111, webrtc.RTPCodecTypeAudio},
 		{pcmuCodec, 0, webrtc.RTPCodecTypeAudio},
 		{pcmaCodec, 8, webrtc.RTPCodecTypeAudio},
