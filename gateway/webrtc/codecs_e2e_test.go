@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camgate/camgate/internal/mediatest"
+	"github.com/camgate/camgate/internal/poll"
 	"github.com/camgate/camgate/internal/whepclient"
 )
 
@@ -92,5 +93,23 @@ func TestCameraCodecRows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBFramesAreRefused: a camera sending H264 with B-frames is refused
+// with the reason (at once, or after the first viewer's tracks saw frames
+// out of order, which closes it), and its viewers are closed.
+func TestBFramesAreRefused(t *testing.T) {
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264-bframes", Ext: "mkv",
+		Video: []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p"}})
+	h := newHarnessFrom(t, up.URL())
+	var last httpResult
+	poll.Until(t, "a 400 naming B-frames", func() bool {
+		_, last = h.playWith(t, "bob")
+		return last.status == http.StatusBadRequest
+	})
+	if !strings.Contains(last.body, "B-frames") {
+		t.Fatalf("refusal %q does not name B-frames", last.body)
 	}
 }

@@ -24,6 +24,11 @@ var (
 	// offer can receive, e.g. an H265 camera and an offer with only H264
 	// (415: the viewer's media types cannot carry it).
 	ErrCodecNotOffered = fmt.Errorf("the offer cannot receive the camera's video codec: %w", httpjson.ErrUnsupportedMediaType)
+	// ErrBFrames: the camera's video has B-frames (frames out of
+	// presentation order). Browsers decode such WebRTC video at a frame or
+	// so per second, so it is refused, as mediamtx does (400, like
+	// ErrNotPlayable: HLS plays it).
+	ErrBFrames = fmt.Errorf("%w: the camera's video has B-frames, which WebRTC viewers cannot play smoothly (watch it over HLS, or turn B-frames off on the camera)", ErrNotPlayable)
 	// ErrTooLarge: the request body is over the limit (413).
 	ErrTooLarge = fmt.Errorf("whep: %w", httpjson.ErrTooLarge)
 )

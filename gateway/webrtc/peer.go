@@ -50,6 +50,13 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	if err != nil {
 		return nil, "", "", err
 	}
+	s.mu.Lock()
+	reordered := s.reordered[t.Camera] == st
+	s.mu.Unlock()
+	if reordered {
+		release()
+		return nil, "", "", fmt.Errorf("%w: camera %s", ErrBFrames, t.Camera)
+	}
 	ms := findMedias(st.Full.Desc)
 	if ms.video >= 0 && !info.accepts(ms.videoCaps.MimeType) {
 		release()
@@ -72,7 +79,12 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	}
 	s.mu.Lock()
 	if p.closed || s.ctx.Err() != nil || s.tracks[vt.key] != vt { // vt failed meanwhile
+		reordered := s.reordered[t.Camera] == st
 		s.mu.Unlock()
+		if reordered {
+			p.close("setup failed")
+			return nil, "", "", fmt.Errorf("%w: camera %s", ErrBFrames, t.Camera)
+		}
 		p.close("closed during setup")
 		return nil, "", "", fmt.Errorf("%w: peer closed during setup", errServerClosed)
 	}

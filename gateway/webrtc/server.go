@@ -98,9 +98,13 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex            // guards peers, tracks and every variantTracks' users/peers
+	mu     sync.Mutex            // guards peers, tracks, reordered and every variantTracks' users/peers
 	peers  map[resourceKey]*peer // by the digest of their resource URL's secret
 	tracks map[string]*variantTracks
+	// reordered holds, by camera, the stream whose video was seen to have
+	// B-frames: viewers of that stream are refused until the hub has a new
+	// one (the camera may be reconfigured).
+	reordered map[string]*stream.Stream
 }
 
 // Initialize applies defaults, validates, and builds the WebRTC API (and
@@ -146,6 +150,7 @@ func (s *Server) Initialize() error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.peers = make(map[resourceKey]*peer)
 	s.tracks = make(map[string]*variantTracks)
+	s.reordered = make(map[string]*stream.Stream)
 	return nil
 }
 

@@ -207,6 +207,14 @@ func (vt *variantTracks) run(ctx context.Context, st *stream.Stream, release fun
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, ErrBFrames) {
+			vt.s.mu.Lock()
+			vt.s.reordered[vt.camera] = st
+			vt.s.mu.Unlock()
+			log.Warn("webrtc: refusing the camera's viewers", "error", err)
+			vt.fail(err.Error())
+			return
+		}
 		log.Info("webrtc: stream ended, re-acquiring", "error", err)
 		st, release, err = vt.s.Hub.Acquire(ctx, vt.camera)
 		if err == nil {
@@ -247,6 +255,9 @@ func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
 		if p.Media < len(vt.outs) {
 			if o := vt.outs[p.Media]; o != nil {
 				o.write(p, now)
+				if o.reordered {
+					return fmt.Errorf("%w: camera %s", ErrBFrames, vt.camera)
+				}
 			}
 		}
 	}
