@@ -7,6 +7,11 @@
 // per camera variant shared by all its viewers: a viewer without `sound` is
 // served the video-only variant, with no audio rendition. Sessions are in the
 // session registry like RTSP ones and expire when idle.
+//
+// Codecs: H264 or H265 video, AAC or Opus audio. Audio players cannot
+// decode (G.711, ...) is left out, with one WARN per camera muxer and the
+// AudioDroppedHeader on playlists; a camera without H264/H265 video (MJPEG)
+// is a 415 naming its codec, warned once and not restarted in a busy loop.
 package hls
 
 import (

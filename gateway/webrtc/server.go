@@ -5,9 +5,13 @@
 // Every viewer is admitted through the gateway's Admitter and registered in
 // the session registry, which closes its peer connection when access is
 // lost. H264 video is forwarded as it comes from the camera (oversized
-// packets are re-fragmented once, for all viewers); audio is offered only
-// when the camera's codec is WebRTC-capable (Opus, G.711) and the viewer has
-// `sound`. Each camera variant has one set of local tracks fed by a single
+// packets are re-fragmented once, for all viewers), H265 video as the camera
+// packetized it, to viewers whose offer has H265. Refusals name the reason:
+// 415 when the offer cannot receive the camera's video codec, 400 when no
+// viewer could (MJPEG, say) or the video has B-frames (browsers play those
+// at about a frame a second). Audio is offered only when the camera's codec
+// is WebRTC-capable (Opus, G.711) and the viewer has `sound`; AAC is not
+// transcoded (the viewer gets video only, and that is logged). Each camera variant has one set of local tracks fed by a single
 // stream reader: pion fans every packet out to the bound peers, so the cost
 // per viewer is encryption and a send, not packetization.
 package webrtc
