@@ -59,6 +59,9 @@ func TestCameraCodecRows(t *testing.T) {
 			if got := r.header.Get(AudioDroppedHeader); r.status != http.StatusOK || got != row.dropped {
 				t.Fatalf("alice's playlist: %d, %s %q, want %q", r.status, AudioDroppedHeader, got, row.dropped)
 			}
+			if exp := r.header.Get("Access-Control-Expose-Headers"); row.dropped != "" && exp != AudioDroppedHeader {
+				t.Fatalf("Access-Control-Expose-Headers %q", exp)
+			}
 		})
 	}
 }

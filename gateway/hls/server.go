@@ -315,6 +315,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 			// The video-only variant has no audio to drop: only a viewer
 			// allowed sound sees this.
 			ctx.Response.Header.Set(AudioDroppedHeader, d)
+			ctx.Response.Header.Set("Access-Control-Expose-Headers", AudioDroppedHeader) // a player on another origin may read it
 		}
 		return nil
 	case 0, http.StatusNotFound:
