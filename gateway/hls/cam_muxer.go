@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,40 @@ type camMuxer struct {
 	// every viewer from memory.
 	files fileCache
 
-	mu      sync.Mutex // guards cur, err, changed
+	mu      sync.Mutex // guards cur, err, changed, stopped, dropped
 	cur     *gohlslib.Muxer
 	err     error
 	changed chan struct{} // closed and replaced at every change of cur/err
 	stopped bool
+	// dropped names the camera's audio codecs HLS players cannot decode,
+	// left out of the current muxer (served as a header on playlists).
+	dropped string
+
+	// unplayable: the last start failed with ErrNoPlayableTrack (owned by
+	// run's goroutine; it keeps the WARN to one per camera muxer).
+	unplayable bool
+	// warnedAudio: the dropped-audio WARN was logged (run's goroutine).
+	warnedAudio string
+}
+
+// setDroppedAudio records (and, once per camera muxer, warns about) audio
+// left out because HLS players cannot decode it.
+func (c *camMuxer) setDroppedAudio(codecs []string) {
+	d := strings.Join(codecs, ", ")
+	if d != "" && d != c.warnedAudio {
+		c.log.Warn("hls serves this camera without its audio: players cannot decode it", "audio", d)
+		c.warnedAudio = d
+	}
+	c.mu.Lock()
+	c.dropped = d
+	c.mu.Unlock()
+}
+
+// droppedAudio is what setDroppedAudio recorded ("" when nothing was left out).
+func (c *camMuxer) droppedAudio() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropped
 }
 
 func newCamMuxer(srv *Server, camera, variant string) *camMuxer {
@@ -133,7 +163,18 @@ func (c *camMuxer) run(ctx context.Context) {
 		}
 		c.set(nil, err)
 		delay := retry.Delay()
-		c.log.Warn("hls muxer stopped, restarting", "error", err, "in", delay)
+		if errors.Is(err, ErrNoPlayableTrack) {
+			// The camera's codec, not an outage: say it once, and look
+			// again (the camera may be reconfigured) at the slowest pace.
+			delay = retry.Max
+			if !c.unplayable {
+				c.log.Warn("hls cannot serve this camera", "error", err)
+			}
+			c.unplayable = true
+		} else {
+			c.unplayable = false
+			c.log.Warn("hls muxer stopped, restarting", "error", err, "in", delay)
+		}
 		if retry.Sleep(ctx, delay) != nil {
 			c.set(nil, errMuxerStopped)
 			return
@@ -151,10 +192,12 @@ func (c *camMuxer) runOnce(ctx context.Context) error {
 	}
 	defer release()
 	v := st.Variant(c.variant)
-	fts, tracks, err := newTracks(v.Desc)
+	plan, err := newTracks(v.Desc)
 	if err != nil {
 		return err
 	}
+	tracks := plan.tracks
+	c.setDroppedAudio(plan.droppedAudio)
 	el := &encodeLog{log: c.log}
 	m := &gohlslib.Muxer{
 		Tracks:             tracks,
@@ -173,11 +216,12 @@ func (c *camMuxer) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer r.Close()
+	c.unplayable = false
 	c.set(m, nil)
 	defer c.set(nil, nil)
 	c.log.Info("hls muxer started", "tracks", len(tracks))
 
-	f := &feeder{muxer: m, tracks: fts, onErr: m.OnEncodeError}
+	f := &feeder{muxer: m, tracks: plan.feed, onErr: m.OnEncodeError}
 	err = r.Run(ctx, func(batch []*stream.Packet) error {
 		f.writeBatch(batch)
 		return nil

@@ -1,8 +1,10 @@
 package hls
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -10,21 +12,34 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/internal/httpjson"
 )
 
-// ErrNoPlayableTrack: the camera has no track HLS can carry (H264 video or
-// Opus audio).
-var ErrNoPlayableTrack = errors.New("no track playable over HLS")
+// ErrNoPlayableTrack: the camera has no video HLS can carry (H264 or H265).
+// It is a 415 (the camera's media type, not a passing outage): players must
+// not retry it every second.
+var ErrNoPlayableTrack = fmt.Errorf("camera has no video HLS can carry (H264 or H265): %w", httpjson.ErrUnsupportedMediaType)
 
 // feedTrack depacketizes one media of a variant for the muxer.
 type feedTrack struct {
 	track *gohlslib.Track
 	h264  *rtph264.Decoder
+	h265  *rtph265.Decoder
 	opus  *rtpsimpleaudio.Decoder
+	aac   *rtpmpeg4audio.Decoder
+	// params are the video's parameter sets (H264: SPS, PPS; H265: VPS,
+	// SPS, PPS), from the SDP and then the last in-band ones: cameras that
+	// send them only in the SDP get them prepended to random-access units,
+	// which gohlslib needs in the stream.
+	params [][]byte
 
 	started bool
 	lastTS  uint32
@@ -50,48 +65,91 @@ type feeder struct {
 	onErr  func(error)
 }
 
-// newTracks maps a variant's medias to muxer tracks.
-func newTracks(desc *description.Session) ([]*feedTrack, []*gohlslib.Track, error) {
-	fts := make([]*feedTrack, len(desc.Medias))
-	var tracks []*gohlslib.Track
+// trackPlan is how a variant's medias map to muxer tracks.
+type trackPlan struct {
+	feed   []*feedTrack // by media index; nil: not carried
+	tracks []*gohlslib.Track
+	// droppedAudio names the camera's audio codecs HLS players cannot decode
+	// (G.711, ...): the variant is served without them.
+	droppedAudio []string
+}
+
+// newTracks maps a variant's medias to muxer tracks: the first H264 or H265
+// video, and AAC or Opus audio. A variant without such video is
+// ErrNoPlayableTrack, even if its audio could be carried: an audio-only
+// rendition of a camera is not what a viewer asked for.
+func newTracks(desc *description.Session) (trackPlan, error) {
+	plan := trackPlan{feed: make([]*feedTrack, len(desc.Medias))}
+	var video []string
 	hasVideo := false
 	for i, m := range desc.Medias {
 		if len(m.Formats) == 0 {
 			continue
 		}
-		switch f := m.Formats[0].(type) {
-		case *format.H264:
-			if hasVideo {
-				continue // gohlslib carries one video track
-			}
-			dec, err := f.CreateDecoder()
-			if err != nil {
-				continue
-			}
-			sps, pps := f.SafeParams()
-			hasVideo = true
-			fts[i] = &feedTrack{h264: dec, track: &gohlslib.Track{
-				Codec:     &codecs.H264{SPS: clone(sps), PPS: clone(pps)},
-				ClockRate: f.ClockRate(),
-			}}
-		case *format.Opus:
-			dec, err := f.CreateDecoder()
-			if err != nil {
-				continue
-			}
-			fts[i] = &feedTrack{opus: dec, track: &gohlslib.Track{
-				Codec:     &codecs.Opus{ChannelCount: max(f.ChannelCount, 1)},
-				ClockRate: f.ClockRate(),
-			}}
-		default:
-			continue
+		ft := newFeedTrack(m.Formats[0], hasVideo)
+		switch {
+		case ft != nil:
+			hasVideo = hasVideo || ft.track.Codec.IsVideo()
+			plan.feed[i] = ft
+			plan.tracks = append(plan.tracks, ft.track)
+		case m.Type == description.MediaTypeAudio:
+			plan.droppedAudio = append(plan.droppedAudio, m.Formats[0].Codec())
+		case m.Type == description.MediaTypeVideo:
+			video = append(video, m.Formats[0].Codec())
 		}
-		tracks = append(tracks, fts[i].track)
 	}
-	if len(tracks) == 0 {
-		return nil, nil, fmt.Errorf("%w: %d medias", ErrNoPlayableTrack, len(desc.Medias))
+	if !hasVideo {
+		if len(video) == 0 {
+			return trackPlan{}, fmt.Errorf("%w: camera sends no video", ErrNoPlayableTrack)
+		}
+		return trackPlan{}, fmt.Errorf("%w: camera sends %s", ErrNoPlayableTrack, strings.Join(video, ", "))
 	}
-	return fts, tracks, nil
+	return plan, nil
+}
+
+// newFeedTrack is the muxer track for a format, or nil when HLS cannot
+// carry it (or, for a second video, gohlslib: it carries one video track).
+func newFeedTrack(f format.Format, hasVideo bool) *feedTrack {
+	switch f := f.(type) {
+	case *format.H264:
+		dec, err := f.CreateDecoder()
+		if err != nil || hasVideo {
+			return nil
+		}
+		sps, pps := f.SafeParams()
+		return &feedTrack{h264: dec, params: [][]byte{clone(sps), clone(pps)}, track: &gohlslib.Track{
+			Codec: &codecs.H264{SPS: clone(sps), PPS: clone(pps)}, ClockRate: f.ClockRate(),
+		}}
+	case *format.H265:
+		dec, err := f.CreateDecoder()
+		if err != nil || hasVideo {
+			return nil
+		}
+		vps, sps, pps := f.SafeParams()
+		return &feedTrack{h265: dec, params: [][]byte{clone(vps), clone(sps), clone(pps)}, track: &gohlslib.Track{
+			Codec: &codecs.H265{VPS: clone(vps), SPS: clone(sps), PPS: clone(pps)}, ClockRate: f.ClockRate(),
+		}}
+	case *format.Opus:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return nil
+		}
+		return &feedTrack{opus: dec, track: &gohlslib.Track{
+			Codec: &codecs.Opus{ChannelCount: max(f.ChannelCount, 1)}, ClockRate: f.ClockRate(),
+		}}
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return nil
+		}
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return nil
+		}
+		return &feedTrack{aac: dec, track: &gohlslib.Track{
+			Codec: &codecs.MPEG4Audio{Config: *f.Config}, ClockRate: f.ClockRate(),
+		}}
+	}
+	return nil
 }
 
 func clone(b []byte) []byte {
@@ -156,14 +214,27 @@ func (f *feeder) timestamp(t *feedTrack, ntp time.Time) int64 {
 
 func (f *feeder) write(t *feedTrack, ntp time.Time) error {
 	pts := f.timestamp(t, ntp)
-	if t.opus != nil {
+	switch {
+	case t.opus != nil:
 		payload, err := t.opus.Decode(&f.pkt)
 		if err != nil {
 			return nil
 		}
 		return f.muxer.WriteOpus(t.track, ntp, pts, [][]byte{payload})
+	case t.aac != nil:
+		aus, err := t.aac.Decode(&f.pkt)
+		if err != nil || len(aus) == 0 {
+			return nil // fragmented AU not complete yet, or a lost fragment
+		}
+		return f.muxer.WriteMPEG4Audio(t.track, ntp, pts, aus)
 	}
-	au, err := t.h264.Decode(&f.pkt)
+	var au [][]byte
+	var err error
+	if t.h265 != nil {
+		au, err = t.h265.Decode(&f.pkt)
+	} else {
+		au, err = t.h264.Decode(&f.pkt)
+	}
 	// The decoder returns an access unit when its last packet has the
 	// marker bit, or when a packet with a new timestamp arrives (then the
 	// unit is the previous one, and this packet starts the next).
@@ -172,7 +243,7 @@ func (f *feeder) write(t *feedTrack, ntp time.Time) error {
 		auPTS, auNTP = t.pendingPTS, t.pendingNTP
 	}
 	switch {
-	case errors.Is(err, rtph264.ErrMorePacketsNeeded):
+	case errors.Is(err, rtph264.ErrMorePacketsNeeded), errors.Is(err, rtph265.ErrMorePacketsNeeded):
 		t.pending, t.pendingTS, t.pendingPTS, t.pendingNTP = true, f.pkt.Timestamp, pts, ntp
 		return nil
 	case err != nil:
@@ -187,5 +258,70 @@ func (f *feeder) write(t *feedTrack, ntp time.Time) error {
 	if len(au) == 0 {
 		return nil
 	}
+	au = t.withParams(au)
+	if t.h265 != nil {
+		return f.muxer.WriteH265(t.track, auNTP, auPTS, au)
+	}
 	return f.muxer.WriteH264(t.track, auNTP, auPTS, au)
+}
+
+// withParams remembers the in-band parameter sets of au, and prepends the
+// known ones to a random-access unit that has none.
+func (t *feedTrack) withParams(au [][]byte) [][]byte {
+	has := false
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if i := t.paramIndex(n); i >= 0 {
+			has = true
+			if !bytes.Equal(t.params[i], n) {
+				t.params[i] = clone(n)
+			}
+		}
+	}
+	if has {
+		return au
+	}
+	random := false
+	if t.h265 != nil {
+		random = h265.IsRandomAccess(au)
+	} else {
+		random = h264.IsRandomAccess(au)
+	}
+	if !random {
+		return au
+	}
+	out := make([][]byte, 0, len(t.params)+len(au))
+	for _, p := range t.params {
+		if len(p) > 0 {
+			out = append(out, p)
+		}
+	}
+	return append(out, au...)
+}
+
+// paramIndex is n's index in params, or -1 when n is not a parameter set.
+func (t *feedTrack) paramIndex(n []byte) int {
+	if t.h265 != nil {
+		if len(n) < 2 {
+			return -1
+		}
+		switch h265.NALUType((n[0] >> 1) & 0x3f) {
+		case h265.NALUType_VPS_NUT:
+			return 0
+		case h265.NALUType_SPS_NUT:
+			return 1
+		case h265.NALUType_PPS_NUT:
+			return 2
+		}
+		return -1
+	}
+	switch h264.NALUType(n[0] & 0x1f) {
+	case h264.NALUTypeSPS:
+		return 0
+	case h264.NALUTypePPS:
+		return 1
+	}
+	return -1
 }

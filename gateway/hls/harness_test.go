@@ -33,9 +33,15 @@ type harness struct {
 // builtin demo clip; configure may adjust the server before Initialize.
 func newHarness(t *testing.T, configure func(*Server)) *harness {
 	t.Helper()
+	return newHarnessFrom(t, "builtin:demo", configure)
+}
+
+// newHarnessFrom is newHarness with every camera pulled from sourceURL.
+func newHarnessFrom(t *testing.T, sourceURL string, configure func(*Server)) *harness {
+	t.Helper()
 	h := &harness{adm: sessiontest.New()}
 	h.hub = &stream.Hub{Linger: time.Second, Sources: func(camera string) (source.Source, error) {
-		return source.New("builtin:demo", source.Options{})
+		return source.New(sourceURL, source.Options{})
 	}}
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,11 @@
 // per camera variant shared by all its viewers: a viewer without `sound` is
 // served the video-only variant, with no audio rendition. Sessions are in the
 // session registry like RTSP ones and expire when idle.
+//
+// Codecs: H264 or H265 video, AAC or Opus audio. Audio players cannot
+// decode (G.711, ...) is left out, with one WARN per camera muxer and the
+// AudioDroppedHeader on playlists; a camera without H264/H265 video (MJPEG)
+// is a 415 naming its codec, warned once and not restarted in a busy loop.
 package hls
 
 import (
@@ -44,6 +49,11 @@ var errMethod = fmt.Errorf("hls: %w", httpjson.ErrMethodNotAllowed)
 // errStreamUnavailable stands for every upstream failure: its details may
 // name the camera's source, so the viewer is told no more.
 var errStreamUnavailable = fmt.Errorf("stream unavailable: %w", httpjson.ErrUnavailable)
+
+// AudioDroppedHeader is set on playlists served from a variant with audio
+// when the camera's audio was left out because HLS players cannot decode it
+// (G.711 and the like): its value names the codecs, e.g. "G711".
+const AudioDroppedHeader = "X-Camgate-Audio-Dropped"
 
 // allowedMethods is the Allow and Access-Control-Allow-Methods value.
 const allowedMethods = "GET, HEAD, OPTIONS"
@@ -301,6 +311,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, hs *hlsSession, kind fileKind, 
 	case http.StatusOK:
 		if kind.media() {
 			hs.mux.files.put(m, file, ctx.Response.Body(), string(ctx.Response.Header.ContentType()))
+		} else if d := hs.mux.droppedAudio(); d != "" {
+			// The video-only variant has no audio to drop: only a viewer
+			// allowed sound sees this.
+			ctx.Response.Header.Set(AudioDroppedHeader, d)
+			ctx.Response.Header.Set("Access-Control-Expose-Headers", AudioDroppedHeader) // a player on another origin may read it
 		}
 		return nil
 	case 0, http.StatusNotFound:

@@ -34,6 +34,12 @@ type harness struct {
 // opts adjust the server before it starts.
 func newHarness(t testing.TB, opts ...func(*Server)) *harness {
 	t.Helper()
+	return newHarnessFrom(t, "builtin:demo", opts...)
+}
+
+// newHarnessFrom is newHarness with the camera pulled from sourceURL.
+func newHarnessFrom(t testing.TB, sourceURL string, opts ...func(*Server)) *harness {
+	t.Helper()
 	h := &harness{adm: sessiontest.New()}
 	h.adm.Cameras = []string{"cam1"}
 	h.adm.SetVariant("carol", stream.VariantFull)
@@ -41,7 +47,7 @@ func newHarness(t testing.TB, opts ...func(*Server)) *harness {
 		if h.gone.Load() {
 			return nil, fmt.Errorf("%w: %s", stream.ErrUnknownCamera, camera)
 		}
-		return source.New("builtin:demo", source.Options{})
+		return source.New(sourceURL, source.Options{})
 	}}
 	if err := h.hub.Initialize(); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,8 @@ type mediaOut struct {
 	w         rtpWriter // the shared *webrtc.TrackLocalStaticRTP
 	mime      string
 	clockRate uint32
-	h264      bool
+	video     bool
+	h264      bool // re-chunked (H265 is forwarded as the camera packetized it)
 
 	pkt     rtp.Packet
 	scratch [maxPayload]byte // FU-A being built
@@ -58,6 +59,13 @@ type mediaOut struct {
 	lastWall time.Time
 	started  bool
 	rebase   bool
+
+	// B-frame detection (video): the input timestamp of the last access
+	// unit; a unit whose timestamp is before it is out of presentation
+	// order, which only B-frames cause (mediamtx's test too).
+	auTS      uint32
+	auStarted bool
+	reordered bool
 }
 
 // fuChunk is the NAL unit data one FU-A carries.
@@ -79,12 +87,16 @@ func (o *mediaOut) write(p *stream.Packet, now time.Time) {
 			o.tsOff = o.lastTS + elapsed - inTS
 		}
 		o.fuOpen = false
+		o.auStarted = false
 	} else if o.started && inSeq != o.lastIn+1 {
 		// Lost upstream: the unit being carried cannot be completed. Its
 		// rest is dropped; the viewer sees the gap and discards the unit.
 		o.fuOpen = false
 	}
 	o.lastIn = inSeq
+	if o.video {
+		o.checkOrder(inTS)
+	}
 	h := &o.pkt.Header
 	h.Version = 2
 	h.PayloadType = b[1] & 0x7f
@@ -99,6 +111,20 @@ func (o *mediaOut) write(p *stream.Packet, now time.Time) {
 	}
 	o.seqOff += o.nextSeq - start - 1
 	o.lastTS, o.lastWall, o.started = h.Timestamp, now, true
+}
+
+// checkOrder notes a video timestamp going backwards between access units.
+func (o *mediaOut) checkOrder(ts uint32) {
+	if !o.auStarted {
+		o.auTS, o.auStarted = ts, true
+		return
+	}
+	if ts != o.auTS {
+		if int32(ts-o.auTS) < 0 {
+			o.reordered = true
+		}
+		o.auTS = ts
+	}
 }
 
 // send writes one RTP packet to every peer bound to the track. Errors are

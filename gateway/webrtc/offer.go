@@ -20,6 +20,15 @@ var (
 	// ErrNotPlayable: the camera's video is not H264 (400: no WebRTC viewer
 	// can play it without transcoding, which camgate does not do).
 	ErrNotPlayable = fmt.Errorf("camera video is not playable over WebRTC: %w", httpjson.ErrBadRequest)
+	// ErrCodecNotOffered: the camera's video codec is not among those the
+	// offer can receive, e.g. an H265 camera and an offer with only H264
+	// (415: the viewer's media types cannot carry it).
+	ErrCodecNotOffered = fmt.Errorf("the offer cannot receive the camera's video codec: %w", httpjson.ErrUnsupportedMediaType)
+	// ErrBFrames: the camera's video has B-frames (frames out of
+	// presentation order). Browsers decode such WebRTC video at a frame or
+	// so per second, so it is refused, as mediamtx does (400, like
+	// ErrNotPlayable: HLS plays it).
+	ErrBFrames = fmt.Errorf("%w: the camera's video has B-frames, which WebRTC viewers cannot play smoothly (watch it over HLS, or turn B-frames off on the camera)", ErrNotPlayable)
 	// ErrTooLarge: the request body is over the limit (413).
 	ErrTooLarge = fmt.Errorf("whep: %w", httpjson.ErrTooLarge)
 )
@@ -36,12 +45,14 @@ const (
 type offerInfo struct {
 	// audio: the offer has a media section that can receive audio.
 	audio bool
+	// h264, h265: a video section of the offer can receive the codec.
+	h264, h265 bool
 	// ufrag is the offerer's ICE username fragment (trickle ICE checks it).
 	ufrag string
 }
 
 // checkOffer rejects offers that cannot become a viewer session: not SDP,
-// too many sections, or no section that can receive H264 video.
+// too many sections, or no section that can receive H264 or H265 video.
 func checkOffer(offer string) (offerInfo, error) {
 	var info offerInfo
 	var sd sdp.SessionDescription
@@ -52,7 +63,6 @@ func checkOffer(offer string) (offerInfo, error) {
 		return info, fmt.Errorf("%w: %d media sections (at most %d)", ErrBadOffer, len(sd.MediaDescriptions), maxOfferMedias)
 	}
 	info.ufrag, _ = sd.Attribute("ice-ufrag")
-	video := false
 	for _, m := range sd.MediaDescriptions {
 		if u, ok := m.Attribute("ice-ufrag"); ok && info.ufrag == "" {
 			info.ufrag = u
@@ -62,15 +72,38 @@ func checkOffer(offer string) (offerInfo, error) {
 		}
 		switch m.MediaName.Media {
 		case "video":
-			video = video || hasRTPMap(m, "h264/90000")
+			info.h264 = info.h264 || hasRTPMap(m, "h264/90000")
+			info.h265 = info.h265 || hasRTPMap(m, "h265/90000")
 		case "audio":
 			info.audio = true
 		}
 	}
-	if !video {
-		return info, fmt.Errorf("%w: no media section receives H264 video", ErrBadOffer)
+	if !info.h264 && !info.h265 {
+		return info, fmt.Errorf("%w: no media section receives H264 or H265 video", ErrBadOffer)
 	}
 	return info, nil
+}
+
+// accepts reports whether the offer can receive video of mime.
+func (info offerInfo) accepts(mime string) bool {
+	switch mime {
+	case webrtc.MimeTypeH264:
+		return info.h264
+	case webrtc.MimeTypeH265:
+		return info.h265
+	}
+	return false
+}
+
+// offered names the offer's video codecs, for error messages.
+func (info offerInfo) offered() string {
+	switch {
+	case info.h264 && info.h265:
+		return "H264 and H265"
+	case info.h265:
+		return "only H265"
+	}
+	return "only H264"
 }
 
 // canReceive reports whether the offerer accepts media on m.

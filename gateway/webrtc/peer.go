@@ -7,11 +7,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/stream"
 )
 
 // peer is one WHEP viewer: a peer connection bound to its variant's shared
@@ -48,6 +50,23 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	if err != nil {
 		return nil, "", "", err
 	}
+	s.mu.Lock()
+	reordered := s.reordered[t.Camera] == st
+	s.mu.Unlock()
+	if reordered {
+		release()
+		return nil, "", "", fmt.Errorf("%w: camera %s", ErrBFrames, t.Camera)
+	}
+	ms := findMedias(st.Full.Desc)
+	if ms.video >= 0 && !info.accepts(ms.videoCaps.MimeType) {
+		release()
+		return nil, "", "", fmt.Errorf("%w: camera sends %s; the offer has %s",
+			ErrCodecNotOffered, strings.TrimPrefix(ms.videoCaps.MimeType, "video/"), info.offered())
+	}
+	if t.Variant == stream.VariantFull && ms.audio < 0 && ms.lostAudio != "" {
+		s.Logger.Info("webrtc: viewer gets no audio: the camera's audio codec is not a WebRTC one (no transcoding)",
+			"camera", t.Camera, "audio", ms.lostAudio, "remote", remote)
+	}
 	vt, err := s.joinTracks(t.Camera, variantFor(st, t.Variant), st, release)
 	if err != nil {
 		return nil, "", "", err
@@ -60,7 +79,12 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 	}
 	s.mu.Lock()
 	if p.closed || s.ctx.Err() != nil || s.tracks[vt.key] != vt { // vt failed meanwhile
+		reordered := s.reordered[t.Camera] == st
 		s.mu.Unlock()
+		if reordered {
+			p.close("setup failed")
+			return nil, "", "", fmt.Errorf("%w: camera %s", ErrBFrames, t.Camera)
+		}
 		p.close("closed during setup")
 		return nil, "", "", fmt.Errorf("%w: peer closed during setup", errServerClosed)
 	}

@@ -5,9 +5,13 @@
 // Every viewer is admitted through the gateway's Admitter and registered in
 // the session registry, which closes its peer connection when access is
 // lost. H264 video is forwarded as it comes from the camera (oversized
-// packets are re-fragmented once, for all viewers); audio is offered only
-// when the camera's codec is WebRTC-capable (Opus, G.711) and the viewer has
-// `sound`. Each camera variant has one set of local tracks fed by a single
+// packets are re-fragmented once, for all viewers), H265 video as the camera
+// packetized it, to viewers whose offer has H265. Refusals name the reason:
+// 415 when the offer cannot receive the camera's video codec, 400 when no
+// viewer could (MJPEG, say) or the video has B-frames (browsers play those
+// at about a frame a second). Audio is offered only when the camera's codec
+// is WebRTC-capable (Opus, G.711) and the viewer has `sound`; AAC is not
+// transcoded (the viewer gets video only, and that is logged). Each camera variant has one set of local tracks fed by a single
 // stream reader: pion fans every packet out to the bound peers, so the cost
 // per viewer is encryption and a send, not packetization.
 package webrtc
@@ -98,9 +102,13 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex            // guards peers, tracks and every variantTracks' users/peers
+	mu     sync.Mutex            // guards peers, tracks, reordered and every variantTracks' users/peers
 	peers  map[resourceKey]*peer // by the digest of their resource URL's secret
 	tracks map[string]*variantTracks
+	// reordered holds, by camera, the stream whose video was seen to have
+	// B-frames: viewers of that stream are refused until the hub has a new
+	// one (the camera may be reconfigured).
+	reordered map[string]*stream.Stream
 }
 
 // Initialize applies defaults, validates, and builds the WebRTC API (and
@@ -146,6 +154,7 @@ func (s *Server) Initialize() error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.peers = make(map[resourceKey]*peer)
 	s.tracks = make(map[string]*variantTracks)
+	s.reordered = make(map[string]*stream.Stream)
 	return nil
 }
 
@@ -263,6 +272,12 @@ var (
 		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264Fmtp,
 		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
 	}
+	// H265 as pion and Safari/Chromium (with hardware decoding) negotiate
+	// it: RFC 7798 packets, forwarded as the camera sends them.
+	h265Codec = webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
+	}
 	opusCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
 	pcmuCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}
 	pcmaCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}
@@ -280,6 +295,7 @@ func newMediaEngine(lf pionLoggers) (*webrtc.MediaEngine, *interceptor.Registry,
 		kind webrtc.RTPCodecType
 	}{
 		{h264Codec, 96, webrtc.RTPCodecTypeVideo},
+		{h265Codec, 116, webrtc.RTPCodecTypeVideo},
 		{opusCodec, 111, webrtc.RTPCodecTypeAudio},
 		{pcmuCodec, 0, webrtc.RTPCodecTypeAudio},
 		{pcmaCodec, 8, webrtc.RTPCodecTypeAudio},

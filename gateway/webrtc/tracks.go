@@ -54,26 +54,56 @@ func audioCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
 	return webrtc.RTPCodecCapability{}, false
 }
 
-// findMedias returns the index of the first H264 video media and of the
-// first WebRTC-capable audio media (-1 when absent).
-func findMedias(desc *description.Session) (video, audio int, audioCaps webrtc.RTPCodecCapability) {
-	video, audio = -1, -1
+// videoCodec returns the WebRTC codec of a stream video format, if any.
+func videoCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
+	switch f.(type) {
+	case *format.H264:
+		return h264Codec, true
+	case *format.H265:
+		return h265Codec, true
+	}
+	return webrtc.RTPCodecCapability{}, false
+}
+
+// mediaSet is where a variant's WebRTC-capable medias are.
+type mediaSet struct {
+	video, audio          int // media indexes; -1: none
+	videoCaps, audioCaps  webrtc.RTPCodecCapability
+	otherVideo, lostAudio string // codecs WebRTC cannot carry ("" if none)
+}
+
+// findMedias returns the first H264 or H265 video media and the first
+// WebRTC-capable audio media, and names the codecs of those it cannot carry.
+func findMedias(desc *description.Session) mediaSet {
+	ms := mediaSet{video: -1, audio: -1}
 	for i, m := range desc.Medias {
 		if len(m.Formats) == 0 {
 			continue
 		}
 		switch m.Type {
 		case description.MediaTypeVideo:
-			if _, ok := m.Formats[0].(*format.H264); ok && video < 0 {
-				video = i
+			if c, ok := videoCodec(m.Formats[0]); ok && ms.video < 0 {
+				ms.video, ms.videoCaps = i, c
+			} else if !ok && ms.otherVideo == "" {
+				ms.otherVideo = m.Formats[0].Codec()
 			}
 		case description.MediaTypeAudio:
-			if c, ok := audioCodec(m.Formats[0]); ok && audio < 0 {
-				audio, audioCaps = i, c
+			if c, ok := audioCodec(m.Formats[0]); ok && ms.audio < 0 {
+				ms.audio, ms.audioCaps = i, c
+			} else if !ok && ms.lostAudio == "" {
+				ms.lostAudio = m.Formats[0].Codec()
 			}
 		}
 	}
-	return video, audio, audioCaps
+	return ms
+}
+
+// errNoVideo is why a variant without H264/H265 video cannot be watched.
+func (ms mediaSet) errNoVideo(camera string) error {
+	if ms.otherVideo != "" {
+		return fmt.Errorf("%w: camera %s sends %s video (WebRTC viewers get H264 or H265)", ErrNotPlayable, camera, ms.otherVideo)
+	}
+	return fmt.Errorf("%w: camera %s has no video", ErrNotPlayable, camera)
 }
 
 // variantFor picks the variant to read for a ticket's variant: the full one
@@ -83,7 +113,7 @@ func variantFor(st *stream.Stream, ticketVariant string) string {
 	if ticketVariant != stream.VariantFull {
 		return stream.VariantVideo
 	}
-	if _, audio, _ := findMedias(st.Full.Desc); audio < 0 {
+	if findMedias(st.Full.Desc).audio < 0 {
 		return stream.VariantVideo
 	}
 	return stream.VariantFull
@@ -140,18 +170,20 @@ func (s *Server) leaveTracks(vt *variantTracks) {
 
 func newVariantTracks(s *Server, key, camera, variant string, desc *description.Session) (*variantTracks, error) {
 	vt := &variantTracks{s: s, key: key, camera: camera, variant: variant, peers: make(map[*peer]struct{})}
-	videoIdx, audioIdx, audioCaps := findMedias(desc)
+	ms := findMedias(desc)
+	videoIdx, audioIdx, audioCaps := ms.video, ms.audio, ms.audioCaps
 	if videoIdx < 0 {
-		return nil, fmt.Errorf("%w: camera %s has no H264 video", ErrNotPlayable, camera)
+		return nil, ms.errNoVideo(camera)
 	}
 	// One stream id for both tracks: browsers synchronize tracks of a stream.
 	const streamID = "camgate"
 	var err error
-	if vt.video, err = newSharedTrack(h264Codec, "video", streamID, true); err != nil {
+	if vt.video, err = newSharedTrack(ms.videoCaps, "video", streamID, true); err != nil {
 		return nil, fmt.Errorf("webrtc: video track: %w", err)
 	}
 	vt.outs = make([]*mediaOut, len(desc.Medias))
-	vt.outs[videoIdx] = &mediaOut{w: vt.video, mime: h264Codec.MimeType, clockRate: 90000, h264: true}
+	vt.outs[videoIdx] = &mediaOut{w: vt.video, mime: ms.videoCaps.MimeType, clockRate: 90000,
+		video: true, h264: ms.videoCaps.MimeType == webrtc.MimeTypeH264}
 	if variant == stream.VariantFull && audioIdx >= 0 {
 		if vt.audio, err = newSharedTrack(audioCaps, "audio", streamID, false); err != nil {
 			return nil, fmt.Errorf("webrtc: audio track: %w", err)
@@ -173,6 +205,14 @@ func (vt *variantTracks) run(ctx context.Context, st *stream.Stream, release fun
 		err := vt.pump(ctx, st)
 		release()
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrBFrames) {
+			vt.s.mu.Lock()
+			vt.s.reordered[vt.camera] = st
+			vt.s.mu.Unlock()
+			log.Warn("webrtc: refusing the camera's viewers", "error", err)
+			vt.fail(err.Error())
 			return
 		}
 		log.Info("webrtc: stream ended, re-acquiring", "error", err)
@@ -215,6 +255,9 @@ func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
 		if p.Media < len(vt.outs) {
 			if o := vt.outs[p.Media]; o != nil {
 				o.write(p, now)
+				if o.reordered {
+					return fmt.Errorf("%w: camera %s", ErrBFrames, vt.camera)
+				}
 			}
 		}
 	}
@@ -224,19 +267,24 @@ func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
 // remap points the outputs at the medias of a new stream (pump goroutine,
 // between streams).
 func (vt *variantTracks) remap(desc *description.Session) error {
-	videoIdx, audioIdx, audioCaps := findMedias(desc)
+	ms := findMedias(desc)
+	videoIdx, audioIdx, audioCaps := ms.video, ms.audio, ms.audioCaps
 	if videoIdx < 0 {
-		return fmt.Errorf("%w: camera %s has no H264 video any more", ErrNotPlayable, vt.camera)
+		return ms.errNoVideo(vt.camera)
 	}
 	var video, audio *mediaOut
 	for _, o := range vt.outs {
 		switch {
 		case o == nil:
-		case o.h264:
+		case o.video:
 			video = o
 		default:
 			audio = o
 		}
+	}
+	if video.mime != ms.videoCaps.MimeType {
+		// The peers negotiated the old codec: they must start again.
+		return fmt.Errorf("%w: camera %s switched its video from %s to %s", ErrNotPlayable, vt.camera, video.mime, ms.videoCaps.MimeType)
 	}
 	vt.outs = make([]*mediaOut, len(desc.Medias))
 	video.rebase = true

@@ -1,0 +1,115 @@
+package webrtc
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camgate/camgate/internal/mediatest"
+	"github.com/camgate/camgate/internal/poll"
+	"github.com/camgate/camgate/internal/whepclient"
+)
+
+// playWith posts the offer of a viewer offering only videoMimes (none:
+// pion's defaults, H264 and H265 among them).
+func (h *harness) playWith(t *testing.T, token string, videoMimes ...string) (*viewer, httpResult) {
+	t.Helper()
+	api, err := whepclient.APIVideo(pionLoggers{slog.New(slog.DiscardHandler)}, videoMimes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := whepclient.RecvOnly(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	v := &viewer{pc: pc, tracks: make(chan *webrtc.TrackRemote, 4), states: make(chan webrtc.PeerConnectionState, 16)}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.tracks <- tr })
+	res := h.do(t, "POST", "/whep/cam1", token, "application/sdp", v.offer(t))
+	if res.status == http.StatusCreated {
+		v.answer = res.body
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v, res
+}
+
+// TestCameraCodecRows publishes each camera codec row with ffmpeg and plays
+// it over WHEP as alice (sound) with pion viewers offering H264 and H265 or
+// only H264.
+func TestCameraCodecRows(t *testing.T) {
+	x264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p"}
+	x265 := []string{"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "bframes=0:log-level=error", "-pix_fmt", "yuv420p"}
+	rows := []struct {
+		clip   mediatest.Clip
+		offer  []string // video codecs offered; nil: H264 and H265
+		status int
+		video  string // codec of the video track, or what the refusal says
+		audio  string // codec of the audio track; "": the audio section is inactive
+	}{
+		{mediatest.Clip{Name: "h264-aac", Video: x264, Ext: "mkv", AudioCodec: "aac"}, nil, 201, webrtc.MimeTypeH264, ""},
+		{mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, nil, 201, webrtc.MimeTypeH264, webrtc.MimeTypePCMA},
+		{mediatest.Clip{Name: "h265-aac", Video: x265, Ext: "mkv", AudioCodec: "aac"}, nil, 201, webrtc.MimeTypeH265, ""},
+		{mediatest.Clip{Name: "h265-pcmu-h264-offer", Video: x265, Ext: "mkv", AudioCodec: "pcm_mulaw"}, []string{webrtc.MimeTypeH264}, 415, "camera sends H265; the offer has only H264", ""},
+		{mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, nil, 400, "sends M-JPEG video", ""},
+	}
+	for _, row := range rows {
+		t.Run(row.clip.Name, func(t *testing.T) {
+			up := mediatest.StartUpstream(t)
+			mediatest.Publish(t, up, row.clip)
+			h := newHarnessFrom(t, up.URL())
+			v, res := h.playWith(t, "alice", row.offer...)
+			if res.status != row.status {
+				t.Fatalf("POST: %d %s, want %d", res.status, res.body, row.status)
+			}
+			if row.status != http.StatusCreated {
+				if !strings.Contains(res.body, row.video) {
+					t.Fatalf("refusal %q does not say %q", res.body, row.video)
+				}
+				return
+			}
+			if got := mediaDirection(t, v.answer, "audio"); (got == "sendonly") != (row.audio != "") {
+				t.Fatalf("answer's audio direction is %q; audio %q", got, row.audio)
+			}
+			want := map[string]bool{row.video: true}
+			if row.audio != "" {
+				want[row.audio] = true
+			}
+			for len(want) > 0 {
+				tr := v.nextTrack(t)
+				mt := tr.Codec().MimeType
+				if !want[mt] {
+					t.Fatalf("track %s, want %v", mt, want)
+				}
+				delete(want, mt)
+				_ = tr.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, _, err := tr.ReadRTP(); err != nil {
+					t.Fatalf("%s packet: %v", mt, err)
+				}
+			}
+		})
+	}
+}
+
+// TestBFramesAreRefused: a camera sending H264 with B-frames is refused
+// with the reason (at once, or after the first viewer's tracks saw frames
+// out of order, which closes it), and its viewers are closed.
+func TestBFramesAreRefused(t *testing.T) {
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264-bframes", Ext: "mkv",
+		Video: []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p"}})
+	h := newHarnessFrom(t, up.URL())
+	var last httpResult
+	poll.Until(t, "a 400 naming B-frames", func() bool {
+		_, last = h.playWith(t, "bob")
+		return last.status == http.StatusBadRequest
+	})
+	if !strings.Contains(last.body, "B-frames") {
+		t.Fatalf("refusal %q does not name B-frames", last.body)
+	}
+}

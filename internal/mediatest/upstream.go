@@ -1,0 +1,166 @@
+package mediatest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// Upstream is a camera stand-in: an RTSP server on 127.0.0.1 that one
+// publisher (ffmpeg, see Publish) records into and camgate's source pulls
+// from at URL.
+type Upstream struct {
+	srv       *gortsplib.Server
+	mu        sync.Mutex // guards stream, publisher
+	stream    *gortsplib.ServerStream
+	publisher *gortsplib.ServerSession
+	recording chan struct{}
+	once      sync.Once
+}
+
+// StartUpstream starts an Upstream, stopped when the test ends.
+func StartUpstream(t testing.TB) *Upstream {
+	t.Helper()
+	u := &Upstream{recording: make(chan struct{})}
+	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0"}
+	if err := u.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// URL is where the camera is pulled from.
+func (u *Upstream) URL() string {
+	return fmt.Sprintf("rtsp://%s/up", u.srv.NetListener().Addr())
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream != nil && ctx.Session == u.publisher {
+		u.stream.Close()
+		u.stream = nil
+	}
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (u *Upstream) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
+}
+
+// OnAnnounce implements gortsplib.ServerHandlerOnAnnounce.
+func (u *Upstream) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream != nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, nil
+	}
+	st := &gortsplib.ServerStream{Server: u.srv, Desc: ctx.Description}
+	if err := st.Initialize(); err != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}, err
+	}
+	u.stream, u.publisher = st, ctx.Session
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (u *Upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (u *Upstream) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord implements gortsplib.ServerHandlerOnRecord.
+func (u *Upstream) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	u.mu.Lock()
+	st := u.stream
+	u.mu.Unlock()
+	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		_ = st.WritePacketRTP(medi, pkt) // fails only once the stream is closed
+	})
+	u.once.Do(func() { close(u.recording) })
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// Clip is a camera row: a video encoded once per test into a small file
+// (EncodeArgs are ffmpeg's video encoder options) and an audio codec encoded
+// live while publishing (cheap; "" for no audio).
+type Clip struct {
+	Name       string
+	Video      []string // e.g. "-c:v", "libx264", "-bf", "0"
+	Ext        string   // container of the encoded clip, e.g. "mkv"
+	AudioCodec string   // ffmpeg encoder: "aac", "pcm_alaw", "pcm_mulaw", "libopus", ""
+}
+
+// Publish encodes clip once (320x240, 2 s) and starts ffmpeg publishing it
+// in a loop with -c:v copy to u; it returns once ffmpeg records. ffmpeg is
+// stopped when the test ends.
+func Publish(t testing.TB, u *Upstream, clip Clip) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
+	}
+	file := filepath.Join(t.TempDir(), clip.Name+"."+clip.Ext)
+	enc := append([]string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+		"testsrc2=size=320x240:rate=25:duration=2"}, clip.Video...)
+	enc = append(enc, "-g", "25", file)
+	if out, err := exec.Command("ffmpeg", enc...).CombinedOutput(); err != nil {
+		t.Fatalf("encoding %s: %v: %s", clip.Name, err, out)
+	}
+	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file}
+	if clip.AudioCodec != "" {
+		args = append(args, "-f", "lavfi", "-i", "sine=sample_rate=8000", "-map", "0:v", "-map", "1:a",
+			"-c:a", clip.AudioCodec)
+		if clip.AudioCodec == "aac" || clip.AudioCodec == "libopus" {
+			args = append(args, "-ar", "48000")
+		}
+	}
+	args = append(args, "-c:v", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", u.URL())
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cancel(); <-exited })
+	select {
+	case <-u.recording:
+	case <-exited:
+		t.Fatalf("ffmpeg exited before publishing %s: %s", clip.Name, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("ffmpeg did not publish %s within 15s: %s", clip.Name, stderr.String())
+	}
+}
