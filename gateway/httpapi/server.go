@@ -93,7 +93,7 @@ type Server struct {
 	srv     *fasthttp.Server
 	ln      net.Listener
 	served  chan struct{} // closed when Serve has returned
-	maxBody atomic.Int64 // MaxBodyBytes, then SetMaxBodyBytes's
+	maxBody atomic.Int64  // MaxBodyBytes, then SetMaxBodyBytes's
 }
 
 // SetMaxBodyBytes changes MaxBodyBytes for the requests that follow (a
