@@ -1,7 +1,6 @@
 package webrtc
 
 import (
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,28 +10,17 @@ import (
 
 	"github.com/camgate/camgate/internal/mediatest"
 	"github.com/camgate/camgate/internal/poll"
-	"github.com/camgate/camgate/internal/whepclient"
 )
 
 // playWith posts the offer of a viewer offering only videoMimes (none:
 // pion's defaults, H264 and H265 among them).
 func (h *harness) playWith(t *testing.T, token string, videoMimes ...string) (*viewer, httpResult) {
 	t.Helper()
-	api, err := whepclient.APIVideo(pionLoggers{slog.New(slog.DiscardHandler)}, videoMimes...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := whepclient.RecvOnly(api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	v := &viewer{pc: pc, tracks: make(chan *webrtc.TrackRemote, 4), states: make(chan webrtc.PeerConnectionState, 16)}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.tracks <- tr })
+	v := newViewerPC(t, videoMimes...)
 	res := h.do(t, "POST", "/whep/cam1", token, "application/sdp", v.offer(t))
 	if res.status == http.StatusCreated {
 		v.answer = res.body
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
+		if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.body}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -132,9 +132,11 @@ type viewer struct {
 	answer   string
 }
 
-func newViewerPC(t testing.TB) *viewer {
+// newViewerPC is a pion viewer offering only videoMimes (none: pion's
+// defaults, H264 and H265 among them).
+func newViewerPC(t testing.TB, videoMimes ...string) *viewer {
 	t.Helper()
-	api, err := whepclient.API(pionLoggers{slog.New(slog.DiscardHandler)})
+	api, err := whepclient.APIVideo(pionLoggers{slog.New(slog.DiscardHandler)}, videoMimes...)
 	if err != nil {
 		t.Fatal(err)
 	}
