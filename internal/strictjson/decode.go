@@ -46,7 +46,7 @@ func Decode(body []byte, v any, opt Options) error {
 		if opt.ValueHint != "" {
 			return hintedError(body, v, err, opt.ValueHint)
 		}
-		if f := failingField(body, v); f != "" {
+		if f := failingField(body, v, true); f != "" {
 			return fieldErr(f, cleanJSONError(err))
 		}
 		return jsonFieldError(err)
@@ -59,8 +59,8 @@ func Decode(body []byte, v any, opt Options) error {
 
 // failingField finds which top-level field of body fails to decode into a
 // value of v's type (errors from a field's UnmarshalJSON, such as a bad time,
-// do not name the field).
-func failingField(body []byte, v any) string {
+// do not name the field). strict also refuses unknown fields in that field.
+func failingField(body []byte, v any, strict bool) string {
 	var raw map[string]json.RawMessage
 	if json.Unmarshal(body, &raw) != nil {
 		return ""
@@ -74,7 +74,9 @@ func failingField(body []byte, v any) string {
 	for _, k := range names {
 		one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
 		dec := json.NewDecoder(bytes.NewReader(one))
-		dec.DisallowUnknownFields()
+		if strict {
+			dec.DisallowUnknownFields()
+		}
 		if dec.Decode(reflect.New(t).Interface()) != nil {
 			return k
 		}
@@ -128,20 +130,8 @@ func hintedError(body []byte, v any, err error, hint string) error {
 	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return fieldErr(strings.Trim(rest, `"`), "unknown field")
 	}
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) == nil {
-		names := make([]string, 0, len(raw))
-		for k := range raw {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		t := reflect.TypeOf(v).Elem()
-		for _, k := range names {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
-			if json.Unmarshal(one, reflect.New(t).Interface()) != nil {
-				return fieldErr(k, hint)
-			}
-		}
+	if k := failingField(body, v, false); k != "" {
+		return fieldErr(k, hint)
 	}
 	return fieldErr("body", "invalid JSON")
 }
