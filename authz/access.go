@@ -24,7 +24,7 @@ func validSection(s string) bool {
 	case "*", "audit", "check", "links", "sessions", "ptz":
 		return true
 	}
-	return isResourceKind(k)
+	return IsKind(k)
 }
 
 // sectionAllows reports whether a snapshot of sections includes section

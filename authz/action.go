@@ -3,10 +3,13 @@
 // admins, persisted through a Store, held in memory with indexes, evaluated by
 // one evaluator and served from an in-process decision cache that every
 // committed write invalidates precisely. It is a library usable on its own: it
-// imports nothing of the gateway, the archive or the links packages. Writes
-// are typed methods taking a Caller (PutDevice, PutGrant, Arm, BulkAccess,
-// AnswerShare, DecideRequest, Delete…, CheckAs; see typed_api.go) that
-// decide who may do what; Handle serves the same rules as /api/v1 JSON.
+// imports nothing of the gateway, the archive or the links packages, and
+// nothing of HTTP or JSON requests. Every operation is a typed method
+// taking a Caller that decides who may do what: writes (PutDevice,
+// PutGrant, Arm, BulkAccess, AnswerShare, DecideRequest, Delete…; see
+// typed_api.go) and reads (Get, List, TemporaryGrants, Audit, CheckAs).
+// The JSON transport of /api/v1 is the sub-package jsonapi, which routes
+// paths to these methods and decides no rule of its own.
 package authz
 
 import (

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"errors"
 	"strings"
 	"testing"
@@ -52,13 +54,13 @@ func TestAdminCannotCreateAdminWithMoreReach(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rev := h.s.rev
+			rev := h.s.RevForTest()
 			_, err := h.call(tc.c, tc.method, tc.path, tc.body)
 			if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), tc.why) {
 				t.Fatalf("%s %s = %v; want 403 saying %q", tc.method, tc.path, err, tc.why)
 			}
-			if h.s.rev != rev {
-				t.Fatalf("a refused admin write changed the store (rev %d → %d)", rev, h.s.rev)
+			if h.s.RevForTest() != rev {
+				t.Fatalf("a refused admin write changed the store (rev %d → %d)", rev, h.s.RevForTest())
 			}
 		})
 	}

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"errors"
 	"strings"
 	"testing"
@@ -12,7 +14,7 @@ import (
 // (when set), and that the store did not change.
 func expectRefused(t *testing.T, h *harness, c Caller, method, path string, body any, want error, field, why string) {
 	t.Helper()
-	rev := h.s.rev
+	rev := h.s.RevForTest()
 	_, err := h.call(c, method, path, body)
 	switch {
 	case err == nil:
@@ -28,7 +30,7 @@ func expectRefused(t *testing.T, h *harness, c Caller, method, path string, body
 	if why != "" && !strings.Contains(err.Error(), why) {
 		t.Fatalf("%s %s as %v: %v; want the message to say %q", method, path, c, err, why)
 	}
-	if h.s.rev != rev {
-		t.Fatalf("%s %s as %v was refused but changed the store (rev %d → %d)", method, path, c, rev, h.s.rev)
+	if h.s.RevForTest() != rev {
+		t.Fatalf("%s %s as %v was refused but changed the store (rev %d → %d)", method, path, c, rev, h.s.RevForTest())
 	}
 }

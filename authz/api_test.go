@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"strings"
 	"testing"
 	"time"
@@ -91,10 +93,10 @@ func TestBadInputIs400NamingField(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := h.s.rev
+			before := h.s.RevForTest()
 			h.fails(root, tc.method, tc.path, tc.body, nil, tc.field)
-			if h.s.rev != before {
-				t.Fatalf("a rejected write changed the store (rev %d → %d)", before, h.s.rev)
+			if h.s.RevForTest() != before {
+				t.Fatalf("a rejected write changed the store (rev %d → %d)", before, h.s.RevForTest())
 			}
 		})
 	}

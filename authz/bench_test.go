@@ -1,12 +1,13 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -15,46 +16,6 @@ func jsonMarshal(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
-
-// memStore is an in-memory Store: it checks the conformance suite itself and
-// lets benchmarks measure the pipeline without fsync.
-type memStore struct {
-	mu   sync.Mutex
-	rev  uint64
-	recs map[string]Record
-}
-
-func (s *memStore) Load(context.Context) (uint64, []Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Record
-	for _, r := range s.recs {
-		out = append(out, r)
-	}
-	return s.rev, out, nil
-}
-
-func (s *memStore) Commit(_ context.Context, expect uint64, muts []Mutation) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if expect != s.rev {
-		return 0, ErrRevisionConflict
-	}
-	if s.recs == nil {
-		s.recs = map[string]Record{}
-	}
-	for _, m := range muts {
-		if m.Data == nil {
-			delete(s.recs, m.Kind+"/"+m.ID)
-		} else {
-			s.recs[m.Kind+"/"+m.ID] = Record{Kind: m.Kind, ID: m.ID, Data: slices.Clone(m.Data)}
-		}
-	}
-	s.rev++
-	return s.rev, nil
-}
-
-func (s *memStore) Close() error { return nil }
 
 func benchHarness(b *testing.B, st Store) *harness {
 	t := &testing.T{}
@@ -136,29 +97,33 @@ func bigModel(b *testing.B) *Service {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.Close)
-	m := s.m
-	m.put(kindOrgs, "acme", &Org{ID: "acme", RestrictionTZ: "-05:00"})
+	put := func(kind string, obj any) {
+		if err := s.PutModelForTest(kind, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	put(KindOrgs, &Org{ID: "acme", RestrictionTZ: "-05:00"})
 	for i := range nSites {
 		st := &Site{ID: fmt.Sprint("s", i), Org: "acme", AlarmWindow: Duration(30 * time.Minute)}
 		if i%10 != 0 {
 			st.Parent = fmt.Sprint("s", i-i%10)
 		}
-		m.put(kindSites, st.ID, st)
+		put(KindSites, st)
 	}
 	for i := range nDevices {
 		id := fmt.Sprint("d", i)
-		m.put(kindDevices, id, &Device{ID: id, Site: fmt.Sprint("s", i%nSites), Kind: DeviceCamera})
+		put(KindDevices, &Device{ID: id, Site: fmt.Sprint("s", i%nSites), Kind: DeviceCamera})
 	}
 	for i := range nSubjects {
 		id := fmt.Sprint("u", i)
-		m.put(kindSubjects, id, &Subject{ID: id, Kind: SubjectUser})
+		put(KindSubjects, &Subject{ID: id, Kind: SubjectUser})
 	}
 	for i := range nGroups {
 		g := &Group{ID: fmt.Sprint("grp", i)}
 		for j := range 100 {
 			g.Members = append(g.Members, fmt.Sprint("u", (i*100+j)%nSubjects))
 		}
-		m.put(kindGroups, g.ID, g)
+		put(KindGroups, g)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	live := []string{"live", "sound"}
@@ -178,11 +143,7 @@ func bigModel(b *testing.B) *Service {
 		default:
 			g.Device = fmt.Sprint("d", rng.IntN(nDevices))
 		}
-		c, err := compileGrant(g)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m.put(kindGrants, g.ID, c)
+		put(KindGrants, g)
 	}
 	return s
 }
@@ -198,7 +159,7 @@ func BenchmarkColdDecisionScale(b *testing.B) {
 	for b.Loop() {
 		subj, dev := fmt.Sprint("u", rng.IntN(100_000)), fmt.Sprint("d", rng.IntN(10_000))
 		start := time.Now()
-		s.evaluateFresh(subj, dev, ActionLive, t0, -1)
+		s.EvaluateFreshForTest(subj, dev, ActionLive, t0, -1)
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()

@@ -1,4 +1,6 @@
-package authz
+package authz_test
+
+import . "github.com/camgate/camgate/authz"
 
 import "testing"
 

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"testing"
 )
 

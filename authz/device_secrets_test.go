@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"strings"
 	"testing"
 )
@@ -86,14 +88,14 @@ func TestDeviceSecretsFollowTheirTarget(t *testing.T) {
 		body       map[string]any
 		field      string
 	}{
-		{"onvif_url repointed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz("http://attacker.example/onvif", "onvif", redactedPassword)), "ptz.password"},
+		{"onvif_url repointed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz("http://attacker.example/onvif", "onvif", RedactedPassword)), "ptz.password"},
 		{"onvif_url repointed without a password", "/devices/sec1", dev(redactedSrc, ptz("http://attacker.example/onvif", "onvif", "")), "ptz.password"},
-		{"onvif_url port changed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz("http://10.0.0.9:8080/onvif/device_service", "onvif", redactedPassword)), "ptz.password"},
-		{"ptz username changed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz(camOnvif, "other", redactedPassword)), "ptz.password"},
-		{"source host changed with the placeholder", "/devices/sec1", dev("rtsp://admin:********@attacker.example:554/s1", ptz(camOnvif, "onvif", redactedPassword)), "source"},
-		{"source user changed with the placeholder", "/devices/sec1", dev("rtsp://root:********@10.0.0.9:554/s1", ptz(camOnvif, "onvif", redactedPassword)), "source"},
-		{"source scheme changed with the placeholder", "/devices/sec1", dev("rtsps://admin:********@10.0.0.9:554/s1", ptz(camOnvif, "onvif", redactedPassword)), "source"},
-		{"new device with the ptz placeholder", "/devices/sec2", dev("builtin:demo", ptz(camOnvif, "onvif", redactedPassword)), "ptz.password"},
+		{"onvif_url port changed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz("http://10.0.0.9:8080/onvif/device_service", "onvif", RedactedPassword)), "ptz.password"},
+		{"ptz username changed with the placeholder", "/devices/sec1", dev(redactedSrc, ptz(camOnvif, "other", RedactedPassword)), "ptz.password"},
+		{"source host changed with the placeholder", "/devices/sec1", dev("rtsp://admin:********@attacker.example:554/s1", ptz(camOnvif, "onvif", RedactedPassword)), "source"},
+		{"source user changed with the placeholder", "/devices/sec1", dev("rtsp://root:********@10.0.0.9:554/s1", ptz(camOnvif, "onvif", RedactedPassword)), "source"},
+		{"source scheme changed with the placeholder", "/devices/sec1", dev("rtsps://admin:********@10.0.0.9:554/s1", ptz(camOnvif, "onvif", RedactedPassword)), "source"},
+		{"new device with the ptz placeholder", "/devices/sec2", dev("builtin:demo", ptz(camOnvif, "onvif", RedactedPassword)), "ptz.password"},
 		{"new device with the source placeholder", "/devices/sec2", dev(redactedSrc, nil), "source"},
 	}
 	for _, tc := range cases {
@@ -107,14 +109,14 @@ func TestDeviceSecretsFollowTheirTarget(t *testing.T) {
 			}
 		})
 	}
-	_, err := h.call(root, "PUT", "/devices/sec1", dev(redactedSrc, ptz("http://attacker.example/onvif", "onvif", redactedPassword)))
+	_, err := h.call(root, "PUT", "/devices/sec1", dev(redactedSrc, ptz("http://attacker.example/onvif", "onvif", RedactedPassword)))
 	if err == nil || !strings.Contains(err.Error(), "required again when onvif_url changes") {
 		t.Fatalf("repointing onvif_url with the placeholder: %v; want it to say the password is required again", err)
 	}
 	// With the password sent again, the change is fine; the same target with
 	// the placeholder keeps what is stored.
 	h.must(root, "PUT", "/devices/sec1", dev("rtsp://admin:new-src-pw@10.0.0.10/s1", ptz("http://10.0.0.10/onvif", "onvif", "new-ptz-pw")))
-	h.must(root, "PUT", "/devices/sec1", dev("rtsp://admin:********@10.0.0.10/s2", ptz("http://10.0.0.10/onvif", "onvif", redactedPassword)))
+	h.must(root, "PUT", "/devices/sec1", dev("rtsp://admin:********@10.0.0.10/s2", ptz("http://10.0.0.10/onvif", "onvif", RedactedPassword)))
 	if d, _ := h.s.Device("sec1"); d.Source != "rtsp://admin:new-src-pw@10.0.0.10/s2" || d.PTZ.Password != "new-ptz-pw" {
 		t.Fatalf("Device = %+v; want the new passwords kept for the same hosts", d)
 	}

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -51,16 +53,16 @@ func differential(t *testing.T, seed uint64, steps int) {
 		now := h.clk.Now()
 		for _, s := range subjects {
 			for _, d := range devices {
-				for i := range numActions {
+				for i := range NumActions {
 					a := Action(1) << i
-					out[[3]string{s, d, a.String()}] = h.s.evaluateFresh(s, d, a, now, -1)
+					out[[3]string{s, d, a.String()}] = h.s.EvaluateFreshForTest(s, d, a, now, -1)
 				}
 			}
 		}
 		return out
 	}
 	for step := range steps {
-		before, revBefore := snapshot(), h.s.rev
+		before, revBefore := snapshot(), h.s.RevForTest()
 		var desc string
 		switch op := rng.IntN(14); op {
 		case 0, 1, 2: // a grant with random target, actions or role, condition, validity, schedule
@@ -146,14 +148,14 @@ func differential(t *testing.T, seed uint64, steps int) {
 		// Every decision a write changed is named by that write's invalidations,
 		// so a session registry re-checking on them misses nothing.
 		var invs []Invalidation
-		for h.s.rev > revBefore && (len(invs) == 0 || invs[len(invs)-1].Rev < h.s.rev) {
+		for h.s.RevForTest() > revBefore && (len(invs) == 0 || invs[len(invs)-1].Rev < h.s.RevForTest()) {
 			invs = append(invs, iv.next(t))
 		}
-		if h.s.rev > revBefore {
+		if h.s.RevForTest() > revBefore {
 			for k, was := range before {
 				now := h.clk.Now()
 				a, _ := ParseAction(k[2])
-				is := h.s.evaluateFresh(k[0], k[1], a, now, -1)
+				is := h.s.EvaluateFreshForTest(k[0], k[1], a, now, -1)
 				named := false
 				for i := range invs {
 					named = named || invs[i].Affects(k[0], k[1])
@@ -166,10 +168,10 @@ func differential(t *testing.T, seed uint64, steps int) {
 		now := h.clk.Now()
 		for _, s := range subjects {
 			for _, d := range devices {
-				for i := range numActions {
+				for i := range NumActions {
 					a := Action(1) << i
 					got := h.s.Check(s, d, a, now)
-					want := h.s.evaluateFresh(s, d, a, now, -1)
+					want := h.s.EvaluateFreshForTest(s, d, a, now, -1)
 					if got.Allowed != want.Allowed || !got.ValidUntil.Equal(want.ValidUntil) {
 						t.Fatalf("step %d (%s): %s %s %v cached %+v; fresh %+v", step, desc, s, d, a, got, want)
 					}

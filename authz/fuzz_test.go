@@ -1,6 +1,9 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
+
 	"errors"
 	"net/url"
 	"strings"
@@ -29,8 +32,8 @@ func FuzzHandle(f *testing.F) {
 			return
 		}
 		for _, c := range []Caller{root, viewer("alice")} {
-			rev := h.s.rev
-			_, err := h.s.Handle(t.Context(), c, method, strings.Split(path, "/"), q, []byte(body))
+			rev := h.s.RevForTest()
+			_, err := jsonapi.Handler{Service: h.s}.Handle(t.Context(), c, method, strings.Split(path, "/"), q, []byte(body))
 			if err == nil {
 				continue
 			}
@@ -39,7 +42,7 @@ func FuzzHandle(f *testing.F) {
 				!errors.Is(err, ErrConflict) && !errors.Is(err, ErrMethodNotAllowed) {
 				t.Fatalf("%s %s %q: unmapped error %v", method, path, body, err)
 			}
-			if h.s.rev != rev {
+			if h.s.RevForTest() != rev {
 				t.Fatalf("%s %s %q failed (%v) but changed the store", method, path, body, err)
 			}
 		}

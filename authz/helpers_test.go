@@ -1,6 +1,9 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +39,9 @@ func (c *clock) Add(d time.Duration) {
 }
 
 var root = Caller{Root: true}
+
+// memStore is the in-memory test store (export_test.go).
+type memStore = MemStore
 
 func viewer(s string) Caller { return Caller{Subject: s} }
 
@@ -83,7 +89,7 @@ func (h *harness) restart() {
 }
 
 // call runs one API request; path is "/grants/g1?x=y" relative to /api/v1.
-func (h *harness) call(c Caller, method, path string, body any) (APIResult, error) {
+func (h *harness) call(c Caller, method, path string, body any) (jsonapi.Result, error) {
 	h.t.Helper()
 	p, rawQuery, _ := strings.Cut(path, "?")
 	q, err := url.ParseQuery(rawQuery)
@@ -100,7 +106,7 @@ func (h *harness) call(c Caller, method, path string, body any) (APIResult, erro
 			h.t.Fatal(err)
 		}
 	}
-	return h.s.Handle(context.Background(), c, method, strings.Split(strings.Trim(p, "/"), "/"), q, b)
+	return jsonapi.Handler{Service: h.s}.Handle(context.Background(), c, method, strings.Split(strings.Trim(p, "/"), "/"), q, b)
 }
 
 // must runs a request that must succeed and returns its body as JSON-decoded map/slice.

@@ -1,6 +1,9 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -53,7 +56,7 @@ func TestCheckDuplicateKeys(t *testing.T) {
 		{`{"n":1e999,"m":1e999}`, ""},
 	}
 	for _, tc := range cases {
-		err := CheckDuplicateKeys([]byte(tc.body))
+		err := jsonapi.CheckDuplicateKeys([]byte(tc.body))
 		var fe *FieldError
 		switch {
 		case tc.field == "" && err != nil:
@@ -74,13 +77,13 @@ func FuzzDecodeJSONDuplicateKeys(f *testing.F) {
 	f.Add([]byte(`{"a":[[[{"b":1,"b":2}]]]}`))
 	f.Add([]byte(`{"k":1,"\u212a":2}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		err := CheckDuplicateKeys(body)
+		err := jsonapi.CheckDuplicateKeys(body)
 		var fe *FieldError
 		if err != nil && (!errors.As(err, &fe) || fe.Field == "") {
 			t.Fatalf("%q: %v is not a FieldError naming a field", body, err)
 		}
 		var dev Device
-		if decodeJSON(body, &dev) == nil && err != nil {
+		if jsonapi.Decode(body, &dev) == nil && err != nil {
 			t.Fatalf("%q: decodeJSON accepted a body CheckDuplicateKeys refuses (%v)", body, err)
 		}
 		var top map[string]json.RawMessage
@@ -92,7 +95,7 @@ func FuzzDecodeJSONDuplicateKeys(f *testing.F) {
 			key, _ := json.Marshal(k)
 			dup := append(append(append(append([]byte("{"), key...), ':'), v...), ',')
 			dup = append(dup, trimmed[1:]...)
-			err := CheckDuplicateKeys(dup)
+			err := jsonapi.CheckDuplicateKeys(dup)
 			if !errors.As(err, &fe) || !(strings.EqualFold(fe.Field, k) || k == "" && fe.Field == `""`) {
 				t.Fatalf("%q with %q repeated: %v; want a FieldError naming it", body, k, err)
 			}

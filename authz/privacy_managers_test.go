@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"errors"
 	"testing"
 )
@@ -96,7 +98,7 @@ func TestNoExistenceOracleForViewers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rev := h.s.rev
+			rev := h.s.RevForTest()
 			_, errA := h.call(tc.c, tc.method, tc.exists, nil)
 			_, errB := h.call(tc.c, tc.method, tc.notThere, nil)
 			for _, e := range []struct {
@@ -107,7 +109,7 @@ func TestNoExistenceOracleForViewers(t *testing.T) {
 					t.Errorf("%s %s as %v: %v; want %v", tc.method, e.path, tc.c, e.err, tc.want)
 				}
 			}
-			if tc.want != nil && h.s.rev != rev {
+			if tc.want != nil && h.s.RevForTest() != rev {
 				t.Fatalf("refused calls changed the store")
 			}
 		})

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"testing"
 	"time"
 )
@@ -91,11 +93,11 @@ func TestSeed000BulkAccess(t *testing.T) {
 	}
 	// "This feature can be applied only to one user category (i.e., Users,
 	// Installers, Companies)"; a rejected bulk write changes nothing.
-	rev := h.s.rev
+	rev := h.s.RevForTest()
 	h.fails(root, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob", "inst"}, "devices": []string{"cam1"}, "actions": []string{}}, nil, "subjects")
 	h.fails(root, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam1", "nope"}, "actions": []string{}}, nil, "devices[1]")
 	h.fails(root, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam1"}, "actions": []string{"live"}, "condition": "after_alarm"}, nil, "condition")
-	if h.s.rev != rev || !h.allowed("bob", "cam1", ActionLive) {
+	if h.s.RevForTest() != rev || !h.allowed("bob", "cam1", ActionLive) {
 		t.Fatal("a rejected bulk write changed something")
 	}
 	// Privacy managers use bulk access; other viewers may not.

@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ func warm(t *testing.T, h *harness) {
 func namedBy(t *testing.T, h *harness, iv *invalidations, subject, device string) bool {
 	t.Helper()
 	named := false
-	for rev := uint64(0); rev < h.s.rev; {
+	for rev := uint64(0); rev < h.s.RevForTest(); {
 		inv := iv.next(t)
 		rev = inv.Rev
 		named = named || inv.Affects(subject, device)
@@ -98,7 +100,7 @@ func TestShareIsWorthAtMostTheOwnersRights(t *testing.T) {
 				if d.Allowed != w.allowed || !strings.HasPrefix(d.Reason, w.reason) {
 					t.Errorf("bob %v on cam1 = %+v; want allowed=%v by %s…", w.a, d, w.allowed, w.reason)
 				}
-				if fresh := h.s.evaluateFresh("bob", "cam1", w.a, h.clk.Now(), -1); fresh != d {
+				if fresh := h.s.EvaluateFreshForTest("bob", "cam1", w.a, h.clk.Now(), -1); fresh != d {
 					t.Errorf("bob %v: cached %+v, fresh %+v", w.a, d, fresh)
 				}
 			}

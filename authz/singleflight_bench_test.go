@@ -2,6 +2,7 @@ package authz
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -13,13 +14,46 @@ import (
 // at a time ("serial": what a lone miss pays). "direct" evaluates each miss;
 // "singleflight" lets one evaluation answer the overlapping ones.
 func BenchmarkConcurrentMiss(b *testing.B) {
-	h := benchHarness(b, &memStore{})
-	h.base()
-	h.must(root, "PUT", "/grants/g1", map[string]any{"subject": "alice", "site": "hq", "actions": []string{"live", "sound"}})
-	h.must(root, "PUT", "/groups/crew", map[string]any{"members": []string{"alice", "bob"}})
-	h.must(root, "PUT", "/grants/g2", map[string]any{"subject": "crew", "site": "lobby", "role": "site_viewer"})
-	now := h.clk.Now()
-	s := h.s
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	s := &Service{Store: &memStore{}, Now: func() time.Time { return now }}
+	if err := s.Initialize(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	ctx, root := b.Context(), Caller{Root: true}
+	for _, put := range []func() error{
+		func() error { _, _, err := s.PutOrg(ctx, root, Org{ID: "acme", Name: "Acme"}); return err },
+		func() error { _, _, err := s.PutSite(ctx, root, Site{ID: "hq", Org: "acme", Name: "HQ"}); return err },
+		func() error {
+			_, _, err := s.PutSite(ctx, root, Site{ID: "lobby", Parent: "hq", Name: "Lobby"})
+			return err
+		},
+		func() error {
+			_, _, err := s.PutDevice(ctx, root, Device{ID: "cam2", Site: "lobby", Kind: DeviceCamera, Source: "builtin:demo"})
+			return err
+		},
+		func() error {
+			_, _, err := s.PutSubject(ctx, root, Subject{ID: "alice", Kind: SubjectUser, Org: "acme"})
+			return err
+		},
+		func() error { _, _, err := s.PutSubject(ctx, root, Subject{ID: "bob", Kind: SubjectUser}); return err },
+		func() error {
+			_, _, err := s.PutGrant(ctx, root, Grant{ID: "g1", Subject: "alice", Site: "hq", Actions: []string{"live", "sound"}})
+			return err
+		},
+		func() error {
+			_, _, err := s.PutGroup(ctx, root, Group{ID: "crew", Members: []string{"alice", "bob"}})
+			return err
+		},
+		func() error {
+			_, _, err := s.PutGrant(ctx, root, Grant{ID: "g2", Subject: "crew", Site: "lobby", Role: "site_viewer"})
+			return err
+		},
+	} {
+		if err := put(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var sf singleflight.Group
 	for _, tc := range []struct {
 		name   string

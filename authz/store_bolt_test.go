@@ -19,7 +19,7 @@ func TestBoltStoreConformance(t *testing.T) {
 
 func TestMemStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() (authz.Store, error) {
-		s := authz.NewMemStoreForTest()
+		s := &memStore{}
 		return func() (authz.Store, error) { return s, nil }
 	})
 }

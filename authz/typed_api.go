@@ -1,8 +1,8 @@
 package authz
 
 import (
+	"fmt"
 	"context"
-	"net/url"
 	"time"
 )
 
@@ -24,8 +24,8 @@ func put[T any](s *Service, ctx context.Context, c Caller, kind, id string, fres
 	if id == "" {
 		method, parts = "POST", []string{kind}
 	}
-	res, err := s.run(ctx, c, method, parts, nil, nil, func(r *request) (APIResult, error) {
-		return r.putObject(kind, id, fresh())
+	res, err := s.run(ctx, c, method, parts, func(r *request) (opResult, error) {
+		return r.putObject(kind, id, fresh(), nil)
 	})
 	if err != nil {
 		return nil, false, err
@@ -88,9 +88,13 @@ func (s *Service) PutAdmin(ctx context.Context, c Caller, a Admin) (_ *Admin, cr
 	return put(s, ctx, c, kindAdmins, a.ID, func() *Admin { v := a; return &v })
 }
 
-// del removes kind/id with its cascades.
-func (s *Service) del(ctx context.Context, c Caller, kind, id string) error {
-	_, err := s.run(ctx, c, "DELETE", []string{kind, id}, nil, nil, func(r *request) (APIResult, error) {
+// Delete removes kind/id with its cascades (DeleteOrg … say which
+// conflicts each kind has).
+func (s *Service) Delete(ctx context.Context, c Caller, kind, id string) error {
+	if !IsKind(kind) {
+		return fmt.Errorf("kind %q: %w", kind, ErrNotFound)
+	}
+	_, err := s.run(ctx, c, "DELETE", []string{kind, id}, func(r *request) (opResult, error) {
 		return r.del(kind, id)
 	})
 	return err
@@ -98,60 +102,60 @@ func (s *Service) del(ctx context.Context, c Caller, kind, id string) error {
 
 // DeleteOrg removes an organization (ErrConflict while a site uses it).
 func (s *Service) DeleteOrg(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindOrgs, id)
+	return s.Delete(ctx, c, kindOrgs, id)
 }
 
 // DeleteSite removes a site and its grants (ErrConflict while it has
 // sub-sites or devices).
 func (s *Service) DeleteSite(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindSites, id)
+	return s.Delete(ctx, c, kindSites, id)
 }
 
 // DeleteDevice removes a device with its grants and shares.
 func (s *Service) DeleteDevice(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindDevices, id)
+	return s.Delete(ctx, c, kindDevices, id)
 }
 
 // DeleteSubject removes a subject with its grants and shares, and takes it
 // out of groups and privacy-manager lists.
 func (s *Service) DeleteSubject(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindSubjects, id)
+	return s.Delete(ctx, c, kindSubjects, id)
 }
 
 // DeleteGroup removes a group with its grants.
 func (s *Service) DeleteGroup(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindGroups, id)
+	return s.Delete(ctx, c, kindGroups, id)
 }
 
 // DeleteRole removes a custom role (ErrConflict while grants use it).
 func (s *Service) DeleteRole(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindRoles, id)
+	return s.Delete(ctx, c, kindRoles, id)
 }
 
 // DeleteGrant removes a grant.
 func (s *Service) DeleteGrant(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindGrants, id)
+	return s.Delete(ctx, c, kindGrants, id)
 }
 
 // DeleteShare removes a share.
 func (s *Service) DeleteShare(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindShares, id)
+	return s.Delete(ctx, c, kindShares, id)
 }
 
 // DeleteAccessRequest removes an access request.
 func (s *Service) DeleteAccessRequest(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindRequests, id)
+	return s.Delete(ctx, c, kindRequests, id)
 }
 
 // DeleteAdmin removes an API admin (ErrConflict while another reports to it).
 func (s *Service) DeleteAdmin(ctx context.Context, c Caller, id string) error {
-	return s.del(ctx, c, kindAdmins, id)
+	return s.Delete(ctx, c, kindAdmins, id)
 }
 
 // act runs the action verb on kind/id as POST /kind/id/verb does.
-func (s *Service) act(ctx context.Context, c Caller, method, kind, id, verb string, query url.Values) (any, error) {
-	res, err := s.run(ctx, c, method, []string{kind, id, verb}, query, nil, func(r *request) (APIResult, error) {
-		return r.action(kind, id, verb)
+func (s *Service) act(ctx context.Context, c Caller, method, kind, id, verb, device string) (any, error) {
+	res, err := s.run(ctx, c, method, []string{kind, id, verb}, func(r *request) (opResult, error) {
+		return r.action(kind, id, verb, device)
 	})
 	return res.Body, err
 }
@@ -162,7 +166,7 @@ func (s *Service) Arm(ctx context.Context, c Caller, site string, armed bool) (*
 	if armed {
 		verb = "arm"
 	}
-	b, err := s.act(ctx, c, "POST", kindSites, site, verb, nil)
+	b, err := s.act(ctx, c, "POST", kindSites, site, verb, "")
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +176,7 @@ func (s *Service) Arm(ctx context.Context, c Caller, site string, armed bool) (*
 // Alarm opens the device's alarm window (its site's alarm_window) and
 // returns when it closes.
 func (s *Service) Alarm(ctx context.Context, c Caller, device string) (until time.Time, _ error) {
-	b, err := s.act(ctx, c, "POST", kindDevices, device, "alarm", nil)
+	b, err := s.act(ctx, c, "POST", kindDevices, device, "alarm", "")
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -182,7 +186,7 @@ func (s *Service) Alarm(ctx context.Context, c Caller, device string) (until tim
 // AllowProvider lifts the integrator restriction of an organization until
 // the next midnight in its restriction time zone (rule 9).
 func (s *Service) AllowProvider(ctx context.Context, c Caller, org string) (*Org, error) {
-	b, err := s.act(ctx, c, "POST", kindOrgs, org, "allow-provider", nil)
+	b, err := s.act(ctx, c, "POST", kindOrgs, org, "allow-provider", "")
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +199,7 @@ func (s *Service) AnswerShare(ctx context.Context, c Caller, share string, accep
 	if accept {
 		verb = "accept"
 	}
-	b, err := s.act(ctx, c, "POST", kindShares, share, verb, nil)
+	b, err := s.act(ctx, c, "POST", kindShares, share, verb, "")
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +214,7 @@ func (s *Service) DecideRequest(ctx context.Context, c Caller, request string, a
 	if approve {
 		verb = "approve"
 	}
-	b, err := s.act(ctx, c, "POST", kindRequests, request, verb, nil)
+	b, err := s.act(ctx, c, "POST", kindRequests, request, verb, "")
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +225,7 @@ func (s *Service) DecideRequest(ctx context.Context, c Caller, request string, a
 // or everywhere when device is "" ("remove access to all"). It returns the
 // ids of the grants removed.
 func (s *Service) RevokeTemporary(ctx context.Context, c Caller, subject, device string) (removed []string, _ error) {
-	var q url.Values
-	if device != "" {
-		q = url.Values{"device": {device}}
-	}
-	b, err := s.act(ctx, c, "DELETE", kindSubjects, subject, "temporary-access", q)
+	b, err := s.act(ctx, c, "DELETE", kindSubjects, subject, "temporary-access", device)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ type BulkResult struct {
 // BulkAccess sets, for every subject × device, exactly b.Actions (rule 7):
 // one commit, all pairs or none.
 func (s *Service) BulkAccess(ctx context.Context, c Caller, b BulkRequest) (BulkResult, error) {
-	res, err := s.run(ctx, c, "POST", []string{"bulk-access"}, nil, nil, func(r *request) (APIResult, error) {
+	res, err := s.run(ctx, c, "POST", []string{"bulk-access"}, func(r *request) (opResult, error) {
 		return r.bulkApply(b)
 	})
 	if err != nil {
@@ -266,33 +266,28 @@ type CheckQuery struct {
 // access, asks only about what it sees. The gateway's own enforcement uses
 // Check, which has no caller.
 func (s *Service) CheckAs(ctx context.Context, c Caller, q CheckQuery) (Decision, error) {
-	res, err := s.run(ctx, c, "GET", []string{"check"}, nil, nil, func(r *request) (APIResult, error) {
+	res, err := s.run(ctx, c, "GET", []string{"check"}, func(r *request) (opResult, error) {
 		subject, err := r.checkCaller(q.Subject, q.Device)
 		if err != nil {
-			return APIResult{}, err
+			return opResult{}, err
 		}
 		if subject == "" {
-			return APIResult{}, fieldErr("subject", "is required")
+			return opResult{}, fieldErr("subject", "is required")
 		}
 		if q.Device == "" {
-			return APIResult{}, fieldErr("device", "is required")
+			return opResult{}, fieldErr("device", "is required")
 		}
 		if _, err := ParseAction(q.Action.String()); err != nil {
-			return APIResult{}, fieldErr("action", err.Error())
+			return opResult{}, fieldErr("action", err.Error())
 		}
 		at := q.At
 		if at.IsZero() {
 			at = r.now
 		}
-		return APIResult{Body: r.checkAnswer(subject, q.Device, q.Action, at, q.Footage)}, nil
+		return opResult{Body: r.checkAnswer(subject, q.Device, q.Action, at, q.Footage)}, nil
 	})
 	if err != nil {
 		return Decision{}, err
 	}
-	b := res.Body.(checkBody)
-	d := Decision{Allowed: b.Allowed, Reason: b.Reason}
-	if b.ValidUntil != nil {
-		d.ValidUntil = *b.ValidUntil
-	}
-	return d, nil
+	return res.Body.(Decision), nil
 }

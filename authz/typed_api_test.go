@@ -1,6 +1,8 @@
-package authz
+package authz_test
 
 import (
+	. "github.com/camgate/camgate/authz"
+
 	"errors"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ func TestTypedAPIHoldsTheSameRules(t *testing.T) {
 	if _, _, err := h.s.PutGrant(ctx, Caller{}, Grant{Subject: "alice", Device: "cam1", Actions: []string{"live"}}); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("anonymous PutGrant: %v; want ErrForbidden", err)
 	}
-	rev := h.s.rev
+	rev := h.s.RevForTest()
 	if _, _, err := h.s.PutGrant(ctx, alice, Grant{ID: "self", Subject: "alice", Device: "cam1", Actions: []string{"live"}}); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("viewer grants itself: %v; want ErrForbidden", err)
 	}
@@ -30,7 +32,7 @@ func TestTypedAPIHoldsTheSameRules(t *testing.T) {
 	if _, _, err := h.s.PutDevice(ctx, root, Device{ID: "../x", Site: "hq"}); !errors.As(err, &fe) || fe.Field != "id" {
 		t.Fatalf("bad id: %v; want a FieldError naming id", err)
 	}
-	if h.s.rev != rev {
+	if h.s.RevForTest() != rev {
 		t.Fatal("a refused typed write changed the store")
 	}
 
@@ -101,7 +103,7 @@ func TestTypedAPIHoldsTheSameRules(t *testing.T) {
 
 	// Typed writes leave the entries the JSON API leaves.
 	var saw []string
-	entries, _ := h.s.audit.page(0, 1000, func(*AuditEntry) bool { return true })
+	entries := h.s.AuditForTest()
 	for _, e := range entries {
 		saw = append(saw, e.Who+" "+e.What)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/hls"
@@ -256,7 +257,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 		Address:      cfg.HTTP.Listen,
 		TLSConfig:    g.tlsConfig(),
 		MaxBodyBytes: int(cfg.HTTP.MaxBodyBytes),
-		Authz:        g.authz,
+		Authz:        jsonapi.Handler{Service: g.authz},
 		Access:       g.access,
 		Sessions:     g.sessionsAPI(),
 		Metrics: func(ctx *fasthttp.RequestCtx) {

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 )
 
 // playRTSP opens an RTSP session over TCP with gortsplib's client and
@@ -105,7 +106,7 @@ func mustHandle(tb testing.TB, n *node, c authz.Caller, method string, parts []s
 	if body != "" {
 		b = []byte(body)
 	}
-	if _, err := n.g.Authz().Handle(context.Background(), c, method, parts, nil, b); err != nil {
+	if _, err := (jsonapi.Handler{Service: n.g.Authz()}).Handle(context.Background(), c, method, parts, nil, b); err != nil {
 		tb.Fatalf("%s %v: %v", method, parts, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/internal/redistest"
 )
 
@@ -69,7 +70,7 @@ func BenchmarkRemoteApply(b *testing.B) {
 	defer cancel()
 	root := authz.Caller{Root: true}
 	do := func(parts []string, body string) {
-		if _, err := a.Handle(context.Background(), root, "PUT", parts, nil, []byte(body)); err != nil {
+		if _, err := (jsonapi.Handler{Service: a}).Handle(context.Background(), root, "PUT", parts, nil, []byte(body)); err != nil {
 			b.Fatal(err)
 		}
 	}

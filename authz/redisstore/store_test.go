@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/authz/redisstore"
 	"github.com/camgate/camgate/authz/storetest"
 	"github.com/camgate/camgate/internal/poll"
@@ -149,7 +150,7 @@ func (n *node) do(t *testing.T, method, path string, body any) error {
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
-	_, err := n.s.Handle(context.Background(), authz.Caller{Root: true}, method, strings.Split(path, "/"), nil, b)
+	_, err := jsonapi.Handler{Service: n.s}.Handle(context.Background(), authz.Caller{Root: true}, method, strings.Split(path, "/"), nil, b)
 	return err
 }
 

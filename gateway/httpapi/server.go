@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/internal/httpjson"
@@ -28,7 +29,7 @@ import (
 
 // Authz is what the API needs from the permission service.
 type Authz interface {
-	Handle(ctx context.Context, c authz.Caller, method string, parts []string, query url.Values, body []byte) (authz.APIResult, error)
+	Handle(ctx context.Context, c authz.Caller, method string, parts []string, query url.Values, body []byte) (jsonapi.Result, error)
 }
 
 // Access is what the API needs from the enforcement point.

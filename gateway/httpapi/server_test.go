@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/session"
 )
@@ -37,23 +38,23 @@ func (fakeAccess) SeesSession(p access.Principal, s *session.Session, _ bool) bo
 	return p.IsAdmin() && s.Camera == "mine"
 }
 
-func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, parts []string, _ url.Values, body []byte) (authz.APIResult, error) {
+func (f *fakeAuthz) Handle(_ context.Context, c authz.Caller, method string, parts []string, _ url.Values, body []byte) (jsonapi.Result, error) {
 	f.last = c
 	switch parts[0] {
 	case "grants":
 		if method == "POST" {
-			return authz.APIResult{Created: true, Body: map[string]string{"id": "g1"}}, nil
+			return jsonapi.Result{Created: true, Body: map[string]string{"id": "g1"}}, nil
 		}
 		if method == "PATCH" {
-			return authz.APIResult{}, authz.ErrMethodNotAllowed
+			return jsonapi.Result{}, authz.ErrMethodNotAllowed
 		}
-		return authz.APIResult{}, authz.ErrNotFound
+		return jsonapi.Result{}, authz.ErrNotFound
 	case "bad":
-		return authz.APIResult{}, &authz.FieldError{Field: "actions", Msg: "unknown action"}
+		return jsonapi.Result{}, &authz.FieldError{Field: "actions", Msg: "unknown action"}
 	case "boom":
-		return authz.APIResult{}, errors.New("disk on fire")
+		return jsonapi.Result{}, errors.New("disk on fire")
 	}
-	return authz.APIResult{}, authz.ErrNotFound
+	return jsonapi.Result{}, authz.ErrNotFound
 }
 
 type fakeSessions struct{}

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 	"time"
 )
 
-// The generic record handlers: GET (one, list), PUT/POST (create or replace),
-// DELETE, with per-kind validation, read-only fields and cascades.
+// The generic record operations: get one, list, create or replace, delete,
+// with per-kind validation, read-only fields and cascades.
 
-func newObject(kind string) any {
+// NewRecord returns a pointer to a zero record of kind (*Org for KindOrgs
+// …), or nil when kind is not a record kind: what a transport decodes a
+// body into before Put.
+func NewRecord(kind string) any {
 	switch kind {
 	case kindOrgs:
 		return &Org{}
@@ -99,23 +103,81 @@ func view(obj any) any {
 	return obj
 }
 
-func (r *request) get(kind, id string) (APIResult, error) {
+// View is what a reader is shown of a stored record: a device's secrets
+// redacted, an admin's key hash removed.
+func View(rec any) any { return view(rec) }
+
+// Get returns kind/id as the caller may see it (View): ErrNotFound when it
+// does not exist or the caller may not read it (individual access), and
+// ErrForbidden without the kind's read section.
+func (s *Service) Get(ctx context.Context, c Caller, kind, id string) (any, error) {
+	if !IsKind(kind) {
+		return nil, fmt.Errorf("kind %q: %w", kind, ErrNotFound)
+	}
+	res, err := s.run(ctx, c, "GET", []string{kind, id}, func(r *request) (opResult, error) { return r.get(kind, id) })
+	return res.Body, err
+}
+
+// ListFilter keeps the records whose named fields equal the given values.
+// The fields each kind filters on: devices site, kind; subjects kind, org,
+// email; sites org, parent; grants subject, device, site, source; shares
+// owner, recipient, state, device; access-requests requester, state.
+// Other names are ignored.
+type ListFilter map[string]string
+
+// List returns the records of kind the caller may see (View), sorted by
+// id, that match f.
+func (s *Service) List(ctx context.Context, c Caller, kind string, f ListFilter) ([]any, error) {
+	if !IsKind(kind) {
+		return nil, fmt.Errorf("kind %q: %w", kind, ErrNotFound)
+	}
+	res, err := s.run(ctx, c, "GET", []string{kind}, func(r *request) (opResult, error) { return r.list(kind, f) })
+	if err != nil {
+		return nil, err
+	}
+	return res.Body.([]any), nil
+}
+
+// Put creates (id "": taken from the record, or generated) or replaces
+// kind/id with the record fresh returns, a pointer of NewRecord(kind)'s
+// type; fresh is called again for each commit attempt, so it must return
+// a new copy each time. guard, when not nil, sees the stored record (nil
+// when there is none) once the caller is authorized, and may refuse the
+// write (the JSON transport refuses read-only fields there). It returns
+// the record as stored (View) and whether it was created.
+func (s *Service) Put(ctx context.Context, c Caller, kind, id string, fresh func() any, guard func(old any) error) (rec any, created bool, _ error) {
+	if !IsKind(kind) {
+		return nil, false, fmt.Errorf("kind %q: %w", kind, ErrNotFound)
+	}
+	method, parts := "PUT", []string{kind, id}
+	if id == "" {
+		method, parts = "POST", []string{kind}
+	}
+	res, err := s.run(ctx, c, method, parts, func(r *request) (opResult, error) {
+		return r.putObject(kind, id, fresh(), guard)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return res.Body, res.Created, nil
+}
+
+func (r *request) get(kind, id string) (opResult, error) {
 	r.s.mu.RLock()
 	defer r.s.mu.RUnlock()
 	if err := r.readSection(kind); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	obj, ok := r.s.m.get(kind, id)
 	if !ok || !r.canRead(kind, obj) {
-		return APIResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+		return opResult{}, fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
 	}
-	return APIResult{Body: view(obj)}, nil
+	return opResult{Body: view(obj)}, nil
 }
 
-// listFilter keeps objects matching the query's filters for the kind.
-func (r *request) listFilter(obj any) bool {
-	q := r.query
-	match := func(name, v string) bool { f := q.Get(name); return f == "" || f == v }
+// listFilter reports whether obj matches f.
+func listFilter(obj any, f ListFilter) bool {
+	match := func(name, v string) bool { want := f[name]; return want == "" || want == v }
 	switch o := obj.(type) {
 	case *Device:
 		return match("site", o.Site) && match("kind", o.Kind)
@@ -133,11 +195,11 @@ func (r *request) listFilter(obj any) bool {
 	return true
 }
 
-func (r *request) list(kind string) (APIResult, error) {
+func (r *request) list(kind string, f ListFilter) (opResult, error) {
 	r.s.mu.RLock()
 	defer r.s.mu.RUnlock()
 	if err := r.readSection(kind); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	var ids []string
 	switch kind {
@@ -166,11 +228,11 @@ func (r *request) list(kind string) (APIResult, error) {
 	out := make([]any, 0, len(ids))
 	for _, id := range ids {
 		obj, _ := r.s.m.get(kind, id)
-		if r.canRead(kind, obj) && r.listFilter(obj) {
+		if r.canRead(kind, obj) && listFilter(obj, f) {
 			out = append(out, view(obj))
 		}
 	}
-	return APIResult{Body: out}, nil
+	return opResult{Body: out}, nil
 }
 
 func keys[V any](m map[string]V) []string {
@@ -181,18 +243,10 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// put creates or replaces kind/id (id "" for POST: taken from the body or generated).
-func (r *request) put(kind, id string) (APIResult, error) {
-	obj := newObject(kind)
-	if err := decodeJSON(r.body, obj); err != nil {
-		return APIResult{}, err
-	}
-	return r.putObject(kind, id, obj)
-}
-
-// putObject creates or replaces kind/id with obj, a decoded record (or a
-// typed method's copy of one).
-func (r *request) putObject(kind, id string, obj any) (APIResult, error) {
+// putObject creates or replaces kind/id (id "": taken from obj or
+// generated) with obj; guard, when not nil, may refuse it once the stored
+// record is known (see Put).
+func (r *request) putObject(kind, id string, obj any, guard func(old any) error) (opResult, error) {
 	bodyID := objID(obj)
 	post := id == ""
 	switch {
@@ -200,40 +254,42 @@ func (r *request) putObject(kind, id string, obj any) (APIResult, error) {
 		id = newID(idPrefix(kind))
 	case post:
 		if !validID(*bodyID) {
-			return APIResult{}, fieldErr("id", fmt.Sprintf("%q is not a valid id", *bodyID))
+			return opResult{}, fieldErr("id", fmt.Sprintf("%q is not a valid id", *bodyID))
 		}
 		id = *bodyID
 	case *bodyID != "" && *bodyID != id:
-		return APIResult{}, fieldErr("id", "differs from the id in the path")
+		return opResult{}, fieldErr("id", "differs from the id in the path")
 	}
 	*bodyID = id
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
 	old, exists := r.s.m.get(kind, id)
 	if post && exists {
-		return APIResult{}, fmt.Errorf("%s %q already exists: %w", kind, id, ErrConflict)
+		return opResult{}, fmt.Errorf("%s %q already exists: %w", kind, id, ErrConflict)
 	}
 	if !exists {
 		old = nil
 	}
 	r.defaultOwner(obj)
 	if err := r.authorizeWrite(kind, old, obj); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
-	if err := checkReadOnly(kind, r.body, old); err != nil {
-		return APIResult{}, err
+	if guard != nil {
+		if err := guard(old); err != nil {
+			return opResult{}, err
+		}
 	}
 	changes, result, err := r.prepare(kind, old, obj)
 	if err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	if _, err := r.s.commit(r.ctx, changes); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	if result == nil {
 		result = view(changes[0].obj)
 	}
-	return APIResult{Created: !exists, Body: result}, nil
+	return opResult{Created: !exists, Body: result}, nil
 }
 
 // defaultOwner fills the fields a viewer caller leaves implicit.

@@ -1,43 +1,43 @@
 package authz
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
 
 // Deletes with their cascades, and the action endpoints of DESIGN §6.
 
-func (r *request) del(kind, id string) (APIResult, error) {
+func (r *request) del(kind, id string) (opResult, error) {
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
 	if r.c.Subject == "" {
 		// Refused before the lookup: no existence oracle without the section.
 		if err := r.needSection(kind + ":write"); err != nil {
-			return APIResult{}, err
+			return opResult{}, err
 		}
 	}
 	old, ok := r.s.m.get(kind, id)
 	if !ok {
-		return APIResult{}, r.missing(kind, id)
+		return opResult{}, r.missing(kind, id)
 	}
 	if r.c.Subject == "" && !visible(r.creators(), old) {
-		return APIResult{}, fmt.Errorf("%s %q: not found (individual access: created by another admin): %w", kind, id, ErrNotFound)
+		return opResult{}, fmt.Errorf("%s %q: not found (individual access: created by another admin): %w", kind, id, ErrNotFound)
 	}
 	if err := r.authorizeWrite(kind, old, nil); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	changes, err := r.cascade(kind, id)
 	if err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	if _, err := r.s.commit(r.ctx, changes); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
-	return APIResult{Body: map[string]any{"id": id, "deleted": true}}, nil
+	return opResult{Body: map[string]any{"id": id, "deleted": true}}, nil
 }
 
 // cascade returns the delete of kind/id and what goes with it, or a conflict
@@ -146,44 +146,35 @@ func actionSection(kind, verb string) (section string, ok bool) {
 	return "", false
 }
 
-// action serves POST /{kind}/{id}/{verb} and DELETE /subjects/{id}/temporary-access.
+// action runs verb on kind/id (POST /{kind}/{id}/{verb}, and DELETE
+// /subjects/{id}/temporary-access with device as its ?device=).
 //
 // No existence oracle (issue 15 hole 14): an admin without the action's
 // section is refused before the object is looked up; an individual-access
 // admin gets the same 404 for an object it does not see as for a missing
 // one (as a GET of it answers); a viewer gets the same 403 for a missing
 // object as for one it may not act on.
-func (r *request) action(kind, id, verb string) (APIResult, error) {
-	want := "POST"
-	if kind == kindSubjects && verb == "temporary-access" {
-		if r.method == "GET" {
-			return r.listTemporary(id)
-		}
-		want = "DELETE"
-	}
+func (r *request) action(kind, id, verb, device string) (opResult, error) {
 	section, known := actionSection(kind, verb)
 	if !known {
-		return APIResult{}, fmt.Errorf("%s/%s: %w", kind, verb, ErrNotFound)
-	}
-	if r.method != want {
-		return APIResult{}, errMethod
+		return opResult{}, fmt.Errorf("%s/%s: %w", kind, verb, ErrNotFound)
 	}
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
 	if r.c.Subject == "" {
 		if err := r.needSection(section); err != nil {
-			return APIResult{}, err
+			return opResult{}, err
 		}
 	}
 	var changes []change
 	var body any
 	var err error
 	if kind == kindSubjects {
-		changes, body, err = r.revokeTemporary(id)
+		changes, body, err = r.revokeTemporary(id, device)
 	} else {
 		obj, ok := r.s.m.get(kind, id)
 		if !ok {
-			return APIResult{}, r.missing(kind, id)
+			return opResult{}, r.missing(kind, id)
 		}
 		switch kind {
 		case kindSites:
@@ -199,14 +190,14 @@ func (r *request) action(kind, id, verb string) (APIResult, error) {
 		}
 	}
 	if err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	if len(changes) > 0 {
 		if _, err := r.s.commit(r.ctx, changes); err != nil {
-			return APIResult{}, err
+			return opResult{}, err
 		}
 	}
-	return APIResult{Body: body}, nil
+	return opResult{Body: body}, nil
 }
 
 // missing is the error for a write or action on kind/id that does not
@@ -335,9 +326,8 @@ func (r *request) decideRequest(ar *AccessRequest, approve bool) ([]change, any,
 // whether the subject exists (it lists what was removed), and a viewer that
 // manages no site (or not the ?device's site) is refused either way. An
 // admin's section was checked by action.
-func (r *request) revokeTemporary(subject string) ([]change, any, error) {
+func (r *request) revokeTemporary(subject, device string) ([]change, any, error) {
 	m := r.s.m
-	device := r.query.Get("device")
 	cs := r.creators()
 	if r.c.Subject != "" {
 		if device != "" && !r.pmOf(device, "") {
@@ -373,7 +363,19 @@ func (r *request) revokeTemporary(subject string) ([]change, any, error) {
 	return changes, map[string]any{"subject": subject, "removed": removed}, nil
 }
 
-// listTemporary is GET /subjects/{id}/temporary-access: the subject's
+// TemporaryGrants lists a subject's temporary access still in force
+// (GET /subjects/{id}/temporary-access).
+func (s *Service) TemporaryGrants(ctx context.Context, c Caller, subject string) ([]*Grant, error) {
+	res, err := s.run(ctx, c, "GET", []string{kindSubjects, subject, "temporary-access"}, func(r *request) (opResult, error) {
+		return r.listTemporary(subject)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Body.([]*Grant), nil
+}
+
+// listTemporary is the subject's
 // temporary access still in force, for its profile (seed 000: "If the
 // selected installer has temporary access to camera video, the corresponding
 // status will be displayed in their profile"). A viewer sees its own; a
@@ -381,21 +383,21 @@ func (r *request) revokeTemporary(subject string) ([]change, any, error) {
 // unknown subject simply has none); any other viewer is refused, whether or
 // not the subject exists. An admin needs grants:read and sees the subjects
 // it sees (404 otherwise, as GET /subjects/{id}).
-func (r *request) listTemporary(subject string) (APIResult, error) {
+func (r *request) listTemporary(subject string) (opResult, error) {
 	r.s.mu.RLock()
 	defer r.s.mu.RUnlock()
 	m := r.s.m
 	cs := r.creators()
 	if r.c.Subject != "" {
 		if subject != r.c.Subject && !m.managesAnySite(r.c.Subject) {
-			return APIResult{}, fmt.Errorf("viewer %s sees only its own temporary access: %w", r.c.Subject, ErrForbidden)
+			return opResult{}, fmt.Errorf("viewer %s sees only its own temporary access: %w", r.c.Subject, ErrForbidden)
 		}
 	} else {
 		if err := r.needSection("grants:read"); err != nil {
-			return APIResult{}, err
+			return opResult{}, err
 		}
 		if s, ok := m.subjects[subject]; !ok || !visible(cs, s) {
-			return APIResult{}, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
+			return opResult{}, fmt.Errorf("subject %q: %w", subject, ErrNotFound)
 		}
 	}
 	out := []*Grant{}
@@ -411,7 +413,7 @@ func (r *request) listTemporary(subject string) (APIResult, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return APIResult{Body: out}, nil
+	return opResult{Body: out}, nil
 }
 
 // BulkRequest is a bulk access change (POST /bulk-access): for several
@@ -423,47 +425,39 @@ type BulkRequest struct {
 	Condition string   `json:"condition"`
 }
 
-// bulkAccess sets, for every subject × device, exactly the selected actions:
+// bulkApply sets, for every subject × device, exactly the selected actions:
 // the device-level grants of each pair are replaced by one bulk grant, so
 // unselected permissions are revoked even if granted before (rule 7, seed
 // 000). One commit: all pairs or none.
-func (r *request) bulkAccess() (APIResult, error) {
-	var b BulkRequest
-	if err := decodeJSON(r.body, &b); err != nil {
-		return APIResult{}, err
-	}
-	return r.bulkApply(b)
-}
-
-func (r *request) bulkApply(b BulkRequest) (APIResult, error) {
+func (r *request) bulkApply(b BulkRequest) (opResult, error) {
 	b.Subjects, b.Devices = dedupe(b.Subjects), dedupe(b.Devices)
 	r.s.writeMu.Lock()
 	defer r.s.writeMu.Unlock()
 	m := r.s.m
 	if len(b.Subjects) == 0 {
-		return APIResult{}, fieldErr("subjects", "at least one subject is required")
+		return opResult{}, fieldErr("subjects", "at least one subject is required")
 	}
 	if len(b.Devices) == 0 {
-		return APIResult{}, fieldErr("devices", "at least one device is required")
+		return opResult{}, fieldErr("devices", "at least one device is required")
 	}
 	kind := ""
 	for i, s := range b.Subjects {
 		sub := m.subjects[s]
 		if sub == nil {
-			return APIResult{}, fieldErr(fmt.Sprintf("subjects[%d]", i), fmt.Sprintf("no subject %q", s))
+			return opResult{}, fieldErr(fmt.Sprintf("subjects[%d]", i), fmt.Sprintf("no subject %q", s))
 		}
 		if kind != "" && sub.Kind != kind {
-			return APIResult{}, fieldErr("subjects", "bulk access applies to one kind of subject at a time")
+			return opResult{}, fieldErr("subjects", "bulk access applies to one kind of subject at a time")
 		}
 		kind = sub.Kind
 	}
 	for i, d := range b.Devices {
 		if m.devices[d] == nil {
-			return APIResult{}, fieldErr(fmt.Sprintf("devices[%d]", i), fmt.Sprintf("no device %q", d))
+			return opResult{}, fieldErr(fmt.Sprintf("devices[%d]", i), fmt.Sprintf("no device %q", d))
 		}
 	}
 	if err := r.authorizeBulk(&b); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
 	var changes []change
 	created := []string{}
@@ -482,16 +476,16 @@ func (r *request) bulkApply(b BulkRequest) (APIResult, error) {
 				err = m.validateGrant(c)
 			}
 			if err != nil {
-				return APIResult{}, err
+				return opResult{}, err
 			}
 			created = append(created, g.ID)
 			changes = append(changes, change{kindGrants, g.ID, c})
 		}
 	}
 	if _, err := r.s.commit(r.ctx, changes); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
-	return APIResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
+	return opResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
 }
 
 func (r *request) authorizeBulk(b *BulkRequest) error {
@@ -520,48 +514,6 @@ func (r *request) authorizeBulk(b *BulkRequest) error {
 	return nil
 }
 
-// checkBody is the answer of GET /check.
-type checkBody struct {
-	Allowed    bool       `json:"allowed"`
-	Reason     string     `json:"reason"`
-	ValidUntil *time.Time `json:"valid_until"`
-}
-
-func (r *request) check() (APIResult, error) {
-	q := r.query
-	subject, device := q.Get("subject"), q.Get("device")
-	subject, err := r.checkCaller(subject, device)
-	if err != nil {
-		return APIResult{}, err
-	}
-	if subject == "" {
-		return APIResult{}, fieldErr("subject", "is required")
-	}
-	if device == "" {
-		return APIResult{}, fieldErr("device", "is required")
-	}
-	a, err := ParseAction(q.Get("action"))
-	if err != nil {
-		return APIResult{}, fieldErr("action", err.Error())
-	}
-	at, ok, err := parseTimeParam(q, "at")
-	if err != nil {
-		return APIResult{}, err
-	}
-	if !ok {
-		at = r.now
-	}
-	footage, hasFootage, err := parseTimeParam(q, "footage")
-	if err != nil {
-		return APIResult{}, err
-	}
-	var fp *time.Time
-	if hasFootage {
-		fp = &footage
-	}
-	return APIResult{Body: r.checkAnswer(subject, device, a, at, fp)}, nil
-}
-
 // checkCaller applies who may ask /check about whom: a viewer only about
 // itself (subject "" means itself), an admin with check:read and within
 // its individual access. It returns the subject asked about.
@@ -582,7 +534,7 @@ func (r *request) checkCaller(subject, device string) (string, error) {
 }
 
 // checkAnswer is the decision as the caller may see it.
-func (r *request) checkAnswer(subject, device string, a Action, at time.Time, footage *time.Time) checkBody {
+func (r *request) checkAnswer(subject, device string, a Action, at time.Time, footage *time.Time) Decision {
 	var d Decision
 	if footage != nil {
 		d = r.s.CheckFootage(subject, device, a, at, *footage)
@@ -594,11 +546,7 @@ func (r *request) checkAnswer(subject, device string, a Action, at time.Time, fo
 		// even whether they exist (issue 15 hole 14).
 		d.Reason = defaultDenyReason(a)
 	}
-	out := checkBody{Allowed: d.Allowed, Reason: d.Reason}
-	if !d.ValidUntil.IsZero() {
-		out.ValidUntil = &d.ValidUntil
-	}
-	return out
+	return d
 }
 
 // checkScope applies individual access to /check: an admin that sees only
@@ -620,47 +568,56 @@ func (r *request) checkScope(subject, device string) error {
 	return nil
 }
 
-// auditPage is GET /audit?after=SEQ&limit=N&who=&allowed=true|false.
-func (r *request) auditPage() (APIResult, error) {
+// AuditQuery selects a page of the audit trail.
+type AuditQuery struct {
+	After   uint64 // entries after this sequence number (0: from the oldest kept)
+	Limit   int    // 1..1000; 0 means 100
+	Who     string // "" any, else a Caller's String ("admin:ops", "subject:alice")
+	Allowed *bool  // nil any, else only allowed or only denied entries
+}
+
+// AuditPage is a page of the audit trail, oldest first. Next is the After
+// of the next page as a decimal string, "" when this is the last.
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+	Next    string       `json:"next"`
+}
+
+// Audit returns a page of who was allowed or denied what (GET /audit): an
+// admin needs audit:read and, with individual access, sees the entries of
+// the admins it sees.
+func (s *Service) Audit(ctx context.Context, c Caller, q AuditQuery) (AuditPage, error) {
+	res, err := s.run(ctx, c, "GET", []string{"audit"}, func(r *request) (opResult, error) { return r.auditPage(q) })
+	if err != nil {
+		return AuditPage{}, err
+	}
+	return res.Body.(AuditPage), nil
+}
+
+func (r *request) auditPage(q AuditQuery) (opResult, error) {
 	if err := r.needSectionLocked("audit:read"); err != nil {
-		return APIResult{}, err
+		return opResult{}, err
 	}
-	q := r.query
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return APIResult{}, fieldErr("after", "want a sequence number")
-		}
-		after = n
+	if q.Limit == 0 {
+		q.Limit = 100
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return APIResult{}, fieldErr("limit", "want 1..1000")
-		}
-		limit = n
+	if q.Limit < 1 || q.Limit > 1000 {
+		return opResult{}, fieldErr("limit", "want 1..1000")
 	}
-	allowed := q.Get("allowed")
-	if allowed != "" && allowed != "true" && allowed != "false" {
-		return APIResult{}, fieldErr("allowed", "want true or false")
-	}
-	who := q.Get("who")
 	r.s.mu.RLock()
 	cs := r.creators()
 	r.s.mu.RUnlock()
-	entries, next := r.s.audit.page(after, limit, func(e *AuditEntry) bool {
-		if who != "" && e.Who != who {
+	entries, next := r.s.audit.page(q.After, q.Limit, func(e *AuditEntry) bool {
+		if q.Who != "" && e.Who != q.Who {
 			return false
 		}
-		if allowed != "" && strconv.FormatBool(e.Allowed) != allowed {
+		if q.Allowed != nil && e.Allowed != *q.Allowed {
 			return false
 		}
 		_, mine := cs[e.Who]
 		return cs == nil || mine
 	})
-	return APIResult{Body: map[string]any{"entries": entries, "next": next}}, nil
+	return opResult{Body: AuditPage{Entries: entries, Next: next}}, nil
 }
 
 func dedupe(xs []string) []string {
