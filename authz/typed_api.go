@@ -1,8 +1,8 @@
 package authz
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"time"
 )
 
