@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
 	"time"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
-
-// maxInitSize bounds the ftyp+moov read into memory.
-const maxInitSize = 1 << 20
 
 // segmentScan is what the index learns from a segment file.
 type segmentScan struct {
@@ -47,14 +43,14 @@ func scanSegment(r io.ReaderAt, size int64) (segmentScan, error) {
 			sc.initLen = off
 		}
 	}
-	if sc.initLen > maxInitSize {
+	if sc.initLen > mp4.MaxInitSize {
 		return sc, errors.New("moov too large")
 	}
 	hdr := make([]byte, sc.initLen)
 	if _, err := r.ReadAt(hdr, 0); err != nil {
 		return sc, err
 	}
-	sc.tracks = tracksFingerprint(hdr)
+	sc.tracks = mp4.TracksFingerprint(hdr)
 	init, ntp, err := parseInit(hdr)
 	if err != nil {
 		return sc, err
@@ -156,31 +152,6 @@ func parseInit(b []byte) (*fmp4.Init, time.Time, error) {
 	return &init, ntp, nil
 }
 
-// tracksFingerprint hashes the trak boxes of an init: two segments with the
-// same fingerprint can be played with one init section.
-func tracksFingerprint(b []byte) uint64 {
-	h := fnv.New64a()
-	ftyp, err := mp4.At(b, 0)
-	if err != nil {
-		return 0
-	}
-	moov, err := mp4.At(b, ftyp.End())
-	if err != nil {
-		return 0
-	}
-	for off := moov.Off + 8; off < moov.End(); {
-		c, err := mp4.At(b[:moov.End()], off)
-		if err != nil {
-			break
-		}
-		if c.Type == "trak" {
-			h.Write(b[c.Off:c.End()])
-		}
-		off = c.End()
-	}
-	return h.Sum64()
-}
-
 func initTrack(init *fmp4.Init, id int) *fmp4.InitTrack {
 	for _, t := range init.Tracks {
 		if t.ID == id {
@@ -205,7 +176,7 @@ func runsEnd(runs []mp4.Run, init *fmp4.Init) (time.Duration, error) {
 		if t/uint64(track.TimeScale) > uint64(maxSegmentDuration/time.Second) {
 			return 0, fmt.Errorf("track %d ends %d s into the segment: more than %v", r.TrackID, t/uint64(track.TimeScale), maxSegmentDuration)
 		}
-		end = max(end, ticksToDuration(int64(t), track.TimeScale))
+		end = max(end, mp4.FromTicks(int64(t), track.TimeScale))
 	}
 	return end, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/camgate/camgate/archive/mp4"
 	"github.com/valyala/fasthttp"
 )
 
@@ -55,8 +56,8 @@ type Download struct {
 	// Filename is camera_START_END.mp4 (UTC, basic ISO 8601).
 	Filename string
 
-	header []byte // ftyp, moov and the mdat header
-	pieces []piece
+	header []byte      // ftyp, moov and the mdat header
+	pieces []mp4.Piece // Src is an index in files.segs
 	files  *segmentFiles
 	logger *slog.Logger // nil: errors are only returned
 
@@ -67,18 +68,11 @@ type Download struct {
 	buf      []byte
 }
 
-// piece is a byte range of a segment file copied verbatim into the mdat.
-type piece struct {
-	seg  int32
-	off  int64
-	size int64
-}
-
 // Size is the length of the file in bytes.
 func (d *Download) Size() int64 {
 	n := int64(len(d.header))
 	for _, p := range d.pieces {
-		n += p.size
+		n += p.Size
 	}
 	return n
 }
@@ -114,16 +108,16 @@ func (d *Download) writeTo(w io.Writer) (int64, error) {
 	}
 	for ; d.cur < len(d.pieces); d.cur, d.pieceOff = d.cur+1, 0 {
 		p := d.pieces[d.cur]
-		f, err := d.open(p.seg)
+		f, err := d.open(p.Src)
 		if err != nil {
 			return total, err
 		}
-		for d.pieceOff < p.size {
-			b := d.buf[:min(int64(len(d.buf)), p.size-d.pieceOff)]
-			n, err := f.ReadAt(b, p.off+d.pieceOff)
+		for d.pieceOff < p.Size {
+			b := d.buf[:min(int64(len(d.buf)), p.Size-d.pieceOff)]
+			n, err := f.ReadAt(b, p.Off+d.pieceOff)
 			if n < len(b) {
 				if err == nil || errors.Is(err, io.EOF) {
-					err = fmt.Errorf("archive: segment %s of %s shrank while downloading: %w", d.files.segs[p.seg].ID(), d.files.camera, io.ErrUnexpectedEOF)
+					err = fmt.Errorf("archive: segment %s of %s shrank while downloading: %w", d.files.segs[p.Src].ID(), d.files.camera, io.ErrUnexpectedEOF)
 				}
 				return total, err
 			}
@@ -145,19 +139,19 @@ func (d *Download) Read(b []byte) (int, error) {
 		d.hdrPos += n
 		return n, nil
 	}
-	for d.cur < len(d.pieces) && d.pieceOff == d.pieces[d.cur].size {
+	for d.cur < len(d.pieces) && d.pieceOff == d.pieces[d.cur].Size {
 		d.cur, d.pieceOff = d.cur+1, 0
 	}
 	if d.cur == len(d.pieces) {
 		return 0, io.EOF
 	}
 	p := d.pieces[d.cur]
-	f, err := d.open(p.seg)
+	f, err := d.open(p.Src)
 	if err != nil {
 		return 0, err
 	}
-	b = b[:min(int64(len(b)), p.size-d.pieceOff)]
-	n, err := f.ReadAt(b, p.off+d.pieceOff)
+	b = b[:min(int64(len(b)), p.Size-d.pieceOff)]
+	n, err := f.ReadAt(b, p.Off+d.pieceOff)
 	d.pieceOff += int64(n)
 	if n == len(b) {
 		return n, nil
@@ -171,8 +165,8 @@ func (d *Download) Read(b []byte) (int, error) {
 // open returns the file of pieces[cur]; a segment's pieces are consecutive,
 // so the previous segment's file is closed.
 func (d *Download) open(seg int32) (*os.File, error) {
-	if d.cur > 0 && d.pieces[d.cur-1].seg != seg {
-		d.files.release(int(d.pieces[d.cur-1].seg))
+	if d.cur > 0 && d.pieces[d.cur-1].Src != seg {
+		d.files.release(int(d.pieces[d.cur-1].Src))
 	}
 	return d.files.get(int(seg))
 }
@@ -222,7 +216,7 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 			d.Close()
 		}
 	}()
-	m := &mp4Muxer{}
+	m := &mp4.Muxer{}
 	for i, sg := range segs {
 		same, err := s.addSegment(m, d.files, i, start, end, sound)
 		if err != nil {
@@ -233,13 +227,12 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 			break
 		}
 	}
-	tracks := m.finish()
-	if len(tracks) == 0 {
+	d.header, d.pieces, err = m.Finish(s.co64Above)
+	if errors.Is(err, mp4.ErrNoSamples) {
 		return nil, fmt.Errorf("%w: no samples of %s between %s and %s", ErrNotFound, camera,
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
-	d.pieces = layoutChunks(tracks)
-	if d.header, err = buildHeader(m.hdr, tracks, d.Size(), s.co64Above); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("archive: download of %s: %w", camera, err)
 	}
 	ok = true
@@ -248,22 +241,16 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 
 // addSegment appends one segment's samples to the muxer; false when its
 // tracks do not match the download's.
-func (s *Store) addSegment(m *mp4Muxer, files *segmentFiles, idx int, start, end time.Time, sound bool) (bool, error) {
+func (s *Store) addSegment(m *mp4.Muxer, files *segmentFiles, idx int, start, end time.Time, sound bool) (bool, error) {
 	seg := files.segs[idx]
 	f, err := files.get(idx)
 	if err != nil {
 		return false, err
 	}
 	defer files.keep(idx)
-	m.window.Reset(f, seg.Size)
-	sc, err := readSampleTables(&m.window, m.prev)
+	same, err := m.AddSegment(f, seg.Size, int32(idx), len(files.segs)-idx, seg.Start.Sub(start), end.Sub(start), sound)
 	if err != nil {
 		return false, fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), files.camera, err)
 	}
-	m.prev = sc
-	if !m.setInit(sc, sound) {
-		return false, nil
-	}
-	m.addRuns(sc, idx, len(files.segs)-idx, seg.Start.Sub(start), end.Sub(start))
-	return true, nil
+	return same, nil
 }

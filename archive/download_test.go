@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/camgate/camgate/archive/mp4"
 )
 
 // probe is what ffprobe reports of a file.
@@ -210,30 +208,5 @@ func TestDownloadRealFootagePlays(t *testing.T) {
 	}
 	if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); n != 125 {
 		t.Fatalf("%s frames decoded, want the range's 5 s × 25 fps = 125", strings.TrimSpace(string(out)))
-	}
-}
-
-// TestDownloadPreallocIsBounded: the sample tables are sized from the
-// first segment's count times the segments left, but one segment claiming
-// many samples must not reserve that for each of thousands behind it.
-func TestDownloadPreallocIsBounded(t *testing.T) {
-	entries := make([]mp4.Entry, 300)
-	for i := range entries {
-		entries[i] = mp4.Entry{Dur: 3600, Size: 10}
-	}
-	st := &sampleTables{
-		tracks:    []initInfo{{id: 1, timeScale: 90000, handler: "vide", entry: "avc1"}},
-		Fragments: mp4.Fragments{Runs: []mp4.Run{{TrackID: 1, Entries: entries}}},
-	}
-	m := &mp4Muxer{}
-	if !m.setInit(st, true) {
-		t.Fatal("video track not kept")
-	}
-	m.addRuns(st, 0, 10000, 0, time.Hour)
-	if n := len(m.tracks[0].samples); n != len(entries) {
-		t.Fatalf("%d samples, want %d", n, len(entries))
-	}
-	if c := cap(m.tracks[0].samples); c > maxPrealloc*5/4 {
-		t.Fatalf("reserved %d samples for 300 × 10000 segments, want at most about %d", c, maxPrealloc)
 	}
 }

@@ -269,7 +269,7 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 			if t == nil || (!audio && !t.Codec.IsVideo()) {
 				continue
 			}
-			pt.BaseTime += uint64(durationToTicks(epoch, t.TimeScale))
+			pt.BaseTime += uint64(mp4.ToTicks(epoch, t.TimeScale))
 			tracks = append(tracks, pt)
 		}
 		if len(tracks) == 0 {

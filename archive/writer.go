@@ -111,17 +111,6 @@ func (s *Store) NewWriter(camera string, tracks []Track) (*Writer, error) {
 	return w, nil
 }
 
-// ticksToDuration converts without overflowing for long recordings.
-func ticksToDuration(v int64, rate uint32) time.Duration {
-	r := int64(rate)
-	return time.Duration(v/r)*time.Second + time.Duration(v%r)*time.Second/time.Duration(r)
-}
-
-func durationToTicks(d time.Duration, rate uint32) int64 {
-	r := int64(rate)
-	return int64(d/time.Second)*r + int64(d%time.Second)*r/int64(time.Second)
-}
-
 // WriteSample adds one sample of track i.
 func (w *Writer) WriteSample(i int, s Sample) error {
 	if w.closed {
@@ -132,7 +121,7 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 	}
 	t := w.tracks[i]
 	if !w.anchored {
-		w.wall0 = s.NTP.Add(-ticksToDuration(s.DTS, t.init.TimeScale))
+		w.wall0 = s.NTP.Add(-mp4.FromTicks(s.DTS, t.init.TimeScale))
 		w.anchored = true
 	}
 	if t.pending.present && s.DTS < t.pending.dts {
@@ -144,7 +133,7 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 		IsNonSyncSample: !s.Sync,
 		Payload:         append([]byte(nil), s.Payload...),
 	}}
-	at := ticksToDuration(s.DTS, t.init.TimeScale)
+	at := mp4.FromTicks(s.DTS, t.init.TimeScale)
 	if w.seg == nil {
 		w.startSegment(at)
 	}
@@ -176,7 +165,7 @@ func (w *Writer) nextStart() time.Duration {
 		if !t.pending.present {
 			continue
 		}
-		d := ticksToDuration(t.pending.dts, t.init.TimeScale)
+		d := mp4.FromTicks(t.pending.dts, t.init.TimeScale)
 		if first || d < start {
 			start, first = d, false
 		}
@@ -191,18 +180,18 @@ func (w *Writer) startSegment(at time.Duration) {
 
 func (w *Writer) appendSample(t *writerTrack, p pendingSample) {
 	seg := w.seg
-	at := ticksToDuration(p.dts, t.init.TimeScale)
+	at := mp4.FromTicks(p.dts, t.init.TimeScale)
 	if at < seg.start {
 		at = seg.start // late sample of the previous segment: keep it, base time must not be negative
-		p.dts = durationToTicks(seg.start, t.init.TimeScale)
+		p.dts = mp4.ToTicks(seg.start, t.init.TimeScale)
 	}
 	if t.part == nil {
-		t.part = &fmp4.PartTrack{ID: t.init.ID, BaseTime: uint64(p.dts - durationToTicks(seg.start, t.init.TimeScale))}
+		t.part = &fmp4.PartTrack{ID: t.init.ID, BaseTime: uint64(p.dts - mp4.ToTicks(seg.start, t.init.TimeScale))}
 	}
 	s := p.sample
 	t.part.Samples = append(t.part.Samples, &s)
 	seg.open = true
-	if end := at + ticksToDuration(int64(s.Duration), t.init.TimeScale); end > seg.end {
+	if end := at + mp4.FromTicks(int64(s.Duration), t.init.TimeScale); end > seg.end {
 		seg.end = end
 	}
 }
@@ -265,7 +254,7 @@ func (w *Writer) createFile() error {
 		return fmt.Errorf("archive: write segment init: %w", err)
 	}
 	seg.f, seg.size, seg.mvhdDur = f, int64(len(b)), off
-	w.fingerprint = tracksFingerprint(b)
+	w.fingerprint = mp4.TracksFingerprint(b)
 	return nil
 }
 

@@ -1,12 +1,10 @@
-package archive
+package mp4
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/camgate/camgate/archive/mp4"
 )
 
 // The download's ftyp, moov and mdat header are written by hand with plain
@@ -44,9 +42,9 @@ func (w *boxBuf) u64(v uint64) { w.b = binary.BigEndian.AppendUint64(w.b, v) }
 
 // children calls fn for every child box of the box at b[bx.Off:bx.End()],
 // skipping skip bytes after its header (a full box's version and flags).
-func children(b []byte, bx mp4.Box, skip int64, fn func(c mp4.Box) error) error {
+func children(b []byte, bx Box, skip int64, fn func(c Box) error) error {
 	for off := bx.Off + 8 + skip; off < bx.End(); {
-		c, err := mp4.At(b[:bx.End()], off)
+		c, err := At(b[:bx.End()], off)
 		if err != nil {
 			return fmt.Errorf("%w: in %s: %w", errBadInit, bx.Type, err)
 		}
@@ -130,21 +128,21 @@ type initInfo struct {
 // initTracks reads the tracks of an init (ftyp+moov) without a generic box
 // decoder: the download reads one per recording.
 func initTracks(b []byte) ([]initInfo, error) {
-	ftyp, err := mp4.At(b, 0)
+	ftyp, err := At(b, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadInit, err)
 	}
-	moov, err := mp4.At(b, ftyp.End())
+	moov, err := At(b, ftyp.End())
 	if err != nil || moov.Type != "moov" {
 		return nil, fmt.Errorf("%w: no moov after ftyp", errBadInit)
 	}
 	var out []initInfo
-	err = children(b, moov, 0, func(trak mp4.Box) error {
+	err = children(b, moov, 0, func(trak Box) error {
 		if trak.Type != "trak" {
 			return nil
 		}
 		t := initInfo{id: trakID(b, trak)}
-		err := walk(b, trak, func(c mp4.Box) error {
+		err := walk(b, trak, func(c Box) error {
 			p := b[c.Off:c.End()]
 			switch c.Type {
 			case "mdhd":
@@ -174,8 +172,8 @@ func initTracks(b []byte) ([]initInfo, error) {
 
 // walk calls fn for every box under bx, descending into the containers on
 // the way to a sample description.
-func walk(b []byte, bx mp4.Box, fn func(c mp4.Box) error) error {
-	return children(b, bx, 0, func(c mp4.Box) error {
+func walk(b []byte, bx Box, fn func(c Box) error) error {
+	return children(b, bx, 0, func(c Box) error {
 		if err := fn(c); err != nil {
 			return err
 		}
@@ -204,7 +202,7 @@ type coRef struct {
 // buildHeader writes the header of an MP4 whose mdat holds dataSize bytes.
 // Past co64Above bytes of file (0: past what 32 bits reach) it writes
 // 64-bit chunk offsets and mdat size.
-func buildHeader(src []byte, tracks []*dlTrack, dataSize, co64Above int64) ([]byte, error) {
+func buildHeader(src []byte, tracks []*outTrack, dataSize, co64Above int64) ([]byte, error) {
 	if co64Above <= 0 {
 		co64Above = math.MaxUint32
 	}
@@ -231,7 +229,7 @@ func buildHeader(src []byte, tracks []*dlTrack, dataSize, co64Above int64) ([]by
 	return h.b, nil
 }
 
-func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
+func (h *headerWriter) build(tracks []*outTrack, dataSize int64) error {
 	h.start("ftyp")
 	h.b = append(h.b, "isom"...)
 	h.u32(0x200)
@@ -240,17 +238,17 @@ func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
 		h.b = append(h.b, "iso4"...) // ctts version 1
 	}
 	h.end()
-	ftyp, err := mp4.At(h.src, 0)
+	ftyp, err := At(h.src, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBadInit, err)
 	}
-	moov, err := mp4.At(h.src, ftyp.End())
+	moov, err := At(h.src, ftyp.End())
 	if err != nil || moov.Type != "moov" {
 		return fmt.Errorf("%w: no moov", errBadInit)
 	}
-	traks := map[int]mp4.Box{}
-	var mvhd mp4.Box
-	err = children(h.src, moov, 0, func(c mp4.Box) error {
+	traks := map[int]Box{}
+	var mvhd Box
+	err = children(h.src, moov, 0, func(c Box) error {
 		switch c.Type {
 		case "mvhd":
 			mvhd = c
@@ -298,7 +296,7 @@ func (h *headerWriter) build(tracks []*dlTrack, dataSize int64) error {
 	return nil
 }
 
-func negativeCTS(tracks []*dlTrack) bool {
+func negativeCTS(tracks []*outTrack) bool {
 	for _, t := range tracks {
 		for _, s := range t.samples {
 			if s.cts < 0 {
@@ -310,9 +308,9 @@ func negativeCTS(tracks []*dlTrack) bool {
 }
 
 // trakID reads the track_ID of a trak's tkhd (0 when there is none).
-func trakID(b []byte, trak mp4.Box) int {
+func trakID(b []byte, trak Box) int {
 	id := 0
-	children(b, trak, 0, func(c mp4.Box) error {
+	children(b, trak, 0, func(c Box) error {
 		if c.Type != "tkhd" || c.Size < 32 {
 			return nil
 		}
@@ -330,11 +328,11 @@ func trakID(b []byte, trak mp4.Box) int {
 
 // trak writes one track from the recording's trak: tkhd and mdhd with
 // durations, a new edit list, the recording's stsd and new sample tables.
-func (h *headerWriter) trak(t *dlTrack, trak mp4.Box) error {
+func (h *headerWriter) trak(t *outTrack, trak Box) error {
 	mediaDur := t.mediaDuration()
 	edits, movieDur := h.edits(t, mediaDur)
 	h.start("trak")
-	err := children(h.src, trak, 0, func(c mp4.Box) error {
+	err := children(h.src, trak, 0, func(c Box) error {
 		switch c.Type {
 		case "tkhd":
 			if err := h.durationBox(h.src[c.Off:c.End()], 8, movieDur); err != nil {
@@ -354,7 +352,7 @@ func (h *headerWriter) trak(t *dlTrack, trak mp4.Box) error {
 }
 
 // mediaDuration is the sum of the sample durations, in the track's timescale.
-func (t *dlTrack) mediaDuration() int64 {
+func (t *outTrack) mediaDuration() int64 {
 	var d int64
 	for _, s := range t.samples {
 		d += int64(s.dur)
@@ -362,15 +360,15 @@ func (t *dlTrack) mediaDuration() int64 {
 	return d
 }
 
-func (h *headerWriter) mdia(t *dlTrack, mdia mp4.Box, mediaDur uint64) error {
+func (h *headerWriter) mdia(t *outTrack, mdia Box, mediaDur uint64) error {
 	h.start("mdia")
-	err := children(h.src, mdia, 0, func(c mp4.Box) error {
+	err := children(h.src, mdia, 0, func(c Box) error {
 		switch c.Type {
 		case "mdhd":
 			return h.durationBox(h.src[c.Off:c.End()], 4, mediaDur)
 		case "minf":
 			h.start("minf")
-			err := children(h.src, c, 0, func(c mp4.Box) error {
+			err := children(h.src, c, 0, func(c Box) error {
 				if c.Type == "stbl" {
 					return h.stbl(t, c)
 				}
@@ -399,7 +397,7 @@ type edit struct {
 // after the range start waits in an empty edit; a lead-in (the GOP part
 // before the range start) is skipped by starting the media later. The media
 // time is a composition time, hence the first sample's offset.
-func (h *headerWriter) edits(t *dlTrack, mediaDur int64) ([]edit, uint64) {
+func (h *headerWriter) edits(t *outTrack, mediaDur int64) ([]edit, uint64) {
 	toMovie := func(v int64) uint64 {
 		return uint64(max(v, 0)) * uint64(h.movieScale) / uint64(t.timeScale)
 	}

@@ -1,18 +1,16 @@
-package archive
+package mp4
 
 import (
 	"encoding/binary"
-
-	"github.com/camgate/camgate/archive/mp4"
 )
 
 // stbl writes a sample table: the recording's stsd, then stts, stss, ctts,
 // stsc, stsz and stco/co64 built from the download's samples. Counts are
 // patched after the entries so every table is one pass.
-func (h *headerWriter) stbl(t *dlTrack, stbl mp4.Box) error {
+func (h *headerWriter) stbl(t *outTrack, stbl Box) error {
 	h.start("stbl")
 	found := false
-	err := children(h.src, stbl, 0, func(c mp4.Box) error {
+	err := children(h.src, stbl, 0, func(c Box) error {
 		if c.Type == "stsd" {
 			h.b = append(h.b, h.src[c.Off:c.End()]...)
 			found = true
@@ -42,7 +40,7 @@ func (h *headerWriter) count() func(uint32) {
 	return func(n uint32) { binary.BigEndian.PutUint32(h.b[at:], n) }
 }
 
-func (h *headerWriter) stts(samples []dlSample) {
+func (h *headerWriter) stts(samples []outSample) {
 	h.fullBox("stts", 0, 0)
 	done, n := h.count(), uint32(0)
 	for i := 0; i < len(samples); {
@@ -61,7 +59,7 @@ func (h *headerWriter) stts(samples []dlSample) {
 
 // stss is left out when every sample is a sync sample (audio), as the
 // format allows.
-func (h *headerWriter) stss(samples []dlSample) {
+func (h *headerWriter) stss(samples []outSample) {
 	all := true
 	for _, s := range samples {
 		all = all && s.sync
@@ -83,7 +81,7 @@ func (h *headerWriter) stss(samples []dlSample) {
 
 // ctts is left out when no sample has a composition offset; version 1
 // (signed offsets) only when one is negative.
-func (h *headerWriter) ctts(samples []dlSample) {
+func (h *headerWriter) ctts(samples []outSample) {
 	has, neg := false, false
 	for _, s := range samples {
 		has = has || s.cts != 0
@@ -113,7 +111,7 @@ func (h *headerWriter) ctts(samples []dlSample) {
 }
 
 // stsc has an entry wherever the number of samples per chunk changes.
-func (h *headerWriter) stsc(samples []dlSample) {
+func (h *headerWriter) stsc(samples []outSample) {
 	h.fullBox("stsc", 0, 0)
 	done, n := h.count(), uint32(0)
 	chunk, last := uint32(0), uint32(0)
@@ -136,7 +134,7 @@ func (h *headerWriter) stsc(samples []dlSample) {
 	h.end()
 }
 
-func (h *headerWriter) stsz(samples []dlSample) {
+func (h *headerWriter) stsz(samples []outSample) {
 	h.fullBox("stsz", 0, 0)
 	same := len(samples) > 0
 	for _, s := range samples {

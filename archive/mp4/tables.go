@@ -1,16 +1,14 @@
-package archive
+package mp4
 
 import (
 	"errors"
-
-	"github.com/camgate/camgate/archive/mp4"
 )
 
 // sampleTables is what the download reads of one segment: its init and
 // the runs of its moofs (FileSize is the segment's: every run's samples lie
 // in it).
 type sampleTables struct {
-	mp4.Fragments
+	Fragments
 	tracks      []initInfo
 	hdr         []byte // ftyp+moov: the download copies its trak boxes
 	fingerprint uint64
@@ -18,7 +16,7 @@ type sampleTables struct {
 
 // readSampleTables reads a segment's init and every moof (never an mdat)
 // through w. It reuses prev's entries: prev's runs are no longer valid.
-func readSampleTables(w *mp4.Window, prev *sampleTables) (*sampleTables, error) {
+func readSampleTables(w *Window, prev *sampleTables) (*sampleTables, error) {
 	size := w.Size()
 	moov, err := w.Box(0)
 	if err != nil {
@@ -29,14 +27,14 @@ func readSampleTables(w *mp4.Window, prev *sampleTables) (*sampleTables, error) 
 			return nil, err
 		}
 	}
-	if moov.End() > maxInitSize {
+	if moov.End() > MaxInitSize {
 		return nil, errors.New("moov too large")
 	}
 	b, err := w.Bytes(0, moov.End())
 	if err != nil {
 		return nil, err
 	}
-	st := &sampleTables{Fragments: mp4.Fragments{FileSize: size}, fingerprint: tracksFingerprint(b)}
+	st := &sampleTables{Fragments: Fragments{FileSize: size}, fingerprint: TracksFingerprint(b)}
 	if prev != nil {
 		st.Entries = prev.Entries[:0]
 		prev.Runs, prev.Entries = nil, nil
