@@ -42,6 +42,9 @@ func Example() {
 	fmt.Println("alice live:", s.Check("alice", "cam1", authz.ActionLive, time.Now()).Allowed)
 	fmt.Println("alice archive:", s.Check("alice", "cam1", authz.ActionArchive, time.Now()).Allowed)
 
+	grants, err := s.List(ctx, root, authz.KindGrants, authz.ListFilter{"subject": "alice"})
+	fmt.Println("alice's grants:", len(grants), err)
+
 	// A viewer is held to the same rules as over HTTP.
 	_, err = s.Arm(ctx, authz.Caller{Subject: "alice"}, "hq", true)
 	fmt.Println("alice arms hq:", err != nil)
@@ -51,6 +54,7 @@ func Example() {
 	// grant created: true source: manual
 	// alice live: true
 	// alice archive: false
+	// alice's grants: 1 <nil>
 	// alice arms hq: true
 	// root arms hq: true
 }
