@@ -141,13 +141,18 @@ func list(ctx context.Context, s *authz.Service, c authz.Caller, kind string, q 
 }
 
 // put is POST /{kind} (id "") and PUT /{kind}/{id}. The body is decoded
-// once to report its errors before anything else, and again for each
-// commit attempt (Put asks for a fresh copy).
+// before anything else, so its errors come first; a commit retry (Put asks
+// for a fresh copy) decodes it again.
 func put(ctx context.Context, s *authz.Service, c authz.Caller, kind, id string, body []byte) (Result, error) {
-	if err := Decode(body, authz.NewRecord(kind)); err != nil {
+	first := authz.NewRecord(kind)
+	if err := Decode(body, first); err != nil {
 		return Result{}, err
 	}
 	fresh := func() any {
+		if rec := first; rec != nil {
+			first = nil
+			return rec
+		}
 		rec := authz.NewRecord(kind)
 		_ = Decode(body, rec) // decoded without error above
 		return rec
