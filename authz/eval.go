@@ -124,7 +124,9 @@ func (ev *evaluation) integratorRestriction() (int64, bool) {
 	}
 	orgID := ev.m.siteOrg(ev.dev.Site)
 	org := ev.m.orgs[orgID]
-	if org == nil || orgID == ev.sub.Org || (org.ProviderRestriction != nil && !*org.ProviderRestriction) {
+	// provider_restriction: false (refused on write since; it once switched
+	// the lock off for good) is ignored: the lock always returns at midnight.
+	if org == nil || orgID == ev.sub.Org {
 		return 0, false
 	}
 	if org.ProviderAllowedUntil == nil || !ev.now.Before(*org.ProviderAllowedUntil) {

@@ -67,8 +67,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Org is a client account. Integrators of another org reach its cameras only
 // while ProviderAllowedUntil is in the future (rule 9).
 type Org struct {
-	ID                   string     `json:"id"`
-	Name                 string     `json:"name,omitempty"`
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// ProviderRestriction is always true: false is refused (seed 003, the
+	// allowance is never permanent; see restriction_exempt on a subject).
 	ProviderRestriction  *bool      `json:"provider_restriction,omitempty"`
 	RestrictionTZ        string     `json:"restriction_tz,omitempty"`
 	ProviderAllowedUntil *time.Time `json:"provider_allowed_until,omitempty"`

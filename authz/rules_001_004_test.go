@@ -200,6 +200,20 @@ func TestSeed003IntegratorRestriction(t *testing.T) {
 		t.Fatalf("allowance in Europe/Kyiv: %+v", d)
 	}
 	h.fails(root, "PUT", "/orgs/acme", map[string]any{"restriction_tz": "Mars/Olympus"}, nil, "restriction_tz")
+	// "the changes described in the previous section are not a permanent
+	// solution and are reverted within 24 hours": the lock cannot be
+	// switched off for good.
+	rev := h.s.RevForTest()
+	h.fails(root, "PUT", "/orgs/acme", map[string]any{"provider_restriction": false}, nil, "provider_restriction")
+	h.fails(root, "POST", "/orgs", map[string]any{"id": "open", "provider_restriction": false}, nil, "provider_restriction")
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused provider_restriction write changed the model")
+	}
+	h.must(root, "PUT", "/orgs/acme", map[string]any{"restriction_tz": "Europe/Kyiv", "provider_restriction": true})
+	h.clk.Set(time.Date(2026, 3, 6, 0, 0, 0, 0, kyiv))
+	if h.allowed("integ", "cam1", ActionLive) {
+		t.Fatal("the allowance outlived midnight in Europe/Kyiv")
+	}
 	h.fails(root, "PUT", "/subjects/bob", map[string]any{"kind": "user", "restriction_exempt": true}, nil, "restriction_exempt")
 }
 

@@ -118,6 +118,12 @@ func (m *model) shareWithinOwner(c *shareC, now time.Time) error {
 }
 
 func (m *model) validateOrg(o *Org) error {
+	if o.ProviderRestriction != nil && !*o.ProviderRestriction {
+		// Seed 003: the allowance "is not a permanent solution … reverted
+		// within 24 hours"; only an exclusion list exempts an integrator.
+		return fieldErr("provider_restriction", "the integrator restriction cannot be switched off: it returns every midnight (seed 003); "+
+			"lift it until the next midnight with POST /api/v1/orgs/{id}/allow-provider, or exempt one integrator with restriction_exempt on its subject")
+	}
 	if o.ProviderRestriction == nil {
 		t := true
 		o.ProviderRestriction = &t
