@@ -184,6 +184,11 @@ func (ev *evaluation) grantsOf(principal string, mask Action, via string) {
 
 func (ev *evaluation) grantsAt(k targetKey, mask Action, via string) {
 	for _, g := range ev.m.grantsAt[k] {
+		if g.except != nil {
+			if _, out := g.except[ev.dev.ID]; out {
+				continue
+			}
+		}
 		acts := g.actions
 		if g.g.Role != "" {
 			acts = ev.m.roleAct[g.g.Role]

@@ -37,6 +37,7 @@ type grantC struct {
 	sched   []window
 	nb, na  time.Time
 	footage time.Duration
+	except  set // ExceptDevices; nil: none
 }
 
 // shareC is a Share with its fields parsed once.

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -68,6 +69,17 @@ func (r *request) cascade(kind, id string) ([]change, error) {
 		for gid, g := range m.grants {
 			if g.g.Device == id {
 				out = append(out, change{kindGrants, gid, nil})
+			}
+			if _, ok := g.except[id]; ok {
+				// A site grant narrowed for the device: a new device of
+				// the same id later must not be excepted by surprise.
+				c := *g.g
+				c.ExceptDevices = slices.DeleteFunc(slices.Clone(c.ExceptDevices), func(d string) bool { return d == id })
+				gc, err := compileGrant(&c)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, change{kindGrants, gid, gc})
 			}
 		}
 		for sid, s := range m.shares {
@@ -460,12 +472,32 @@ func (r *request) bulkApply(b BulkRequest) (opResult, error) {
 		return opResult{}, err
 	}
 	var changes []change
-	created := []string{}
+	created, kept := []string{}, []BulkKept{}
+	narrowed := map[string]*Grant{} // the subjects' own site grants, narrowed
+	var chainBuf [8]string
+	cs := r.creators()
 	for _, s := range b.Subjects {
 		for _, d := range b.Devices {
 			for gid := range m.grantsAt[targetKey{principal: s, id: d}] {
 				changes = append(changes, change{kindGrants, gid, nil})
 			}
+			chain := m.siteChain(m.devices[d].Site, chainBuf[:0])
+			for _, site := range chain {
+				for gid, g := range m.grantsAt[targetKey{principal: s, site: true, id: site}] {
+					if _, out := g.except[d]; out {
+						continue
+					}
+					n := narrowed[gid]
+					if n == nil {
+						c := *g.g
+						c.ExceptDevices = slices.Clone(c.ExceptDevices)
+						n = &c
+						narrowed[gid] = n
+					}
+					n.ExceptDevices = append(n.ExceptDevices, d)
+				}
+			}
+			kept = append(kept, m.bulkKeeps(s, d, chain, cs)...)
 			if len(b.Actions) == 0 {
 				continue
 			}
@@ -482,11 +514,69 @@ func (r *request) bulkApply(b BulkRequest) (opResult, error) {
 			changes = append(changes, change{kindGrants, g.ID, c})
 		}
 	}
+	ids := []string{}
+	for _, gid := range slices.Sorted(maps.Keys(narrowed)) {
+		c, err := compileGrant(narrowed[gid])
+		if err != nil {
+			return opResult{}, err
+		}
+		changes = append(changes, change{kindGrants, gid, c})
+		if visible(cs, m.grants[gid].g) {
+			ids = append(ids, gid)
+		}
+	}
 	if _, err := r.s.commit(r.ctx, changes); err != nil {
 		return opResult{}, err
 	}
-	return opResult{Body: map[string]any{"grants": created, "pairs": len(b.Subjects) * len(b.Devices)}}, nil
+	return opResult{Body: BulkResult{Grants: created, Pairs: len(b.Subjects) * len(b.Devices), Narrowed: ids, Kept: kept}}, nil
 }
+
+// BulkKept is access a bulk change left as it was for one subject ×
+// device, because it does not come from the subject's own grants.
+type BulkKept struct {
+	Subject string `json:"subject"`
+	Device  string `json:"device"`
+	Why     string `json:"why"`             // "privacy manager of site hq", "group crew", "company acme-sec"
+	Grant   string `json:"grant,omitempty"` // the grant, unless the caller may not see it
+}
+
+// bulkKeeps lists what still reaches subject on device (its site chain)
+// besides the subject's own grants: privacy-manager access (rule 4), its
+// groups' grants, its company's.
+func (m *model) bulkKeeps(subject, device string, chain []string, cs set) []BulkKept {
+	var out []BulkKept
+	if site, ok := m.isPrivacyManager(subject, m.devices[device].Site); ok {
+		out = append(out, BulkKept{Subject: subject, Device: device, Why: "privacy manager of site " + site})
+	}
+	via := func(principal, what string) {
+		keys := []targetKey{{principal: principal, id: device}}
+		for _, s := range chain {
+			keys = append(keys, targetKey{principal: principal, site: true, id: s})
+		}
+		for _, k := range keys {
+			for _, gid := range slices.Sorted(maps.Keys(m.grantsAt[k])) {
+				g := m.grantsAt[k][gid]
+				if g.except != nil && has(g.except, device) {
+					continue
+				}
+				kept := BulkKept{Subject: subject, Device: device, Why: what}
+				if visible(cs, g.g) {
+					kept.Grant = gid
+				}
+				out = append(out, kept)
+			}
+		}
+	}
+	for _, grp := range slices.Sorted(maps.Keys(m.groupsOf[subject])) {
+		via(grp, "group "+grp)
+	}
+	if sub := m.subjects[subject]; sub != nil && sub.Kind == SubjectEmployee && sub.Company != "" {
+		via(sub.Company, "company "+sub.Company)
+	}
+	return out
+}
+
+func has(s set, k string) bool { _, ok := s[k]; return ok }
 
 func (r *request) authorizeBulk(b *BulkRequest) error {
 	if r.c.Subject != "" {

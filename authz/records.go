@@ -168,8 +168,12 @@ type Grant struct {
 	NotBefore     *time.Time `json:"not_before,omitempty"`
 	NotAfter      *time.Time `json:"not_after,omitempty"`
 	FootageWithin Duration   `json:"footage_within,omitempty"`
-	Source        string     `json:"source,omitempty"`
-	CreatedBy     string     `json:"created_by,omitempty"`
+	// ExceptDevices narrows a site grant: it does not apply to these
+	// devices (a bulk change sets it, seed 000: "any unselected permissions
+	// will be revoked even if they were previously granted").
+	ExceptDevices []string `json:"except_devices,omitempty"`
+	Source        string   `json:"source,omitempty"`
+	CreatedBy     string   `json:"created_by,omitempty"`
 }
 
 // Share states.

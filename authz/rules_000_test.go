@@ -108,6 +108,65 @@ func TestSeed000BulkAccess(t *testing.T) {
 	}
 }
 
+func TestSeed000BulkNarrowsOwnSiteGrants(t *testing.T) {
+	// "Note that any unselected permissions will be revoked even if they were
+	// previously granted": also when they came from the subject's own
+	// site-wide grant. The site grant is narrowed for the selected devices,
+	// and keeps giving what it gave on the others.
+	h := seed000(t)
+	h.must(root, "PUT", "/grants/site-bob", map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live", "archive", "ptz"}})
+	h.must(root, "PUT", "/groups/night", map[string]any{"members": []string{"bob"}})
+	h.must(root, "PUT", "/grants/g-night", map[string]any{"subject": "night", "device": "cam1", "actions": []string{"notices"}})
+	res := h.must(root, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob", "alice"}, "devices": []string{"cam1"},
+		"actions": []string{"live"}}).(map[string]any)
+	for a, w := range map[Action]bool{ActionLive: true, ActionArchive: false, ActionPTZ: false} {
+		if got := h.allowed("bob", "cam1", a); got != w {
+			t.Errorf("after bulk bob %v on cam1 = %v; want %v", a, got, w)
+		}
+	}
+	for _, a := range []Action{ActionLive, ActionArchive, ActionPTZ} {
+		if !h.allowed("bob", "cam2", a) {
+			t.Errorf("bulk on cam1 took %v on cam2 (not selected) from bob's site grant", a)
+		}
+	}
+	if n := res["narrowed"].([]any); len(n) != 1 || n[0] != "site-bob" {
+		t.Fatalf("narrowed %v; want [site-bob]", n)
+	}
+	g := h.must(root, "GET", "/grants/site-bob", nil).(map[string]any)
+	if ex := g["except_devices"].([]any); len(ex) != 1 || ex[0] != "cam1" {
+		t.Fatalf("site-bob except_devices %v", ex)
+	}
+	// "privacy managers have full access" and a group's grant are not the
+	// subject's own: bulk leaves them and says so.
+	kept := map[string]bool{}
+	for _, k := range res["kept"].([]any) {
+		k := k.(map[string]any)
+		kept[k["subject"].(string)+" "+k["why"].(string)] = true
+	}
+	if !kept["alice privacy manager of site hq"] || !kept["bob group night"] {
+		t.Fatalf("kept %v; want alice's privacy-manager access and bob's group grant", res["kept"])
+	}
+	if !h.allowed("bob", "cam1", ActionNotices) || !h.allowed("alice", "cam1", ActionArchive) {
+		t.Fatal("bulk changed access that is not the subjects' own grants")
+	}
+	// A second bulk does not narrow twice; an empty one revokes all of bob's own.
+	res = h.must(root, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam1"}, "actions": []string{}}).(map[string]any)
+	if n := res["narrowed"].([]any); len(n) != 0 {
+		t.Fatalf("second bulk narrowed %v again", n)
+	}
+	if h.allowed("bob", "cam1", ActionLive) || !h.allowed("bob", "cam2", ActionLive) {
+		t.Fatal("empty bulk on cam1: bob keeps live on cam1 or lost it on cam2")
+	}
+	// except_devices is for site grants, and names devices.
+	h.fails(root, "PUT", "/grants/bad", map[string]any{"subject": "bob", "device": "cam2", "actions": []string{"live"}, "except_devices": []string{"cam1"}}, nil, "except_devices")
+	h.fails(root, "PUT", "/grants/bad", map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live"}, "except_devices": []string{"nope"}}, nil, "except_devices[0]")
+	// Deleting cam1 takes it off the exception list.
+	h.must(root, "DELETE", "/devices/cam1", nil)
+	if g := h.must(root, "GET", "/grants/site-bob", nil).(map[string]any); g["except_devices"] != nil {
+		t.Fatalf("site-bob still excepts deleted cam1: %v", g["except_devices"])
+	}
+}
+
 func TestSeed000Conditions(t *testing.T) {
 	// "It is possible to specify when the granted permissions take effect:
 	// always, when the device is in armed mode, or after an alarm is triggered

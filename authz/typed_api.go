@@ -232,14 +232,16 @@ func (s *Service) RevokeTemporary(ctx context.Context, c Caller, subject, device
 	return b.(map[string]any)["removed"].([]string), nil
 }
 
-// BulkResult is what a bulk access change created.
+// BulkResult is what a bulk access change did.
 type BulkResult struct {
-	Grants []string // the bulk grants created, one per subject × device
-	Pairs  int      // subjects × devices
+	Grants   []string   `json:"grants"`   // the bulk grants created, one per subject × device
+	Pairs    int        `json:"pairs"`    // subjects × devices
+	Narrowed []string   `json:"narrowed"` // the subjects' own site grants now excepting selected devices
+	Kept     []BulkKept `json:"kept"`     // access bulk does not change: privacy managers, groups, companies
 }
 
-// BulkAccess sets, for every subject × device, exactly b.Actions (rule 7):
-// one commit, all pairs or none.
+// BulkAccess sets, for every subject × device, exactly b.Actions from the
+// subject's own grants (rule 7): one commit, all pairs or none.
 func (s *Service) BulkAccess(ctx context.Context, c Caller, b BulkRequest) (BulkResult, error) {
 	res, err := s.run(ctx, c, "POST", []string{"bulk-access"}, func(r *request) (opResult, error) {
 		return r.bulkApply(b)
@@ -247,8 +249,7 @@ func (s *Service) BulkAccess(ctx context.Context, c Caller, b BulkRequest) (Bulk
 	if err != nil {
 		return BulkResult{}, err
 	}
-	m := res.Body.(map[string]any)
-	return BulkResult{Grants: m["grants"].([]string), Pairs: m["pairs"].(int)}, nil
+	return res.Body.(BulkResult), nil
 }
 
 // CheckQuery is a question to CheckAs.

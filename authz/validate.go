@@ -75,6 +75,15 @@ func compileGrant(g *Grant) (*grantC, error) {
 	if c.footage < 0 {
 		return nil, fieldErr("footage_within", "must be positive")
 	}
+	if len(g.ExceptDevices) > 0 {
+		if g.Site == "" {
+			return nil, fieldErr("except_devices", "only a site grant can except devices")
+		}
+		c.except = set{}
+		for _, d := range g.ExceptDevices {
+			c.except[d] = struct{}{}
+		}
+	}
 	return c, nil
 }
 
@@ -308,6 +317,11 @@ func (m *model) validateGrant(c *grantC) error {
 		}
 	} else if m.sites[g.Site] == nil {
 		return fieldErr("site", fmt.Sprintf("no site %q", g.Site))
+	}
+	for i, d := range g.ExceptDevices {
+		if m.devices[d] == nil {
+			return fieldErr(fmt.Sprintf("except_devices[%d]", i), fmt.Sprintf("no device %q", d))
+		}
 	}
 	acts := c.actions
 	if g.Role != "" {

@@ -171,5 +171,5 @@ func bulk(ctx context.Context, s *authz.Service, c authz.Caller, body []byte) (R
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Body: map[string]any{"grants": res.Grants, "pairs": res.Pairs}}, nil
+	return Result{Body: res}, nil
 }
