@@ -383,12 +383,32 @@ func (r *request) prepareDevice(old any, d *Device, creator string) ([]change, a
 		return nil, nil, err
 	}
 	changes := []change{{kindDevices, d.ID, d}}
-	if replaced || d.Kind != DeviceCamera {
+	if d.Kind != DeviceCamera {
 		return changes, nil, nil
+	}
+	// Rule 6 (seed 000, "After a video device is added to a space"): a new
+	// camera, or one moved into a site (or turned into a camera), gives the
+	// member installers and companies of the sites it enters temporary
+	// access; members of a site it was already in get nothing new.
+	var was set
+	if replaced {
+		if p.Kind == DeviceCamera && p.Site == d.Site {
+			return changes, nil, nil
+		}
+		if p.Kind == DeviceCamera {
+			was = set{}
+			var oldBuf [8]string
+			for _, site := range m.siteChain(p.Site, oldBuf[:0]) {
+				was[site] = struct{}{}
+			}
+		}
 	}
 	until := r.now.Add(r.s.TemporaryAccess).UTC()
 	var buf [8]string
 	for _, site := range m.siteChain(d.Site, buf[:0]) {
+		if has(was, site) {
+			continue
+		}
 		for sid := range m.siteMembers[site] {
 			s := m.subjects[sid]
 			if s == nil || (s.Kind != SubjectInstaller && s.Kind != SubjectCompany) {

@@ -290,6 +290,34 @@ func TestSeed000TemporaryAccess(t *testing.T) {
 	}
 }
 
+func TestSeed000CameraMovedIntoASite(t *testing.T) {
+	// "After a video device is added to a space, the system automatically
+	// provides installers and companies with eight hours of temporary
+	// access": a camera moved into the space is added to it too.
+	h := seed000(t)
+	h.must(root, "PUT", "/sites/annex", map[string]any{"org": "acme"})
+	h.must(root, "PUT", "/devices/cam4", map[string]any{"site": "annex", "source": "builtin:demo"})
+	if h.allowed("inst", "cam4", ActionSettings) {
+		t.Fatal("an installer of hq reaches a camera in annex")
+	}
+	h.clk.Add(time.Hour)
+	h.must(root, "PUT", "/devices/cam4", map[string]any{"site": "lobby", "source": "builtin:demo"})
+	for _, s := range []string{"inst", "monco"} {
+		if d := h.s.Check(s, "cam4", ActionSettings, h.clk.Now()); !d.Allowed || !d.ValidUntil.Equal(h.clk.Now().Add(8*time.Hour)) {
+			t.Errorf("%s on cam4 moved into lobby: %+v; want settings for 8 hours", s, d)
+		}
+	}
+	// Moving it within the tree its members already covered, or saving it
+	// unchanged, gives nothing new.
+	grants := func() int { return len(h.must(root, "GET", "/grants?device=cam4&source=auto", nil).([]any)) }
+	n := grants()
+	h.must(root, "PUT", "/devices/cam4", map[string]any{"site": "hq", "source": "builtin:demo", "name": "moved up"})
+	h.must(root, "PUT", "/devices/cam4", map[string]any{"site": "hq", "source": "builtin:demo", "name": "renamed"})
+	if grants() != n {
+		t.Fatalf("moving cam4 inside hq's tree added temporary grants (%d → %d)", n, grants())
+	}
+}
+
 func TestSeed000ScenarioPhotos(t *testing.T) {
 	// "Select Scenario execution rules and configure when each scenario runs:
 	// always or only when the system is armed."
