@@ -25,7 +25,7 @@ func (r *request) del(kind, id string) (opResult, error) {
 	if !ok {
 		return opResult{}, r.missing(kind, id)
 	}
-	if r.c.Subject == "" && !visible(r.creators(), old) {
+	if r.c.Subject == "" && kind != kindRoles && !visible(r.creators(), old) { // roles: see canRead
 		return opResult{}, fmt.Errorf("%s %q: not found (individual access: created by another admin): %w", kind, id, ErrNotFound)
 	}
 	if err := r.authorizeWrite(kind, old, nil); err != nil {
@@ -694,8 +694,18 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 	if q.Limit < 1 || q.Limit > 1000 {
 		return opResult{}, fieldErr("limit", "want 1..1000")
 	}
+	// Individual access (seed 001, "Reports > User activity: the report
+	// includes only the users originated by the current administrator"):
+	// the entries of the admins it sees and of the subjects they created.
 	r.s.mu.RLock()
-	cs := r.creators()
+	who := r.creators()
+	if who != nil {
+		for id, sub := range r.s.m.subjects {
+			if visible(who, sub) {
+				who["subject:"+id] = struct{}{}
+			}
+		}
+	}
 	r.s.mu.RUnlock()
 	entries, next := r.s.audit.page(q.After, q.Limit, func(e *AuditEntry) bool {
 		if q.Who != "" && e.Who != q.Who {
@@ -704,8 +714,8 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 		if q.Allowed != nil && e.Allowed != *q.Allowed {
 			return false
 		}
-		_, mine := cs[e.Who]
-		return cs == nil || mine
+		_, mine := who[e.Who]
+		return who == nil || mine
 	})
 	return opResult{Body: AuditPage{Entries: entries, Next: next}}, nil
 }

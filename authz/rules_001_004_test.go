@@ -93,6 +93,47 @@ func TestSeed001IndividualAccess(t *testing.T) {
 	}
 }
 
+func TestSeed001IndividualAccessFiltersOnlyTheListedSections(t *testing.T) {
+	// "Access to the other sections (Provisioning, Documents, System
+	// Settings and others) falls under the granted access levels": roles are
+	// not in the seed's table, so an individual-access admin with roles:read
+	// sees every role template, built-in and custom.
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/roles/ind", map[string]any{"actions": []string{},
+		"sections": []string{"roles:read", "subjects:write", "grants:write", "devices:write", "audit:read"}, "individual_access": true})
+	h.must(root, "PUT", "/roles/night-guard", map[string]any{"actions": []string{"live"}})
+	a1 := adminKey(t, h, "a1", map[string]any{"roles": []string{"ind"}})
+	roles := map[string]bool{}
+	for _, r := range h.must(a1, "GET", "/roles", nil).([]any) {
+		roles[r.(map[string]any)["id"].(string)] = true
+	}
+	if !roles["site_viewer"] || !roles["night-guard"] {
+		t.Fatalf("individual-access admin sees roles %v; want the built-in and root's custom ones", roles)
+	}
+	h.must(a1, "GET", "/roles/night-guard", nil)
+	h.must(a1, "PUT", "/subjects/dan", map[string]any{"kind": "user"})
+	h.must(a1, "PUT", "/devices/dcam", map[string]any{"site": "hq", "source": "builtin:demo"})
+	h.must(a1, "PUT", "/grants/g-dan", map[string]any{"subject": "dan", "device": "dcam", "role": "night-guard"})
+	if !h.allowed("dan", "dcam", ActionLive) {
+		t.Fatal("a grant with a role template by an individual-access admin gives nothing")
+	}
+	// The rest of its reach is unchanged: root's camera stays hidden.
+	h.fails(a1, "GET", "/devices/cam1", nil, ErrNotFound, "")
+	// "Reports > User activity: The report includes only the users
+	// originated by the current administrator": dan's activity is in a1's
+	// audit, alice's (created by root) is not.
+	h.fails(viewer("dan"), "PUT", "/devices/dcam", map[string]any{"site": "hq", "source": "builtin:demo"}, ErrForbidden, "")
+	h.fails(viewer("alice"), "PUT", "/devices/cam1", map[string]any{"site": "hq", "source": "builtin:demo"}, ErrForbidden, "")
+	who := map[string]bool{}
+	for _, e := range h.must(a1, "GET", "/audit?limit=1000", nil).(map[string]any)["entries"].([]any) {
+		who[e.(map[string]any)["who"].(string)] = true
+	}
+	if !who["subject:dan"] || !who["admin:a1"] || who["subject:alice"] || who["root"] {
+		t.Fatalf("individual-access audit shows %v; want a1's and dan's activity only", who)
+	}
+}
+
 func TestSeed002SiteRoles(t *testing.T) {
 	h := newHarness(t)
 	h.base()
