@@ -2,8 +2,10 @@ package authz
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Who may call what (DESIGN §6 "Who may call"). Admin callers are limited by
@@ -237,10 +239,16 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 	case kindGrants:
 		for _, x := range []any{old, obj} {
 			if g, ok := x.(*Grant); ok && !r.pmOf(g.Device, g.Site) {
-				return fmt.Errorf("viewer %s is not a privacy manager of the grant's site: %w", r.c.Subject, ErrForbidden)
+				if err := r.siteAdminMay(g); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
+	case kindDevices:
+		return r.settingsWrite(old, obj)
+	case kindSubjects:
+		return r.companySetsRights(old, obj)
 	case kindSites:
 		o, _ := old.(*Site)
 		n, _ := obj.(*Site)
@@ -278,6 +286,165 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 	return deny
 }
 
+// siteAdminMay applies seed 002's Site Admin ("edit site permissions") to
+// a viewer writing (or deleting) grant g that is not on a site it manages
+// privacy of: it must hold the site_admin role on g's site (or above), by
+// its own grant or a group's, in force now; g gives someone else at most
+// the actions the viewer itself holds there now, on every device g covers;
+// and g's subject is not a privacy manager anywhere g reaches (a site
+// admin never touches privacy managers or their rights).
+func (r *request) siteAdminMay(g *Grant) error {
+	m, me := r.s.m, r.c.Subject
+	site := g.Site
+	if g.Device != "" {
+		d := m.devices[g.Device]
+		if d == nil {
+			return fmt.Errorf("viewer %s may not change grants on device %s (or it does not exist): %w", me, g.Device, ErrForbidden)
+		}
+		site = d.Site
+	}
+	if !m.holdsSiteAdmin(me, site, r.now) {
+		return fmt.Errorf("viewer %s is neither a privacy manager nor a site admin of the grant's site: %w", me, ErrForbidden)
+	}
+	if g.Subject == me {
+		return fmt.Errorf("a site admin grants others, not itself: %w", ErrForbidden)
+	}
+	pmOf := ""
+	if s, ok := m.isPrivacyManager(g.Subject, site); ok {
+		pmOf = s
+	}
+	if g.Device == "" {
+		m.walkSites(site, func(s string) {
+			if slices.Contains(m.sites[s].PrivacyManagers, g.Subject) {
+				pmOf = s
+			}
+		})
+	}
+	if pmOf != "" {
+		return fmt.Errorf("%s is a privacy manager of site %s: a site admin never changes a privacy manager's rights: %w", g.Subject, pmOf, ErrForbidden)
+	}
+	acts, err := ParseActions(g.Actions)
+	if err != nil {
+		return fieldErr("actions", err.Error())
+	}
+	if g.Role != "" {
+		acts = m.roleActions(g.Role)
+	}
+	devices := set{}
+	if g.Device != "" {
+		devices[g.Device] = struct{}{}
+	} else {
+		m.devicesUnder(site, devices)
+	}
+	if len(devices) == 0 && acts&^m.roleActions("site_admin") != 0 {
+		return fmt.Errorf("site admin %s gives at most the site_admin role's actions on a site without devices: %w", me, ErrForbidden)
+	}
+	now := r.now.UnixNano()
+	for d := range devices {
+		own := m.ownRights(me, d, r.now)
+		for i := range numActions {
+			a := Action(1) << i
+			if acts&a == 0 {
+				continue
+			}
+			if ok, _, _ := own.decide(a, now, -1); !ok {
+				return fmt.Errorf("site admin %s may not give %s on %s: it does not hold it itself: %w", me, a, d, ErrForbidden)
+			}
+		}
+	}
+	return nil
+}
+
+// holdsSiteAdmin reports whether subject holds the site_admin role on site
+// or above it now, by its own grant or one of its groups'.
+func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
+	var buf [8]string
+	chain := m.siteChain(site, buf[:0])
+	principals := append([]string{subject}, slices.Collect(maps.Keys(m.groupsOf[subject]))...)
+	for _, p := range principals {
+		for _, s := range chain {
+			for _, g := range m.grantsAt[targetKey{principal: p, site: true, id: s}] {
+				if g.g.Role != "site_admin" {
+					continue
+				}
+				if active, _ := activeAt(g.nb, g.na, g.sched, now); active {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// settingsWrite: a viewer with settings on a device (seed 002's Site Admin
+// "change camera settings"; the installers' 8 hours "allowing them to
+// configure the device", seed 000) changes its name, recording and PTZ
+// configuration, never its site, kind or source; it creates and deletes
+// no device. Fields left out keep their value.
+func (r *request) settingsWrite(old, obj any) error {
+	o, _ := old.(*Device)
+	n, _ := obj.(*Device)
+	me := r.c.Subject
+	if o == nil || n == nil {
+		return fmt.Errorf("viewer %s may not create or delete devices: %w", me, ErrForbidden)
+	}
+	own := r.s.m.ownRights(me, o.ID, r.now)
+	if ok, _, _ := own.decide(ActionSettings, r.now.UnixNano(), -1); !ok {
+		return fmt.Errorf("viewer %s may not change device %s (or it does not exist): %w", me, o.ID, ErrForbidden)
+	}
+	if n.Site == "" {
+		n.Site = o.Site
+	}
+	if n.Kind == "" {
+		n.Kind = o.Kind
+	}
+	if n.Source == "" || n.Source == redactSource(o.Source) {
+		n.Source = o.Source
+	}
+	for _, f := range []struct {
+		name     string
+		old, new string
+	}{{"site", o.Site, n.Site}, {"kind", o.Kind, n.Kind}, {"source", o.Source, n.Source}} {
+		if f.old != f.new {
+			return fmt.Errorf("settings change a device's name, record and ptz, not its %s (an admin with devices:write does): %w", f.name, ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// companySetsRights: a company's own token sets the rights of its
+// employees (seed 000, "Companies manage their employees' access rights");
+// what an employee may do stays the company's access ∩ these rights. Only
+// rights change; fields left out keep their value.
+func (r *request) companySetsRights(old, obj any) error {
+	m, me := r.s.m, r.c.Subject
+	o, _ := old.(*Subject)
+	n, _ := obj.(*Subject)
+	if c := m.subjects[me]; c == nil || c.Kind != SubjectCompany || o == nil || n == nil || o.Kind != SubjectEmployee || o.Company != me {
+		return fmt.Errorf("viewer %s may not change subjects (a company sets only its own employees' rights): %w", me, ErrForbidden)
+	}
+	keep := *o
+	keep.Rights = n.Rights
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"kind", n.Kind != "" && n.Kind != o.Kind},
+		{"name", n.Name != "" && n.Name != o.Name},
+		{"email", n.Email != "" && n.Email != o.Email},
+		{"org", n.Org != "" && n.Org != o.Org},
+		{"sites", n.Sites != nil && !slices.Equal(n.Sites, o.Sites)},
+		{"company", n.Company != "" && n.Company != o.Company},
+		{"restriction_exempt", n.RestrictionExempt != o.RestrictionExempt},
+	} {
+		if f.changed {
+			return fmt.Errorf("a company changes only its employees' rights, not %s: %w", f.name, ErrForbidden)
+		}
+	}
+	*n = keep
+	return nil
+}
+
 // sameSet reports whether a and b hold the same strings, in any order.
 func sameSet(a, b []string) bool {
 	x, y := slices.Clone(a), slices.Clone(b)
@@ -299,6 +466,12 @@ func (r *request) canRead(kind string, obj any) bool {
 			return slices.ContainsFunc(o.Devices, func(d string) bool { return r.pmOf(d, "") })
 		case *Subject:
 			return o.ID == r.c.Subject
+		case *Device:
+			// What a settings holder changes, it may read back (a
+			// GET-modify-PUT), secrets redacted as for admins.
+			own := r.s.m.ownRights(r.c.Subject, o.ID, r.now)
+			ok, _, _ := own.decide(ActionSettings, r.now.UnixNano(), -1)
+			return ok
 		}
 		return false
 	}
@@ -315,7 +488,7 @@ func (r *request) canRead(kind string, obj any) bool {
 func (r *request) readSection(kind string) error {
 	if r.c.Subject != "" {
 		switch kind {
-		case kindShares, kindRequests, kindSubjects:
+		case kindShares, kindRequests, kindSubjects, kindDevices:
 			return nil
 		}
 	}

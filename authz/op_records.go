@@ -201,6 +201,11 @@ func (r *request) list(kind string, f ListFilter) (opResult, error) {
 	if err := r.readSection(kind); err != nil {
 		return opResult{}, err
 	}
+	if r.c.Subject != "" && kind == kindDevices {
+		// A viewer reads back a device it holds settings on; listing
+		// devices stays an admin's (devices:read).
+		return opResult{}, fmt.Errorf("viewer %s may not list devices: %w", r.c.Subject, ErrForbidden)
+	}
 	var ids []string
 	switch kind {
 	case kindOrgs:

@@ -74,6 +74,24 @@ func TestSeed000CompanyEmployees(t *testing.T) {
 	if h.allowed("emp", "cam1", ActionLive) {
 		t.Fatal("employee keeps live after the company removed it from the employee's rights")
 	}
+	// "companies can manage their employees' access rights": with the
+	// company's own token, rights only, its own employees only.
+	h.must(viewer("monco"), "PUT", "/subjects/emp", map[string]any{"rights": []string{"live", "ptz"}})
+	if !h.allowed("emp", "cam1", ActionPTZ) || h.allowed("emp", "cam1", ActionArchive) {
+		t.Fatal("the company's rights change did not take effect as company ∩ rights")
+	}
+	h.must(root, "PUT", "/subjects/other", map[string]any{"kind": "company"})
+	h.must(root, "PUT", "/subjects/emp2", map[string]any{"kind": "employee", "company": "other", "rights": []string{"live"}})
+	rev := h.s.RevForTest()
+	h.fails(viewer("monco"), "PUT", "/subjects/emp2", map[string]any{"rights": []string{"live", "archive"}}, ErrForbidden, "")
+	h.fails(viewer("monco"), "PUT", "/subjects/emp", map[string]any{"rights": []string{"live"}, "company": "other"}, ErrForbidden, "")
+	h.fails(viewer("monco"), "PUT", "/subjects/emp", map[string]any{"rights": []string{"live"}, "kind": "user"}, ErrForbidden, "")
+	h.fails(viewer("monco"), "PUT", "/subjects/newemp", map[string]any{"kind": "employee", "company": "monco"}, ErrForbidden, "")
+	h.fails(viewer("emp"), "PUT", "/subjects/emp", map[string]any{"rights": []string{"live", "archive", "ptz"}}, ErrForbidden, "")
+	h.fails(viewer("alice"), "PUT", "/subjects/emp", map[string]any{"rights": []string{"archive"}}, ErrForbidden, "")
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused rights change changed the model")
+	}
 }
 
 func TestSeed000BulkAccess(t *testing.T) {

@@ -1,6 +1,8 @@
 package authz_test
 
 import (
+	"errors"
+
 	. "github.com/camgate/camgate/authz"
 
 	"strings"
@@ -197,6 +199,83 @@ func TestSeed002SiteRoles(t *testing.T) {
 	}
 	h.fails(root, "PUT", "/roles/site_admin", map[string]any{"actions": []string{"live"}}, nil, "id")
 	h.fails(root, "DELETE", "/roles/guard", nil, ErrConflict, "")
+}
+
+func TestSeed002SiteAdminEditsSitePermissions(t *testing.T) {
+	// "Site Admin: Permits users to view cameras, add cameras, archive and
+	// share video, change camera settings, and edit site permissions."
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/subjects/carol", map[string]any{"kind": "user"})
+	h.must(root, "PUT", "/subjects/pm", map[string]any{"kind": "user"})
+	h.must(root, "PUT", "/sites/lobby", map[string]any{"parent": "hq", "name": "Lobby", "privacy_managers": []string{"pm"}})
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "hq", "role": "site_admin"})
+	h.must(root, "PUT", "/roles/watch-and-notify", map[string]any{"actions": []string{"live", "notices"}})
+	alice := viewer("alice")
+	// Edit site permissions: up to what alice holds herself.
+	h.must(alice, "PUT", "/grants/g-bob", map[string]any{"subject": "bob", "site": "hq", "role": "site_viewer"})
+	if !h.allowed("bob", "cam1", ActionArchive) {
+		t.Fatal("a site admin's grant gives nothing")
+	}
+	h.must(alice, "PUT", "/grants/g-bob", map[string]any{"subject": "bob", "device": "cam1", "actions": []string{"live", "ptz"}})
+	h.must(alice, "DELETE", "/grants/g-bob", nil)
+	if h.allowed("bob", "cam1", ActionLive) {
+		t.Fatal("a site admin's delete left the grant")
+	}
+	rev := h.s.RevForTest()
+	for _, tc := range []struct {
+		name string
+		c    Caller
+		path string
+		body map[string]any
+	}{
+		{"more than she holds (notices is not in site_admin)", alice, "/grants/x", map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live", "notices"}}},
+		{"a role above hers", alice, "/grants/x", map[string]any{"subject": "bob", "device": "cam1", "role": "watch-and-notify"}},
+		{"herself", alice, "/grants/x", map[string]any{"subject": "alice", "device": "cam1", "actions": []string{"live"}}},
+		{"a privacy manager's rights", alice, "/grants/x", map[string]any{"subject": "pm", "device": "cam2", "actions": []string{"live"}}},
+		{"a site grant reaching a privacy manager's sub-site", alice, "/grants/x", map[string]any{"subject": "pm", "site": "hq", "actions": []string{"live"}}},
+		{"a viewer who is no site admin", viewer("bob"), "/grants/x", map[string]any{"subject": "carol", "device": "cam1", "actions": []string{"live"}}},
+		{"a site she is not admin of", alice, "/grants/x", map[string]any{"subject": "bob", "device": "cam9", "actions": []string{"live"}}},
+	} {
+		_, err := h.call(tc.c, "PUT", tc.path, tc.body)
+		if !errors.Is(err, ErrForbidden) {
+			t.Errorf("%s: err %v; want 403", tc.name, err)
+		}
+	}
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused site-admin write changed the model")
+	}
+	// Once the role ends, so does the power.
+	h.must(root, "DELETE", "/grants/sa", nil)
+	h.fails(alice, "PUT", "/grants/g-bob", map[string]any{"subject": "bob", "device": "cam1", "actions": []string{"live"}}, ErrForbidden, "")
+}
+
+func TestSeed002SettingsChangeCameraSettings(t *testing.T) {
+	// "change camera settings": a viewer with settings on a camera changes
+	// its name, recording and PTZ, never its site or source.
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "hq", "role": "site_admin"})
+	alice := viewer("alice")
+	if d := h.must(alice, "GET", "/devices/cam1", nil).(map[string]any); d["id"] != "cam1" {
+		t.Fatalf("a settings holder reads back %v", d)
+	}
+	h.must(alice, "PUT", "/devices/cam1", map[string]any{"name": "Front door", "record": true})
+	if d := h.must(root, "GET", "/devices/cam1", nil).(map[string]any); d["name"] != "Front door" || d["record"] != true || d["site"] != "hq" || d["source"] != "rtsp://10.0.0.1/s1" {
+		t.Fatalf("after alice's settings change: %v", d)
+	}
+	rev := h.s.RevForTest()
+	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"site": "lobby"}, ErrForbidden, "")
+	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"source": "rtsp://attacker.example/x"}, ErrForbidden, "")
+	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"kind": "motion_cam"}, ErrForbidden, "")
+	h.fails(alice, "PUT", "/devices/new", map[string]any{"site": "hq", "source": "builtin:demo"}, ErrForbidden, "")
+	h.fails(alice, "DELETE", "/devices/cam1", nil, ErrForbidden, "")
+	h.fails(viewer("bob"), "PUT", "/devices/cam1", map[string]any{"name": "x"}, ErrForbidden, "")
+	h.fails(viewer("bob"), "GET", "/devices/cam1", nil, ErrNotFound, "")
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused settings write changed the model")
+	}
+	h.fails(alice, "GET", "/devices", nil, ErrForbidden, "")
 }
 
 func TestSeed003IntegratorRestriction(t *testing.T) {
