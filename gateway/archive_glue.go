@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/archive"
+	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
@@ -81,7 +82,10 @@ func (g *Gateway) handleArchive(ctx *fasthttp.RequestCtx, _ ...string) error {
 
 // handleObjectUpload serves POST /api/v1/devices/{id}/objects for admins (a
 // device integration authenticates with an admin key) whose reach includes
-// the device.
+// the device. A photo taken by a scenario (?scenario=NAME) is stored only
+// while the device's site runs scenario photos (seed 000: "Allow photos by
+// scenarios", "Scenario execution rules … always or only when the system
+// is armed"); otherwise it is a 409 and nothing is stored.
 func (g *Gateway) handleObjectUpload(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
 	c := p.Caller()
 	if !g.authz.AdminAllows(c, "devices:write") {
@@ -89,6 +93,10 @@ func (g *Gateway) handleObjectUpload(ctx *fasthttp.RequestCtx, p access.Principa
 	}
 	if !g.authz.AdminSees(c, "devices", parts[1]) {
 		return fmt.Errorf("%w: unknown device %s", access.ErrNotVisible, parts[1])
+	}
+	if ctx.QueryArgs().Has("scenario") && !g.authz.ScenarioPhotos(parts[1]) {
+		return fmt.Errorf("device %s: photos by scenarios do not run now (its site's photo_scenarios is off, or scenario_rule is armed and the site is disarmed): %w",
+			parts[1], authz.ErrConflict)
 	}
 	if !g.archive.Handle(ctx) {
 		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
