@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camgate/camgate/internal/browsertest"
+	"github.com/camgate/camgate/internal/mediatest"
 	"github.com/camgate/camgate/internal/poll"
 )
 
@@ -71,4 +72,38 @@ func TestShareLinkPlaysInChromium(t *testing.T) {
 	}
 	mustCall(t, n, "POST", "/links/"+out["id"].(string)+"/disable", "", 200)
 	poll.Until(t, "the link's WebRTC session to end after the disable", func() bool { return n.g.Sessions().Len() == 0 })
+}
+
+// TestShareLinkSaysWhyACameraCannotPlay: a camera whose video neither
+// WebRTC nor HLS can carry to a browser (MJPEG) ends the share page in an
+// error that says so, with the gateway's reasons from both protocols, not
+// a generic "stream has ended" (issue 19: the page falls back to HLS and
+// shows a message if neither works).
+func TestShareLinkSaysWhyACameraCannotPlay(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	u := mediatest.StartUpstream(t)
+	mediatest.Publish(t, u, mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"})
+	mustCall(t, n, "PUT", "/devices/mj", `{"site":"hq","kind":"camera","source":"`+u.URL()+`"}`, 200)
+	out := mustCall(t, n, "POST", "/links", `{"device":"mj","actions":["live"],"not_after":"`+
+		time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)
+	url := strings.Replace(out["url"].(string), "http://localhost:8080", "http://"+n.g.HTTPAddr().String(), 1)
+	b := browsertest.New(t)
+	b.Navigate(t, url)
+	var st playbackState
+	poll.Until(t, "the share page to give up on the MJPEG camera", func() bool {
+		var raw string
+		b.Eval(t, playbackScript, &raw)
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.State == "error"
+	})
+	for _, want := range []string{"cannot be played in this browser", "WebRTC: ", "M-JPEG", "HLS: "} {
+		if !strings.Contains(st.Status, want) {
+			t.Fatalf("the page says %q; want it to contain %q", st.Status, want)
+		}
+	}
+	if n.g.Sessions().Len() != 0 {
+		t.Fatalf("a refused playback left sessions: %+v", n.g.Sessions().List())
+	}
 }

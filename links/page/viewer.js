@@ -26,6 +26,7 @@
   var token = main.getAttribute("data-token");
   var whepSession = "";
   var ended = false;
+  var whepWhy = ""; // why WebRTC could not play, when the gateway said so
 
   function failed(msg) {
     if (ended) { return; }
@@ -47,6 +48,20 @@
     if (status === 410) { return "This link has expired or was removed."; }
     if (status === 429) { return "Too many people are watching this link right now. Please try again later."; }
     return null;
+  }
+  // reason reads the gateway's {"error": "..."} from a refused answer.
+  async function reason(res) {
+    try {
+      var body = await res.json();
+      return (body && typeof body.error === "string") ? body.error : "";
+    } catch (_) { return ""; }
+  }
+  // cannotPlay is the message when neither protocol can play the camera.
+  function cannotPlay(hlsWhy) {
+    var parts = [];
+    if (whepWhy) { parts.push("WebRTC: " + whepWhy); }
+    if (hlsWhy) { parts.push("HLS: " + hlsWhy); }
+    return "This camera cannot be played in this browser." + (parts.length ? " " + parts.join("; ") + "." : "");
   }
   function waitPlaying(ms) {
     return new Promise(function (resolve, reject) {
@@ -88,6 +103,9 @@
       pc.close();
       var msg = refusal(res.status);
       if (msg) { var e = new Error(msg); e.final = true; throw e; }
+      // 400/415 say why this camera's stream does not fit this browser's
+      // WebRTC (its video codec, B-frames): keep the reason for the end.
+      whepWhy = await reason(res);
       throw new Error("WHEP answered " + res.status);
     }
     whepSession = res.headers.get("Location") || "";
@@ -141,9 +159,22 @@
       var hls = new Hls({ lowLatencyMode: true, enableWorker: false });
       hls.on(Hls.Events.ERROR, function (_, data) {
         if (!data.fatal) { return; }
-        var code = data.response && data.response.code;
-        failed(refusal(code) || "The stream has ended. The link may have been disabled or has expired.");
         hls.destroy();
+        var code = data.response && data.response.code;
+        if (refusal(code)) { failed(refusal(code)); return; }
+        if (data.details === "manifestIncompatibleCodecsError" || data.type === "mediaError") {
+          failed(cannotPlay("this browser cannot decode the camera's video" + (data.details ? " (" + data.details + ")" : "")));
+          return;
+        }
+        if (code >= 400 && code < 500) {
+          // A refusal that is not about access (415: a codec HLS cannot
+          // carry): ask once more for its reason; a refusal opens no session.
+          fetch(src, { cache: "no-store" }).then(reason).then(function (why) {
+            failed(cannotPlay(why || ("the gateway answered " + code)));
+          }, function () { failed(cannotPlay("the gateway answered " + code)); });
+          return;
+        }
+        failed("The stream has ended. The link may have been disabled or has expired.");
       });
       hls.loadSource(src);
       hls.attachMedia(video);
@@ -160,12 +191,16 @@
       return;
     } catch (err) {
       if (err && err.final) { failed(err.message); return; }
-      say("WebRTC is not available here; trying HLS…");
+      say(whepWhy ? "WebRTC cannot play this camera here (" + whepWhy + "); trying HLS…" : "WebRTC is not available here; trying HLS…");
     }
     try {
       await viaHLS();
     } catch (err) {
-      failed(err && err.message === "timeout" ? "The camera could not be played. Please try again later." : (err && err.message) || "The camera could not be played.");
+      if (err && err.message === "timeout") {
+        failed(whepWhy ? cannotPlay("no picture within 20 s") : "The camera could not be played. Please try again later.");
+        return;
+      }
+      failed((err && err.message) || "The camera could not be played.");
     }
   }
 
