@@ -379,8 +379,8 @@ func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
 // settingsWrite: a viewer with settings on a device (seed 002's Site Admin
 // "change camera settings"; the installers' 8 hours "allowing them to
 // configure the device", seed 000) changes its name, recording and PTZ
-// configuration, never its site, kind or source; it creates and deletes
-// no device. Fields left out keep their value.
+// login, never its site, kind, source or ONVIF address; it creates and
+// deletes no device. Fields left out keep their value.
 func (r *request) settingsWrite(old, obj any) error {
 	o, _ := old.(*Device)
 	n, _ := obj.(*Device)
@@ -401,12 +401,26 @@ func (r *request) settingsWrite(old, obj any) error {
 	if n.Source == "" || n.Source == redactSource(o.Source) {
 		n.Source = o.Source
 	}
+	if n.PTZ == nil && o.PTZ != nil {
+		p := *o.PTZ
+		n.PTZ = &p
+	}
+	// The ONVIF address is, like the source, an address the gateway dials
+	// (and sends credentials to): settings change the PTZ login, not where
+	// it goes.
+	oldURL, newURL := "", ""
+	if o.PTZ != nil {
+		oldURL = o.PTZ.OnvifURL
+	}
+	if n.PTZ != nil {
+		newURL = n.PTZ.OnvifURL
+	}
 	for _, f := range []struct {
 		name     string
 		old, new string
-	}{{"site", o.Site, n.Site}, {"kind", o.Kind, n.Kind}, {"source", o.Source, n.Source}} {
+	}{{"site", o.Site, n.Site}, {"kind", o.Kind, n.Kind}, {"source", o.Source, n.Source}, {"ptz.onvif_url", oldURL, newURL}} {
 		if f.old != f.new {
-			return fmt.Errorf("settings change a device's name, record and ptz, not its %s (an admin with devices:write does): %w", f.name, ErrForbidden)
+			return fmt.Errorf("settings change a device's name, record and PTZ login, not its %s (an admin with devices:write does): %w", f.name, ErrForbidden)
 		}
 	}
 	return nil

@@ -268,6 +268,21 @@ func TestSeed002SettingsChangeCameraSettings(t *testing.T) {
 	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"site": "lobby"}, ErrForbidden, "")
 	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"source": "rtsp://attacker.example/x"}, ErrForbidden, "")
 	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"kind": "motion_cam"}, ErrForbidden, "")
+	// The ONVIF address is dialled by the gateway, with credentials: an
+	// address is an admin's to set, like the source.
+	h.fails(alice, "PUT", "/devices/cam1", map[string]any{"ptz": map[string]any{"onvif_url": "http://127.0.0.1:6379/", "username": "x", "password": "y"}}, ErrForbidden, "")
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused settings write changed the model")
+	}
+	h.must(root, "PUT", "/devices/ptz1", map[string]any{"site": "hq", "source": "builtin:demo",
+		"ptz": map[string]any{"onvif_url": "http://10.0.0.5/onvif/device_service", "username": "admin", "password": "pw"}})
+	h.must(alice, "PUT", "/devices/ptz1", map[string]any{"name": "Gate"})
+	h.must(alice, "PUT", "/devices/ptz1", map[string]any{"name": "Gate", "ptz": map[string]any{"onvif_url": "http://10.0.0.5/onvif/device_service", "username": "operator", "password": "new-pw"}})
+	h.fails(alice, "PUT", "/devices/ptz1", map[string]any{"ptz": map[string]any{"onvif_url": "http://10.0.0.6/onvif/device_service", "username": "operator", "password": "new-pw"}}, ErrForbidden, "")
+	if d, _ := h.s.Device("ptz1"); d.Name != "Gate" || d.PTZ == nil || d.PTZ.Username != "operator" || d.PTZ.Password != "new-pw" || d.PTZ.OnvifURL != "http://10.0.0.5/onvif/device_service" {
+		t.Fatalf("ptz1 after alice's settings: %+v %+v", d, d.PTZ)
+	}
+	rev = h.s.RevForTest()
 	h.fails(alice, "PUT", "/devices/new", map[string]any{"site": "hq", "source": "builtin:demo"}, ErrForbidden, "")
 	h.fails(alice, "DELETE", "/devices/cam1", nil, ErrForbidden, "")
 	h.fails(viewer("bob"), "PUT", "/devices/cam1", map[string]any{"name": "x"}, ErrForbidden, "")
