@@ -1,0 +1,474 @@
+// Package cluster places cameras on the nodes of a camgate cluster: each
+// node announces itself in Redis with a heartbeat, and each camera that some
+// node needs (watched, or recorded) gets exactly one owning node at a time,
+// through a lease with a fencing token. Placement is weighted rendezvous
+// hashing over the live nodes: every node computes the same preferred owner
+// for a camera, and a node's weight falls as the number of cameras it owns
+// grows, so one node does not take everything.
+//
+// The lease is the only thing nodes agree on. The owner pulls the camera and
+// records it; the others serve their viewers from the owner (the relay is
+// the gateway's, not this package's). An owner that stops renewing (it died,
+// or lost Redis) loses its lease after TTL; another node that needs the
+// camera takes it over, with a higher fence. A node also gives a camera up
+// on its own once it cannot renew for TTL, so two nodes never both believe
+// they own it for longer than the clock skew between them.
+//
+// There is no rebalancing: an owner keeps its cameras until it releases
+// them, dies or loses Redis, and a node that joins (or comes back) takes
+// only cameras nobody owns.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lease is a camera's current owner.
+type Lease struct {
+	Node  string `json:"node"`
+	Addr  string `json:"addr"`  // where peers reach the owner (its RTSP address)
+	Fence uint64 `json:"fence"` // grows with every new owner of any camera
+	Since int64  `json:"since"` // Unix ms the lease was taken
+}
+
+// Member is a live node.
+type Member struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Owned  int    `json:"owned"` // cameras it owns: its placement load
+	Joined int64  `json:"joined"`
+}
+
+// Node is this process's part in the cluster. Fields are set before
+// Initialize and not changed after.
+type Node struct {
+	// Client is the shared Redis connection (required; not closed here).
+	Client redis.UniversalClient
+	// Prefix of every key. Default "camgate:cluster:".
+	Prefix string
+	// ID names this node (required, unique in the cluster).
+	ID string
+	// Addr is where peers reach this node (required).
+	Addr string
+	// TTL of the heartbeat and of leases. Default 5s. The node heartbeats
+	// and renews every TTL/3; a dead owner's cameras move after at most
+	// about TTL plus TTL/2.
+	TTL time.Duration
+	// OnAcquire is called when this node becomes a camera's owner, OnLose
+	// when it stops being it (released, expired, or taken after a Redis
+	// outage). They run on the node's goroutine and must not block.
+	OnAcquire func(camera string, l Lease)
+	OnLose    func(camera string)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	wanted map[string]time.Time // camera → when it was first seen without an owner (zero: has one)
+	held   map[string]held      // cameras this node owns
+	joined int64
+
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	rounds atomic.Int64 // loop iterations, for tests
+}
+
+// held is a lease this node owns: its raw value in Redis and until when it
+// is sure of it (the last successful renewal plus TTL, less a margin).
+type held struct {
+	lease Lease
+	raw   string
+	until time.Time
+}
+
+// Initialize validates the fields, announces the node and starts its loop.
+func (n *Node) Initialize() error {
+	if n.Client == nil || n.ID == "" || n.Addr == "" {
+		return errors.New("cluster: Client, ID and Addr are required")
+	}
+	if n.Prefix == "" {
+		n.Prefix = "camgate:cluster:"
+	}
+	if n.TTL <= 0 {
+		n.TTL = 5 * time.Second
+	}
+	if n.Logger == nil {
+		n.Logger = slog.Default()
+	}
+	n.wanted, n.held = map[string]time.Time{}, map[string]held{}
+	n.joined = time.Now().UnixMilli()
+	n.kick = make(chan struct{}, 1)
+	n.done = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if err := n.heartbeat(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("cluster: announce node %s: %w", n.ID, err)
+	}
+	go n.run(ctx)
+	return nil
+}
+
+// Close stops the loop, releases this node's leases (so their cameras move
+// at once rather than after TTL) and leaves the member list.
+func (n *Node) Close() {
+	n.cancel()
+	<-n.done
+	ctx, cancel := context.WithTimeout(context.Background(), n.TTL)
+	defer cancel()
+	n.mu.Lock()
+	leases := n.held
+	n.held = map[string]held{}
+	n.mu.Unlock()
+	for cam, h := range leases {
+		if err := releaseScript.Run(ctx, n.Client, []string{n.ownerKey(cam)}, h.raw).Err(); err != nil {
+			n.Logger.Warn("cluster: releasing a camera on close", "camera", cam, "error", err)
+		}
+		n.lost(cam)
+	}
+	n.Client.ZRem(ctx, n.Prefix+"nodes", n.ID)
+	n.Client.Del(ctx, n.Prefix+"node:"+n.ID)
+}
+
+// Want says this node needs camera (a viewer watches it, or it records):
+// the node takes part in placing it and may become its owner.
+func (n *Node) Want(camera string) {
+	n.mu.Lock()
+	_, ok := n.wanted[camera]
+	if !ok {
+		n.wanted[camera] = time.Time{}
+	}
+	n.mu.Unlock()
+	if !ok {
+		n.wake()
+	}
+}
+
+// Unwant says this node no longer needs camera; if it owns it, it releases
+// the lease.
+func (n *Node) Unwant(camera string) {
+	n.mu.Lock()
+	delete(n.wanted, camera)
+	h, owned := n.held[camera]
+	delete(n.held, camera)
+	n.mu.Unlock()
+	if owned {
+		ctx, cancel := context.WithTimeout(context.Background(), n.TTL)
+		defer cancel()
+		if err := releaseScript.Run(ctx, n.Client, []string{n.ownerKey(camera)}, h.raw).Err(); err != nil {
+			n.Logger.Warn("cluster: releasing a camera", "camera", camera, "error", err)
+		}
+		n.lost(camera)
+	}
+}
+
+// Owns reports whether this node owns camera now, with its lease.
+func (n *Node) Owns(camera string) (Lease, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h, ok := n.held[camera]
+	if !ok || time.Now().After(h.until) {
+		return Lease{}, false
+	}
+	return h.lease, true
+}
+
+// Owner reads camera's lease from Redis: who owns it now, if anyone.
+func (n *Node) Owner(ctx context.Context, camera string) (Lease, bool, error) {
+	raw, err := n.Client.Get(ctx, n.ownerKey(camera)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("cluster: owner of %s: %w", camera, err)
+	}
+	var l Lease
+	if err := json.Unmarshal([]byte(raw), &l); err != nil {
+		return Lease{}, false, fmt.Errorf("cluster: owner of %s: unreadable lease: %w", camera, err)
+	}
+	return l, true, nil
+}
+
+// Members lists the live nodes, sorted by id.
+func (n *Node) Members(ctx context.Context) ([]Member, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	ids, err := n.Client.ZRangeByScore(ctx, n.Prefix+"nodes", &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: members: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = n.Prefix + "node:" + id
+	}
+	vals, err := n.Client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: members: %w", err)
+	}
+	out := make([]Member, 0, len(vals))
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // expired between the two reads
+		}
+		var m Member
+		if json.Unmarshal([]byte(s), &m) == nil && m.ID != "" {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmpString(a.ID, b.ID) })
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (n *Node) ownerKey(camera string) string { return n.Prefix + "owner:" + camera }
+
+func (n *Node) wake() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) run(ctx context.Context) {
+	defer close(n.done)
+	t := time.NewTicker(n.TTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := n.heartbeat(ctx); err != nil && ctx.Err() == nil {
+				n.Logger.Warn("cluster: heartbeat", "node", n.ID, "error", err)
+			}
+			n.renew(ctx)
+		case <-n.kick:
+		}
+		n.place(ctx)
+		n.rounds.Add(1)
+	}
+}
+
+// heartbeat announces the node (and its load) for TTL.
+func (n *Node) heartbeat(ctx context.Context) error {
+	n.mu.Lock()
+	m := Member{ID: n.ID, Addr: n.Addr, Owned: len(n.held), Joined: n.joined}
+	n.mu.Unlock()
+	b, _ := json.Marshal(m)
+	now := time.Now()
+	_, err := n.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, n.Prefix+"node:"+n.ID, b, n.TTL)
+		p.ZAdd(ctx, n.Prefix+"nodes", redis.Z{Score: float64(now.Add(n.TTL).UnixMilli()), Member: n.ID})
+		p.ZRemRangeByScore(ctx, n.Prefix+"nodes", "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		p.PExpire(ctx, n.Prefix+"nodes", 24*time.Hour)
+		return nil
+	})
+	return err
+}
+
+// renew extends every lease this node holds; one it cannot renew past its
+// certainty is given up (another node may have it by now).
+func (n *Node) renew(ctx context.Context) {
+	n.mu.Lock()
+	cams := make([]string, 0, len(n.held))
+	for cam := range n.held {
+		cams = append(cams, cam)
+	}
+	n.mu.Unlock()
+	for _, cam := range cams {
+		n.mu.Lock()
+		h, ok := n.held[cam]
+		n.mu.Unlock()
+		if !ok {
+			continue
+		}
+		start := time.Now()
+		res, err := renewScript.Run(ctx, n.Client, []string{n.ownerKey(cam)}, h.raw, n.TTL.Milliseconds()).Int()
+		switch {
+		case err == nil && res == 1:
+			n.mu.Lock()
+			if cur, still := n.held[cam]; still && cur.raw == h.raw {
+				cur.until = start.Add(n.TTL - n.TTL/5)
+				n.held[cam] = cur
+			}
+			n.mu.Unlock()
+		case err == nil:
+			n.Logger.Warn("cluster: lost a camera's lease to another node", "camera", cam, "node", n.ID)
+			n.drop(cam, h.raw)
+		case time.Now().After(h.until):
+			n.Logger.Warn("cluster: giving a camera up, its lease could not be renewed", "camera", cam, "node", n.ID, "error", err)
+			n.drop(cam, h.raw)
+		}
+	}
+}
+
+func (n *Node) drop(camera, raw string) {
+	n.mu.Lock()
+	cur, ok := n.held[camera]
+	if ok && cur.raw == raw {
+		delete(n.held, camera)
+	}
+	n.mu.Unlock()
+	if ok && cur.raw == raw {
+		n.lost(camera)
+	}
+}
+
+func (n *Node) lost(camera string) {
+	if n.OnLose != nil {
+		n.OnLose(camera)
+	}
+}
+
+// place tries to take the wanted cameras nobody owns: at once when this
+// node is the preferred owner among the live members, after TTL/2 without
+// an owner otherwise (the preferred node may not want the camera).
+func (n *Node) place(ctx context.Context) {
+	n.mu.Lock()
+	var free []string
+	for cam := range n.wanted {
+		if _, ok := n.held[cam]; !ok {
+			free = append(free, cam)
+		}
+	}
+	n.mu.Unlock()
+	if len(free) == 0 {
+		return
+	}
+	members, err := n.Members(ctx)
+	if err != nil {
+		n.Logger.Warn("cluster: placing cameras", "node", n.ID, "error", err)
+		return
+	}
+	now := time.Now()
+	for _, cam := range free {
+		if _, ok, err := n.Owner(ctx, cam); err != nil || ok {
+			n.mu.Lock()
+			if _, still := n.wanted[cam]; still {
+				n.wanted[cam] = time.Time{}
+			}
+			n.mu.Unlock()
+			continue
+		}
+		n.mu.Lock()
+		since, still := n.wanted[cam]
+		if still && since.IsZero() {
+			since = now
+			n.wanted[cam] = now
+		}
+		n.mu.Unlock()
+		if !still {
+			continue
+		}
+		if Preferred(cam, members) != n.ID && now.Sub(since) < n.TTL/2 {
+			continue
+		}
+		n.acquire(ctx, cam)
+	}
+}
+
+// acquire takes camera's lease if it is free.
+func (n *Node) acquire(ctx context.Context, camera string) {
+	l := Lease{Node: n.ID, Addr: n.Addr, Since: time.Now().UnixMilli()}
+	start := time.Now()
+	raw, err := acquireScript.Run(ctx, n.Client, []string{n.ownerKey(camera), n.Prefix + "fence"},
+		n.ID, n.Addr, l.Since, n.TTL.Milliseconds()).Text()
+	if err != nil {
+		n.Logger.Warn("cluster: taking a camera's lease", "camera", camera, "node", n.ID, "error", err)
+		return
+	}
+	if err := json.Unmarshal([]byte(raw), &l); err != nil || l.Node != n.ID {
+		return // someone else has it
+	}
+	n.mu.Lock()
+	_, still := n.wanted[camera]
+	if still {
+		n.held[camera] = held{lease: l, raw: raw, until: start.Add(n.TTL - n.TTL/5)}
+	}
+	n.mu.Unlock()
+	if !still { // unwanted meanwhile: give it back
+		_ = releaseScript.Run(ctx, n.Client, []string{n.ownerKey(camera)}, raw).Err()
+		return
+	}
+	n.Logger.Info("cluster: owning a camera", "camera", camera, "node", n.ID, "fence", l.Fence)
+	if n.OnAcquire != nil {
+		n.OnAcquire(camera, l)
+	}
+}
+
+// Preferred is the member that should own camera: weighted rendezvous
+// hashing, each member weighted 1/(1+cameras it owns). "" without members.
+func Preferred(camera string, members []Member) string {
+	best, bestScore := "", math.Inf(-1)
+	for _, m := range members {
+		h := fnv.New64a()
+		h.Write([]byte(camera))
+		h.Write([]byte{0})
+		h.Write([]byte(m.ID))
+		// A uniform value in (0, 1) from the hash, then the weighted
+		// rendezvous score -w/ln(u): highest wins.
+		u := (float64(h.Sum64()>>11) + 0.5) / float64(1<<53)
+		score := -(1 / float64(1+m.Owned)) / math.Log(u)
+		if score > bestScore || (score == bestScore && m.ID < best) {
+			best, bestScore = m.ID, score
+		}
+	}
+	return best
+}
+
+// acquireScript: KEYS owner, fence counter; ARGV node, addr, since ms, TTL
+// ms. Returns the lease in force: the existing one, or a new one with the
+// next fence.
+var acquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 31536000000)
+local v = cjson.encode({node = ARGV[1], addr = ARGV[2], fence = fence, since = tonumber(ARGV[3])})
+redis.call('SET', KEYS[1], v, 'PX', ARGV[4])
+return v
+`)
+
+// renewScript: KEYS owner; ARGV the holder's raw lease, TTL ms. 1 when
+// renewed, 0 when the lease is someone else's (or gone).
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// releaseScript: KEYS owner; ARGV the holder's raw lease. Deletes it only
+// if it is still that one.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
