@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
 )
@@ -38,6 +40,13 @@ type Hub interface {
 type Sessions interface {
 	Add(s *session.Session)
 	Remove(id, reason string)
+}
+
+// CredentialAdmitter admits viewers that present a stream credential (a
+// camgate username and password) instead of a token.
+type CredentialAdmitter interface {
+	AdmitBasic(ctx context.Context, username, password, camera string) (session.Ticket, error)
+	AdmitDigest(ctx context.Context, d creds.Digest, camera string) (session.Ticket, error)
 }
 
 // Server is the RTSP server for viewers.
@@ -56,6 +65,18 @@ type Server struct {
 	Admitter session.Admitter
 	// Sessions registers viewer sessions (required).
 	Sessions Sessions
+	// Credentials admits stream credentials (default: none; a camgate
+	// username is then refused like a bad token).
+	Credentials CredentialAdmitter
+	// AuthMethods are the schemes a 401 challenges with, in order (default
+	// Basic alone). Digest (auth.VerifyMethodDigestMD5) works for stream
+	// credentials only: a token cannot answer it, and clients that see both
+	// prefer Digest (ffmpeg does), so offering it moves token users of those
+	// clients to ?token=.
+	AuthMethods []auth.VerifyMethod
+	// Realm is the Digest realm (default creds.DefaultRealm); it must be the
+	// one the credentials' HA1 was made for.
+	Realm string
 	// QueueSize is each viewer's packet queue (default stream.DefaultQueueSize).
 	QueueSize int
 	// WriteTimeout ends a viewer whose socket accepts nothing for this long (default 10 s).
@@ -116,6 +137,17 @@ func (s *Server) Initialize() error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(s.AuthMethods) == 0 {
+		s.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodBasic}
+	}
+	for _, m := range s.AuthMethods {
+		if m != auth.VerifyMethodBasic && m != auth.VerifyMethodDigestMD5 {
+			return errors.New("rtsp server: AuthMethods: only Basic and MD5 Digest are supported (ffmpeg answers no SHA-256 Digest)")
+		}
+	}
+	if s.Realm == "" {
+		s.Realm = creds.DefaultRealm
+	}
 	if s.MaxConnsPerIP > 0 {
 		s.limit = newConnLimiter(s.MaxConnsPerIP, s.Logger)
 	}
@@ -127,7 +159,7 @@ func (s *Server) Initialize() error {
 		UDPRTPAddress:  s.UDPRTPAddress,
 		UDPRTCPAddress: s.UDPRTCPAddress,
 		WriteTimeout:   s.WriteTimeout,
-		AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodBasic},
+		AuthMethods:    s.AuthMethods,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			if err != nil {
@@ -184,21 +216,63 @@ func (s *Server) camState(camera string, st *stream.Stream) (*camState, error) {
 	return cs, nil
 }
 
-// tokenFrom takes the token from ?token= or from the Basic password.
-func tokenFrom(req *base.Request, query string) string {
+// presented is the credential an RTSP request carries, as parsed before any
+// decision: a token (?token=, or a Basic password that is not a stream
+// credential), a stream credential's Basic username and password, or a
+// Digest answer (only stream credentials can answer Digest).
+type presented struct {
+	token                string
+	basicUser, basicPass string
+	digest               *headers.Authorization
+}
+
+// credentialFrom parses the request's credential with gortsplib's header
+// parser. ?token= wins; a Basic user name of the stream-credential form
+// with a password that is not a token (a JWT has dots) is a stream
+// credential, any other Basic pair carries the token as the password.
+func credentialFrom(req *base.Request, query string) presented {
 	if q, err := url.ParseQuery(query); err == nil {
 		if t := q.Get("token"); t != "" {
-			return t
+			return presented{token: t}
 		}
 	}
-	if h, ok := req.Header["Authorization"]; ok {
-		var a headers.Authorization
-		if a.Unmarshal(h) == nil && a.Method == headers.AuthMethodBasic {
-			return a.BasicPass
-		}
+	h, ok := req.Header["Authorization"]
+	if !ok {
+		return presented{}
 	}
-	return ""
+	var a headers.Authorization
+	if a.Unmarshal(h) != nil {
+		return presented{}
+	}
+	switch {
+	case a.Method == headers.AuthMethodDigest:
+		return presented{digest: &a}
+	case creds.LooksLikeUsername(a.Username) && !strings.Contains(a.BasicPass, "."):
+		return presented{basicUser: a.Username, basicPass: a.BasicPass}
+	}
+	return presented{token: a.BasicPass}
 }
+
+// digestURIMatches checks a Digest answer's uri against the request URL the
+// way gortsplib's own verifier does (its helper is not exported): the
+// absolute URL or its path; on SETUP also the stream's base URL, which VLC
+// and some NVRs send instead of the track's.
+func digestURIMatches(expected *base.URL, received string, setup bool) bool {
+	if expected == nil {
+		return false
+	}
+	if (strings.HasPrefix(received, "/") && received == expected.RequestURI()) || received == expected.String() {
+		return true
+	}
+	if setup {
+		if m := reControlAttribute.FindStringSubmatch(expected.String()); m != nil && (received == m[1] || received+"/" == m[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+var reControlAttribute = regexp.MustCompile("^(.+/)trackID=[0-9]+$")
 
 // cameraFrom maps a request path to a camera id ("" when malformed).
 func cameraFrom(path string) string {
@@ -217,11 +291,40 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, quer
 		return session.Ticket{}, &base.Response{StatusCode: base.StatusNotFound}, session.ErrUnknownCamera
 	}
 	ctx := session.WithRemote(s.ctx, conn.NetConn().RemoteAddr())
-	t, err := s.Admitter.Admit(ctx, tokenFrom(req, query), cam)
+	var (
+		t   session.Ticket
+		err error
+	)
+	switch c := credentialFrom(req, query); {
+	case c.digest != nil:
+		t, err = s.admitDigest(ctx, conn, req, c.digest, cam)
+	case c.basicUser != "" && s.Credentials != nil:
+		t, err = s.Credentials.AdmitBasic(ctx, c.basicUser, c.basicPass, cam)
+	default:
+		t, err = s.Admitter.Admit(ctx, c.token, cam)
+	}
 	if err != nil {
 		return t, errorResponse(err), err
 	}
 	return t, nil, nil
+}
+
+// admitDigest checks what only the connection knows (its nonce, the
+// request URL) and lets the credential admitter verify the answer.
+func (s *Server) admitDigest(ctx context.Context, conn *gortsplib.ServerConn, req *base.Request, a *headers.Authorization, cam string) (session.Ticket, error) {
+	mc, _ := conn.NetConn().(*mediaConn)
+	switch {
+	case s.Credentials == nil || mc == nil:
+		return session.Ticket{Camera: cam}, fmt.Errorf("%w: Digest is only for stream credentials", session.ErrUnauthenticated)
+	case a.Algorithm != nil && *a.Algorithm != headers.AuthAlgorithmMD5:
+		return session.Ticket{Camera: cam}, fmt.Errorf("%w: only MD5 Digest is offered", session.ErrUnauthenticated)
+	case !digestURIMatches(req.URL, a.URI, req.Method == base.Setup):
+		return session.Ticket{Camera: cam}, fmt.Errorf("%w: Digest uri does not match the request", session.ErrUnauthenticated)
+	}
+	return s.Credentials.AdmitDigest(ctx, creds.Digest{
+		Username: a.Username, Realm: a.Realm, Nonce: a.Nonce, URI: a.URI, Response: a.Response,
+		Method: string(req.Method), ExpectedNonce: mc.nonce,
+	}, cam)
 }
 
 func errorResponse(err error) *base.Response {
