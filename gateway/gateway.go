@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
@@ -63,6 +64,7 @@ type Gateway struct {
 	archive  *archive.Store
 	recorder *recorder.Manager
 	links    *links.Service
+	creds    *creds.Service
 
 	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
@@ -163,7 +165,10 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	if err := g.startLinks(); err != nil {
 		return err
 	}
-	g.access.Links, g.access.Sessions = g.links, g.registry
+	if err := g.startCreds(); err != nil {
+		return err
+	}
+	g.access.Links, g.access.Sessions, g.access.Creds = g.links, g.registry, g.creds
 	if err := g.access.Initialize(settings); err != nil {
 		settings.Verifier.Close()
 		return err
@@ -195,6 +200,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		Hub:            g.hub,
 		Admitter:       g.access,
 		Sessions:       g.registry,
+		Credentials:    g.access,
+		AuthMethods:    rtspAuthMethods(cfg.RTSP.AuthMethods),
 		Logger:         g.Logger.With("component", "rtsp"),
 	}
 	if err := g.rtsp.Initialize(); err != nil {
@@ -210,6 +217,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 			Hub:           g.hub,
 			Admitter:      g.access,
 			Sessions:      g.registry,
+			Credentials:   g.access,
+			AuthMethods:   rtspAuthMethods(cfg.RTSP.AuthMethods),
 			Logger:        g.Logger.With("component", "rtsps"),
 		}
 		if err := g.rtsps.Initialize(); err != nil {
@@ -288,7 +297,8 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 			"links": func(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
 				return g.links.HandleAPI(ctx, p.Caller(), parts)
 			},
-			"link-keys": g.handleLinkKeys,
+			"link-keys":          g.handleLinkKeys,
+			"stream-credentials": g.handleStreamCredentials,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,6 +223,7 @@ func (s *Server) camState(camera string, st *stream.Stream) (*camState, error) {
 // Digest answer (only stream credentials can answer Digest).
 type presented struct {
 	token                string
+	basic                bool // sent with Basic (a token as the password, or a stream credential)
 	basicUser, basicPass string
 	digest               *headers.Authorization
 }
@@ -248,9 +250,9 @@ func credentialFrom(req *base.Request, query string) presented {
 	case a.Method == headers.AuthMethodDigest:
 		return presented{digest: &a}
 	case creds.LooksLikeUsername(a.Username) && !strings.Contains(a.BasicPass, "."):
-		return presented{basicUser: a.Username, basicPass: a.BasicPass}
+		return presented{basic: true, basicUser: a.Username, basicPass: a.BasicPass}
 	}
-	return presented{token: a.BasicPass}
+	return presented{basic: true, token: a.BasicPass}
 }
 
 // digestURIMatches checks a Digest answer's uri against the request URL the
@@ -296,6 +298,10 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, quer
 		err error
 	)
 	switch c := credentialFrom(req, query); {
+	case c.basic && !s.offers(auth.VerifyMethodBasic), c.digest != nil && !s.offers(auth.VerifyMethodDigestMD5):
+		// A scheme the operator did not offer (e.g. Basic, whose password
+		// crosses plain RTSP readable, on a Digest-only server) is refused.
+		err = fmt.Errorf("%w: that authentication scheme is not offered here", session.ErrUnauthenticated)
 	case c.digest != nil:
 		t, err = s.admitDigest(ctx, conn, req, c.digest, cam)
 	case c.basicUser != "" && s.Credentials != nil:
@@ -308,6 +314,8 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, quer
 	}
 	return t, nil, nil
 }
+
+func (s *Server) offers(m auth.VerifyMethod) bool { return slices.Contains(s.AuthMethods, m) }
 
 // admitDigest checks what only the connection knows (its nonce, the
 // request URL) and lets the credential admitter verify the answer.
