@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -81,11 +80,12 @@ func LooksLikePassword(p string) bool {
 	return true
 }
 
-func basicHash(salt []byte, password string) []byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write([]byte(password))
-	return h.Sum(nil)
+// basicHash is SHA-256(salt || password), computed without allocating
+// (the verify path runs it on every Basic request).
+func basicHash(salt []byte, password string) [sha256.Size]byte {
+	var buf [128]byte
+	b := append(append(buf[:0], salt...), password...)
+	return sha256.Sum256(b)
 }
 
 // HA1 is RFC 2617's MD5(username:realm:password), hex.
@@ -95,25 +95,31 @@ func HA1(username, realm, password string) string {
 }
 
 // digestResponse is MD5(HA1:nonce:MD5(method:uri)), hex (RFC 2617 without
-// qop, as RTSP servers challenge and ffmpeg, VLC and NVRs answer).
-func digestResponse(ha1, nonce, method, uri string) string {
-	ha2 := md5.Sum([]byte(method + ":" + uri))
-	h := md5.New()
-	h.Write([]byte(ha1))
-	h.Write([]byte{':'})
-	h.Write([]byte(nonce))
-	h.Write([]byte{':'})
-	var hx [32]byte
-	hex.Encode(hx[:], ha2[:])
-	h.Write(hx[:])
-	var sum [md5.Size]byte
-	h.Sum(sum[:0])
-	var out [32]byte
+// qop, as RTSP servers challenge and ffmpeg, VLC and NVRs answer). It does
+// not allocate for the lengths RTSP uses.
+func digestResponse(ha1, nonce, method, uri string) [2 * md5.Size]byte {
+	var buf [512]byte
+	b := append(append(append(buf[:0], method...), ':'), uri...)
+	ha2 := md5.Sum(b)
+	b = append(append(append(append(buf[:0], ha1...), ':'), nonce...), ':')
+	b = hex.AppendEncode(b, ha2[:])
+	sum := md5.Sum(b)
+	var out [2 * md5.Size]byte
 	hex.Encode(out[:], sum[:])
-	return string(out[:])
+	return out
 }
 
-func equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+// equalString compares in time that depends on the lengths only.
+func equalString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
 
 // sealer seals HA1 values with the node key.
 type sealer struct {

@@ -3,6 +3,7 @@ package creds
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,16 @@ func viewOf(c *Credential) View {
 		CreatedAt: c.CreatedAt, CreatedBy: c.CreatedBy, NotAfter: c.NotAfter, LastUsed: c.LastUsed}
 }
 
+// Create validates req (errors name the field) and stores a new credential
+// for it; createdBy is the caller as audit names it. Who may create it is
+// the API's question (Policy), not Create's.
+func (s *Service) Create(ctx context.Context, req CreateRequest, createdBy string) (Created, error) {
+	if err := s.validate(&req); err != nil {
+		return Created{}, err
+	}
+	return s.create(ctx, req, createdBy)
+}
+
 // create makes and stores a new credential for a validated request.
 func (s *Service) create(ctx context.Context, req CreateRequest, createdBy string) (Created, error) {
 	password, err := newPassword()
@@ -191,7 +202,8 @@ func (s *Service) create(ctx context.Context, req CreateRequest, createdBy strin
 		if _, err := rand.Read(c.Salt); err != nil {
 			return Created{}, err
 		}
-		c.BasicHash = basicHash(c.Salt, password)
+		h := basicHash(c.Salt, password)
+		c.BasicHash = h[:]
 		if c.SealedHA1, err = s.seal.seal(id, s.Realm, HA1(id, s.Realm, password)); err != nil {
 			return Created{}, err
 		}
@@ -321,7 +333,8 @@ func (s *Service) VerifyBasic(username, password string) (Resolved, error) {
 	if err != nil {
 		return Resolved{}, err
 	}
-	if !equal(basicHash(e.c.Salt, password), e.c.BasicHash) || !live(e, now) {
+	h := basicHash(e.c.Salt, password)
+	if subtle.ConstantTimeCompare(h[:], e.c.BasicHash) != 1 || !live(e, now) {
 		return Resolved{}, ErrBadCredentials
 	}
 	s.touch(e, now)
@@ -340,7 +353,7 @@ type Digest struct {
 
 // VerifyDigest checks a Digest (MD5) answer against the stored HA1.
 func (s *Service) VerifyDigest(d Digest) (Resolved, error) {
-	if d.ExpectedNonce == "" || !equal([]byte(d.Nonce), []byte(d.ExpectedNonce)) || d.Realm != s.Realm {
+	if d.ExpectedNonce == "" || !equalString(d.Nonce, d.ExpectedNonce) || d.Realm != s.Realm {
 		return Resolved{}, ErrBadCredentials
 	}
 	now := s.Now()
@@ -352,7 +365,7 @@ func (s *Service) VerifyDigest(d Digest) (Resolved, error) {
 		return Resolved{}, ErrBadCredentials
 	}
 	want := digestResponse(e.ha1, d.Nonce, d.Method, d.URI)
-	if !equal([]byte(want), []byte(d.Response)) {
+	if len(d.Response) != len(want) || subtle.ConstantTimeCompare(want[:], []byte(d.Response)) != 1 {
 		return Resolved{}, ErrBadCredentials
 	}
 	s.touch(e, now)
