@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/redistest"
 )
 
 // streamCred is a created stream credential.
@@ -280,5 +283,38 @@ func TestStreamCredentialOfALink(t *testing.T) {
 	waitClientEnded(t, p, "after the link was disabled")
 	if code, _ := n.callAs(t, viewerToken(t, "alice"), "POST", "/stream-credentials", `{"link":"`+id+`"}`); code != 404 {
 		t.Fatalf("a viewer creating a credential for someone else's link: %d", code)
+	}
+}
+
+// TestStreamCredentialAcrossRedisNodes: a credential created on node A
+// admits on node B (Digest too, B holding the same key file), and revoking
+// it on A ends its session on B at once.
+func TestStreamCredentialAcrossRedisNodes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	cfg := func(c *config.Config) { c.Redis.URL = srv.URL; c.RTSP.AuthMethods = []string{"digest"} }
+	a := startNodeWith(t, t.TempDir(), cfg)
+	dirB := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(a.g.Config.DataDir, "stream-credentials.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "stream-credentials.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startNodeWith(t, dirB, cfg)
+	aliceOnCam1(t, a)
+	c := createCred(t, a, testAdminKey, `{"subject":"alice"}`)
+	p, err := playURL(t, credURL(b, c, "cam1"))
+	if err != nil {
+		t.Fatalf("credential made on A, Digest on B: %v", err)
+	}
+	defer p.Close()
+	if l := mustCall(t, b, "GET", "/stream-credentials", "", 200)["stream_credentials"].([]any); len(l) != 1 {
+		t.Fatalf("B lists %v", l)
+	}
+	mustCall(t, a, "DELETE", "/stream-credentials/"+c.id, "", 200)
+	waitClientEnded(t, p, "viewer on B after the credential was revoked on A")
+	if _, err := probeCodecs(t, credURL(b, c, "cam1")); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("revoked on A, DESCRIBE on B: %v, want 401", err)
 	}
 }
