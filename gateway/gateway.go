@@ -385,6 +385,10 @@ func (g *Gateway) Authz() *authz.Service { return g.authz }
 // Links exposes the share-link service (for bootstrap commands and tests).
 func (g *Gateway) Links() *links.Service { return g.links }
 
+// StreamCredentials exposes the stream-credential service (for bootstrap
+// commands and tests).
+func (g *Gateway) StreamCredentials() *creds.Service { return g.creds }
+
 // Sessions exposes the session registry.
 func (g *Gateway) Sessions() *session.Registry { return g.registry }
 

@@ -251,6 +251,12 @@ func (s *Service) list(ctx context.Context, keep func(*Credential) bool) ([]View
 	return out, nil
 }
 
+// List returns every stored credential (no secret), oldest first; the API
+// filters it by who asks.
+func (s *Service) List(ctx context.Context) ([]View, error) {
+	return s.list(ctx, func(*Credential) bool { return true })
+}
+
 // Revoke deletes credential id: it stops verifying at once on this node
 // and OnRevoke ends its sessions (and tells the other nodes).
 func (s *Service) Revoke(ctx context.Context, id string) error {
