@@ -58,7 +58,7 @@ func (s *Service) admitCredential(ctx context.Context, camera string, verify fun
 		s.count(p, err)
 		return t, err
 	}
-	t.ValidUntil = earliest(t.ValidUntil, r.NotAfter)
+	t.ValidUntil = credentialValidUntil(t.ValidUntil, r, s.Creds, s.Now())
 	if err := s.checkLimits(&t); err != nil {
 		s.count(p, err)
 		return t, err
@@ -95,8 +95,16 @@ func (s *Service) recheckCredential(t *session.Ticket, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	t.ValidUntil = earliest(t.ValidUntil, r.NotAfter)
+	t.ValidUntil = credentialValidUntil(t.ValidUntil, r, s.Creds, now)
 	return nil
+}
+
+// credentialValidUntil bounds a credential session's validity by the
+// credential's not_after and by the cache's re-read interval, so a session
+// on a node that missed a revoke message (Pub/Sub is at-most-once) is
+// re-checked against the store within creds.Service.CacheTTL.
+func credentialValidUntil(v time.Time, r creds.Resolved, c *creds.Service, now time.Time) time.Time {
+	return earliest(earliest(v, r.NotAfter), now.Add(c.CacheTTL))
 }
 
 // CredentialPolicy implements creds.Policy: a viewer manages its own
