@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,5 +318,50 @@ func TestStreamCredentialAcrossRedisNodes(t *testing.T) {
 	waitClientEnded(t, p, "viewer on B after the credential was revoked on A")
 	if _, err := probeCodecs(t, credURL(b, c, "cam1")); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("revoked on A, DESCRIBE on B: %v, want 401", err)
+	}
+}
+
+// rtspChallenge sends a DESCRIBE without credentials on a new connection and
+// returns the WWW-Authenticate values of the 401.
+func rtspChallenge(t *testing.T, n *node) []string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(n.rtsp, "rtsp://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "DESCRIBE %s/cam1 RTSP/1.0\r\nCSeq: 1\r\n\r\n", n.rtsp)
+	r := bufio.NewReader(c)
+	var out []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			return out
+		}
+		if v, ok := strings.CutPrefix(line, "WWW-Authenticate: "); ok {
+			out = append(out, v)
+		}
+	}
+}
+
+// TestRTSPChallengeFollowsAuthMethods: the 401 challenges with exactly the
+// configured schemes, in camgate's realm, with a fresh nonce per connection.
+func TestRTSPChallengeFollowsAuthMethods(t *testing.T) {
+	basic := startNode(t, t.TempDir())
+	if got := rtspChallenge(t, basic); len(got) != 1 || got[0] != `Basic realm="camgate"` {
+		t.Fatalf("default challenge: %q", got)
+	}
+	both := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.RTSP.AuthMethods = []string{"basic", "digest"} })
+	first, second := rtspChallenge(t, both), rtspChallenge(t, both)
+	if len(first) != 2 || first[0] != `Basic realm="camgate"` || !strings.HasPrefix(first[1], `Digest realm="camgate", nonce="`) {
+		t.Fatalf("basic+digest challenge: %q", first)
+	}
+	if first[1] == second[1] {
+		t.Fatalf("two connections got the same nonce: %q", first[1])
 	}
 }
