@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -363,5 +364,56 @@ func TestRTSPChallengeFollowsAuthMethods(t *testing.T) {
 	}
 	if first[1] == second[1] {
 		t.Fatalf("two connections got the same nonce: %q", first[1])
+	}
+}
+
+// rtspDescribeBasic sends one DESCRIBE with a Basic Authorization header
+// and returns the status.
+func rtspDescribeBasic(t *testing.T, n *node, camera, user, pass string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(n.rtsp, "rtsp://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "DESCRIBE %s/%s RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic %s\r\n\r\n", n.rtsp, camera,
+		base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	if _, err := fmt.Sscanf(line, "RTSP/1.0 %d", &code); err != nil {
+		t.Fatalf("status line %q", line)
+	}
+	return code
+}
+
+// TestStreamCredentialGuessesAreLimited: wrong passwords count against the
+// client's failure budget like bad tokens (then 429, the right password
+// included), and a Digest-only server refuses a right password sent with
+// Basic.
+func TestStreamCredentialGuessesAreLimited(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Limits.AuthFailuresPerMinute = 3 })
+	aliceOnCam1(t, n)
+	c := createCred(t, n, testAdminKey, `{"subject":"alice"}`)
+	if code := rtspDescribeBasic(t, n, "cam1", c.user, c.pass); code != 200 {
+		t.Fatalf("right password: %d", code)
+	}
+	for i := range 3 {
+		if code := rtspDescribeBasic(t, n, "cam1", c.user, fmt.Sprintf("WrongPassword%07d", i)); code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i+1, code)
+		}
+	}
+	if code := rtspDescribeBasic(t, n, "cam1", c.user, c.pass); code != 429 {
+		t.Fatalf("right password after 3 guesses: %d, want 429", code)
+	}
+
+	d := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.RTSP.AuthMethods = []string{"digest"} })
+	aliceOnCam1(t, d)
+	dc := createCred(t, d, testAdminKey, `{"subject":"alice"}`)
+	if code := rtspDescribeBasic(t, d, "cam1", dc.user, dc.pass); code != 401 {
+		t.Fatalf("Basic on a Digest-only server: %d, want 401", code)
 	}
 }
