@@ -52,14 +52,10 @@ func (s *Service) HandleAPI(ctx *fasthttp.RequestCtx, p Policy, c authz.Caller, 
 	method := string(ctx.Method())
 	switch {
 	case len(parts) == 0 && method == fasthttp.MethodPost:
-		var req CreateRequest
-		if err := strictjson.Decode(ctx.PostBody(), &req, strictjson.Options{ValueHint: "invalid value (times are RFC 3339, e.g. 2026-05-01T08:00:00Z)"}); err != nil {
+		req, err := s.parseCreate(ctx.PostBody())
+		if err != nil {
 			return err
 		}
-		if err := s.validate(&req); err != nil {
-			return err
-		}
-		var err error
 		if req.Subject != "" {
 			err = p.Subject(c, req.Subject, true, true)
 		} else {
@@ -146,6 +142,16 @@ func (s *Service) allowed(p Policy, c authz.Caller, cr *Credential, write bool) 
 		return p.Link(c, cr.Link, write)
 	}
 	return p.Subject(c, cr.Subject, write, false)
+}
+
+// parseCreate decodes and validates a create body (strict JSON: unknown
+// fields, duplicate keys and wrong types are errors naming the field).
+func (s *Service) parseCreate(body []byte) (CreateRequest, error) {
+	var req CreateRequest
+	if err := strictjson.Decode(body, &req, strictjson.Options{ValueHint: "invalid value (times are RFC 3339, e.g. 2026-05-01T08:00:00Z)"}); err != nil {
+		return CreateRequest{}, err
+	}
+	return req, s.validate(&req)
 }
 
 // validate checks a create body, naming the field.

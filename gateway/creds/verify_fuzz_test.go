@@ -1,7 +1,10 @@
 package creds
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/camgate/camgate/internal/strictjson"
 )
 
 // FuzzVerify feeds arbitrary Basic pairs and Digest answers (what an RTSP
@@ -28,5 +31,29 @@ func FuzzVerify(f *testing.F) {
 		}
 		_ = LooksLikeUsername(user)
 		_ = LooksLikePassword(pass)
+	})
+}
+
+// FuzzCreateBody feeds arbitrary bodies to POST /stream-credentials'
+// parsing: nothing panics, every refusal names a field, and an accepted
+// body names exactly one owner with a printable, bounded label.
+func FuzzCreateBody(f *testing.F) {
+	s := newService(f, f.TempDir())
+	for _, b := range []string{`{"subject":"alice"}`, `{"link":"l1","label":"NVR","not_after":"2099-01-01T00:00:00Z"}`,
+		`{"subject":"a","subject":"b"}`, `{"subject":"a","link":"b"}`, `{"label":"\u0000"}`, `[]`, ``} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := s.parseCreate(body)
+		if err != nil {
+			var fe *strictjson.Error
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("refusal %v names no field", err)
+			}
+			return
+		}
+		if (req.Subject == "") == (req.Link == "") || len([]rune(req.Label)) > MaxLabel {
+			t.Fatalf("accepted %+v", req)
+		}
 	})
 }
