@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/camgate/camgate/internal/mediatest"
@@ -80,6 +81,48 @@ func TestRTSPPullsUntilUpstreamStops(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), "upstream playing") {
 				t.Errorf("logs lack the connection event: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestRTSPPullAnswersBasicAndDigest: a camera that challenges with Basic
+// only, or Digest only, is pulled with the URL's credentials, and refuses a
+// wrong password either way.
+func TestRTSPPullAnswersBasicAndDigest(t *testing.T) {
+	for name, m := range map[string]auth.VerifyMethod{"basic": auth.VerifyMethodBasic, "digest": auth.VerifyMethodDigestMD5} {
+		t.Run(name, func(t *testing.T) {
+			up := mediatest.StartUpstream(t, m)
+			mediatest.Publish(t, up, h264Opus)
+			up.RequireCredentials("cam", "pw-"+name)
+			for _, tc := range []struct {
+				userinfo string
+				ok       bool
+			}{{"cam:wrong@", false}, {"cam:pw-" + name + "@", true}} {
+				src, err := New(up.URLWith(tc.userinfo), Options{Transport: "tcp", ReadTimeout: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sink := newRecordingSink()
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- src.Run(ctx, sink) }()
+				if tc.ok {
+					sink.waitFor(t, 10*time.Second, "packets", func(_ []*description.Session, p []recordedPacket) bool { return len(p) > 0 })
+					cancel()
+					if err := <-done; err != nil {
+						t.Fatalf("right password: %v", err)
+					}
+					continue
+				}
+				err = <-done
+				cancel()
+				if err == nil {
+					t.Fatal("wrong password: Run = nil")
+				}
+				if descs, _ := sink.snapshot(); len(descs) != 0 {
+					t.Fatal("wrong password got a description")
+				}
 			}
 		})
 	}

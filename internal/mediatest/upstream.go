@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -49,11 +50,13 @@ func (u *Upstream) authorized(conn *gortsplib.ServerConn, req *base.Request) boo
 	return u.readUser == "" || conn.VerifyCredentials(req, u.readUser, u.readPass)
 }
 
-// StartUpstream starts an Upstream, stopped when the test ends.
-func StartUpstream(t testing.TB) *Upstream {
+// StartUpstream starts an Upstream, stopped when the test ends. methods
+// are the schemes it challenges readers with once RequireCredentials is
+// set (default Basic and MD5 Digest, gortsplib's).
+func StartUpstream(t testing.TB, methods ...auth.VerifyMethod) *Upstream {
 	t.Helper()
 	u := &Upstream{recording: make(chan struct{})}
-	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0"}
+	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0", AuthMethods: methods}
 	if err := u.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
