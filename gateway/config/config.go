@@ -68,8 +68,8 @@ type RTSP struct {
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// AuthMethods are the schemes a 401 challenges with: "basic" and/or
 	// "digest" (MD5). Default [basic]. Digest is answered only by stream
-	// credentials (a token cannot answer it) and clients offered both use
-	// Digest (ffmpeg, VLC), so add it for NVRs that speak only Digest;
+	// credentials (a token cannot answer it) and clients offered both may
+	// use Digest (ffmpeg does), so add it for NVRs that speak only Digest;
 	// ?token= keeps working for every client.
 	AuthMethods []string `yaml:"auth_methods"`
 }
