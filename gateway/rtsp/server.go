@@ -1,6 +1,10 @@
 // Package rtsp serves live cameras to RTSP viewers (ffplay, VLC, NVRs) at
-// rtsp://HOST:8554/{camera}. gortsplib handles the protocol; camgate admits
-// each session at DESCRIBE, SETUP and PLAY through the gateway's Admitter,
+// rtsp://HOST:8554/{camera}. gortsplib handles the protocol (and parses
+// the Authorization header); camgate admits each session at DESCRIBE, SETUP
+// and PLAY through the gateway's Admitter (a token: ?token= or the Basic
+// password) or its CredentialAdmitter (a stream credential: Basic, or MD5
+// Digest against the nonce this connection was challenged with, in
+// camgate's realm — the 401's challenge is camgate's, see OnResponse),
 // serves the `video` variant (no audio media in the SDP) to viewers without
 // `sound`, registers every session so a revoke ends it, and writes TCP media
 // itself: one vectored write per batch per viewer, from the shared packets.
