@@ -24,8 +24,9 @@ const credChannel = "camgate:stream-credentials:revoked"
 // nodes.
 func (g *Gateway) startCreds() error {
 	g.creds = &creds.Service{
-		DataDir: g.Config.DataDir,
-		Logger:  g.Logger.With("component", "stream-credentials"),
+		DataDir:     g.Config.DataDir,
+		OutageGrace: time.Duration(g.Config.Redis.OutageGrace),
+		Logger:      g.Logger.With("component", "stream-credentials"),
 		OnRevoke: func(id string) {
 			g.invalidations.push(session.Change{Credentials: []string{id}})
 			g.publishCredRevoke(id)

@@ -42,6 +42,10 @@ type Service struct {
 	// again (default 1m): the bound on a revoke whose change message was
 	// lost between nodes.
 	CacheTTL time.Duration
+	// OutageGrace is how long past CacheTTL a cached credential is still
+	// used while the store cannot be read (default 5m, as redis.outage_grace):
+	// an unreachable Redis does not end credential sessions at once.
+	OutageGrace time.Duration
 	// TouchInterval is how often last-used times are written back, and the
 	// least time between two writes for one credential (default 1m).
 	TouchInterval time.Duration
@@ -81,6 +85,9 @@ func (s *Service) Initialize() error {
 	}
 	if s.CacheTTL <= 0 {
 		s.CacheTTL = time.Minute
+	}
+	if s.OutageGrace <= 0 {
+		s.OutageGrace = 5 * time.Minute
 	}
 	if s.TouchInterval <= 0 {
 		s.TouchInterval = time.Minute
@@ -312,6 +319,9 @@ func (s *Service) lookup(id string, now time.Time) (*entry, error) {
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
+		if e != nil && now.Sub(e.loaded) < s.CacheTTL+s.OutageGrace {
+			return e, nil // the store is unreachable: the cached copy holds for the grace
+		}
 		return nil, fmt.Errorf("stream credentials: %w", err)
 	}
 	e = &entry{c: c, loaded: now}

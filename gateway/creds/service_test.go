@@ -182,3 +182,52 @@ func TestLastUsedIsWrittenBack(t *testing.T) {
 		t.Fatalf("list = %+v, %v; want a last_used", l, err)
 	}
 }
+
+// flakyStore fails every Get while down is set (an unreachable Redis).
+type flakyStore struct {
+	Store
+	down bool
+}
+
+func (f *flakyStore) Get(ctx context.Context, id string) (Credential, error) {
+	if f.down {
+		return Credential{}, errors.New("connection refused")
+	}
+	return f.Store.Get(ctx, id)
+}
+
+// TestStoreOutageGrace: while the store cannot be read, a cached credential
+// keeps verifying for OutageGrace past its CacheTTL, then the answer is a
+// store error (503 upstream), not a bad credential.
+func TestStoreOutageGrace(t *testing.T) {
+	dir := t.TempDir()
+	bolt, err := OpenBoltStore(filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	st := &flakyStore{Store: bolt}
+	now := time.Now()
+	s := &Service{Store: st, Key: make([]byte, 32), CacheTTL: time.Minute, OutageGrace: 5 * time.Minute, Now: func() time.Time { return now }}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := mustCreate(t, s, CreateRequest{Subject: "alice"})
+	if _, err := s.VerifyBasic(c.Username, c.Password); err != nil {
+		t.Fatal(err)
+	}
+	st.down = true
+	now = now.Add(4 * time.Minute)
+	if _, err := s.VerifyBasic(c.Username, c.Password); err != nil {
+		t.Fatalf("within the grace: %v", err)
+	}
+	now = now.Add(3 * time.Minute)
+	if _, err := s.VerifyBasic(c.Username, c.Password); err == nil || errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("past the grace: %v, want a store error", err)
+	}
+	st.down = false
+	if _, err := s.VerifyBasic(c.Username, c.Password); err != nil {
+		t.Fatalf("store back: %v", err)
+	}
+}
