@@ -2,7 +2,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"testing"
+
+	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/gateway/creds"
+	"github.com/camgate/camgate/gateway/session"
 )
 
 // BenchmarkViewerTokenCached is the enforcement point's token check for a
@@ -21,5 +27,47 @@ func BenchmarkViewerTokenCached(b *testing.B) {
 		if _, err := n.g.access.Authenticate(ctx, tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkStreamCredentialAdmit is an RTSP DESCRIBE's admission of a viewer
+// seen before, by credential kind: the failure limiter, the credential check
+// from the in-process cache (no store read), the cached decision and the
+// session limits. token is the same admission with a viewer token, for
+// comparison.
+func BenchmarkStreamCredentialAdmit(b *testing.B) {
+	n := startNode(b, b.TempDir())
+	root := authz.Caller{Root: true}
+	mustHandle(b, n, root, "PUT", []string{"subjects", "alice"}, `{"kind":"user"}`)
+	mustHandle(b, n, root, "PUT", []string{"grants", "g-alice"}, `{"subject":"alice","device":"cam1","actions":["live","sound"]}`)
+	c, err := n.g.StreamCredentials().Create(context.Background(), creds.CreateRequest{Subject: "alice"}, "root")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const nonce = "0123456789abcdef0123456789abcdef"
+	uri := "rtsp://127.0.0.1:8554/cam1"
+	ha2 := md5.Sum([]byte("DESCRIBE:" + uri))
+	resp := md5.Sum([]byte(creds.HA1(c.Username, creds.DefaultRealm, c.Password) + ":" + nonce + ":" + hex.EncodeToString(ha2[:])))
+	d := creds.Digest{Username: c.Username, Realm: creds.DefaultRealm, Nonce: nonce, URI: uri,
+		Response: hex.EncodeToString(resp[:]), Method: "DESCRIBE", ExpectedNonce: nonce}
+	tok := viewerToken(b, "alice")
+	ctx := context.Background()
+	for name, admit := range map[string]func() (session.Ticket, error){
+		"basic":  func() (session.Ticket, error) { return n.g.access.AdmitBasic(ctx, c.Username, c.Password, "cam1") },
+		"digest": func() (session.Ticket, error) { return n.g.access.AdmitDigest(ctx, d, "cam1") },
+		"token":  func() (session.Ticket, error) { return n.g.access.Admit(ctx, tok, "cam1") },
+	} {
+		b.Run(name, func(b *testing.B) {
+			if t, err := admit(); err != nil || t.Subject != "alice" {
+				b.Fatal(t, err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := admit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
@@ -64,6 +65,7 @@ type Gateway struct {
 	archive  *archive.Store
 	recorder *recorder.Manager
 	links    *links.Service
+	creds    *creds.Service
 
 	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
@@ -164,7 +166,10 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	if err := g.startLinks(); err != nil {
 		return err
 	}
-	g.access.Links, g.access.Sessions = g.links, g.registry
+	if err := g.startCreds(); err != nil {
+		return err
+	}
+	g.access.Links, g.access.Sessions, g.access.Creds = g.links, g.registry, g.creds
 	if err := g.access.Initialize(settings); err != nil {
 		settings.Verifier.Close()
 		return err
@@ -196,6 +201,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		Hub:            g.hub,
 		Admitter:       g.access,
 		Sessions:       g.registry,
+		Credentials:    g.access,
+		AuthMethods:    rtspAuthMethods(cfg.RTSP.AuthMethods),
 		Logger:         g.Logger.With("component", "rtsp"),
 	}
 	if err := g.rtsp.Initialize(); err != nil {
@@ -211,6 +218,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 			Hub:           g.hub,
 			Admitter:      g.access,
 			Sessions:      g.registry,
+			Credentials:   g.access,
+			AuthMethods:   rtspAuthMethods(cfg.RTSP.AuthMethods),
 			Logger:        g.Logger.With("component", "rtsps"),
 		}
 		if err := g.rtsps.Initialize(); err != nil {
@@ -289,7 +298,8 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 			"links": func(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
 				return g.links.HandleAPI(ctx, p.Caller(), parts)
 			},
-			"link-keys": g.handleLinkKeys,
+			"link-keys":          g.handleLinkKeys,
+			"stream-credentials": g.handleStreamCredentials,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {
@@ -375,6 +385,10 @@ func (g *Gateway) Authz() *authz.Service { return g.authz }
 
 // Links exposes the share-link service (for bootstrap commands and tests).
 func (g *Gateway) Links() *links.Service { return g.links }
+
+// StreamCredentials exposes the stream-credential service (for bootstrap
+// commands and tests).
+func (g *Gateway) StreamCredentials() *creds.Service { return g.creds }
 
 // Sessions exposes the session registry.
 func (g *Gateway) Sessions() *session.Registry { return g.registry }

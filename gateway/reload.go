@@ -71,7 +71,7 @@ func restartKeys() []string {
 	return []string{
 		"data_dir", "public_url", "log_format",
 		"rtsp.listen", "rtsp.udp_rtp_listen", "rtsp.udp_rtcp_listen", "rtsp.rtsps_listen",
-		"rtsp.idle_timeout", "rtsp.max_conns_per_ip",
+		"rtsp.idle_timeout", "rtsp.max_conns_per_ip", "rtsp.auth_methods",
 		"http.listen",
 		"tls.cert_file", "tls.key_file",
 		"webrtc.udp_mux_listen", "webrtc.port_min", "webrtc.port_max", "webrtc.nat1to1_ips", "webrtc.include_loopback",

@@ -253,6 +253,7 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"rtsp.rtsps_listen":       {change: func(c *config.Config) { withTLS(c); c.RTSP.RTSPSListen = "127.0.0.1:8322" }},
 		"rtsp.idle_timeout":       {change: func(c *config.Config) { c.RTSP.IdleTimeout = config.Duration(time.Minute) }},
 		"rtsp.max_conns_per_ip":   {change: func(c *config.Config) { c.RTSP.MaxConnsPerIP = 7 }},
+		"rtsp.auth_methods":       {change: func(c *config.Config) { c.RTSP.AuthMethods = []string{"digest"} }},
 		"http.listen":             {change: func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:1" }},
 		"tls.cert_file":           {change: withTLS},
 		"tls.key_file":            {change: withTLS},

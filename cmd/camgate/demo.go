@@ -18,6 +18,7 @@ import (
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/links"
 )
 
@@ -143,10 +144,42 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo share link: %w", err)
 	}
-	printDemo(stdout, g, cfg, secrets.AdminKey, alice, bob, link.URL)
+	cred, err := demoCredential(g.StreamCredentials())
+	if err != nil {
+		return fmt.Errorf("demo stream credential: %w", err)
+	}
+	printDemo(stdout, g, cfg, demoPrint{adminKey: secrets.AdminKey, alice: alice, bob: bob, shareURL: link.URL, user: cred.Username, pass: cred.Password})
 	waitForSignal()
 	fmt.Fprintln(stdout, "\nstopping…")
 	return nil
+}
+
+// demoLabel marks the demo's stream credential; each start replaces it
+// (its password is shown only when created).
+const demoLabel = "camgate demo"
+
+func demoCredential(sc *creds.Service) (creds.Created, error) {
+	ctx := context.Background()
+	old, err := sc.List(ctx)
+	if err != nil {
+		return creds.Created{}, err
+	}
+	for _, v := range old {
+		if v.Label == demoLabel && v.Subject == "alice" {
+			if err := sc.Revoke(ctx, v.ID); err != nil {
+				return creds.Created{}, err
+			}
+		}
+	}
+	return sc.Create(ctx, creds.CreateRequest{Subject: "alice", Label: demoLabel}, "root")
+}
+
+// demoPrint is what the demo's copy-paste lines name.
+type demoPrint struct{ adminKey, alice, bob, shareURL, user, pass string }
+
+func rtspPort(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return port
 }
 
 func hostPort(a net.Addr) string {
@@ -154,7 +187,8 @@ func hostPort(a net.Addr) string {
 	return "localhost:" + port
 }
 
-func printDemo(w io.Writer, g *gateway.Gateway, cfg config.Config, adminKey, alice, bob, shareURL string) {
+func printDemo(w io.Writer, g *gateway.Gateway, cfg config.Config, d demoPrint) {
+	adminKey, alice, bob := d.adminKey, d.alice, d.bob
 	rtsp := "rtsp://" + hostPort(g.RTSPAddr())
 	web := "http://" + hostPort(g.HTTPAddr())
 	api := web + "/api/v1"
@@ -166,8 +200,11 @@ camgate demo is running (data in %s). Copy-paste:
 
   # Alice may watch and hear the demo camera:
   ffplay -rtsp_transport tcp "%s/demo?token=%s"
-  # VLC takes the token as the password (any user name):
-  vlc "rtsp://viewer:%s@%s/demo"
+  # Alice's stream credential (a short user and password, for VLC, NVRs and
+  # any player that cannot carry a token; ffmpeg cuts user:password at 127 bytes):
+  ffplay -rtsp_transport tcp "rtsp://%s:%s@%s/demo"
+  # NVR (Synology Surveillance Station, Blue Iris, …): add an RTSP camera,
+  # host localhost port %s, path /demo, user %s, password %s
 
   # Bob may watch but not hear: his stream has no audio track.
   ffprobe -rtsp_transport tcp "%s/demo?token=%s"
@@ -190,7 +227,7 @@ camgate demo is running (data in %s). Copy-paste:
   # More viewer tokens:  go run ./cmd/camgate token --sub alice --ttl 1h
 
 Press Ctrl-C to stop.
-`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob, shareURL, web, alice,
+`, cfg.DataDir, rtsp, alice, d.user, d.pass, hostPort(g.RTSPAddr()), rtspPort(g.RTSPAddr()), d.user, d.pass, rtsp, bob, d.shareURL, web, alice,
 		adminKey, api, adminKey, api, adminKey, api, adminKey, api, adminKey, api)
 }
 

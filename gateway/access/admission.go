@@ -147,6 +147,9 @@ func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
 	if err := s.decide(t, now); err != nil {
 		return err
 	}
+	if err := s.recheckCredential(t, now); err != nil {
+		return err
+	}
 	got := t.Variant
 	t.Variant = prev
 	if prev == stream.VariantFull && got != stream.VariantFull {
@@ -158,7 +161,7 @@ func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
 
 // RecheckSession is the registry's re-check of an open session.
 func (s *Service) RecheckSession(ss *session.Session) session.Verdict {
-	t := session.Ticket{Subject: ss.Subject, Link: ss.Link, Camera: ss.Camera, Variant: ss.Variant}
+	t := session.Ticket{Subject: ss.Subject, Link: ss.Link, Credential: ss.Credential, Camera: ss.Camera, Variant: ss.Variant}
 	if err := s.Recheck(&t, s.Now()); err != nil {
 		if errors.Is(err, session.ErrForbidden) {
 			return session.Verdict{Reason: "access revoked: " + t.Reason, End: session.EndRevoked}

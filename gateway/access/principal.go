@@ -2,7 +2,10 @@
 // HLS, WHEP, archive, the share-link page and the JSON API) asks it who a
 // credential belongs to and what that principal may do, and nothing else
 // decides it. It owns token verification (one cache for viewer and link
-// tokens), the authentication-failure limiter that every edge shares, the
+// tokens), the admission of RTSP stream credentials (a camgate username and
+// password, Basic or Digest, resolved to the subject or link it stands for
+// and then decided as that principal's token), the
+// authentication-failure limiter that every edge shares, the
 // per-subject, per-camera and per-link (max_viewers) session limits,
 // admission and re-check of live sessions, the archive's per-footage
 // decisions, the PTZ holder's priority and the share-link policy.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/token"
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/links"
 )
@@ -47,6 +48,9 @@ type Service struct {
 	Authz *authz.Service
 	// Links is the share-link registry (required).
 	Links *links.Service
+	// Creds verifies stream credentials (RTSP Basic/Digest with a camgate
+	// username); nil refuses them as bad credentials.
+	Creds *creds.Service
 	// Sessions counts open sessions for the limits (required).
 	Sessions SessionCounter
 	// Counters receives admission outcomes (default: none).

@@ -66,6 +66,12 @@ type RTSP struct {
 	// an IPv6 client: its /64); beyond it new connections are closed at once.
 	// Default 256; 0 = no cap.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// AuthMethods are the schemes a 401 challenges with: "basic" and/or
+	// "digest" (MD5). Default [basic]. Digest is answered only by stream
+	// credentials (a token cannot answer it) and clients offered both may
+	// use Digest (ffmpeg does), so add it for NVRs that speak only Digest;
+	// ?token= keeps working for every client.
+	AuthMethods []string `yaml:"auth_methods"`
 }
 
 // WebRTC configures WHEP viewers' ICE transport.
@@ -201,6 +207,7 @@ func Default() Config {
 			UDPRTCPListen: ":8001",
 			IdleTimeout:   Duration(10 * time.Second),
 			MaxConnsPerIP: 256,
+			AuthMethods:   []string{"basic"},
 		},
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},

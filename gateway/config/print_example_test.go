@@ -25,6 +25,8 @@ func ExampleConfig_String() {
 	//   rtsps_listen: ""
 	//   idle_timeout: 10s
 	//   max_conns_per_ip: 256
+	//   auth_methods:
+	//     - basic
 	// http:
 	//   listen: :8080
 	//   max_body_bytes: 1048576

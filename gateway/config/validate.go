@@ -39,6 +39,12 @@ func (c Config) Validate() error {
 	add("rtsp.listen", checkListen(c.RTSP.Listen))
 	errs = append(errs, c.RTSP.validateUDP()...)
 	add("rtsp.idle_timeout", checkPositive(c.RTSP.IdleTimeout))
+	if len(c.RTSP.AuthMethods) == 0 {
+		add("rtsp.auth_methods", errors.New("must name basic, digest or both"))
+	}
+	for i, m := range c.RTSP.AuthMethods {
+		add(fmt.Sprintf("rtsp.auth_methods[%d]", i), checkOneOf(m, "basic", "digest"))
+	}
 	add("http.listen", checkListen(c.HTTP.Listen))
 	add("ptz.timeout", checkPositive(c.PTZ.Timeout))
 	add("ptz.lease_ttl", checkPositive(c.PTZ.LeaseTTL))

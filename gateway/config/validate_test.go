@@ -43,6 +43,8 @@ func TestValidate(t *testing.T) {
 		{name: "udp rtcp not next", mutate: func(c *Config) { c.RTSP.UDPRTCPListen = ":9001" }, wantKey: "rtsp.udp_rtcp_listen", wantMsg: "plus one"},
 		{name: "rtsp idle timeout zero", mutate: func(c *Config) { c.RTSP.IdleTimeout = 0 }, wantKey: "rtsp.idle_timeout", wantMsg: "positive duration"},
 		{name: "rtsp idle timeout negative", mutate: func(c *Config) { c.RTSP.IdleTimeout = Duration(-time.Second) }, wantKey: "rtsp.idle_timeout", wantMsg: "positive duration"},
+		{name: "rtsp auth method", mutate: func(c *Config) { c.RTSP.AuthMethods = []string{"basic", "ntlm"} }, wantKey: "rtsp.auth_methods[1]", wantMsg: "ntlm"},
+		{name: "rtsp no auth method", mutate: func(c *Config) { c.RTSP.AuthMethods = nil }, wantKey: "rtsp.auth_methods", wantMsg: "basic, digest or both"},
 		{name: "rtsp conn cap negative", mutate: func(c *Config) { c.RTSP.MaxConnsPerIP = -1 }, wantKey: "rtsp.max_conns_per_ip", wantMsg: "must not be negative"},
 		{name: "rtsp conn cap off", mutate: func(c *Config) { c.RTSP.MaxConnsPerIP = 0 }},
 		{name: "udp bad addr", mutate: func(c *Config) { c.RTSP.UDPRTCPListen = "x" }, wantKey: "rtsp.udp_rtcp_listen", wantMsg: "not host:port"},

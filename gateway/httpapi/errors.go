@@ -14,6 +14,7 @@ import (
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/httpjson"
+	"github.com/camgate/camgate/internal/strictjson"
 	"github.com/camgate/camgate/links"
 )
 
@@ -26,10 +27,11 @@ func StatusOf(err error) (status int, msg string) {
 	var (
 		afe *authz.FieldError
 		lfe *links.FieldError
+		sfe *strictjson.Error
 	)
 	msg = err.Error()
 	switch {
-	case errors.As(err, &afe), errors.As(err, &lfe),
+	case errors.As(err, &afe), errors.As(err, &lfe), errors.As(err, &sfe),
 		errors.Is(err, httpjson.ErrBadRequest), errors.Is(err, archive.ErrBadRequest):
 		return fasthttp.StatusBadRequest, msg
 	case errors.Is(err, session.ErrRateLimited), errors.Is(err, links.ErrTooManyViewers):

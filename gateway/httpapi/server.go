@@ -374,7 +374,7 @@ func (notServed) Is(target error) bool { return target == httpjson.ErrNotFound }
 // objects) rather than to authz's API.
 func gatewayServed(parts []string) bool {
 	switch parts[0] {
-	case "links", "sessions", "cameras", "metrics":
+	case "links", "sessions", "cameras", "metrics", "stream-credentials":
 		return true
 	case "devices":
 		return len(parts) >= 3 && parts[2] == "objects"

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 )
 
 // mediaConn wraps each accepted RTSP connection so that media can be written
@@ -22,6 +24,7 @@ type mediaConn struct {
 	net.Conn
 	tcp *net.TCPConn // nil when the conn is not plain TCP (e.g. TLS): batches are coalesced
 
+	nonce   string        // the Digest nonce this connection is challenged with (set at accept)
 	idle    time.Duration // read deadline cap while not playing; 0 = gortsplib's own
 	playing atomic.Bool   // a session plays on this conn: gortsplib's deadlines apply
 	release func()        // gives back the per-address slot (nil: no cap)
@@ -128,6 +131,14 @@ func (l mediaListener) Accept() (net.Conn, error) {
 			_ = c.SetReadDeadline(time.Now().Add(l.idle))
 		}
 		tcp, _ := c.(*net.TCPConn)
-		return &mediaConn{Conn: c, tcp: tcp, idle: l.idle, release: release}, nil
+		nonce, err := auth.GenerateNonce()
+		if err != nil {
+			_ = c.Close()
+			if release != nil {
+				release()
+			}
+			continue
+		}
+		return &mediaConn{Conn: c, tcp: tcp, nonce: nonce, idle: l.idle, release: release}, nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 
@@ -32,6 +33,21 @@ type viewer struct {
 }
 
 type handler struct{ s *Server }
+
+// OnResponse puts camgate's challenge on every 401 that carries one:
+// gortsplib's would name its own realm and a nonce it keeps to itself; ours
+// has the realm the credentials' HA1 was made for and the connection's own
+// nonce, which admitDigest checks.
+func (h *handler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	if res.StatusCode != base.StatusUnauthorized || res.Header["WWW-Authenticate"] == nil {
+		return
+	}
+	nonce := ""
+	if mc, ok := sc.NetConn().(*mediaConn); ok {
+		nonce = mc.nonce
+	}
+	res.Header["WWW-Authenticate"] = auth.GenerateWWWAuthenticate(h.s.AuthMethods, h.s.Realm, nonce)
+}
 
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
 	h.s.Logger.Debug("rtsp udp write", "error", ctx.Error)
@@ -132,6 +148,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		Camera:     t.Camera,
 		Subject:    t.Subject,
 		Link:       t.Link,
+		Credential: t.Credential,
 		Variant:    t.Variant,
 		Remote:     ctx.Conn.NetConn().RemoteAddr().String(),
 		ValidUntil: t.ValidUntil,

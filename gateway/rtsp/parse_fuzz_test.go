@@ -25,12 +25,23 @@ func FuzzRequestCredentials(f *testing.F) {
 	f.Add("/cam1", "token=abc", "Basic dXNlcjpwYXNz")
 	f.Add("/cam1/", "token=%zz", "Digest username=\"x\"")
 	f.Add("/../x", "a=b&token=", "Basic !!!")
+	f.Add("/cam1", "", "Basic Y2dhYmNkZWZnaDpBQkNERUZHSEpLTE1OUFFSU1RVVg==")
+	f.Add("/cam1", "", `Digest username="cgabcdefgh", realm="camgate", nonce="00", uri="rtsp://127.0.0.1:8554/cam1/trackID=0", response="x"`)
 	f.Fuzz(func(t *testing.T, path, query, authz string) {
 		cam := cameraFrom(path)
 		if strings.ContainsAny(cam, "/\\") || strings.HasPrefix(cam, ".") {
 			t.Fatalf("camera %q from %q", cam, path)
 		}
 		req := &base.Request{Header: base.Header{"Authorization": base.HeaderValue{authz}}}
-		_ = tokenFrom(req, query)
+		c := credentialFrom(req, query)
+		if c.basicUser != "" && (c.token != "" || c.digest != nil || strings.Contains(c.basicPass, ".")) {
+			t.Fatalf("a stream credential and a token at once: %+v", c)
+		}
+		if c.digest != nil {
+			u, err := base.ParseURL("rtsp://127.0.0.1:8554" + "/" + cam)
+			if err == nil {
+				_ = digestURIMatches(u, c.digest.URI, true)
+			}
+		}
 	})
 }

@@ -1,6 +1,10 @@
 // Package rtsp serves live cameras to RTSP viewers (ffplay, VLC, NVRs) at
-// rtsp://HOST:8554/{camera}. gortsplib handles the protocol; camgate admits
-// each session at DESCRIBE, SETUP and PLAY through the gateway's Admitter,
+// rtsp://HOST:8554/{camera}. gortsplib handles the protocol (and parses
+// the Authorization header); camgate admits each session at DESCRIBE, SETUP
+// and PLAY through the gateway's Admitter (a token: ?token= or the Basic
+// password) or its CredentialAdmitter (a stream credential: Basic, or MD5
+// Digest against the nonce this connection was challenged with, in
+// camgate's realm — the 401's challenge is camgate's, see OnResponse),
 // serves the `video` variant (no audio media in the SDP) to viewers without
 // `sound`, registers every session so a revoke ends it, and writes TCP media
 // itself: one vectored write per batch per viewer, from the shared packets.
@@ -13,7 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,9 +26,9 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
+	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
 )
@@ -38,6 +42,13 @@ type Hub interface {
 type Sessions interface {
 	Add(s *session.Session)
 	Remove(id, reason string)
+}
+
+// CredentialAdmitter admits viewers that present a stream credential (a
+// camgate username and password) instead of a token.
+type CredentialAdmitter interface {
+	AdmitBasic(ctx context.Context, username, password, camera string) (session.Ticket, error)
+	AdmitDigest(ctx context.Context, d creds.Digest, camera string) (session.Ticket, error)
 }
 
 // Server is the RTSP server for viewers.
@@ -56,6 +67,18 @@ type Server struct {
 	Admitter session.Admitter
 	// Sessions registers viewer sessions (required).
 	Sessions Sessions
+	// Credentials admits stream credentials (default: none; a camgate
+	// username is then refused like a bad token).
+	Credentials CredentialAdmitter
+	// AuthMethods are the schemes a 401 challenges with, in order (default
+	// Basic alone). Digest (auth.VerifyMethodDigestMD5) works for stream
+	// credentials only: a token cannot answer it, and clients that see both
+	// prefer Digest (ffmpeg does), so offering it moves token users of those
+	// clients to ?token=.
+	AuthMethods []auth.VerifyMethod
+	// Realm is the Digest realm (default creds.DefaultRealm); it must be the
+	// one the credentials' HA1 was made for.
+	Realm string
 	// QueueSize is each viewer's packet queue (default stream.DefaultQueueSize).
 	QueueSize int
 	// WriteTimeout ends a viewer whose socket accepts nothing for this long (default 10 s).
@@ -116,6 +139,17 @@ func (s *Server) Initialize() error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(s.AuthMethods) == 0 {
+		s.AuthMethods = []auth.VerifyMethod{auth.VerifyMethodBasic}
+	}
+	for _, m := range s.AuthMethods {
+		if m != auth.VerifyMethodBasic && m != auth.VerifyMethodDigestMD5 {
+			return errors.New("rtsp server: AuthMethods: only Basic and MD5 Digest are supported (ffmpeg answers no SHA-256 Digest)")
+		}
+	}
+	if s.Realm == "" {
+		s.Realm = creds.DefaultRealm
+	}
 	if s.MaxConnsPerIP > 0 {
 		s.limit = newConnLimiter(s.MaxConnsPerIP, s.Logger)
 	}
@@ -127,7 +161,7 @@ func (s *Server) Initialize() error {
 		UDPRTPAddress:  s.UDPRTPAddress,
 		UDPRTCPAddress: s.UDPRTCPAddress,
 		WriteTimeout:   s.WriteTimeout,
-		AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodBasic},
+		AuthMethods:    s.AuthMethods,
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			if err != nil {
@@ -184,22 +218,6 @@ func (s *Server) camState(camera string, st *stream.Stream) (*camState, error) {
 	return cs, nil
 }
 
-// tokenFrom takes the token from ?token= or from the Basic password.
-func tokenFrom(req *base.Request, query string) string {
-	if q, err := url.ParseQuery(query); err == nil {
-		if t := q.Get("token"); t != "" {
-			return t
-		}
-	}
-	if h, ok := req.Header["Authorization"]; ok {
-		var a headers.Authorization
-		if a.Unmarshal(h) == nil && a.Method == headers.AuthMethodBasic {
-			return a.BasicPass
-		}
-	}
-	return ""
-}
-
 // cameraFrom maps a request path to a camera id ("" when malformed).
 func cameraFrom(path string) string {
 	cam := strings.TrimPrefix(path, "/")
@@ -217,12 +235,29 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, quer
 		return session.Ticket{}, &base.Response{StatusCode: base.StatusNotFound}, session.ErrUnknownCamera
 	}
 	ctx := session.WithRemote(s.ctx, conn.NetConn().RemoteAddr())
-	t, err := s.Admitter.Admit(ctx, tokenFrom(req, query), cam)
+	var (
+		t   session.Ticket
+		err error
+	)
+	switch c := credentialFrom(req, query); {
+	case c.basic && !s.offers(auth.VerifyMethodBasic), c.digest != nil && !s.offers(auth.VerifyMethodDigestMD5):
+		// A scheme the operator did not offer (e.g. Basic, whose password
+		// crosses plain RTSP readable, on a Digest-only server) is refused.
+		err = fmt.Errorf("%w: that authentication scheme is not offered here", session.ErrUnauthenticated)
+	case c.digest != nil:
+		t, err = s.admitDigest(ctx, conn, req, c.digest, cam)
+	case c.basicUser != "" && s.Credentials != nil:
+		t, err = s.Credentials.AdmitBasic(ctx, c.basicUser, c.basicPass, cam)
+	default:
+		t, err = s.Admitter.Admit(ctx, c.token, cam)
+	}
 	if err != nil {
 		return t, errorResponse(err), err
 	}
 	return t, nil, nil
 }
+
+func (s *Server) offers(m auth.VerifyMethod) bool { return slices.Contains(s.AuthMethods, m) }
 
 func errorResponse(err error) *base.Response {
 	switch {

@@ -24,7 +24,10 @@ var (
 type Ticket struct {
 	Subject string
 	Link    string
-	Camera  string
+	// Credential is the stream credential that authenticated the viewer
+	// (its username), empty for a token.
+	Credential string
+	Camera     string
 	// Variant is stream.VariantFull with `sound`, stream.VariantVideo without.
 	Variant    string
 	ValidUntil time.Time

@@ -25,15 +25,18 @@ const (
 // Session is one viewer session. Fields are set before Add and not changed
 // afterwards, except through the registry.
 type Session struct {
-	ID       string    `json:"id"`
-	Protocol string    `json:"protocol"`
-	Camera   string    `json:"camera"`
-	Subject  string    `json:"subject,omitempty"`
-	Link     string    `json:"link,omitempty"`
-	Variant  string    `json:"variant"`
-	Remote   string    `json:"remote,omitempty"`
-	Node     string    `json:"node,omitempty"`
-	Started  time.Time `json:"started"`
+	ID       string `json:"id"`
+	Protocol string `json:"protocol"`
+	Camera   string `json:"camera"`
+	Subject  string `json:"subject,omitempty"`
+	Link     string `json:"link,omitempty"`
+	// Credential is the stream credential that admitted the session (RTSP
+	// Basic/Digest with a camgate username), so revoking it ends the session.
+	Credential string    `json:"credential,omitempty"`
+	Variant    string    `json:"variant"`
+	Remote     string    `json:"remote,omitempty"`
+	Node       string    `json:"node,omitempty"`
+	Started    time.Time `json:"started"`
 	// ValidUntil is when the admitting decision expires by time alone (zero:
 	// never); the session is re-checked then.
 	ValidUntil time.Time `json:"valid_until,omitzero"`
@@ -95,6 +98,8 @@ type Change struct {
 	Subjects []string
 	Devices  []string
 	Links    []string
+	// Credentials names revoked stream credentials.
+	Credentials []string
 	// Pairs names single (subject, device) decisions, e.g. one grant.
 	Pairs []Pair
 }
@@ -122,6 +127,7 @@ type Registry struct {
 	bySubject map[string]map[*Session]struct{}
 	byDevice  map[string]map[*Session]struct{}
 	byLink    map[string]map[*Session]struct{}
+	byCred    map[string]map[*Session]struct{}
 }
 
 // Initialize applies defaults.
@@ -133,6 +139,7 @@ func (r *Registry) Initialize() error {
 	r.bySubject = make(map[string]map[*Session]struct{})
 	r.byDevice = make(map[string]map[*Session]struct{})
 	r.byLink = make(map[string]map[*Session]struct{})
+	r.byCred = make(map[string]map[*Session]struct{})
 	return nil
 }
 
@@ -164,10 +171,11 @@ func (r *Registry) Add(s *Session) {
 	index(r.bySubject, s.Subject, s)
 	index(r.byDevice, s.Camera, s)
 	index(r.byLink, s.Link, s)
+	index(r.byCred, s.Credential, s)
 	r.armLocked(s)
 	r.mu.Unlock()
 	r.Logger.Info("session started", "session", s.ID, "protocol", s.Protocol, "camera", s.Camera,
-		"subject", s.Subject, "link", s.Link, "variant", s.Variant, "remote", s.Remote)
+		"subject", s.Subject, "link", s.Link, "credential", s.Credential, "variant", s.Variant, "remote", s.Remote)
 }
 
 func index(m map[string]map[*Session]struct{}, key string, s *Session) {
@@ -248,6 +256,7 @@ func (r *Registry) removeLocked(s *Session) {
 	unindex(r.bySubject, s.Subject, s)
 	unindex(r.byDevice, s.Camera, s)
 	unindex(r.byLink, s.Link, s)
+	unindex(r.byCred, s.Credential, s)
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -353,6 +362,7 @@ func (r *Registry) Invalidate(c Change) int {
 		collect(r.bySubject, c.Subjects)
 		collect(r.byDevice, c.Devices)
 		collect(r.byLink, c.Links)
+		collect(r.byCred, c.Credentials)
 		for _, p := range c.Pairs {
 			for s := range r.bySubject[p.Subject] {
 				if _, dup := seen[s]; !dup && s.Camera == p.Device {

@@ -203,3 +203,37 @@ func TestOnStartRefusalAndKickAPI(t *testing.T) {
 		t.Fatal("Remove must unregister without kicking")
 	}
 }
+
+// TestInvalidateByCredential: a change naming a stream credential re-checks
+// exactly the sessions that credential admitted, not the other sessions of
+// its subject.
+func TestInvalidateByCredential(t *testing.T) {
+	revoked := map[string]bool{}
+	var kicked []string
+	var mu sync.Mutex
+	r := &Registry{Recheck: func(s *Session) Verdict {
+		mu.Lock()
+		defer mu.Unlock()
+		return Verdict{Allowed: !revoked[s.Credential], Reason: "credential revoked"}
+	}}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	for id, cred := range map[string]string{"s1": "cgaaaaaaaa", "s2": "cgbbbbbbbb", "s3": ""} {
+		r.Add(&Session{ID: id, Subject: "alice", Camera: "cam1", Credential: cred,
+			Kick: func(string) { mu.Lock(); kicked = append(kicked, id); mu.Unlock() }})
+	}
+	mu.Lock()
+	revoked["cgaaaaaaaa"] = true
+	mu.Unlock()
+	if n := r.Invalidate(Change{Credentials: []string{"cgaaaaaaaa"}}); n != 1 {
+		t.Fatalf("ended %d sessions, want 1", n)
+	}
+	if len(kicked) != 1 || kicked[0] != "s1" || r.Len() != 2 {
+		t.Fatalf("kicked %v, %d left", kicked, r.Len())
+	}
+	r.Remove("s2", "left")
+	if n := r.Invalidate(Change{Credentials: []string{"cgbbbbbbbb"}}); n != 0 {
+		t.Fatalf("a removed session was re-checked: %d", n)
+	}
+}

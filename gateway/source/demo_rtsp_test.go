@@ -10,34 +10,31 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/pion/rtp"
+
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
 // streamSink republishes what a source produces on the test upstream server,
 // so that a real player can look at it.
 type streamSink struct {
-	up    *upstream
-	desc  *description.Session // set and read on the Run goroutine
+	up    *mediatest.Upstream
+	desc  *description.Session    // set and read on the Run goroutine
+	st    *gortsplib.ServerStream // likewise
 	ready chan struct{}
 }
 
 func (s *streamSink) SetDescription(desc *description.Session) error {
-	st := &gortsplib.ServerStream{Server: s.up.srv, Desc: desc}
-	if err := st.Initialize(); err != nil {
+	st, err := s.up.Serve(desc)
+	if err != nil {
 		return err
 	}
-	s.up.mu.Lock()
-	s.up.stream = st
-	s.up.mu.Unlock()
-	s.desc = desc
+	s.desc, s.st = desc, st
 	close(s.ready)
 	return nil
 }
 
 func (s *streamSink) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
-	s.up.mu.Lock()
-	st := s.up.stream
-	s.up.mu.Unlock()
-	_ = st.WritePacketRTPWithNTP(s.desc.Medias[media], pkt, ntp)
+	_ = s.st.WritePacketRTPWithNTP(s.desc.Medias[media], pkt, ntp)
 }
 
 // TestDemoIsPlayableByFFprobe checks the demo as a player sees it: served
@@ -46,7 +43,7 @@ func TestDemoIsPlayableByFFprobe(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe is required: apt-get install -y ffmpeg (or run scripts/test)")
 	}
-	up := startUpstream(t)
+	up := mediatest.StartUpstream(t)
 	src, err := New(DemoURL, Options{Speed: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +59,7 @@ func TestDemoIsPlayableByFFprobe(t *testing.T) {
 	defer probeCancel()
 	out, err := exec.CommandContext(probeCtx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
 		"-show_entries", "stream=codec_name,width,height,channels,sample_rate", "-of", "json",
-		up.url("")).Output()
+		up.URL()).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v", err)
 	}

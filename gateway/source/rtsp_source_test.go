@@ -4,171 +4,31 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
-	"github.com/pion/rtp"
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
-// upstream is a minimal RTSP server (after gortsplib's examples/server): one
-// publisher per server, any number of readers. Closing the publisher's
-// session closes the stream, which disconnects the readers.
-type upstream struct {
-	srv       *gortsplib.Server
-	mu        sync.Mutex
-	stream    *gortsplib.ServerStream
-	publisher *gortsplib.ServerSession
-	recording chan struct{} // closed at the first RECORD
-	once      sync.Once
-	// When set (under mu), readers must authenticate with these.
-	readUser, readPass string
-}
-
-// requireCredentials makes the server answer 401 to readers without them.
-func (u *upstream) requireCredentials(user, pass string) {
-	u.mu.Lock()
-	u.readUser, u.readPass = user, pass
-	u.mu.Unlock()
-}
-
-// authorized is called with mu held.
-func (u *upstream) authorized(conn *gortsplib.ServerConn, req *base.Request) bool {
-	return u.readUser == "" || conn.VerifyCredentials(req, u.readUser, u.readPass)
-}
-
-func startUpstream(t *testing.T) *upstream {
-	t.Helper()
-	u := &upstream{recording: make(chan struct{})}
-	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0"}
-	if err := u.srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-func (u *upstream) url(userinfo string) string {
-	return fmt.Sprintf("rtsp://%s%s/up", userinfo, u.srv.NetListener().Addr())
-}
-
-func (u *upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.stream != nil && ctx.Session == u.publisher {
-		u.stream.Close()
-		u.stream = nil
-	}
-}
-
-func (u *upstream) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if !u.authorized(ctx.Conn, ctx.Request) {
-		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
-	}
-	if u.stream == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
-}
-
-func (u *upstream) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.stream != nil {
-		return &base.Response{StatusCode: base.StatusBadRequest}, nil
-	}
-	st := &gortsplib.ServerStream{Server: u.srv, Desc: ctx.Description}
-	if err := st.Initialize(); err != nil {
-		return &base.Response{StatusCode: base.StatusInternalServerError}, err
-	}
-	u.stream, u.publisher = st, ctx.Session
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (u *upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
-		return &base.Response{StatusCode: base.StatusOK}, nil, nil
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if !u.authorized(ctx.Conn, ctx.Request) {
-		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
-	}
-	if u.stream == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, u.stream, nil
-}
-
-func (u *upstream) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (u *upstream) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
-	u.mu.Lock()
-	st := u.stream
-	u.mu.Unlock()
-	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		_ = st.WritePacketRTP(medi, pkt) // fails only once the stream is closed
-	})
-	u.once.Do(func() { close(u.recording) })
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-// publishWithFFmpeg starts ffmpeg publishing H264 + Opus to u and waits
-// until it records. The returned func kills ffmpeg (the upstream stops).
-func publishWithFFmpeg(t *testing.T, u *upstream) (kill func()) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-		"-f", "lavfi", "-i", "sine",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25",
-		"-c:a", "libopus", "-f", "rtsp", "-rtsp_transport", "tcp", u.url(""))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	kill = func() { cancel(); <-exited }
-	t.Cleanup(kill)
-	select {
-	case <-u.recording:
-	case <-exited:
-		t.Fatalf("ffmpeg exited before publishing: %s", stderr.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("ffmpeg did not publish within 15s: %s", stderr.String())
-	}
-	return kill
-}
+// h264Opus is the camera the pull tests use: H264 and Opus, published by
+// ffmpeg into a mediatest.Upstream.
+var h264Opus = mediatest.Clip{Name: "h264-opus", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0"}, Ext: "mkv", AudioCodec: "libopus"}
 
 func TestRTSPPullsUntilUpstreamStops(t *testing.T) {
 	for _, transport := range []string{"tcp", ""} {
 		t.Run("transport="+transport, func(t *testing.T) {
-			up := startUpstream(t)
-			kill := publishWithFFmpeg(t, up)
-			up.requireCredentials("cam", "s3cr3t-pw") // packets flow only if the URL's are used
+			up := mediatest.StartUpstream(t)
+			kill := mediatest.Publish(t, up, h264Opus)
+			up.RequireCredentials("cam", "s3cr3t-pw") // packets flow only if the URL's are used
 
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			src, err := New(up.url("cam:s3cr3t-pw@"), Options{Logger: logger, Transport: transport, ReadTimeout: 3 * time.Second})
+			src, err := New(up.URLWith("cam:s3cr3t-pw@"), Options{Logger: logger, Transport: transport, ReadTimeout: 3 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,10 +86,52 @@ func TestRTSPPullsUntilUpstreamStops(t *testing.T) {
 	}
 }
 
+// TestRTSPPullAnswersBasicAndDigest: a camera that challenges with Basic
+// only, or Digest only, is pulled with the URL's credentials, and refuses a
+// wrong password either way.
+func TestRTSPPullAnswersBasicAndDigest(t *testing.T) {
+	for name, m := range map[string]auth.VerifyMethod{"basic": auth.VerifyMethodBasic, "digest": auth.VerifyMethodDigestMD5} {
+		t.Run(name, func(t *testing.T) {
+			up := mediatest.StartUpstream(t, m)
+			mediatest.Publish(t, up, h264Opus)
+			up.RequireCredentials("cam", "pw-"+name)
+			for _, tc := range []struct {
+				userinfo string
+				ok       bool
+			}{{"cam:wrong@", false}, {"cam:pw-" + name + "@", true}} {
+				src, err := New(up.URLWith(tc.userinfo), Options{Transport: "tcp", ReadTimeout: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sink := newRecordingSink()
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- src.Run(ctx, sink) }()
+				if tc.ok {
+					sink.waitFor(t, 10*time.Second, "packets", func(_ []*description.Session, p []recordedPacket) bool { return len(p) > 0 })
+					cancel()
+					if err := <-done; err != nil {
+						t.Fatalf("right password: %v", err)
+					}
+					continue
+				}
+				err = <-done
+				cancel()
+				if err == nil {
+					t.Fatal("wrong password: Run = nil")
+				}
+				if descs, _ := sink.snapshot(); len(descs) != 0 {
+					t.Fatal("wrong password got a description")
+				}
+			}
+		})
+	}
+}
+
 func TestRTSPRunReturnsNilOnCancel(t *testing.T) {
-	up := startUpstream(t)
-	publishWithFFmpeg(t, up)
-	src, err := New(up.url(""), Options{Transport: "tcp"})
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, h264Opus)
+	src, err := New(up.URL(), Options{Transport: "tcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,19 +154,19 @@ func TestRTSPRunReturnsNilOnCancel(t *testing.T) {
 }
 
 func TestRTSPRunFailsWithoutStream(t *testing.T) {
-	up := startUpstream(t) // nobody publishes: DESCRIBE answers 404
-	dead := startUpstream(t)
-	deadURL := dead.url("")
-	dead.srv.Close() // nothing listens there any more
+	up := mediatest.StartUpstream(t) // nobody publishes: DESCRIBE answers 404
+	dead := mediatest.StartUpstream(t)
+	deadURL := dead.URL()
+	dead.Close() // nothing listens there any more
 
-	locked := startUpstream(t)
-	publishWithFFmpeg(t, locked)
-	locked.requireCredentials("cam", "right-pw")
+	locked := mediatest.StartUpstream(t)
+	mediatest.Publish(t, locked, h264Opus)
+	locked.RequireCredentials("cam", "right-pw")
 
 	tests := []struct{ name, url string }{
-		{"not found", up.url("")},
+		{"not found", up.URL()},
 		{"connection refused", deadURL},
-		{"wrong password", locked.url("cam:wrong-pw@")},
+		{"wrong password", locked.URLWith("cam:wrong-pw@")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,29 +11,52 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 )
 
-// Upstream is a camera stand-in: an RTSP server on 127.0.0.1 that one
-// publisher (ffmpeg, see Publish) records into and camgate's source pulls
-// from at URL.
+// Upstream is a camera stand-in (after gortsplib's examples/server): an
+// RTSP server on 127.0.0.1 that one publisher (ffmpeg, see Publish) records
+// into and any number of readers (camgate's source) pull from at URL.
+// Closing the publisher's session closes the stream, which disconnects the
+// readers. With RequireCredentials, readers must authenticate as a camera
+// does: the server challenges Basic and Digest (gortsplib's defaults) and
+// checks either.
 type Upstream struct {
 	srv       *gortsplib.Server
-	mu        sync.Mutex // guards stream, publisher
+	mu        sync.Mutex // guards stream, publisher, readUser, readPass
 	stream    *gortsplib.ServerStream
 	publisher *gortsplib.ServerSession
 	recording chan struct{}
 	once      sync.Once
+	// When set, readers must authenticate with these.
+	readUser, readPass string
 }
 
-// StartUpstream starts an Upstream, stopped when the test ends.
-func StartUpstream(t testing.TB) *Upstream {
+// RequireCredentials makes the server answer 401 to readers (DESCRIBE,
+// SETUP) that do not present user and pass, with Basic or Digest.
+func (u *Upstream) RequireCredentials(user, pass string) {
+	u.mu.Lock()
+	u.readUser, u.readPass = user, pass
+	u.mu.Unlock()
+}
+
+// authorized is called with mu held.
+func (u *Upstream) authorized(conn *gortsplib.ServerConn, req *base.Request) bool {
+	return u.readUser == "" || conn.VerifyCredentials(req, u.readUser, u.readPass)
+}
+
+// StartUpstream starts an Upstream, stopped when the test ends. methods
+// are the schemes it challenges readers with once RequireCredentials is
+// set (default Basic and MD5 Digest, gortsplib's).
+func StartUpstream(t testing.TB, methods ...auth.VerifyMethod) *Upstream {
 	t.Helper()
 	u := &Upstream{recording: make(chan struct{})}
-	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0"}
+	u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0", AuthMethods: methods}
 	if err := u.srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +65,29 @@ func StartUpstream(t testing.TB) *Upstream {
 }
 
 // URL is where the camera is pulled from.
-func (u *Upstream) URL() string {
-	return fmt.Sprintf("rtsp://%s/up", u.srv.NetListener().Addr())
+func (u *Upstream) URL() string { return u.URLWith("") }
+
+// URLWith is URL with userinfo ("user:pass@") before the host.
+func (u *Upstream) URLWith(userinfo string) string {
+	return fmt.Sprintf("rtsp://%s%s/up", userinfo, u.srv.NetListener().Addr())
+}
+
+// Close stops the server (a camera that went away: nothing listens at URL
+// any more).
+func (u *Upstream) Close() { u.srv.Close() }
+
+// Serve makes the server serve desc as a publisher's stream, for a
+// publisher written in Go (a source under test republished to players):
+// the caller writes packets to the returned stream.
+func (u *Upstream) Serve(desc *description.Session) (*gortsplib.ServerStream, error) {
+	st := &gortsplib.ServerStream{Server: u.srv, Desc: desc}
+	if err := st.Initialize(); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	u.stream = st
+	u.mu.Unlock()
+	return st, nil
 }
 
 // OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
@@ -57,9 +101,12 @@ func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx)
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
-func (u *Upstream) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (u *Upstream) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if !u.authorized(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	if u.stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -88,6 +135,9 @@ func (u *Upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respon
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if !u.authorized(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
 	if u.stream == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
@@ -123,8 +173,9 @@ type Clip struct {
 
 // Publish encodes clip once (320x240, 2 s) and starts ffmpeg publishing it
 // in a loop with -c:v copy to u; it returns once ffmpeg records. ffmpeg is
-// stopped when the test ends.
-func Publish(t testing.TB, u *Upstream, clip Clip) {
+// stopped when the test ends, or earlier by stop (the camera's stream ends;
+// its readers are disconnected).
+func Publish(t testing.TB, u *Upstream, clip Clip) (stop func()) {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
@@ -155,7 +206,8 @@ func Publish(t testing.TB, u *Upstream, clip Clip) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cancel(); <-exited })
+	stop = func() { cancel(); <-exited }
+	t.Cleanup(stop)
 	select {
 	case <-u.recording:
 	case <-exited:
@@ -163,4 +215,5 @@ func Publish(t testing.TB, u *Upstream, clip Clip) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("ffmpeg did not publish %s within 15s: %s", clip.Name, stderr.String())
 	}
+	return stop
 }

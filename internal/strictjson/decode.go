@@ -103,7 +103,7 @@ func jsonFieldError(err error) error {
 	}
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fieldErr(strings.Trim(rest, `"`), "unknown field")
+		return unknownField(rest)
 	}
 	// Errors from a field's UnmarshalJSON ("json: cannot unmarshal ... into Go struct field X.y of type ...").
 	if i := strings.Index(msg, "Go struct field "); i >= 0 {
@@ -119,6 +119,16 @@ func jsonFieldError(err error) error {
 	return fieldErr("body", "invalid JSON: "+msg)
 }
 
+// unknownField names the unknown field of encoding/json's message; a key
+// that is the empty string is named `""`, so the error still names a field.
+func unknownField(quoted string) error {
+	name := strings.TrimSuffix(strings.TrimPrefix(quoted, `"`), `"`)
+	if name == "" {
+		name = `""`
+	}
+	return fieldErr(name, "unknown field")
+}
+
 // hintedError words a decode failure with Options.ValueHint: a named type
 // mismatch first, then an unknown field, then the first field whose value
 // alone fails, else the body as a whole.
@@ -128,7 +138,7 @@ func hintedError(body []byte, v any, err error, hint string) error {
 		return fieldErr(te.Field, "want "+te.Type.String())
 	}
 	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fieldErr(strings.Trim(rest, `"`), "unknown field")
+		return unknownField(rest)
 	}
 	if k := failingField(body, v, false); k != "" {
 		return fieldErr(k, hint)

@@ -10,7 +10,7 @@ import (
 // encoding/json accepts, with no duplicate keys — or fails with an *Error
 // naming a field; it never panics.
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`{"name":"a","tags":["x"]}`, `{"name":"a","NAME":"b"}`, `{"until":"x"}`, `{} []`, `{"inner":{"key":"a"}}`} {
+	for _, s := range []string{`{"name":"a","tags":["x"]}`, `{"name":"a","NAME":"b"}`, `{"until":"x"}`, `{} []`, `{"inner":{"key":"a"}}`, `{"":""}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -27,8 +27,8 @@ func FuzzDecode(f *testing.F) {
 				continue
 			}
 			var se *Error
-			if !errors.As(err, &se) {
-				t.Fatalf("Decode(%q) = %v; want an *Error", in, err)
+			if !errors.As(err, &se) || se.Field == "" {
+				t.Fatalf("Decode(%q) = %v; want an *Error naming a field", in, err)
 			}
 		}
 	})

@@ -1,0 +1,10 @@
+package redisstore_test
+
+import (
+	"testing"
+
+	"github.com/camgate/camgate/internal/leaktest"
+)
+
+// TestMain fails the package when a test leaves a goroutine behind.
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }

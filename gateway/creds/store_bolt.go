@@ -1,0 +1,121 @@
+package creds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltStore is the embedded Store: one bbolt file
+// (DATA/stream-credentials.db, as links keep links.db: authz's store owns
+// camgate.db and bbolt's file lock admits one opener), credentials as JSON in
+// one bucket, every update fsynced before it returns.
+type BoltStore struct{ db *bolt.DB }
+
+var boltBucket = []byte("stream-credentials")
+
+// OpenBoltStore opens (creating if needed) the store file at path.
+func OpenBoltStore(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("stream credentials: open store %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(boltBucket)
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("stream credentials: init store %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// Get implements Store.
+func (s *BoltStore) Get(_ context.Context, id string) (Credential, error) {
+	var c Credential
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(boltBucket).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &c)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Credential{}, err
+	}
+	if err != nil {
+		return Credential{}, fmt.Errorf("stream credentials: read %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// List implements Store.
+func (s *BoltStore) List(_ context.Context) ([]Credential, error) {
+	var out []Credential
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(boltBucket).ForEach(func(_, v []byte) error {
+			var c Credential
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream credentials: list: %w", err)
+	}
+	return out, nil
+}
+
+// fnError carries the callback's own error out of a transaction unwrapped.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// Update implements Store.
+func (s *BoltStore) Update(ctx context.Context, id string, fn func(cur *Credential) (*Credential, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if id == "" {
+		return errors.New("stream credentials: empty id")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(boltBucket)
+		var cur *Credential
+		if v := b.Get([]byte(id)); v != nil {
+			cur = new(Credential)
+			if err := json.Unmarshal(v, cur); err != nil {
+				return err
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return fnError{err}
+		}
+		if next == nil {
+			return b.Delete([]byte(id))
+		}
+		data, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), data)
+	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	if err != nil {
+		return fmt.Errorf("stream credentials: update %s: %w", id, err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error { return s.db.Close() }
