@@ -80,6 +80,7 @@ func restartKeys() []string {
 		"archive.retention", "archive.max_download", "archive.segment_duration", "archive.max_bytes",
 		"sessions.upstream_linger",
 		"ptz.lease_ttl", "ptz.priority",
+		"cluster.enabled", "cluster.node_id", "cluster.advertise", "cluster.secret", "cluster.lease_ttl",
 	}
 }
 

@@ -41,6 +41,15 @@ func (s *Service) Admit(ctx context.Context, raw, camera string) (session.Ticket
 
 func (s *Service) admitPrincipal(p Principal, t *session.Ticket) error {
 	switch p.Kind {
+	case KindRelay:
+		if p.Device != t.Camera {
+			return fmt.Errorf("%w: the relay token is for another camera", session.ErrForbidden)
+		}
+		if dev, ok := s.Authz.Device(t.Camera); !ok || dev.Kind != "camera" {
+			return fmt.Errorf("%w: %s", session.ErrUnknownCamera, t.Camera)
+		}
+		t.Relay, t.Variant, t.Reason = p.ID, stream.VariantFull, "relay to node "+p.ID
+		return nil
 	case KindLink:
 		t.Link = p.ID
 		if p.Device != t.Camera {
@@ -99,6 +108,9 @@ func OutcomeOf(err error) Outcome {
 
 // checkLimits caps concurrent sessions per subject and per camera (per node).
 func (s *Service) checkLimits(t *session.Ticket) error {
+	if t.Relay != "" {
+		return nil // the viewers behind a relay count at their own node
+	}
 	set := s.settings.Load()
 	if set.MaxSessionsPerSubject > 0 && t.Subject != "" && s.Sessions.CountSubject(t.Subject) >= set.MaxSessionsPerSubject {
 		return &session.RateLimitedError{RetryAfter: 10 * time.Second, What: fmt.Sprintf("subject %s already has %d sessions", t.Subject, set.MaxSessionsPerSubject)}
@@ -143,6 +155,14 @@ func (s *Service) decide(t *session.Ticket, now time.Time) error {
 
 // Recheck implements session.Admitter.
 func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
+	if t.Relay != "" {
+		// Media only; its viewers are re-checked where they are. It ends
+		// with the camera.
+		if dev, ok := s.Authz.Device(t.Camera); !ok || dev.Kind != "camera" {
+			return fmt.Errorf("%w: %s", session.ErrUnknownCamera, t.Camera)
+		}
+		return nil
+	}
 	prev := t.Variant
 	if err := s.decide(t, now); err != nil {
 		return err

@@ -34,6 +34,9 @@ const (
 	KindSubject
 	// KindLink is a share link's token.
 	KindLink
+	// KindRelay is another node of the cluster pulling a camera this node
+	// owns (relay.go).
+	KindRelay
 )
 
 func (k Kind) String() string {
@@ -46,6 +49,8 @@ func (k Kind) String() string {
 		return "subject"
 	case KindLink:
 		return "link"
+	case KindRelay:
+		return "relay"
 	}
 	return "anonymous"
 }
@@ -55,7 +60,7 @@ type Principal struct {
 	Kind Kind
 	// ID is the admin id, subject id or link id (empty for root).
 	ID string
-	// Device is the camera a link opens (links only).
+	// Device is the camera a link (or a relay token) opens.
 	Device string
 }
 

@@ -57,6 +57,9 @@ type Service struct {
 	Counters Counters
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RelaySecret, when set, admits other nodes' relay tokens (relay.go):
+	// the cluster's shared secret.
+	RelaySecret []byte
 
 	settings atomic.Pointer[Settings]
 	slots    linkSlots
@@ -112,7 +115,13 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	if err := set.failures.Check(ip); err != nil {
 		return Principal{}, err
 	}
-	p, err := s.verify(set, raw)
+	var p Principal
+	var err error
+	if IsRelayToken(raw) {
+		p, err = s.verifyRelay(raw)
+	} else {
+		p, err = s.verify(set, raw)
+	}
 	if err != nil && raw != "" {
 		set.failures.Fail(ip)
 	}

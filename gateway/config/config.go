@@ -41,6 +41,7 @@ type Config struct {
 	Sessions Sessions `yaml:"sessions"`
 	Limits   Limits   `yaml:"limits"`
 	PTZ      PTZ      `yaml:"ptz"`
+	Cluster  Cluster  `yaml:"cluster"`
 	// Cameras bootstrap the device list; the API manages the rest.
 	Cameras []Camera `yaml:"cameras"`
 }
@@ -116,6 +117,27 @@ type Redis struct {
 	// OutageGrace is how long open sessions continue on cached decisions
 	// while Redis is unreachable. Default 5m.
 	OutageGrace Duration `yaml:"outage_grace"`
+}
+
+// Cluster makes the nodes that share redis.url share the cameras too: each
+// camera is pulled (and recorded) by one owning node, and the others serve
+// their viewers from it over RTSP (docs/cluster.md).
+type Cluster struct {
+	// Enabled turns camera ownership on. Needs redis.url and secret.
+	// Default false: every node pulls and records every camera itself.
+	Enabled bool `yaml:"enabled"`
+	// NodeID names this node, unique in the cluster. Default: the host
+	// name and the RTSP port ("cam-gw-1-8554").
+	NodeID string `yaml:"node_id"`
+	// Advertise is the host:port of this node's RTSP server as the other
+	// nodes reach it. Default: the RTSP listen address, 127.0.0.1 when it
+	// names no host.
+	Advertise string `yaml:"advertise"`
+	// Secret signs the tokens nodes pull cameras from each other with; the
+	// same on every node, at least 32 characters.
+	Secret string `yaml:"secret"`
+	// LeaseTTL bounds how long a dead owner keeps its cameras. Default 5s.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // Auth configures how callers prove who they are.
@@ -216,6 +238,7 @@ func Default() Config {
 		Limits:   Limits{AuthFailuresPerMinute: 30},
 		PTZ:      PTZ{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(5 * time.Second), Priority: []string{"privacy_manager", "company", "installer", "user"}},
 		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},
+		Cluster:  Cluster{LeaseTTL: Duration(5 * time.Second)},
 		WebRTC:   WebRTC{UDPMuxListen: ":8189", AllowOrigin: "*"},
 	}
 }

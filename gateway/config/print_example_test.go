@@ -72,6 +72,12 @@ func ExampleConfig_String() {
 	//     - company
 	//     - installer
 	//     - user
+	// cluster:
+	//   enabled: false
+	//   node_id: ""
+	//   advertise: ""
+	//   secret: ""
+	//   lease_ttl: 5s
 	// cameras:
 	//   - id: cam1
 	//     site: hq

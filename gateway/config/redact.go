@@ -27,6 +27,9 @@ func (c Config) Redacted() Config {
 		}
 	}
 	r.Redis.URL = redactURLString(c.Redis.URL)
+	if r.Cluster.Secret != "" {
+		r.Cluster.Secret = RedactedMark
+	}
 	r.PublicURL = redactURLString(c.PublicURL)
 	r.Auth.ViewerJWT.JWKSURL = redactURLString(c.Auth.ViewerJWT.JWKSURL)
 	r.Cameras = slices.Clone(c.Cameras)

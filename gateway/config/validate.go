@@ -90,6 +90,23 @@ func (c Config) Validate() error {
 	}
 	add("redis.url", checkRedisURL(c.Redis.URL))
 	add("redis.outage_grace", checkPositive(c.Redis.OutageGrace))
+	if c.Cluster.Enabled {
+		if c.Redis.URL == "" {
+			add("cluster.enabled", errors.New("needs redis.url: the nodes agree on camera owners there"))
+		}
+		if len(c.Cluster.Secret) < 32 {
+			add("cluster.secret", fmt.Errorf("must be at least 32 characters (got %d), the same on every node", len(c.Cluster.Secret)))
+		}
+		if c.Cluster.NodeID != "" && !authz.ValidID(c.Cluster.NodeID) {
+			add("cluster.node_id", fmt.Errorf("%q is not a valid id (letters, digits, '-', '_')", c.Cluster.NodeID))
+		}
+		if c.Cluster.Advertise != "" {
+			if host, port, err := net.SplitHostPort(c.Cluster.Advertise); err != nil || host == "" || port == "" {
+				add("cluster.advertise", fmt.Errorf("%q: want host:port of this node's RTSP server", c.Cluster.Advertise))
+			}
+		}
+		add("cluster.lease_ttl", checkPositive(c.Cluster.LeaseTTL))
+	}
 
 	errs = append(errs, c.Auth.validate()...)
 

@@ -56,6 +56,18 @@ func TestValidate(t *testing.T) {
 		{name: "redis scheme", mutate: func(c *Config) { c.Redis.URL = "http://127.0.0.1:6379" }, wantKey: "redis.url", wantMsg: "redis://"},
 		{name: "redis unix", mutate: func(c *Config) { c.Redis.URL = "unix:///tmp/redis.sock" }, wantKey: "redis.url", wantMsg: "redis://"},
 		{name: "redis db", mutate: func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/abc" }, wantKey: "redis.url", wantMsg: "database number"},
+		{name: "cluster without redis", mutate: func(c *Config) {
+			c.Cluster = Cluster{Enabled: true, Secret: strings.Repeat("s", 32), LeaseTTL: c.Cluster.LeaseTTL}
+		}, wantKey: "cluster.enabled", wantMsg: "redis.url"},
+		{name: "cluster short secret", mutate: func(c *Config) {
+			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret = "redis://127.0.0.1:6379/0", true, "short"
+		}, wantKey: "cluster.secret", wantMsg: "32"},
+		{name: "cluster node id", mutate: func(c *Config) {
+			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret, c.Cluster.NodeID = "redis://127.0.0.1:6379/0", true, strings.Repeat("s", 32), "a/b"
+		}, wantKey: "cluster.node_id", wantMsg: "valid id"},
+		{name: "cluster advertise", mutate: func(c *Config) {
+			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret, c.Cluster.Advertise = "redis://127.0.0.1:6379/0", true, strings.Repeat("s", 32), ":8554"
+		}, wantKey: "cluster.advertise", wantMsg: "host:port"},
 		{name: "short secret", mutate: func(c *Config) { c.Auth.ViewerJWT.HS256Secret = "short" }, wantKey: "auth.viewer_jwt.hs256_secret", wantMsg: "at least 32 bytes, got 5"},
 		{name: "blank public key", mutate: func(c *Config) { c.Auth.ViewerJWT.PublicKeys = []string{"/k", " "} }, wantKey: "auth.viewer_jwt.public_keys[1]", wantMsg: "PEM block or a file path"},
 		{name: "jwks not a url", mutate: func(c *Config) { c.Auth.ViewerJWT.JWKSURL = "/jwks.json" }, wantKey: "auth.viewer_jwt.jwks_url", wantMsg: "absolute http"},

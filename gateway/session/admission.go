@@ -27,6 +27,9 @@ type Ticket struct {
 	// Credential is the stream credential that authenticated the viewer
 	// (its username), empty for a token.
 	Credential string
+	// Relay is the node pulling the camera for its own viewers (no
+	// subject, no link): admitted and kept without a decision.
+	Relay string
 	Camera     string
 	// Variant is stream.VariantFull with `sound`, stream.VariantVideo without.
 	Variant    string
