@@ -125,7 +125,7 @@ func TestEnvNames(t *testing.T) {
 		"CAMGATE_AUTH_VIEWER_JWT_LEEWAY": "1m", "CAMGATE_HTTP_MAX_BODY_BYTES": "7", "CAMGATE_RTSP_IDLE_TIMEOUT": "1m", "CAMGATE_RTSP_MAX_CONNS_PER_IP": "7",
 		"CAMGATE_CAMERAS": "[{id: x, source: 'builtin:demo'}]", "CAMGATE_AUTH_ADMIN_KEYS": "k",
 		"CAMGATE_AUTH_VIEWER_JWT_PUBLIC_KEYS": "k",
-		"CAMGATE_CLUSTER_ENABLED": "true", "CAMGATE_CLUSTER_LEASE_TTL": "2h",
+		"CAMGATE_CLUSTER_ENABLED":             "true", "CAMGATE_CLUSTER_LEASE_TTL": "2h",
 	}
 	for _, name := range got {
 		v, ok := values[name]

@@ -29,8 +29,8 @@ type Ticket struct {
 	Credential string
 	// Relay is the node pulling the camera for its own viewers (no
 	// subject, no link): admitted and kept without a decision.
-	Relay string
-	Camera     string
+	Relay  string
+	Camera string
 	// Variant is stream.VariantFull with `sound`, stream.VariantVideo without.
 	Variant    string
 	ValidUntil time.Time
