@@ -194,11 +194,18 @@ func (s *session) writeVideo(t *track, ntp time.Time) error {
 		s.log.Info("video parameters changed: new segment")
 		s.closeWriter()
 	}
+	// The DTS extractor reads the SPS of every random-access unit; cameras
+	// (and ffmpeg) that send the parameter sets only in the SDP get them
+	// prepended here. The sample keeps its own NALUs: the init has them.
+	ext := au
+	if random && !t.inBand(au) {
+		ext = t.withParams(au)
+	}
 	var dts int64
 	if t.h264 != nil {
-		dts, err = t.dts264.Extract(au, t.pts)
+		dts, err = t.dts264.Extract(ext, t.pts)
 	} else {
-		dts, err = t.dts265.Extract(au, t.pts)
+		dts, err = t.dts265.Extract(ext, t.pts)
 	}
 	if err != nil {
 		t.keyed = false // resume at the next random access point
@@ -242,6 +249,31 @@ func (t *track) paramsH265(au [][]byte) bool {
 		}
 	}
 	return h265.IsRandomAccess(au)
+}
+
+// inBand reports whether au carries an SPS.
+func (t *track) inBand(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if (t.h264 != nil && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS) ||
+			(t.h264 == nil && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT) {
+			return true
+		}
+	}
+	return false
+}
+
+// withParams is au after the known parameter sets (VPS for H265, SPS, PPS).
+func (t *track) withParams(au [][]byte) [][]byte {
+	out := make([][]byte, 0, len(au)+3)
+	for _, p := range [][]byte{t.vps, t.sps, t.pps} {
+		if len(p) > 0 {
+			out = append(out, p)
+		}
+	}
+	return append(out, au...)
 }
 
 func (t *track) sameParams() bool {

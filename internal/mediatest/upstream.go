@@ -35,6 +35,24 @@ type Upstream struct {
 	once      sync.Once
 	// When set, readers must authenticate with these.
 	readUser, readPass string
+	// readers are the sessions playing now; plays counts every PLAY.
+	readers map[*gortsplib.ServerSession]struct{}
+	plays   int
+}
+
+// Readers is how many sessions are reading (playing) the stream now: what
+// a camera counts against its connection limit.
+func (u *Upstream) Readers() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.readers)
+}
+
+// Plays is how many times a reader has started playing, since the start.
+func (u *Upstream) Plays() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.plays
 }
 
 // RequireCredentials makes the server answer 401 to readers (DESCRIBE,
@@ -94,6 +112,7 @@ func (u *Upstream) Serve(desc *description.Session) (*gortsplib.ServerStream, er
 func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	delete(u.readers, ctx.Session)
 	if u.stream != nil && ctx.Session == u.publisher {
 		u.stream.Close()
 		u.stream = nil
@@ -145,7 +164,14 @@ func (u *Upstream) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respon
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (u *Upstream) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (u *Upstream) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	u.mu.Lock()
+	if u.readers == nil {
+		u.readers = map[*gortsplib.ServerSession]struct{}{}
+	}
+	u.readers[ctx.Session] = struct{}{}
+	u.plays++
+	u.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
