@@ -41,12 +41,26 @@ func (g *Gateway) startArchive() error {
 	return nil
 }
 
-// syncRecorders starts and stops recordings to match the devices' `record`.
+// syncRecorders starts and stops recordings to match the devices' `record`
+// — with a cluster, of the cameras this node owns; it wants every recorded
+// camera, so each has an owner whether or not anyone watches it.
 func (g *Gateway) syncRecorders() {
+	g.recMu.Lock()
+	defer g.recMu.Unlock()
 	want := map[string]bool{}
+	n := g.cluster.Load()
 	for _, d := range g.authz.Devices() {
-		if d.Record && d.Kind == "camera" {
+		if !d.Record || d.Kind != "camera" {
+			continue
+		}
+		switch {
+		case !g.Config.Cluster.Enabled:
 			want[d.ID] = true
+		case n != nil:
+			n.Want(d.ID)
+			if _, owned := n.Owns(d.ID); owned {
+				want[d.ID] = true
+			}
 		}
 	}
 	for _, cam := range g.recorder.Recording() {

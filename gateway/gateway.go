@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,6 +22,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
+	"github.com/camgate/camgate/gateway/cluster"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/creds"
 	"github.com/camgate/camgate/gateway/hls"
@@ -29,7 +31,6 @@ import (
 	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/rtsp"
 	"github.com/camgate/camgate/gateway/session"
-	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/gateway/webrtc"
 	"github.com/camgate/camgate/links"
@@ -68,9 +69,11 @@ type Gateway struct {
 	creds    *creds.Service
 
 	reloadMu      sync.Mutex // one Reload at a time
+	recMu         sync.Mutex // one syncRecorders at a time (invalidations, cluster ownership)
 	invalidations *invalidator
 	unsubscribe   func()
-	redis         *redisNode // nil without redis.url (redis.go)
+	redis         *redisNode                   // nil without redis.url (redis.go)
+	cluster       atomic.Pointer[cluster.Node] // nil without cluster.enabled (cluster_glue.go)
 	closers       []func()
 }
 
@@ -116,7 +119,10 @@ func (g *Gateway) start() error {
 	if err := g.startSessions(cfg); err != nil {
 		return err
 	}
-	return g.startServers(cfg)
+	if err := g.startServers(cfg); err != nil {
+		return err
+	}
+	return g.startCluster()
 }
 
 // startSessions builds what admits and tracks viewers: token settings, the
@@ -131,10 +137,13 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	// hold it); it is initialized once links and the registry exist, before
 	// any request is served.
 	g.access = &access.Service{Authz: g.authz, Counters: g.metrics}
+	if cfg.Cluster.Enabled {
+		g.access.RelaySecret = []byte(cfg.Cluster.Secret)
+	}
 	g.hub = &stream.Hub{
 		Sources:    g.sourceFor,
 		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
-		OnUpstream: g.metrics.upstream,
+		OnUpstream: g.upstreamChanged,
 		Logger:     g.Logger.With("component", "upstream"),
 	}
 	if err := g.hub.Initialize(); err != nil {
@@ -401,13 +410,6 @@ func (g *Gateway) ready() error {
 }
 
 // sourceFor resolves a camera to its upstream, at every (re)connect.
-func (g *Gateway) sourceFor(camera string) (source.Source, error) {
-	dev, ok := g.authz.Device(camera)
-	if !ok {
-		return nil, stream.ErrUnknownCamera
-	}
-	return source.New(dev.Source, source.Options{Logger: g.Logger.With("camera", camera)})
-}
 
 // bootstrapCameras writes the configured cameras (and their sites) into the
 // store when they are missing or differ; the API manages everything else.

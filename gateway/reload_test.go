@@ -273,6 +273,13 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"sessions.upstream_linger": {},
 		"ptz.lease_ttl":            {},
 		"ptz.priority":             {change: func(c *config.Config) { c.PTZ.Priority = []string{"user", "installer"} }},
+		"cluster.enabled": {change: func(c *config.Config) {
+			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret = "redis://127.0.0.1:1/0", true, testClusterSecret
+		}},
+		"cluster.node_id":   {},
+		"cluster.advertise": {change: func(c *config.Config) { c.Cluster.Advertise = "127.0.0.9:8554" }},
+		"cluster.secret":    {},
+		"cluster.lease_ttl": {},
 
 		// Keys reload applies.
 		"log_level": {

@@ -57,6 +57,10 @@ type hubEntry struct {
 	linger  *time.Timer
 	lastErr atomic.Pointer[error]
 	reconns atomic.Uint64
+	// attempt cancels the current upstream connection (Reconnect); redial
+	// tells run to dial again at once, without counting a failure.
+	attempt atomic.Pointer[context.CancelFunc]
+	redial  atomic.Bool
 }
 
 // Initialize applies defaults and starts the hub.
@@ -172,6 +176,23 @@ func (h *Hub) Reset(camera string) {
 	}
 }
 
+// Reconnect drops a camera's upstream connection and dials again at once
+// (Sources is asked anew, e.g. because the camera's owner in the cluster
+// changed); unlike Reset, the stream and its readers stay: they resume at
+// the next keyframe, as after any upstream blip.
+func (h *Hub) Reconnect(camera string) {
+	h.mu.Lock()
+	e := h.streams[camera]
+	h.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.redial.Store(true)
+	if c := e.attempt.Load(); c != nil {
+		(*c)()
+	}
+}
+
 // run pulls the upstream, reconnecting with exponential backoff, until the
 // entry is cancelled or the camera disappears.
 func (h *Hub) run(ctx context.Context, camera string, e *hubEntry) {
@@ -186,12 +207,20 @@ func (h *Hub) run(ctx context.Context, camera string, e *hubEntry) {
 	for {
 		h.notify(camera, "connecting")
 		started := time.Now()
+		actx, acancel := context.WithCancel(ctx)
+		e.attempt.Store(&acancel)
+		e.redial.Store(false)
 		src, err := h.Sources(camera)
 		if err == nil {
-			err = src.Run(ctx, &readyNotifier{Stream: e.stream, onReady: func() { h.notify(camera, "ready") }})
+			err = src.Run(actx, &readyNotifier{Stream: e.stream, onReady: func() { h.notify(camera, "ready") }})
 		}
+		acancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if e.redial.Swap(false) {
+			log.Info("upstream reconnecting at once", "reason", "asked to (its source moved)")
+			continue
 		}
 		if err == nil {
 			err = errors.New("upstream ended")

@@ -112,6 +112,32 @@ func TestHubReconnectsAndKeepsTheStream(t *testing.T) {
 	}
 }
 
+// Reconnect dials the upstream again at once, through Sources, and keeps
+// the stream (its readers) and the reconnect count of failures as it was.
+func TestHubReconnectKeepsReaders(t *testing.T) {
+	f := newHubFixture(t, time.Second)
+	f.hub.BackoffMin = time.Hour // a failure's backoff would stall the test
+	s, rel, err := f.hub.Acquire(context.Background(), "cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel()
+	f.hub.Reconnect("cam1")
+	poll.Until(t, "a second dial", func() bool { return f.runs.Load() == 2 && f.active.Load() == 1 })
+	s2, rel2, err := f.hub.Acquire(context.Background(), "cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel2()
+	if s2 != s {
+		t.Fatal("Reconnect replaced the stream")
+	}
+	if st := f.hub.Stats(); len(st) != 1 || st[0].Reconnects != 0 {
+		t.Fatalf("a requested reconnect counted as a failure: %+v", st)
+	}
+	f.hub.Reconnect("nope") // no stream: nothing happens
+}
+
 func TestHubReadyTimeout(t *testing.T) {
 	hub := &Hub{ReadyTimeout: 50 * time.Millisecond, Sources: func(string) (source.Source, error) {
 		return silentSource{}, nil

@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/mediatest"
+	"github.com/camgate/camgate/internal/poll"
+	"github.com/camgate/camgate/internal/redistest"
+)
+
+const testClusterSecret = "cluster-secret-0123456789abcdef-0123"
+
+// startClusterNodes starts nodes sharing one Redis with cluster.enabled,
+// each with its own data dir, and a camera cam1 pulled from up.
+func startClusterNodes(t *testing.T, redisURL, up string, record bool, ids ...string) ([]*node, []string) {
+	t.Helper()
+	var nodes []*node
+	var dirs []string
+	for _, id := range ids {
+		dir := t.TempDir()
+		n := startNodeWith(t, dir, func(c *config.Config) {
+			c.Redis.URL = redisURL
+			c.Cluster = config.Cluster{Enabled: true, NodeID: id, Secret: testClusterSecret, LeaseTTL: config.Duration(time.Second)}
+			c.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: up, Record: record}}
+			c.Archive.SegmentDuration = config.Duration(time.Second)
+		})
+		nodes, dirs = append(nodes, n), append(dirs, dir)
+	}
+	return nodes, dirs
+}
+
+// segments counts cam1's recorded segment files under dir.
+func segments(dir string) int {
+	count := 0
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, string(filepath.Separator)+"cam1"+string(filepath.Separator)) && strings.HasSuffix(p, ".mp4") {
+			count++
+		}
+		return nil
+	})
+	return count
+}
+
+// Issue 17 end to end: three nodes, one camera, viewers on every node. The
+// camera sees one connection for the whole cluster; one node records it;
+// when the owner is stopped, another takes it over, the viewers on the
+// surviving nodes keep their sessions and keep receiving video, and the
+// camera still sees one connection.
+func TestClusterPullsEachCameraOnce(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p"}, Ext: "mkv"})
+	nodes, dirs := startClusterNodes(t, r.URL, up.URL(), true, "na", "nb", "nc")
+	mustCall(t, nodes[0], "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, nodes[0], "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
+	tok := viewerToken(t, "alice")
+	packets := make([]*atomic.Int64, len(nodes))
+	for i, n := range nodes {
+		packets[i] = &atomic.Int64{}
+		poll.Until(t, "alice's grant to reach node "+n.g.Config.Cluster.NodeID, func() bool { return n.allows(t, "alice") })
+		c := playRTSPCounting(t, n, tok, packets[i])
+		defer c.Close()
+	}
+	poll.Until(t, "every viewer to receive video", func() bool {
+		for _, p := range packets {
+			if p.Load() < 20 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := up.Readers(); got != 1 {
+		t.Fatalf("the camera has %d readers with three nodes and three viewers; want 1", got)
+	}
+	owner := -1
+	for i, n := range nodes {
+		if _, ok := n.g.cluster.Load().Owns("cam1"); ok {
+			if owner >= 0 {
+				t.Fatalf("nodes %d and %d both own cam1", owner, i)
+			}
+			owner = i
+		}
+	}
+	if owner < 0 {
+		t.Fatal("no node owns cam1")
+	}
+	poll.Until(t, "the owner to record a segment", func() bool { return segments(dirs[owner]) >= 2 })
+	for i, d := range dirs {
+		if i != owner && segments(d) != 0 {
+			t.Fatalf("node %d, not the owner, recorded %d segments", i, segments(d))
+		}
+	}
+
+	// The owner stops (its leases are given back on the way out).
+	stopped := time.Now()
+	nodes[owner].g.Close()
+	var alive []int
+	for i := range nodes {
+		if i != owner {
+			alive = append(alive, i)
+		}
+	}
+	next := -1
+	poll.Until(t, "another node to own cam1", func() bool {
+		for _, i := range alive {
+			if _, ok := nodes[i].g.cluster.Load().Owns("cam1"); ok {
+				next = i
+				return true
+			}
+		}
+		return false
+	})
+	before := make([]int64, len(nodes))
+	for _, i := range alive {
+		before[i] = packets[i].Load()
+	}
+	poll.Until(t, "the surviving viewers to receive video again", func() bool {
+		for _, i := range alive {
+			if packets[i].Load() < before[i]+20 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("owner %s stopped; %s took cam1 and the surviving viewers had video again after %v",
+		nodes[owner].g.Config.Cluster.NodeID, nodes[next].g.Config.Cluster.NodeID, time.Since(stopped))
+	for _, i := range alive {
+		if nodes[i].g.Sessions().CountSubject("alice") != 1 {
+			t.Fatalf("node %d's viewer session did not survive the failover: %+v", i, nodes[i].g.Sessions().List())
+		}
+	}
+	poll.Until(t, "the camera to have one reader again", func() bool { return up.Readers() == 1 })
+	rec := segments(dirs[next])
+	poll.Until(t, "the new owner to record", func() bool { return segments(dirs[next]) > rec })
+}
