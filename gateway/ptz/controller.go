@@ -65,9 +65,11 @@ type Controller struct {
 
 	soap *soapClient
 
-	// mu guards endpoints: per camera id, the services found on the device.
-	mu        sync.Mutex
-	endpoints map[string]endpoints
+	// mu guards endpoints and snapshotURIs: per camera id, the services
+	// found on the device and its snapshot URI.
+	mu           sync.Mutex
+	endpoints    map[string]endpoints
+	snapshotURIs map[string]snapshotEndpoint
 }
 
 // endpoints is what discovery found on a camera, kept until a command to it
@@ -119,6 +121,7 @@ func (c *Controller) Initialize() error {
 	}
 	c.soap.timeout.Store(int64(c.Timeout))
 	c.endpoints = make(map[string]endpoints)
+	c.snapshotURIs = make(map[string]snapshotEndpoint)
 	return nil
 }
 
