@@ -27,6 +27,7 @@ import (
 	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/rtsp"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/snapshot"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/gateway/webrtc"
@@ -63,6 +64,9 @@ type Gateway struct {
 	archive  *archive.Store
 	recorder *recorder.Manager
 	links    *links.Service
+
+	snapshots *snapshot.Service
+	ffmpeg    *snapshot.FFmpeg
 
 	reloadMu      sync.Mutex // one Reload at a time
 	invalidations *invalidator
@@ -247,6 +251,9 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		return err
 	}
 	g.closers = append(g.closers, g.ptz.Close)
+	if err := g.startSnapshots(); err != nil {
+		return err
+	}
 	return g.startHTTP(cfg)
 }
 
@@ -280,8 +287,9 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 			g.whep.Handle(ctx, p[0], id)
 			return nil
 		},
-		Share: g.handleSharePage,
-		JWKS:  g.links.HandleJWKS,
+		Share:    g.handleSharePage,
+		Snapshot: g.handleSnapshot,
+		JWKS:     g.links.HandleJWKS,
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
 			"objects": g.handleObjectUpload,
