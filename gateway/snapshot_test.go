@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
 	"image/jpeg"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,72 @@ func TestSnapshotWithoutFFmpeg(t *testing.T) {
 	var msg struct{ Error string }
 	if err := json.Unmarshal(body, &msg); err != nil || code != 503 || hdr.Get("Retry-After") == "" || !strings.Contains(msg.Error, "ffmpeg") {
 		t.Fatalf("%d %q %s", code, hdr.Get("Retry-After"), body)
+	}
+}
+
+// fakeONVIFCamera answers just enough ONVIF for a snapshot (GetServices,
+// GetProfiles, GetSnapshotUri) and serves a w×h JPEG at /snap.jpg behind
+// Basic auth; fault makes every SOAP call fail.
+func fakeONVIFCamera(t *testing.T, w, h int, fault bool) *httptest.Server {
+	t.Helper()
+	var pic bytes.Buffer
+	if err := jpeg.Encode(&pic, image.NewGray(image.Rect(0, 0, w, h)), nil); err != nil {
+		t.Fatal(err)
+	}
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/snap.jpg" {
+			if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p" {
+				rw.Header().Set("WWW-Authenticate", `Basic realm="cam"`)
+				rw.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			rw.Header().Set("Content-Type", "image/jpeg")
+			_, _ = rw.Write(pic.Bytes())
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		body := ""
+		switch s := string(b); {
+		case fault:
+		case strings.Contains(s, "GetServices"):
+			body = `<tds:GetServicesResponse><tds:Service><tds:Namespace>http://www.onvif.org/ver10/media/wsdl</tds:Namespace><tds:XAddr>` + srv.URL + `/onvif/media</tds:XAddr></tds:Service></tds:GetServicesResponse>`
+		case strings.Contains(s, "GetProfiles"):
+			body = `<trt:GetProfilesResponse><trt:Profiles token="main"/></trt:GetProfilesResponse>`
+		case strings.Contains(s, "GetSnapshotUri"):
+			body = `<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>/snap.jpg</tt:Uri></trt:MediaUri></trt:GetSnapshotUriResponse>`
+		}
+		rw.Header().Set("Content-Type", "application/soap+xml")
+		if body == "" {
+			rw.WriteHeader(http.StatusInternalServerError)
+			body = `<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text xml:lang="en">fake camera</s:Text></s:Reason></s:Fault>`
+		}
+		fmt.Fprintf(rw, `<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" `+
+			`xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body>%s</s:Body></s:Envelope>`, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A camera with ONVIF configured gives its own JPEG; one whose ONVIF
+// fails still gives a snapshot, decoded from its stream.
+func TestSnapshotFromONVIF(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	good, broken := fakeONVIFCamera(t, 32, 24, false), fakeONVIFCamera(t, 32, 24, true)
+	for id, url := range map[string]string{"onvif": good.URL, "broken": broken.URL} {
+		mustCall(t, n, "PUT", "/devices/"+id, `{"site":"hq","kind":"camera","source":"builtin:demo","ptz":{"onvif_url":"`+url+`/onvif/device_service","username":"u","password":"p"}}`, 200)
+	}
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user","name":"Alice"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice", `{"subject":"alice","site":"hq","actions":["live"]}`, 200)
+	alice := viewerToken(t, "alice")
+	code, hdr, body := snapshotGet(t, n, "onvif", alice, "", false)
+	wantJPEG(t, code, hdr, body, 32, 24)
+	if hdr.Get("X-Snapshot-Source") != "onvif" {
+		t.Fatalf("source %q", hdr.Get("X-Snapshot-Source"))
+	}
+	code, hdr, body = snapshotGet(t, n, "broken", alice, "", false)
+	wantJPEG(t, code, hdr, body, 640, 360)
+	if hdr.Get("X-Snapshot-Source") != "keyframe" {
+		t.Fatalf("source %q", hdr.Get("X-Snapshot-Source"))
 	}
 }
