@@ -13,7 +13,8 @@ import (
 )
 
 // startSnapshots builds the snapshot service: ffmpeg for keyframes, the
-// PTZ controller's ONVIF client for cameras' own snapshots.
+// PTZ controller's ONVIF client for cameras' own snapshots, the archive
+// for snapshots from the recording.
 func (g *Gateway) startSnapshots() error {
 	ff := &snapshot.FFmpeg{}
 	if err := ff.Initialize(); err != nil {
@@ -23,7 +24,7 @@ func (g *Gateway) startSnapshots() error {
 		g.Logger.Warn("ffmpeg is not installed: snapshots of cameras without ONVIF answer 503 until it is on PATH")
 	}
 	g.ffmpeg = ff
-	g.snapshots = &snapshot.Service{Hub: g.hub, Decoder: ff, ONVIF: g.ptz, Logger: g.Logger.With("component", "snapshot")}
+	g.snapshots = &snapshot.Service{Hub: g.hub, Decoder: ff, ONVIF: g.ptz, Recordings: g.archive, Logger: g.Logger.With("component", "snapshot")}
 	return g.snapshots.Initialize()
 }
 
@@ -41,10 +42,11 @@ func (g *Gateway) handleSnapshot(ctx *fasthttp.RequestCtx, params ...string) err
 		return err
 	}
 	raw := viewerCredential(ctx)
+	var allow func(time.Time) error
 	if at.IsZero() {
 		_, err = g.access.AuthorizeSnapshot(ctx, raw, camID)
 	} else {
-		err = g.access.AuthorizeArchiveSnapshot(ctx, raw, camID, at)
+		allow, err = g.access.AuthorizeArchiveSnapshot(ctx, raw, camID, at)
 	}
 	if err != nil {
 		return err
@@ -61,7 +63,7 @@ func (g *Gateway) handleSnapshot(ctx *fasthttp.RequestCtx, params ...string) err
 		}
 		img, err = g.snapshots.Live(ctx, cam)
 	} else {
-		img, err = g.archiveSnapshot(ctx, camID, at)
+		img, err = g.snapshots.Recorded(ctx, camID, at, allow)
 	}
 	if err != nil {
 		return err
@@ -100,9 +102,4 @@ func viewerCredential(ctx *fasthttp.RequestCtx) string {
 		return string(t)
 	}
 	return httpapi.BearerToken(ctx)
-}
-
-// archiveSnapshot is the JPEG of the recorded keyframe at or before at.
-func (g *Gateway) archiveSnapshot(ctx *fasthttp.RequestCtx, camera string, at time.Time) (snapshot.Image, error) {
-	return snapshot.Image{}, fmt.Errorf("%w: snapshots from the recording are not served yet", httpjson.ErrNotFound)
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/internal/poll"
 )
 
 // snapshotGet fetches a camera's snapshot with tok in the query (or as a
@@ -178,4 +181,50 @@ func TestSnapshotFromONVIF(t *testing.T) {
 	if hdr.Get("X-Snapshot-Source") != "keyframe" {
 		t.Fatalf("source %q", hdr.Get("X-Snapshot-Source"))
 	}
+}
+
+// A snapshot from the recording: ?at= inside a recorded segment gives the
+// JPEG of the keyframe at or before it, decided with `archive` at the
+// keyframe's own recording time, so a link whose footage window starts
+// between that keyframe and at is refused like the segment would be.
+func TestSnapshotFromRecording(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.Archive.SegmentDuration = config.Duration(2 * time.Second)
+		c.Cameras[0].Record = true
+	})
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user","name":"Alice"}`, 200)
+	mustCall(t, n, "PUT", "/subjects/bob", `{"kind":"user","name":"Bob"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive"]}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
+	poll.Within(t, 30*time.Second, "2 segments indexed", func() bool {
+		return len(n.g.archive.Segments("cam1", time.Time{}, time.Now().Add(time.Hour))) >= 2
+	})
+	seg := n.g.archive.Segments("cam1", time.Time{}, time.Now().Add(time.Hour))[0]
+	at := seg.Start.Add(1500 * time.Millisecond)
+	q := "at=" + at.UTC().Format(time.RFC3339Nano)
+	alice := viewerToken(t, "alice")
+	code, hdr, body := snapshotGet(t, n, "cam1", alice, q, false)
+	wantJPEG(t, code, hdr, body, 640, 360)
+	taken, err := time.Parse(time.RFC3339Nano, hdr.Get("X-Snapshot-Time"))
+	if hdr.Get("X-Snapshot-Source") != "archive" || err != nil || taken.After(at) || at.Sub(taken) > 1100*time.Millisecond {
+		t.Fatalf("source %q, keyframe at %v for %v", hdr.Get("X-Snapshot-Source"), taken, at)
+	}
+	if code, _, body := snapshotGet(t, n, "cam1", viewerToken(t, "bob"), q, false); code != 403 {
+		t.Fatalf("live only, snapshot from the recording: %d %s", code, body)
+	}
+	if code, _, body := snapshotGet(t, n, "cam1", alice, "at="+time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), false); code != 404 {
+		t.Fatalf("no recording then: %d %s", code, body)
+	}
+
+	from, to := taken.Add(time.Millisecond), at.Add(time.Minute)
+	mk := func(from, to time.Time) string {
+		out := mustCall(t, n, "POST", "/links", fmt.Sprintf(`{"device":"cam1","actions":["archive"],"not_after":%q,"footage_from":%q,"footage_to":%q}`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)), 201)
+		return out["token"].(string)
+	}
+	if code, _, body := snapshotGet(t, n, "cam1", mk(from, to), q, false); code != 403 {
+		t.Fatalf("keyframe before the link's footage window: %d %s", code, body)
+	}
+	code, hdr, body = snapshotGet(t, n, "cam1", mk(taken, to), q, false)
+	wantJPEG(t, code, hdr, body, 640, 360)
 }

@@ -33,8 +33,20 @@ func (s *Service) AuthorizeSnapshot(ctx context.Context, raw, camera string) (Pr
 
 // AuthorizeArchiveSnapshot decides a snapshot of the recording at footage:
 // `archive` for that footage time, with every rule a segment request has
-// (grant windows, footage_within, a link's footage window).
-func (s *Service) AuthorizeArchiveSnapshot(ctx context.Context, raw, camera string, footage time.Time) error {
-	_, err := Archive{S: s}.Authorize(ctx, raw, camera, "archive", footage)
-	return err
+// (grant windows, footage_within, a link's footage window), so a refusal
+// has the archive's status. The returned allow decides, at the same
+// request instant, the recording time of the keyframe actually shown,
+// which may lie before at.
+func (s *Service) AuthorizeArchiveSnapshot(ctx context.Context, raw, camera string, at time.Time) (allow func(footage time.Time) error, err error) {
+	gr, err := Archive{S: s}.Begin(ctx, raw, camera, "archive")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := gr.Allow(at); err != nil {
+		return nil, err
+	}
+	return func(footage time.Time) error {
+		_, err := gr.Allow(footage)
+		return err
+	}, nil
 }

@@ -73,6 +73,9 @@ type Service struct {
 	// ONVIF fetches cameras' own snapshots (optional: without it every
 	// snapshot is decoded from the stream).
 	ONVIF CameraSnapshots
+	// Recordings gives snapshots from the recording (optional: without it
+	// ?at= finds no recording).
+	Recordings Recordings
 	// ONVIFMaxAge is how long a camera's own snapshot is served again
 	// (default 1 s): the camera has no keyframe identity to cache on.
 	ONVIFMaxAge time.Duration
@@ -84,10 +87,12 @@ type Service struct {
 	// Logger (default: discard).
 	Logger *slog.Logger
 
-	flight singleflight.Group
-	mu     sync.Mutex        // guards live and onvif
-	live   map[string]*entry // camera → its latest decoded keyframe
-	onvif  map[string]*entry // camera → its latest own snapshot
+	flight   singleflight.Group
+	mu       sync.Mutex               // guards the maps below
+	live     map[string]*entry        // camera → its latest decoded keyframe
+	onvif    map[string]*entry        // camera → its latest own snapshot
+	recorded map[string]*entry        // segment and keyframe → its JPEG
+	segKeys  map[string]*recordedKeys // segment → its keyframes' times
 }
 
 // entry is one cached snapshot; it is never changed once stored.
@@ -122,6 +127,8 @@ func (s *Service) Initialize() error {
 	}
 	s.live = map[string]*entry{}
 	s.onvif = map[string]*entry{}
+	s.recorded = map[string]*entry{}
+	s.segKeys = map[string]*recordedKeys{}
 	return nil
 }
 
