@@ -176,6 +176,8 @@ camgate demo is running (data in %s). Copy-paste:
   %s
   # HLS for players such as ffplay, VLC, Safari, hls.js:
   ffplay "%s/hls/demo/index.m3u8?token=%s"
+  # A JPEG of the camera's latest keyframe (decoded by ffmpeg):
+  curl -o demo.jpg "%s/cameras/demo/snapshot.jpg?token=%s"
 
   # The API (admin key):
   curl -H "Authorization: Bearer %s" %s/devices
@@ -190,7 +192,7 @@ camgate demo is running (data in %s). Copy-paste:
   # More viewer tokens:  go run ./cmd/camgate token --sub alice --ttl 1h
 
 Press Ctrl-C to stop.
-`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob, shareURL, web, alice,
+`, cfg.DataDir, rtsp, alice, alice, hostPort(g.RTSPAddr()), rtsp, bob, shareURL, web, alice, api, alice,
 		adminKey, api, adminKey, api, adminKey, api, adminKey, api, adminKey, api)
 }
 
