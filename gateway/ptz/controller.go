@@ -42,6 +42,9 @@ type Result struct {
 	Op         string    `json:"op"`
 	Holder     Holder    `json:"holder"`
 	LeaseUntil time.Time `json:"lease_until"`
+	// TookOverFrom is the holder this command took the camera from (a
+	// higher-priority take-over), when it did.
+	TookOverFrom *Holder `json:"took_over_from,omitempty"`
 }
 
 // Controller sends PTZ commands to cameras for lease holders. Set the fields,
@@ -174,7 +177,7 @@ func (c *Controller) Do(ctx context.Context, cam Camera, h Holder, cmd Command) 
 		return Result{}, err
 	}
 	c.Logger.Debug("ptz command", "camera", cam, "op", op, "holder", h.ID, "kind", h.Kind)
-	return Result{Camera: cam.ID, Op: cmd.Op, Holder: h, LeaseUntil: lease.Until}, nil
+	return Result{Camera: cam.ID, Op: cmd.Op, Holder: h, LeaseUntil: lease.Until, TookOverFrom: lease.TakenFrom}, nil
 }
 
 // Presets lists the camera's presets. It does not take the lease: it moves
