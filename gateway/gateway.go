@@ -21,6 +21,7 @@ import (
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
+	"github.com/camgate/camgate/gateway/events"
 	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
@@ -66,6 +67,7 @@ type Gateway struct {
 	links    *links.Service
 
 	snapshots *snapshot.Service
+	events    *events.Service
 	ffmpeg    *snapshot.FFmpeg
 
 	reloadMu      sync.Mutex // one Reload at a time
@@ -254,7 +256,18 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 	if err := g.startSnapshots(); err != nil {
 		return err
 	}
-	return g.startHTTP(cfg)
+	closeEvents, err := g.startEvents()
+	if err != nil {
+		return err
+	}
+	if err := g.startHTTP(cfg); err != nil {
+		closeEvents()
+		return err
+	}
+	// Open event streams end before the HTTP front closes (closers run
+	// newest first), which would otherwise wait for them.
+	g.closers = append(g.closers, closeEvents)
+	return nil
 }
 
 // startHTTP opens the HTTP front: the API and the viewer endpoints.
@@ -263,7 +276,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 		Address:      cfg.HTTP.Listen,
 		TLSConfig:    g.tlsConfig(),
 		MaxBodyBytes: int(cfg.HTTP.MaxBodyBytes),
-		Authz:        g.authz,
+		Authz:        notifyingAuthz{g},
 		Access:       g.access,
 		Sessions:     g.sessionsAPI(),
 		Metrics: func(ctx *fasthttp.RequestCtx) {
@@ -297,6 +310,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				return g.links.HandleAPI(ctx, p.Caller(), parts)
 			},
 			"link-keys": g.handleLinkKeys,
+			"events":    g.events.HandleAPI,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {

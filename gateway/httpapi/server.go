@@ -376,11 +376,11 @@ func (notServed) Error() string        { return "not handled" }
 func (notServed) Is(target error) bool { return target == httpjson.ErrNotFound }
 
 // gatewayServed reports whether /api/v1/<parts...> belongs to a gateway
-// component (share links, sessions, cameras, metrics, device media
+// component (share links, sessions, cameras, metrics, the event feed, device media
 // objects) rather than to authz's API.
 func gatewayServed(parts []string) bool {
 	switch parts[0] {
-	case "links", "sessions", "cameras", "metrics":
+	case "links", "sessions", "cameras", "metrics", "events":
 		return true
 	case "devices":
 		return len(parts) >= 3 && parts[2] == "objects"
