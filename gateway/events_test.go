@@ -206,3 +206,32 @@ func takeoverResult() ptz.Result {
 	return ptz.Result{Camera: "cam1", Op: "move", Holder: ptz.Holder{ID: "pm", Kind: ptz.KindPrivacyManager},
 		TookOverFrom: &ptz.Holder{ID: "alice", Kind: ptz.KindUser}}
 }
+
+// Admins see the events of the devices within their reach, with
+// devices:read; a share-link token is no API caller (401); a viewer with
+// nothing sees an empty feed, not an error.
+func TestNoticesScopedForAdminsAndLinks(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, "PUT", "/roles/ops", `{"actions":[],"sections":["devices:read","devices:write"],"individual_access":true}`, 200)
+	mustCall(t, n, "PUT", "/roles/nodev", `{"actions":[],"sections":["grants:read"]}`, 200)
+	ops := mustCall(t, n, "PUT", "/admins/ops", `{"roles":["ops"]}`, 200)["key"].(string)
+	nodev := mustCall(t, n, "PUT", "/admins/nodev", `{"roles":["nodev"]}`, 200)["key"].(string)
+	if code, out := n.callAs(t, ops, "PUT", "/devices/own1", `{"site":"hq","kind":"camera","source":"builtin:demo"}`); code/100 != 2 {
+		t.Fatalf("ops creates own1: %d %v", code, out)
+	}
+	mustCall(t, n, "POST", "/devices/cam1/alarm", "", 200)
+	mustCall(t, n, "POST", "/devices/own1/alarm", "", 200)
+	if evs := eventPage(t, n, ops, ""); len(evs) != 1 || evs[0].Device != "own1" {
+		t.Fatalf("ops (individual access) sees %+v, want own1's alarm only", evs)
+	}
+	if evs := eventPage(t, n, nodev, ""); len(evs) != 0 {
+		t.Fatalf("an admin without devices:read sees %+v", evs)
+	}
+	if evs := eventPage(t, n, viewerToken(t, "nobody"), ""); len(evs) != 0 {
+		t.Fatalf("a viewer without notices sees %+v", evs)
+	}
+	link := mustCall(t, n, "POST", "/links", `{"device":"cam1","actions":["live"],"not_after":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)["token"].(string)
+	if code, _ := n.callAs(t, link, "GET", "/events", ""); code != 401 {
+		t.Fatalf("a share-link token reading the feed: %d, want 401", code)
+	}
+}
