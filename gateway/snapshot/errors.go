@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/camgate/camgate/internal/httpjson"
@@ -25,6 +24,3 @@ var (
 	// ErrUnsupportedCodec: the camera's video codec has no snapshot decoder.
 	ErrUnsupportedCodec = fmt.Errorf("%w: snapshots need H264 or H265 video", httpjson.ErrUnsupportedMediaType)
 )
-
-// errNoFootage: no recording covers the requested instant.
-var errNoFootage = errors.New("no recording covers this instant")
