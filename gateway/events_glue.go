@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/authz"
+	"github.com/camgate/camgate/authz/redisstore"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/events"
 	"github.com/camgate/camgate/gateway/ptz"
@@ -25,8 +26,16 @@ const eventsRetention = 7 * 24 * time.Hour
 func (g *Gateway) startEvents() (func(), error) {
 	var st events.Store
 	if g.redis != nil {
-		rs := &events.RedisStore{Client: g.redis.client, TTL: eventsRetention}
+		// The feed is followed on a connection of its own that blocks
+		// until an event arrives: an idle node sends Redis nothing for it
+		// (TestRedisRoundTrips), and a new event reaches every node at once.
+		tail, err := redisstore.NewClient(g.Config.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		rs := &events.RedisStore{Client: g.redis.client, Tail: tail, TTL: eventsRetention, Block: -1}
 		if err := rs.Initialize(); err != nil {
+			_ = tail.Close()
 			return nil, err
 		}
 		st = rs

@@ -92,9 +92,13 @@ func (s *Service) Initialize() error {
 	return nil
 }
 
-// Close ends every stream and stops following the store.
+// Close ends every stream and stops following the store (a store whose
+// Wait blocks until an event arrives is unblocked).
 func (s *Service) Close() {
 	s.cancel()
+	if u, ok := s.Store.(interface{ Unblock() }); ok {
+		u.Unblock()
+	}
 	s.wg.Wait()
 }
 

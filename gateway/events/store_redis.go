@@ -24,8 +24,13 @@ type RedisStore struct {
 	MaxLen int64
 	// TTL is the key's lifetime after the last append (default 7 days).
 	TTL time.Duration
-	// Block bounds one XREAD BLOCK of Wait (default 5 s).
+	// Block bounds one XREAD BLOCK of Wait (default 5 s). Negative: Wait
+	// blocks until an event arrives (XREAD BLOCK 0), so an idle node sends
+	// Redis nothing; then Tail must be a connection of its own, which
+	// Unblock closes.
 	Block time.Duration
+	// Tail is the client Wait reads with (default Client).
+	Tail redis.UniversalClient
 }
 
 // Initialize applies the defaults.
@@ -42,8 +47,14 @@ func (r *RedisStore) Initialize() error {
 	if r.TTL <= 0 {
 		r.TTL = 7 * 24 * time.Hour
 	}
-	if r.Block <= 0 {
+	if r.Block == 0 {
 		r.Block = 5 * time.Second
+	}
+	if r.Tail == nil {
+		if r.Block < 0 {
+			return errors.New("events: a RedisStore that blocks until an event arrives needs a Tail client of its own")
+		}
+		r.Tail = r.Client
 	}
 	return nil
 }
@@ -100,7 +111,8 @@ func (r *RedisStore) Wait(ctx context.Context, after string, limit int) ([]Event
 	if after == "" {
 		after = "0-0"
 	}
-	res, err := r.Client.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Key, after}, Count: int64(limit), Block: r.Block}).Result()
+	block := max(r.Block, 0) // XREAD BLOCK 0: until an entry arrives
+	res, err := r.Tail.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Key, after}, Count: int64(limit), Block: block}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
@@ -179,5 +191,17 @@ func (r *RedisStore) ParseCursor(s string) (string, error) {
 	return strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq, 10), nil
 }
 
-// Close implements Store (the client is the gateway's).
-func (r *RedisStore) Close() error { return nil }
+// Unblock ends a Wait blocked forever: it closes Tail when Tail is a
+// client of its own.
+func (r *RedisStore) Unblock() {
+	if r.Tail != nil && r.Tail != r.Client {
+		_ = r.Tail.Close()
+	}
+}
+
+// Close implements Store: Tail when it is the store's own (Client is
+// the caller's).
+func (r *RedisStore) Close() error {
+	r.Unblock()
+	return nil
+}

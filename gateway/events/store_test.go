@@ -26,8 +26,9 @@ func backends(t *testing.T, fn func(t *testing.T, open func() Store)) {
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t, redistest.Options{})
 		fn(t, func() Store {
-			c := srv.Client()
-			st := &RedisStore{Client: c, Block: 200 * time.Millisecond}
+			// The gateway's form: a tail connection of its own, blocked
+			// until an event arrives.
+			st := &RedisStore{Client: srv.Client(), Tail: srv.Client(), Block: -1}
 			if err := st.Initialize(); err != nil {
 				t.Fatal(err)
 			}
