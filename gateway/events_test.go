@@ -230,6 +230,12 @@ func TestNoticesScopedForAdminsAndLinks(t *testing.T) {
 	if evs := eventPage(t, n, viewerToken(t, "nobody"), ""); len(evs) != 0 {
 		t.Fatalf("a viewer without notices sees %+v", evs)
 	}
+	// A privacy manager of the site sees its devices' events with no grant.
+	mustCall(t, n, "PUT", "/subjects/pm", `{"kind":"user","name":"PM"}`, 200)
+	mustCall(t, n, "PUT", "/sites/hq", `{"name":"hq","privacy_managers":["pm"]}`, 200)
+	if evs := eventPage(t, n, viewerToken(t, "pm"), ""); len(evs) != 2 {
+		t.Fatalf("the privacy manager of hq sees %+v, want both alarms", evs)
+	}
 	link := mustCall(t, n, "POST", "/links", `{"device":"cam1","actions":["live"],"not_after":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)["token"].(string)
 	if code, _ := n.callAs(t, link, "GET", "/events", ""); code != 401 {
 		t.Fatalf("a share-link token reading the feed: %d, want 401", code)
