@@ -115,5 +115,6 @@ func (g *Gateway) handleObjectUpload(ctx *fasthttp.RequestCtx, p access.Principa
 	if !g.archive.Handle(ctx) {
 		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
 	}
+	g.notifyObject(ctx, p.String(), parts[1])
 	return nil
 }

@@ -20,17 +20,18 @@ import (
 
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
-	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/cluster"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/gateway/creds"
+	"github.com/camgate/camgate/gateway/events"
 	"github.com/camgate/camgate/gateway/hls"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/rtsp"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/snapshot"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/gateway/webrtc"
 	"github.com/camgate/camgate/links"
@@ -67,6 +68,10 @@ type Gateway struct {
 	recorder *recorder.Manager
 	links    *links.Service
 	creds    *creds.Service
+
+	snapshots *snapshot.Service
+	events    *events.Service
+	ffmpeg    *snapshot.FFmpeg
 
 	reloadMu      sync.Mutex // one Reload at a time
 	recMu         sync.Mutex // one syncRecorders at a time (invalidations, cluster ownership)
@@ -266,7 +271,21 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		return err
 	}
 	g.closers = append(g.closers, g.ptz.Close)
-	return g.startHTTP(cfg)
+	if err := g.startSnapshots(); err != nil {
+		return err
+	}
+	closeEvents, err := g.startEvents()
+	if err != nil {
+		return err
+	}
+	if err := g.startHTTP(cfg); err != nil {
+		closeEvents()
+		return err
+	}
+	// Open event streams end before the HTTP front closes (closers run
+	// newest first), which would otherwise wait for them.
+	g.closers = append(g.closers, closeEvents)
+	return nil
 }
 
 // startHTTP opens the HTTP front: the API and the viewer endpoints.
@@ -275,7 +294,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 		Address:      cfg.HTTP.Listen,
 		TLSConfig:    g.tlsConfig(),
 		MaxBodyBytes: int(cfg.HTTP.MaxBodyBytes),
-		Authz:        jsonapi.Handler{Service: g.authz},
+		Authz:        notifyingAuthz{g},
 		Access:       g.access,
 		Sessions:     g.sessionsAPI(),
 		Metrics: func(ctx *fasthttp.RequestCtx) {
@@ -299,8 +318,9 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 			g.whep.Handle(ctx, p[0], id)
 			return nil
 		},
-		Share: g.handleSharePage,
-		JWKS:  g.links.HandleJWKS,
+		Share:    g.handleSharePage,
+		Snapshot: g.handleSnapshot,
+		JWKS:     g.links.HandleJWKS,
 		API: map[string]httpapi.APIHandler{
 			"cameras": g.handleCameras,
 			"objects": g.handleObjectUpload,
@@ -309,6 +329,7 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 			},
 			"link-keys":          g.handleLinkKeys,
 			"stream-credentials": g.handleStreamCredentials,
+			"events":             g.events.HandleAPI,
 		},
 	}
 	if err := g.http.Initialize(); err != nil {

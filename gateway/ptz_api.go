@@ -62,6 +62,7 @@ func (g *Gateway) handleCameras(ctx *fasthttp.RequestCtx, p access.Principal, pa
 	if err != nil {
 		return err
 	}
+	g.notifyTakeover(camID, res)
 	httpjson.WriteJSON(ctx, fasthttp.StatusOK, res)
 	return nil
 }

@@ -425,6 +425,9 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"limits.max_sessions_per_camera": {
 			change: func(c *config.Config) { c.Limits.MaxSessionsPerCamera = 1 },
 			observe: func(t *testing.T, n *node) {
+				// The node is shared: an earlier case's session ends
+				// asynchronously after its client closed.
+				poll.Until(t, "earlier cases' sessions to end", func() bool { return n.g.Sessions().Len() == 0 })
 				c := playRTSP(t, n, viewerToken(t, "alice"))
 				defer c.Close()
 				if code := rtspStatus(t, n, viewerToken(t, "bob")); code != 429 {

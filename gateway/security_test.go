@@ -96,6 +96,8 @@ func edgeStatuses(t *testing.T, n *node, camera, tok, offer string) map[string]i
 	now := time.Now().UTC()
 	q := "?start=" + now.Add(-time.Hour).Format(time.RFC3339) + "&end=" + now.Format(time.RFC3339) + "&token=" + tok
 	out["archive"], _, _ = httpStatus(t, "GET", base+"/archive/"+camera+"/index.m3u8"+q, "", "")
+	out["snapshot"], _, _ = httpStatus(t, "GET", base+"/api/v1/cameras/"+camera+"/snapshot.jpg?token="+tok, "", "")
+	out["snapshot at"], _, _ = httpStatus(t, "GET", base+"/api/v1/cameras/"+camera+"/snapshot.jpg?at="+now.Add(-time.Minute).Format(time.RFC3339)+"&token="+tok, "", "")
 	return out
 }
 
@@ -146,6 +148,7 @@ func TestFullLinkIs429OnEveryLiveEdge(t *testing.T) {
 		t.Error("HLS 429 without Retry-After")
 	}
 	got["whep"], _, _ = httpStatus(t, "POST", base+"/whep/cam1", tok, offer)
+	got["snapshot"], _, _ = httpStatus(t, "GET", base+"/api/v1/cameras/cam1/snapshot.jpg?token="+tok, "", "")
 	for edge, c := range got {
 		if c != 429 {
 			t.Errorf("%s answered %d for a full link, want 429", edge, c)

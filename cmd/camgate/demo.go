@@ -213,6 +213,8 @@ camgate demo is running (data in %s). Copy-paste:
   %s
   # HLS for players such as ffplay, VLC, Safari, hls.js:
   ffplay "%s/hls/demo/index.m3u8?token=%s"
+  # A JPEG of the camera's latest keyframe (decoded by ffmpeg):
+  curl -o demo.jpg "%s/cameras/demo/snapshot.jpg?token=%s"
 
   # The API (admin key):
   curl -H "Authorization: Bearer %s" %s/devices
@@ -227,7 +229,7 @@ camgate demo is running (data in %s). Copy-paste:
   # More viewer tokens:  go run ./cmd/camgate token --sub alice --ttl 1h
 
 Press Ctrl-C to stop.
-`, cfg.DataDir, rtsp, alice, d.user, d.pass, hostPort(g.RTSPAddr()), rtspPort(g.RTSPAddr()), d.user, d.pass, rtsp, bob, d.shareURL, web, alice,
+`, cfg.DataDir, rtsp, alice, d.user, d.pass, hostPort(g.RTSPAddr()), rtspPort(g.RTSPAddr()), d.user, d.pass, rtsp, bob, d.shareURL, web, alice, api, alice,
 		adminKey, api, adminKey, api, adminKey, api, adminKey, api, adminKey, api)
 }
 

@@ -84,6 +84,11 @@ type Server struct {
 	Share   Handler                              // /s/{token}
 	JWKS    func(ctx *fasthttp.RequestCtx) error // /.well-known/jwks.json
 	API     map[string]APIHandler                // /api/v1/{kind}/... served by the gateway (links, cameras, ...)
+	// Snapshot serves /api/v1/cameras/{camera}/snapshot.jpg (optional). It
+	// is routed before the API's authentication: a snapshot is a viewer
+	// endpoint (viewer or share-link token, ?token= or Bearer) that the
+	// enforcement point decides like every live edge; authz never sees it.
+	Snapshot Handler
 	// Metrics writes the Prometheus text exposition.
 	Metrics func(ctx *fasthttp.RequestCtx)
 	// Ready reports whether the node can serve (nil = ready).
@@ -244,6 +249,8 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) error {
 		s.Metrics(ctx)
 	case n == 2 && first == ".well-known" && parts[1] == "jwks.json" && s.JWKS != nil:
 		return s.JWKS(ctx)
+	case n == 5 && first == "api" && parts[1] == "v1" && parts[2] == "cameras" && parts[4] == "snapshot.jpg" && s.Snapshot != nil:
+		return s.Snapshot(ctx, parts[3])
 	case n >= 2 && first == "api" && parts[1] == "v1":
 		return s.api(ctx, parts[2:])
 	case first == "hls" && n == 3 && s.HLS != nil:
@@ -370,11 +377,11 @@ func (notServed) Error() string        { return "not handled" }
 func (notServed) Is(target error) bool { return target == httpjson.ErrNotFound }
 
 // gatewayServed reports whether /api/v1/<parts...> belongs to a gateway
-// component (share links, sessions, cameras, metrics, device media
+// component (share links, sessions, cameras, metrics, the event feed, device media
 // objects) rather than to authz's API.
 func gatewayServed(parts []string) bool {
 	switch parts[0] {
-	case "links", "sessions", "cameras", "metrics", "stream-credentials":
+	case "links", "sessions", "cameras", "metrics", "stream-credentials", "events":
 		return true
 	case "devices":
 		return len(parts) >= 3 && parts[2] == "objects"

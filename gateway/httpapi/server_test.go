@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/jsonapi"
 	"github.com/camgate/camgate/gateway/access"
@@ -213,5 +215,31 @@ func TestGatewayEndpointsNeverReachAuthz(t *testing.T) {
 		if fa.last != (authz.Caller{}) {
 			t.Errorf("%s %s reached authz as %v", tc.method, tc.path, fa.last)
 		}
+	}
+}
+
+// The snapshot route reaches its handler before the API authenticates (a
+// share-link token is no API caller but may take a snapshot), with the
+// camera id unescaped, and never reaches authz; other depths under
+// /api/v1/cameras stay the API's.
+func TestSnapshotRoute(t *testing.T) {
+	s, base, fa := newServer(t)
+	var got []string
+	s.Snapshot = func(ctx *fasthttp.RequestCtx, p ...string) error {
+		got = append(got, p...)
+		ctx.SetBodyString("jpeg")
+		return nil
+	}
+	if code, body := do(t, "GET", base+"/api/v1/cameras/cam%201/snapshot.jpg?token=link", "", ""); code != 200 || body != "jpeg" {
+		t.Fatalf("%d %s", code, body)
+	}
+	if len(got) != 1 || got[0] != "cam 1" {
+		t.Fatalf("handler got %q", got)
+	}
+	if code, _ := do(t, "GET", base+"/api/v1/cameras/cam1/x/snapshot.jpg", "", ""); code != 401 {
+		t.Fatalf("another depth: %d, want the API's 401", code)
+	}
+	if fa.last != (authz.Caller{}) {
+		t.Fatalf("authz saw %+v", fa.last)
 	}
 }

@@ -42,6 +42,9 @@ type Result struct {
 	Op         string    `json:"op"`
 	Holder     Holder    `json:"holder"`
 	LeaseUntil time.Time `json:"lease_until"`
+	// TookOverFrom is the holder this command took the camera from (a
+	// higher-priority take-over), when it did.
+	TookOverFrom *Holder `json:"took_over_from,omitempty"`
 }
 
 // Controller sends PTZ commands to cameras for lease holders. Set the fields,
@@ -65,9 +68,11 @@ type Controller struct {
 
 	soap *soapClient
 
-	// mu guards endpoints: per camera id, the services found on the device.
-	mu        sync.Mutex
-	endpoints map[string]endpoints
+	// mu guards endpoints and snapshotURIs: per camera id, the services
+	// found on the device and its snapshot URI.
+	mu           sync.Mutex
+	endpoints    map[string]endpoints
+	snapshotURIs map[string]snapshotEndpoint
 }
 
 // endpoints is what discovery found on a camera, kept until a command to it
@@ -119,6 +124,7 @@ func (c *Controller) Initialize() error {
 	}
 	c.soap.timeout.Store(int64(c.Timeout))
 	c.endpoints = make(map[string]endpoints)
+	c.snapshotURIs = make(map[string]snapshotEndpoint)
 	return nil
 }
 
@@ -171,7 +177,7 @@ func (c *Controller) Do(ctx context.Context, cam Camera, h Holder, cmd Command) 
 		return Result{}, err
 	}
 	c.Logger.Debug("ptz command", "camera", cam, "op", op, "holder", h.ID, "kind", h.Kind)
-	return Result{Camera: cam.ID, Op: cmd.Op, Holder: h, LeaseUntil: lease.Until}, nil
+	return Result{Camera: cam.ID, Op: cmd.Op, Holder: h, LeaseUntil: lease.Until, TookOverFrom: lease.TakenFrom}, nil
 }
 
 // Presets lists the camera's presets. It does not take the lease: it moves

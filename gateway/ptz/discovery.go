@@ -41,12 +41,29 @@ type mediaService struct {
 // GetServices, or GetCapabilities on devices that fault on it (older than
 // ONVIF 2.0).
 func (c *Controller) services(ctx context.Context, cam Camera) (string, mediaService, error) {
-	var (
-		ptzAddr string
-		media   mediaService
-	)
+	ptzAddr, media, err := c.deviceServices(ctx, cam)
+	if err != nil {
+		return "", media, err
+	}
+	if ptzAddr == "" {
+		return "", media, &CameraError{Op: "GetServices", Reason: "the device offers no PTZ service"}
+	}
+	if media.url == "" {
+		return "", media, &CameraError{Op: "GetServices", Reason: "the device offers no media service"}
+	}
+	ptzURL, err := resolveXAddr(cam.OnvifURL, ptzAddr)
+	if err != nil {
+		return "", media, err
+	}
+	media.url, err = resolveXAddr(cam.OnvifURL, media.url)
+	return ptzURL, media, err
+}
+
+// deviceServices returns the PTZ and media service addresses the device
+// lists, unresolved, either possibly empty.
+func (c *Controller) deviceServices(ctx context.Context, cam Camera) (ptzAddr string, media mediaService, err error) {
 	var svc getServicesResp
-	err := c.soap.call(ctx, cam.OnvifURL, creds(cam), nsDevice, "GetServices", &getServicesReq{}, &svc)
+	err = c.soap.call(ctx, cam.OnvifURL, creds(cam), nsDevice, "GetServices", &getServicesReq{}, &svc)
 	var camErr *CameraError
 	switch {
 	case err == nil:
@@ -74,18 +91,7 @@ func (c *Controller) services(ctx context.Context, cam Camera) (string, mediaSer
 	default:
 		return "", media, err
 	}
-	if ptzAddr == "" {
-		return "", media, &CameraError{Op: "GetServices", Reason: "the device offers no PTZ service"}
-	}
-	if media.url == "" {
-		return "", media, &CameraError{Op: "GetServices", Reason: "the device offers no media service"}
-	}
-	ptzURL, err := resolveXAddr(cam.OnvifURL, ptzAddr)
-	if err != nil {
-		return "", media, err
-	}
-	media.url, err = resolveXAddr(cam.OnvifURL, media.url)
-	return ptzURL, media, err
+	return ptzAddr, media, nil
 }
 
 // resolveXAddr accepts absolute http(s) service addresses and resolves

@@ -26,4 +26,9 @@
 // place: *FieldError → 400, ErrCommandTooLarge → 413, ErrNotConfigured → 404,
 // *ErrLeaseHeld → 409 (with holder and until), ErrCamera → 502 (with the
 // camera's fault reason), ErrUnreachable → 502, ErrTimeout → 504.
+//
+// The same ONVIF client fetches a camera's own JPEG for snapshots
+// (Snapshot: the media service's GetSnapshotUri, then an HTTP GET with
+// Basic or Digest auth, credentials sent only to the device's host); it
+// takes no lease.
 package ptz

@@ -24,6 +24,9 @@ type fakeDevice struct {
 	block              bool // never answers until the client gives up
 	profiles           string
 	presets            string
+	snapshotURI        string // GetSnapshotUri's answer (default: this device's /snapshot.jpg)
+	snapshotBasic      bool   // ask for Basic instead of Digest on /snapshot.jpg
+	snapshots          int    // snapshot GETs answered with the JPEG
 
 	srv     *httptest.Server
 	unblock chan struct{} // closed at cleanup so a blocked handler lets the server close
@@ -130,6 +133,12 @@ type fakeEnvelope struct {
 		Stop            *fakePTZReq `xml:"http://www.onvif.org/ver20/ptz/wsdl Stop"`
 		GotoPreset      *fakePTZReq `xml:"http://www.onvif.org/ver20/ptz/wsdl GotoPreset"`
 		GetPresets      *fakePTZReq `xml:"http://www.onvif.org/ver20/ptz/wsdl GetPresets"`
+		Snapshot10      *struct {
+			ProfileToken string `xml:"http://www.onvif.org/ver10/media/wsdl ProfileToken"`
+		} `xml:"http://www.onvif.org/ver10/media/wsdl GetSnapshotUri"`
+		Snapshot20 *struct {
+			ProfileToken string `xml:"http://www.onvif.org/ver20/media/wsdl ProfileToken"`
+		} `xml:"http://www.onvif.org/ver20/media/wsdl GetSnapshotUri"`
 	} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
 }
 
@@ -137,6 +146,10 @@ func (d *fakeDevice) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.requests++
 	d.mu.Unlock()
+	if r.Method == http.MethodGet && r.URL.Path == "/snapshot.jpg" {
+		d.serveSnapshot(w, r)
+		return
+	}
 	raw, _ := io.ReadAll(r.Body)
 	if d.block {
 		select {
@@ -232,6 +245,12 @@ func (d *fakeDevice) dispatch(path string, env *fakeEnvelope) (op, ns, body stri
 	case path == "/onvif/media2" && b.GetProfiles20 != nil:
 		return "GetProfiles", "http://www.onvif.org/ver20/media/wsdl", `<tr2:GetProfilesResponse><tr2:Profiles token="m2" fixed="true"><tr2:Name>m2</tr2:Name>` +
 			`<tr2:Configurations><tr2:PTZ token="p"/></tr2:Configurations></tr2:Profiles></tr2:GetProfilesResponse>`, nil
+	case path == "/onvif/media" && b.Snapshot10 != nil && b.Snapshot10.ProfileToken != "":
+		return "GetSnapshotUri", "http://www.onvif.org/ver10/media/wsdl", `<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>` + d.snapshotAt() +
+			`</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect></trt:MediaUri></trt:GetSnapshotUriResponse>`, &fakeOp{Profile: b.Snapshot10.ProfileToken}
+	case path == "/onvif/media2" && b.Snapshot20 != nil && b.Snapshot20.ProfileToken != "":
+		return "GetSnapshotUri", "http://www.onvif.org/ver20/media/wsdl", `<tr2:GetSnapshotUriResponse><tr2:Uri>` + d.snapshotAt() +
+			`</tr2:Uri></tr2:GetSnapshotUriResponse>`, &fakeOp{Profile: b.Snapshot20.ProfileToken}
 	case path != "/onvif/ptz":
 		return "", "", "", nil
 	case b.ContinuousMove != nil:

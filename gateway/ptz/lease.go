@@ -55,6 +55,9 @@ type Lease struct {
 	Camera string    `json:"camera"`
 	Holder Holder    `json:"holder"`
 	Until  time.Time `json:"until"`
+	// TakenFrom is the holder whose unexpired lease this one took over
+	// (set by TryAcquire only, never stored).
+	TakenFrom *Holder `json:"-"`
 }
 
 // ErrLeaseHeld is returned when another holder of equal or higher priority
@@ -87,10 +90,16 @@ type LeaseStore interface {
 // current lease (ok=false when none), it returns the lease to store, or the
 // refusal.
 func decideLease(cur Lease, ok bool, camera string, h Holder, ttl time.Duration, now time.Time) (Lease, error) {
-	if ok && now.Before(cur.Until) && !cur.Holder.Same(h) && h.Priority <= cur.Holder.Priority {
+	held := ok && now.Before(cur.Until) && !cur.Holder.Same(h)
+	if held && h.Priority <= cur.Holder.Priority {
 		return Lease{}, &ErrLeaseHeld{Holder: cur.Holder, Until: cur.Until}
 	}
-	return Lease{Camera: camera, Holder: h, Until: now.Add(ttl)}, nil
+	l := Lease{Camera: camera, Holder: h, Until: now.Add(ttl)}
+	if held {
+		prev := cur.Holder
+		l.TakenFrom = &prev
+	}
+	return l, nil
 }
 
 // MemoryLeases is a LeaseStore for a single node. The zero value is ready;

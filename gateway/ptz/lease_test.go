@@ -55,6 +55,12 @@ func runLeaseRules(t *testing.T, stores func(i int) (LeaseStore, LeaseStore), ch
 			if err != nil || l.Holder.ID != tt.wantOwner || !l.Until.Equal(now.Add(ttl)) || l.Camera != "cam1" {
 				t.Fatalf("lease %+v, %v; want %s until %v", l, err, tt.wantOwner, now.Add(ttl))
 			}
+			// A take-over names whom it took the camera from; a grant of a
+			// free, lapsed or own lease names nobody.
+			tookOver := tt.holder.ID != "" && tt.at < ttl && !tt.holder.Same(tt.who)
+			if (l.TakenFrom != nil) != tookOver || (tookOver && *l.TakenFrom != tt.holder) {
+				t.Fatalf("TakenFrom %+v, want a take-over from %+v: %v", l.TakenFrom, tt.holder, tookOver)
+			}
 			// Other cameras are independent.
 			if _, err := b.TryAcquire(ctx, "cam2", user("zed"), ttl, now); err != nil {
 				t.Fatalf("cam2: %v", err)

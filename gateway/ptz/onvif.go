@@ -33,6 +33,9 @@ type soapClient struct {
 	now     func() time.Time
 }
 
+// requestTimeout is the deadline of one request to a camera.
+func (c *soapClient) requestTimeout() time.Duration { return time.Duration(c.timeout.Load()) }
+
 // call posts req to endpoint as SOAP 1.2 and decodes the answer into resp
 // (nil to ignore the body). ns and op form the SOAP action.
 func (c *soapClient) call(ctx context.Context, endpoint string, cred credentials, ns, op string, req, resp any) error {

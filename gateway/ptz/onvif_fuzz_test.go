@@ -43,6 +43,8 @@ func FuzzDecodeResponse(f *testing.F) {
 		{200, envelope(`<tptz:GetPresetsResponse>` + defaultPresets + `</tptz:GetPresetsResponse>`)},
 		{200, envelope(`<tptz:GetPresetsResponse><tptz:Preset token="x"><tt:PTZPosition><tt:PanTilt x="1e3" y="-Inf"/><tt:Zoom x="NaN"/></tt:PTZPosition></tptz:Preset></tptz:GetPresetsResponse>`)},
 		{200, envelope(`<tptz:ContinuousMoveResponse/>`)},
+		{200, envelope(`<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>` + base + `/snapshot.jpg</tt:Uri></trt:MediaUri></trt:GetSnapshotUriResponse>`)},
+		{200, envelope(`<tr2:GetSnapshotUriResponse><tr2:Uri>/cgi-bin/snap?ch=1&amp;x=%00</tr2:Uri></tr2:GetSnapshotUriResponse>`)},
 		{200, envelope(`<tptz:GotoPresetResponse></tptz:GotoPresetResponse>`)},
 		{400, fault12("s:Sender", "ter:NotAuthorized", "Sender not Authorized")},
 		{400, fault12("s:Sender", "ter:ActionNotSupported", "unknown operation at /onvif/ptz")},
@@ -54,7 +56,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		f.Add(uint16(s.status), []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, status uint16, raw []byte) {
-		for _, resp := range []any{nil, &getServicesResp{}, &getCapabilitiesResp{}, &getProfilesResp{}, &getPresetsResp{}} {
+		for _, resp := range []any{nil, &getServicesResp{}, &getCapabilitiesResp{}, &getProfilesResp{}, &getPresetsResp{}, &getSnapshotURIResp{}} {
 			err := decodeResponse("Op", int(status), raw, resp)
 			if err != nil {
 				var ce *CameraError
@@ -66,6 +68,17 @@ func FuzzDecodeResponse(f *testing.F) {
 					t.Fatalf("reason %q (%d bytes), code %q", ce.Reason, len(ce.Reason), ce.Code)
 				}
 				continue
+			}
+			if r, ok := resp.(*getSnapshotURIResp); ok {
+				// Whatever the camera names, what is fetched is http(s) on a
+				// host, without credentials of the camera's choosing.
+				if u, err := snapshotURL(base+"/onvif/media", r.uri()); err == nil {
+					if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || strings.Contains(strings.SplitN(u[8:], "/", 2)[0], "@") {
+						t.Fatalf("snapshot URL %q", u)
+					}
+				} else if !errors.Is(err, ErrCamera) {
+					t.Fatalf("snapshot URL error %T %v", err, err)
+				}
 			}
 			if p, ok := resp.(*getPresetsResp); ok {
 				if _, err := json.Marshal(map[string]any{"presets": p.presets()}); err != nil {
@@ -121,4 +134,26 @@ func TestCameraFaultTextIsBounded(t *testing.T) {
 			t.Errorf("%s: %d bytes, valid UTF-8 %v: %.80q…", what, len(s), utf8.ValidString(s), s)
 		}
 	}
+}
+
+// A camera's WWW-Authenticate header is foreign input too: parsing never
+// panics or loops, and the Authorization header built from any challenge
+// is one header line (no CR, LF or other control characters).
+func FuzzAuthorization(f *testing.F) {
+	for _, s := range []string{
+		`Digest realm="IP Camera", qop="auth,auth-int", nonce="abc", opaque="o\"q"`,
+		`Digest realm="r", nonce="n", algorithm=SHA-256, qop=auth`,
+		`Basic realm="cam"`,
+		`Digest nonce=,,,=, realm="unterminated`,
+		`digest REALM=x NONCE=y`,
+		``,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		a := authorization([]string{h}, "admin", "pw", "GET", "/snapshot.jpg?x=1")
+		if strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Fatalf("control character in %q", a)
+		}
+	})
 }

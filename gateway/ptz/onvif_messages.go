@@ -310,3 +310,28 @@ func cameraText(s string) string {
 	}
 	return s
 }
+
+type getSnapshotURI10Req struct {
+	XMLName      xml.Name `xml:"trt:GetSnapshotUri"`
+	ProfileToken string   `xml:"trt:ProfileToken"`
+}
+
+type getSnapshotURI20Req struct {
+	XMLName      xml.Name `xml:"tr2:GetSnapshotUri"`
+	ProfileToken string   `xml:"tr2:ProfileToken"`
+}
+
+// getSnapshotURIResp reads both forms: Media (MediaUri>Uri) and Media2
+// (Uri).
+type getSnapshotURIResp struct {
+	XMLName  xml.Name `xml:"GetSnapshotUriResponse"`
+	MediaURI string   `xml:"MediaUri>Uri"`
+	URI      string   `xml:"Uri"`
+}
+
+func (r *getSnapshotURIResp) uri() string {
+	if u := strings.TrimSpace(r.MediaURI); u != "" {
+		return u
+	}
+	return strings.TrimSpace(r.URI)
+}

@@ -250,3 +250,33 @@ func BenchmarkFanout100(b *testing.B) {
 	cancel()
 	wg.Wait()
 }
+
+// Keyframe returns the cached GOP's keyframe access unit (its packets on
+// the key's media with the key's timestamp), and nothing before a keyframe.
+func TestVariantKeyframe(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Video.Keyframe(nil); len(got) != 0 {
+		t.Fatalf("before any keyframe: %d packets", len(got))
+	}
+	write(s, 0, pframe, 100)
+	write(s, 0, sps, 900)
+	write(s, 1, audio, 900)
+	write(s, 0, idr, 900)
+	write(s, 0, pframe, 1800)
+	for _, v := range []*Variant{s.Full, s.Video} {
+		kf := v.Keyframe(nil)
+		if len(kf) != 2 || kf[0].Payload()[0] != sps[0] || kf[1].Payload()[0] != idr[0] {
+			t.Fatalf("%s: %d packets", v.Name, len(kf))
+		}
+		for _, p := range kf {
+			if p.Timestamp() != 900 || p.Media != 0 {
+				t.Fatalf("%s: packet ts %d media %d", v.Name, p.Timestamp(), p.Media)
+			}
+			p.Release()
+		}
+	}
+	s.Close()
+}

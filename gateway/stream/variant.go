@@ -88,6 +88,33 @@ func (v *Variant) RemoveReader(r *Reader) {
 	}
 }
 
+// Keyframe appends to dst the packets of the cached GOP's keyframe access
+// unit (the key packet and the packets of its media that share its RTP
+// timestamp), each retained: the caller Releases every one. It appends
+// nothing when no GOP is cached. It is how a snapshot reads the latest
+// keyframe without becoming a reader; the key packet's timestamp names the
+// keyframe.
+func (v *Variant) Keyframe(dst []*Packet) []*Packet {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.gopOn || len(v.gop) == 0 || !v.gop[0].Key {
+		return dst
+	}
+	key := v.gop[0]
+	ts := key.Timestamp()
+	for _, p := range v.gop {
+		if p.Media != key.Media {
+			continue
+		}
+		if p.Timestamp() != ts {
+			break
+		}
+		p.retain()
+		dst = append(dst, p)
+	}
+	return dst
+}
+
 // Dropped returns how many packets slow readers of this variant lost.
 func (v *Variant) Dropped() uint64 { return v.dropped.Load() }
 
