@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,38 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 	if owner < 0 {
 		t.Fatal("no node owns cam1")
 	}
+	// Changes re-check every session of the camera, relays included: a
+	// relay (no subject, no link) must survive them.
+	mustCall(t, nodes[0], "PUT", "/grants/g-other", `{"subject":"alice","device":"cam1","actions":["archive"]}`, 200)
+	mustCall(t, nodes[1], "PUT", "/devices/cam1", `{"site":"hq","kind":"camera","name":"Renamed","source":"`+up.URL()+`","record":true}`, 200)
+	relays := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, ss := range nodes[owner].g.Sessions().List() {
+			if ss.Relay != "" {
+				ids[ss.ID] = true
+			}
+		}
+		return ids
+	}
+	before := relays()
+	if len(before) != 2 {
+		t.Fatalf("the owner feeds %d relays; want the other two nodes", len(before))
+	}
+	mid := make([]int64, len(nodes))
+	for i := range nodes {
+		mid[i] = packets[i].Load()
+	}
+	poll.Until(t, "every viewer to keep receiving video after the changes", func() bool {
+		for i, p := range packets {
+			if p.Load() < mid[i]+20 {
+				return false
+			}
+		}
+		return true
+	})
+	if after := relays(); len(after) != 2 || !maps.Equal(after, before) {
+		t.Fatalf("the changes ended relays: %v before, %v after", before, after)
+	}
 	poll.Until(t, "the owner to record a segment", func() bool { return segments(dirs[owner]) >= 2 })
 	for i, d := range dirs {
 		if i != owner && segments(d) != 0 {
@@ -116,13 +149,13 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 		}
 		return false
 	})
-	before := make([]int64, len(nodes))
+	at := make([]int64, len(nodes))
 	for _, i := range alive {
-		before[i] = packets[i].Load()
+		at[i] = packets[i].Load()
 	}
 	poll.Until(t, "the surviving viewers to receive video again", func() bool {
 		for _, i := range alive {
-			if packets[i].Load() < before[i]+20 {
+			if packets[i].Load() < at[i]+20 {
 				return false
 			}
 		}

@@ -181,7 +181,7 @@ func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
 
 // RecheckSession is the registry's re-check of an open session.
 func (s *Service) RecheckSession(ss *session.Session) session.Verdict {
-	t := session.Ticket{Subject: ss.Subject, Link: ss.Link, Credential: ss.Credential, Camera: ss.Camera, Variant: ss.Variant}
+	t := session.Ticket{Subject: ss.Subject, Link: ss.Link, Credential: ss.Credential, Relay: ss.Relay, Camera: ss.Camera, Variant: ss.Variant}
 	if err := s.Recheck(&t, s.Now()); err != nil {
 		if errors.Is(err, session.ErrForbidden) {
 			return session.Verdict{Reason: "access revoked: " + t.Reason, End: session.EndRevoked}

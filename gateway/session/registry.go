@@ -32,11 +32,14 @@ type Session struct {
 	Link     string `json:"link,omitempty"`
 	// Credential is the stream credential that admitted the session (RTSP
 	// Basic/Digest with a camgate username), so revoking it ends the session.
-	Credential string    `json:"credential,omitempty"`
-	Variant    string    `json:"variant"`
-	Remote     string    `json:"remote,omitempty"`
-	Node       string    `json:"node,omitempty"`
-	Started    time.Time `json:"started"`
+	Credential string `json:"credential,omitempty"`
+	// Relay is the cluster node this session feeds (a relay carries media
+	// for that node's own viewers; it has no subject or link).
+	Relay   string    `json:"relay,omitempty"`
+	Variant string    `json:"variant"`
+	Remote  string    `json:"remote,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	Started time.Time `json:"started"`
 	// ValidUntil is when the admitting decision expires by time alone (zero:
 	// never); the session is re-checked then.
 	ValidUntil time.Time `json:"valid_until,omitzero"`
