@@ -123,6 +123,23 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 	if after := relays(); len(after) != 2 || !maps.Equal(after, before) {
 		t.Fatalf("the changes ended relays: %v before, %v after", before, after)
 	}
+	// Every node's API shows the owner, and the viewers of every node.
+	ownerID := nodes[owner].g.Config.Cluster.NodeID
+	for i, n := range nodes {
+		var cam map[string]any
+		poll.Until(t, "node "+n.g.Config.Cluster.NodeID+" to list every node's viewer", func() bool {
+			cam = mustCall(t, n, "GET", "/cameras/cam1", "", 200)
+			v, _ := cam["viewers"].(map[string]any)
+			return v["na"] == float64(1) && v["nb"] == float64(1) && v["nc"] == float64(1)
+		})
+		o, _ := cam["owner"].(map[string]any)
+		if o == nil || o["node"] != ownerID || o["self"] != (i == owner) || cam["recording"] != (i == owner) {
+			t.Fatalf("node %d shows cam1 as %v", i, cam)
+		}
+		if want := map[bool]float64{true: 2, false: 0}[i == owner]; cam["relays"] != want {
+			t.Fatalf("node %d feeds %v relays; want %v", i, cam["relays"], want)
+		}
+	}
 	poll.Until(t, "the owner to record a segment", func() bool { return segments(dirs[owner]) >= 2 })
 	for i, d := range dirs {
 		if i != owner && segments(d) != 0 {

@@ -11,11 +11,15 @@ import (
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
-// handleCameras serves /api/v1/cameras/{camera}/ptz and …/ptz/presets: the
+// handleCameras serves GET /api/v1/cameras[/{camera}] (cameras_api.go) and
+// /api/v1/cameras/{camera}/ptz and …/ptz/presets: the
 // enforcement point decides whether the caller may steer the camera and at
 // which priority, the caller holds the camera's lease while it steers, and
 // every command lands in the audit log.
 func (g *Gateway) handleCameras(ctx *fasthttp.RequestCtx, p access.Principal, parts []string) error {
+	if len(parts) <= 2 {
+		return g.listCameras(ctx, p, parts)
+	}
 	presets := len(parts) == 4 && parts[3] == "presets"
 	if (len(parts) != 3 && !presets) || parts[2] != "ptz" {
 		return fmt.Errorf("%w: use /api/v1/cameras/{camera}/ptz or …/ptz/presets", httpjson.ErrNotFound)

@@ -58,6 +58,9 @@ func (g *Gateway) startDirectory() error {
 		return nil
 	}
 	d := &session.Directory{Client: g.redis.client, Registry: g.registry, Logger: g.Logger.With("component", "session-directory")}
+	if g.Config.Cluster.Enabled {
+		d.Node = g.Config.Cluster.NodeID // "" keeps the directory's own default
+	}
 	if err := d.Initialize(); err != nil {
 		return err
 	}
