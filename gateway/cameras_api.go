@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -110,7 +111,7 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 		}
 		out = append(out, cs)
 	}
-	slices.SortFunc(out, func(a, b cameraState) int { return cmpStrings(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b cameraState) int { return cmp.Compare(a.ID, b.ID) })
 	if len(parts) == 2 {
 		if len(out) == 0 {
 			return fmt.Errorf("%w: unknown camera %s", access.ErrNotVisible, parts[1])
@@ -123,14 +124,4 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 	}
 	httpjson.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"cameras": out})
 	return nil
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,20 +164,10 @@ func (r *RedisStore) Compare(x, y string) int {
 	ym, ys, _ := parseStreamID(y)
 	switch {
 	case xm != ym:
-		return cmpU(xm, ym)
+		return cmp.Compare(xm, ym)
 	default:
-		return cmpU(xs, ys)
+		return cmp.Compare(xs, ys)
 	}
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ParseCursor implements Store.
