@@ -15,10 +15,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/redis/go-redis/v9"
 
@@ -225,25 +221,8 @@ func (w window) attributable(bg cmdCounts, heartbeat time.Duration) (n, listing 
 // playRTSPCounting is playRTSP with every received RTP packet counted.
 func playRTSPCounting(t *testing.T, n *node, tok string, packets *atomic.Int64) *gortsplib.Client {
 	t.Helper()
-	u, err := base.ParseURL(n.rtsp + "/cam1?token=" + tok)
+	c, err := dialRTSP(t, n.rtsp+"/cam1?token="+tok, packets)
 	if err != nil {
-		t.Fatal(err)
-	}
-	proto := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	desc, _, err := c.Describe(u)
-	if err == nil {
-		err = c.SetupAll(desc.BaseURL, desc.Medias)
-	}
-	if err == nil {
-		c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { packets.Add(1) })
-		_, err = c.Play(nil)
-	}
-	if err != nil {
-		c.Close()
 		t.Fatal(err)
 	}
 	return c

@@ -4,21 +4,37 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/jsonapi"
 )
 
-// playRTSP opens an RTSP session over TCP with gortsplib's client and
-// returns it playing.
+// playRTSP opens an RTSP session on cam1 over TCP with gortsplib's client
+// and returns it playing.
 func playRTSP(tb testing.TB, n *node, tok string) *gortsplib.Client {
 	tb.Helper()
-	u, err := base.ParseURL(n.rtsp + "/cam1?token=" + tok)
+	c, err := dialRTSP(tb, n.rtsp+"/cam1?token="+tok, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// dialRTSP plays rawURL over TCP with gortsplib's client, which answers
+// whichever of Basic or Digest the server challenges with (credentials in
+// the URL), counting the RTP packets it receives in packets when not nil.
+func dialRTSP(tb testing.TB, rawURL string, packets *atomic.Int64) (*gortsplib.Client, error) {
+	tb.Helper()
+	u, err := base.ParseURL(rawURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -28,16 +44,20 @@ func playRTSP(tb testing.TB, n *node, tok string) *gortsplib.Client {
 		tb.Fatal(err)
 	}
 	desc, _, err := c.Describe(u)
+	if err == nil {
+		err = c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	if err == nil {
+		if packets != nil {
+			c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { packets.Add(1) })
+		}
+		_, err = c.Play(nil)
+	}
 	if err != nil {
-		tb.Fatal(err)
+		c.Close()
+		return nil, err
 	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := c.Play(nil); err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return c, nil
 }
 
 const revokeSessions = 100

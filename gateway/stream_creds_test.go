@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/internal/redistest"
@@ -44,27 +43,7 @@ func credURL(n *node, c streamCred, camera string) string {
 // which answers whichever of Basic or Digest the server challenges with.
 func playURL(t *testing.T, rawURL string) (*gortsplib.Client, error) {
 	t.Helper()
-	u, err := base.ParseURL(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proto := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	desc, _, err := c.Describe(u)
-	if err == nil {
-		err = c.SetupAll(desc.BaseURL, desc.Medias)
-	}
-	if err == nil {
-		_, err = c.Play(nil)
-	}
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return dialRTSP(t, rawURL, nil)
 }
 
 func aliceOnCam1(t *testing.T, n *node) {
