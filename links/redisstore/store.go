@@ -19,11 +19,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/camgate/camgate/internal/redishash"
 	"github.com/camgate/camgate/links"
 )
-
-// maxAttempts bounds optimistic retries under contention.
-const maxAttempts = 32
 
 // Store implements links.Store on Redis. The zero value is not usable: use
 // New.
@@ -70,12 +68,12 @@ func (s *Store) ListKeys(ctx context.Context) ([]links.SigningKey, error) {
 
 // UpdateLink implements links.Store.
 func (s *Store) UpdateLink(ctx context.Context, id string, fn func(cur *links.Link) (*links.Link, error)) error {
-	return update(ctx, s.client, s.kLinks, id, fn)
+	return redishash.Update(ctx, s.client, s.kLinks, id, fn)
 }
 
 // UpdateKey implements links.Store.
 func (s *Store) UpdateKey(ctx context.Context, kid string, fn func(cur *links.SigningKey) (*links.SigningKey, error)) error {
-	return update(ctx, s.client, s.kKey, kid, fn)
+	return redishash.Update(ctx, s.client, s.kKey, kid, fn)
 }
 
 // Close implements links.Store; the shared client stays open.
@@ -95,64 +93,4 @@ func list[T any](ctx context.Context, c redis.UniversalClient, key string) ([]T,
 		out = append(out, x)
 	}
 	return out, nil
-}
-
-// fnError carries the callback's own error out of the transaction so it is
-// returned unwrapped.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
-func update[T any](ctx context.Context, c redis.UniversalClient, key, id string, fn func(cur *T) (*T, error)) error {
-	if id == "" {
-		return errors.New("links: empty id")
-	}
-	txf := func(tx *redis.Tx) error {
-		var cur *T
-		v, err := tx.HGet(ctx, key, id).Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return err
-		default:
-			cur = new(T)
-			if err := json.Unmarshal(v, cur); err != nil {
-				return err
-			}
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return fnError{err}
-		}
-		var data []byte
-		if next != nil {
-			if data, err = json.Marshal(next); err != nil {
-				return err
-			}
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if next == nil {
-				p.HDel(ctx, key, id)
-			} else {
-				p.HSet(ctx, key, id, data)
-			}
-			return nil
-		})
-		return err
-	}
-	for range maxAttempts {
-		err := c.Watch(ctx, txf, key)
-		var fe fnError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &fe):
-			return fe.err
-		case errors.Is(err, redis.TxFailedErr):
-			continue // another node wrote the hash first: run fn on the new value
-		default:
-			return fmt.Errorf("links: update %s/%s: %w", key, id, err)
-		}
-	}
-	return fmt.Errorf("links: update %s/%s: too much contention", key, id)
 }

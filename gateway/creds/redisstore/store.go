@@ -19,9 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/camgate/camgate/gateway/creds"
+	"github.com/camgate/camgate/internal/redishash"
 )
-
-const maxAttempts = 32
 
 // Store implements creds.Store on Redis. Use New.
 type Store struct {
@@ -71,63 +70,12 @@ func (s *Store) List(ctx context.Context) ([]creds.Credential, error) {
 	return out, nil
 }
 
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
 // Update implements creds.Store.
 func (s *Store) Update(ctx context.Context, id string, fn func(cur *creds.Credential) (*creds.Credential, error)) error {
 	if id == "" {
 		return errors.New("stream credentials: empty id")
 	}
-	txf := func(tx *redis.Tx) error {
-		var cur *creds.Credential
-		v, err := tx.HGet(ctx, s.key, id).Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return err
-		default:
-			cur = new(creds.Credential)
-			if err := json.Unmarshal(v, cur); err != nil {
-				return err
-			}
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return fnError{err}
-		}
-		var data []byte
-		if next != nil {
-			if data, err = json.Marshal(next); err != nil {
-				return err
-			}
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if next == nil {
-				p.HDel(ctx, s.key, id)
-			} else {
-				p.HSet(ctx, s.key, id, data)
-			}
-			return nil
-		})
-		return err
-	}
-	for range maxAttempts {
-		err := s.client.Watch(ctx, txf, s.key)
-		var fe fnError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &fe):
-			return fe.err
-		case errors.Is(err, redis.TxFailedErr):
-			continue
-		default:
-			return fmt.Errorf("stream credentials: update %s: %w", id, err)
-		}
-	}
-	return fmt.Errorf("stream credentials: update %s: too much contention", id)
+	return redishash.Update(ctx, s.client, s.key, id, fn)
 }
 
 // Close implements creds.Store; the shared client stays open.
