@@ -42,6 +42,9 @@ type upstreamState struct {
 	Reconnects uint64 `json:"reconnects"`
 	Dropped    uint64 `json:"dropped"`
 	LastError  string `json:"last_error,omitempty"`
+	// Codecs the camera sends, "video/H264", "audio/G711" (what each edge
+	// does with each: README, Cameras and codecs).
+	Codecs []string `json:"codecs"`
 }
 
 type ownerState struct {
@@ -85,7 +88,8 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 		}
 		cs := cameraState{ID: d.ID, Name: d.Name, Site: d.Site, Record: d.Record, Recording: recording[d.ID], Viewers: map[string]int{}}
 		if st, ok := stats[d.ID]; ok {
-			cs.Upstream = &upstreamState{Users: st.Users, Readers: st.Readers, Reconnects: st.Reconnects, Dropped: st.Dropped, LastError: st.LastError}
+			cs.Upstream = &upstreamState{Users: st.Users, Readers: st.Readers, Reconnects: st.Reconnects, Dropped: st.Dropped,
+				LastError: st.LastError, Codecs: st.Codecs}
 		}
 		for _, ss := range sessions {
 			if ss.Camera != d.ID {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -28,6 +29,10 @@ func TestCamerasAPI(t *testing.T) {
 		v, _ := one["viewers"].(map[string]any)
 		return up != nil && up["readers"].(float64) >= 1 && v[""] == float64(1)
 	})
+	one := mustCall(t, n, "GET", "/cameras/cam1", "", 200)
+	if c := fmt.Sprint(one["upstream"].(map[string]any)["codecs"]); c != "[video/H264 audio/Opus]" {
+		t.Fatalf("cam1 (the demo: H264 + Opus) shows codecs %s", c)
+	}
 	if code, _ := n.callAs(t, tok, "GET", "/cameras", ""); code != 403 {
 		t.Fatalf("a viewer lists cameras: %d", code)
 	}

@@ -274,6 +274,20 @@ type Stats struct {
 	Reconnects uint64 `json:"reconnects"`
 	Dropped    uint64 `json:"dropped"`
 	LastError  string `json:"last_error,omitempty"`
+	// Codecs are the upstream's media, "video/H264", "audio/MPEG-4 Audio",
+	// as first described (empty until then).
+	Codecs []string `json:"codecs,omitempty"`
+}
+
+// codecs names the stream's media as "type/codec".
+func (s *Stream) codecs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.medias))
+	for _, m := range s.medias {
+		out = append(out, string(m.typ)+"/"+m.codecName)
+	}
+	return out
 }
 
 // Stats returns a snapshot of every open stream.
@@ -292,6 +306,7 @@ func (h *Hub) Stats() []Stats {
 		if last := e.lastErr.Load(); last != nil {
 			st.LastError = (*last).Error()
 		}
+		st.Codecs = e.stream.codecs()
 		out = append(out, st)
 	}
 	return out
