@@ -306,22 +306,31 @@ func (r *request) siteAdminMay(g *Grant) error {
 	if !m.holdsSiteAdmin(me, site, r.now) {
 		return fmt.Errorf("viewer %s is neither a privacy manager nor a site admin of the grant's site: %w", me, ErrForbidden)
 	}
-	if g.Subject == me {
-		return fmt.Errorf("a site admin grants others, not itself: %w", ErrForbidden)
+	// A group's grant is each member's: a group holding the site admin is
+	// a grant of its own (one that outlives its site_admin grant), a group
+	// holding a privacy manager changes that manager's rights.
+	people := []string{g.Subject}
+	if grp := m.groups[g.Subject]; grp != nil {
+		people = grp.Members
 	}
-	pmOf := ""
-	if s, ok := m.isPrivacyManager(g.Subject, site); ok {
-		pmOf = s
-	}
-	if g.Device == "" {
-		m.walkSites(site, func(s string) {
-			if slices.Contains(m.sites[s].PrivacyManagers, g.Subject) {
-				pmOf = s
-			}
-		})
-	}
-	if pmOf != "" {
-		return fmt.Errorf("%s is a privacy manager of site %s: a site admin never changes a privacy manager's rights: %w", g.Subject, pmOf, ErrForbidden)
+	for _, p := range people {
+		if p == me {
+			return fmt.Errorf("a site admin grants others, not itself (%s): %w", g.Subject, ErrForbidden)
+		}
+		pmOf := ""
+		if s, ok := m.isPrivacyManager(p, site); ok {
+			pmOf = s
+		}
+		if g.Device == "" {
+			m.walkSites(site, func(s string) {
+				if slices.Contains(m.sites[s].PrivacyManagers, p) {
+					pmOf = s
+				}
+			})
+		}
+		if pmOf != "" {
+			return fmt.Errorf("%s is a privacy manager of site %s: a site admin never changes a privacy manager's rights (grant subject %s): %w", p, pmOf, g.Subject, ErrForbidden)
+		}
 	}
 	acts, err := ParseActions(g.Actions)
 	if err != nil {
@@ -356,7 +365,9 @@ func (r *request) siteAdminMay(g *Grant) error {
 }
 
 // holdsSiteAdmin reports whether subject holds the site_admin role on site
-// or above it now, by its own grant or one of its groups'.
+// or above it now, by its own grant or one of its groups': in its validity
+// window and schedule, and, for an armed-only grant, while the grant's site
+// is armed (an after_alarm grant makes no standing site admin).
 func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
 	var buf [8]string
 	chain := m.siteChain(site, buf[:0])
@@ -364,7 +375,7 @@ func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
 	for _, p := range principals {
 		for _, s := range chain {
 			for _, g := range m.grantsAt[targetKey{principal: p, site: true, id: s}] {
-				if g.g.Role != "site_admin" {
+				if g.g.Role != "site_admin" || g.cond == condAfterAlarm || (g.cond == condArmed && !m.liveSites[s].armed.Load()) {
 					continue
 				}
 				if active, _ := activeAt(g.nb, g.na, g.sched, now); active {

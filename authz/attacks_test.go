@@ -1,0 +1,213 @@
+package authz_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/camgate/camgate/authz"
+)
+
+// Red-team attacks on the viewer write paths (site admins, settings
+// holders, companies), bulk access and role templates. Each asserts the
+// refusal and that the model did not change.
+
+// attack is one request an attacker sends and the refusal it must get:
+// err (errors.Is) or, for a 400, the field it names.
+type attack struct {
+	name   string
+	c      Caller
+	method string
+	path   string
+	body   any
+	err    error
+	field  string
+}
+
+// refuseAll runs attacks and asserts each is refused and the model revision
+// is unchanged after every one.
+func (h *harness) refuseAll(t *testing.T, attacks []attack) {
+	t.Helper()
+	for _, a := range attacks {
+		rev := h.s.RevForTest()
+		_, err := h.call(a.c, a.method, a.path, a.body)
+		var fe *FieldError
+		switch {
+		case err == nil:
+			t.Errorf("%s: %s %s succeeded; want it refused", a.name, a.method, a.path)
+		case a.field != "" && (!errors.As(err, &fe) || fe.Field != a.field):
+			t.Errorf("%s: err %v; want a 400 naming %q", a.name, err, a.field)
+		case a.field == "" && !errors.Is(err, a.err):
+			t.Errorf("%s: err %v; want %v", a.name, err, a.err)
+		}
+		if got := h.s.RevForTest(); got != rev {
+			t.Errorf("%s: a refused request changed the model (rev %d → %d)", a.name, rev, got)
+		}
+	}
+}
+
+// siteAdminFixture: alice is site admin of lobby (under hq); pm manages
+// lobby's privacy; group crew holds alice and carol, group pmcrew holds pm
+// and carol; bob has a site grant on hq, pm a grant on cam2, pmcrew one
+// on lobby; site other (cam3) is outside alice's reach.
+func siteAdminFixture(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t)
+	h.base()
+	for _, s := range []string{"carol", "pm", "dave"} {
+		h.must(root, "PUT", "/subjects/"+s, map[string]any{"kind": "user"})
+	}
+	h.must(root, "PUT", "/sites/lobby", map[string]any{"parent": "hq", "name": "Lobby", "privacy_managers": []string{"pm"}})
+	h.must(root, "PUT", "/sites/other", map[string]any{"org": "acme", "name": "Other"})
+	h.must(root, "PUT", "/devices/cam3", map[string]any{"site": "other", "kind": "camera", "source": "builtin:demo"})
+	h.must(root, "PUT", "/groups/crew", map[string]any{"members": []string{"alice", "carol"}})
+	h.must(root, "PUT", "/groups/pmcrew", map[string]any{"members": []string{"pm", "carol"}})
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "lobby", "role": "site_admin"})
+	h.must(root, "PUT", "/grants/g-bob-hq", map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live"}})
+	h.must(root, "PUT", "/grants/g-pm", map[string]any{"subject": "pm", "device": "cam2", "actions": []string{"live"}})
+	h.must(root, "PUT", "/grants/g-pmcrew", map[string]any{"subject": "pmcrew", "site": "lobby", "actions": []string{"live"}})
+	h.must(viewer("alice"), "PUT", "/grants/g-dave", map[string]any{"subject": "dave", "site": "lobby", "role": "live_only_viewer"})
+	return h
+}
+
+func TestAttackSiteAdminGrantWrites(t *testing.T) {
+	h := siteAdminFixture(t)
+	alice := viewer("alice")
+	h.refuseAll(t, []attack{
+		{"grant to a group holding herself (a grant of her own that outlives sa)", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "crew", "site": "lobby", "role": "site_admin"}, ErrForbidden, ""},
+		{"grant to a group holding a privacy manager", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "pmcrew", "device": "cam2", "actions": []string{"live", "ptz"}}, ErrForbidden, ""},
+		{"delete a group grant reaching a privacy manager", alice, "DELETE", "/grants/g-pmcrew", nil, ErrForbidden, ""},
+		{"narrow a group grant reaching a privacy manager", alice, "PUT", "/grants/g-pmcrew",
+			map[string]any{"subject": "pmcrew", "site": "lobby", "actions": []string{"live"}, "except_devices": []string{"cam2"}}, ErrForbidden, ""},
+		{"a grant on the parent site", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live"}}, ErrForbidden, ""},
+		{"move her grant to a site she does not admin", alice, "PUT", "/grants/g-dave",
+			map[string]any{"subject": "dave", "device": "cam3", "actions": []string{"live"}}, ErrForbidden, ""},
+		{"move a parent-site grant into her site", alice, "PUT", "/grants/g-bob-hq",
+			map[string]any{"subject": "bob", "site": "lobby", "actions": []string{"live"}}, ErrForbidden, ""},
+		{"narrow a parent-site grant with except_devices", alice, "PUT", "/grants/g-bob-hq",
+			map[string]any{"subject": "bob", "site": "hq", "actions": []string{"live"}, "except_devices": []string{"cam1"}}, ErrForbidden, ""},
+		{"delete a privacy manager's grant", alice, "DELETE", "/grants/g-pm", nil, ErrForbidden, ""},
+		{"repoint a privacy manager's grant to someone else", alice, "PUT", "/grants/g-pm",
+			map[string]any{"subject": "carol", "device": "cam2", "actions": []string{"live"}}, ErrForbidden, ""},
+		{"take over her own site_admin grant for someone else", alice, "PUT", "/grants/sa",
+			map[string]any{"subject": "dave", "site": "lobby", "role": "site_admin"}, ErrForbidden, ""},
+		{"delete her own site_admin grant", alice, "DELETE", "/grants/sa", nil, ErrForbidden, ""},
+		{"manage_privacy, which she does not hold", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"manage_privacy"}}, ErrForbidden, ""},
+		{"notices, which she does not hold", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"live", "notices"}}, ErrForbidden, ""},
+		{"the read-only source field (a temporary grant)", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"live"}, "source": "auto"}, nil, "source"},
+		{"a device that does not exist", alice, "PUT", "/grants/x",
+			map[string]any{"subject": "dave", "device": "nope", "actions": []string{"live"}}, ErrForbidden, ""},
+	})
+	// What she may do still works, and the refusals left the others' access.
+	h.must(alice, "PUT", "/grants/g-carol", map[string]any{"subject": "carol", "device": "cam2", "actions": []string{"live", "ptz"},
+		"schedule": []map[string]any{{"days": []string{"mon"}, "from": "08:00", "to": "09:00"}}})
+	if !h.allowed("pm", "cam2", ActionLive) || !h.allowed("bob", "cam2", ActionLive) || !h.allowed("bob", "cam1", ActionLive) {
+		t.Fatal("a refused site-admin write took someone's access")
+	}
+}
+
+func TestAttackSiteAdminPowerEndsWithItsGrant(t *testing.T) {
+	h := siteAdminFixture(t)
+	alice := viewer("alice")
+	body := map[string]any{"subject": "dave", "site": "lobby", "role": "no_access"}
+	// An armed-only site_admin grant makes her a site admin only while
+	// the site is armed; an expired or not-yet-valid one, never.
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "lobby", "role": "site_admin", "condition": "armed"})
+	h.refuseAll(t, []attack{
+		{"armed-only site admin while disarmed: a no_access grant", alice, "PUT", "/grants/x", body, ErrForbidden, ""},
+		{"armed-only site admin while disarmed: delete", alice, "DELETE", "/grants/g-dave", nil, ErrForbidden, ""},
+	})
+	h.must(root, "POST", "/sites/lobby/arm", nil)
+	h.must(alice, "PUT", "/grants/x", body)
+	h.must(root, "POST", "/sites/lobby/disarm", nil)
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "lobby", "role": "site_admin",
+		"not_after": t0.Add(time.Hour).Format(time.RFC3339)})
+	h.clk.Add(2 * time.Hour)
+	h.refuseAll(t, []attack{
+		{"expired site admin", alice, "PUT", "/grants/y", body, ErrForbidden, ""},
+		{"expired site admin: delete", alice, "DELETE", "/grants/x", nil, ErrForbidden, ""},
+	})
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "lobby", "role": "site_admin",
+		"not_before": h.clk.Now().Add(time.Hour).Format(time.RFC3339)})
+	h.refuseAll(t, []attack{{"not yet a site admin", alice, "PUT", "/grants/y", body, ErrForbidden, ""}})
+}
+
+func TestAttackSettingsHolder(t *testing.T) {
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/subjects/inst", map[string]any{"kind": "installer", "sites": []string{"hq"}})
+	h.must(root, "PUT", "/devices/cam9", map[string]any{"site": "hq", "kind": "camera", "source": "rtsp://cam:pw@10.0.0.9/s",
+		"ptz": map[string]any{"onvif_url": "http://10.0.0.9/onvif/device_service", "username": "admin", "password": "pw"}})
+	inst := viewer("inst")
+	if !h.allowed("inst", "cam9", ActionSettings) {
+		t.Fatal("the installer has no 8 hours on a new camera")
+	}
+	got := h.must(inst, "GET", "/devices/cam9", nil).(map[string]any)
+	if raw, _ := json.Marshal(got); strings.Contains(string(raw), `"pw"`) || strings.Contains(string(raw), ":pw@") {
+		t.Fatalf("a settings holder reads the device's passwords: %s", raw)
+	}
+	ptz := func(url, user, pass string) map[string]any {
+		return map[string]any{"ptz": map[string]any{"onvif_url": url, "username": user, "password": pass}}
+	}
+	onvif := "http://10.0.0.9/onvif/device_service"
+	h.refuseAll(t, []attack{
+		{"repoint PTZ at her host with new credentials", inst, "PUT", "/devices/cam9", ptz("http://10.9.9.9/onvif", "admin", "x"), ErrForbidden, ""},
+		{"repoint PTZ keeping the stored password", inst, "PUT", "/devices/cam9", ptz("http://10.9.9.9/onvif", "admin", RedactedPassword), ErrForbidden, ""},
+		{"a new user with the stored password", inst, "PUT", "/devices/cam9", ptz(onvif, "other", RedactedPassword), nil, "ptz.password"},
+		{"repoint the source keeping the password", inst, "PUT", "/devices/cam9", map[string]any{"source": "rtsp://cam:" + RedactedPassword + "@10.9.9.9/s"}, ErrForbidden, ""},
+		{"move it to a site (8 more hours elsewhere)", inst, "PUT", "/devices/cam9", map[string]any{"site": "lobby"}, ErrForbidden, ""},
+		{"turn it into a motion camera and back", inst, "PUT", "/devices/cam9", map[string]any{"kind": "motion_cam"}, ErrForbidden, ""},
+		{"set the alarm window (read-only)", inst, "PUT", "/devices/cam9", map[string]any{"alarm_until": "2030-01-01T00:00:00Z"}, nil, "alarm_until"},
+		{"a camera it has no settings on", inst, "PUT", "/devices/cam1", map[string]any{"name": "x"}, ErrForbidden, ""},
+		{"delete it", inst, "DELETE", "/devices/cam9", nil, ErrForbidden, ""},
+	})
+	// Recording is a camera setting (seed 002); disk stays bounded by
+	// archive.retention and archive.max_bytes (PERMISSIONS.md).
+	h.must(inst, "PUT", "/devices/cam9", map[string]any{"name": "Gate", "record": true})
+	h.clk.Add(8*time.Hour + time.Second)
+	h.refuseAll(t, []attack{
+		{"after its 8 hours", inst, "PUT", "/devices/cam9", map[string]any{"record": false}, ErrForbidden, ""},
+		{"read it back after its 8 hours", inst, "GET", "/devices/cam9", nil, ErrNotFound, ""},
+	})
+	if d, _ := h.s.Device("cam9"); d.PTZ.OnvifURL != onvif || d.PTZ.Password != "pw" || d.Source != "rtsp://cam:pw@10.0.0.9/s" || d.Site != "hq" {
+		t.Fatalf("cam9 after the attacks: %+v %+v", d, d.PTZ)
+	}
+}
+
+func TestAttackCompanyRights(t *testing.T) {
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/subjects/monco", map[string]any{"kind": "company"})
+	h.must(root, "PUT", "/subjects/otherco", map[string]any{"kind": "company"})
+	h.must(root, "PUT", "/subjects/olga", map[string]any{"kind": "employee", "company": "monco", "rights": []string{"live"}})
+	h.must(root, "PUT", "/subjects/ivan", map[string]any{"kind": "employee", "company": "otherco", "rights": []string{"live"}})
+	monco := viewer("monco")
+	h.refuseAll(t, []attack{
+		{"an employee of another company", monco, "PUT", "/subjects/ivan", map[string]any{"rights": []string{"live", "archive"}}, ErrForbidden, ""},
+		{"move an employee to another company", monco, "PUT", "/subjects/olga", map[string]any{"company": "otherco"}, ErrForbidden, ""},
+		{"take another company's employee", monco, "PUT", "/subjects/ivan", map[string]any{"company": "monco"}, ErrForbidden, ""},
+		{"turn an employee into a user", monco, "PUT", "/subjects/olga", map[string]any{"kind": "user"}, ErrForbidden, ""},
+		{"make a new employee", monco, "PUT", "/subjects/newguy", map[string]any{"kind": "employee", "company": "monco", "rights": []string{"live"}}, ErrForbidden, ""},
+		{"POST a new employee", monco, "POST", "/subjects", map[string]any{"id": "newguy", "kind": "employee", "company": "monco"}, ErrForbidden, ""},
+		{"its own record", monco, "PUT", "/subjects/monco", map[string]any{"rights": []string{"live"}}, ErrForbidden, ""},
+		{"exempt an employee from the integrator lock", monco, "PUT", "/subjects/olga", map[string]any{"restriction_exempt": true}, ErrForbidden, ""},
+		{"an employee's org", monco, "PUT", "/subjects/olga", map[string]any{"org": "acme"}, ErrForbidden, ""},
+		{"an employee's sites (8 hours on new cameras)", monco, "PUT", "/subjects/olga", map[string]any{"sites": []string{"hq"}}, ErrForbidden, ""},
+		{"delete an employee", monco, "DELETE", "/subjects/olga", nil, ErrForbidden, ""},
+		{"a right that does not exist", monco, "PUT", "/subjects/olga", map[string]any{"rights": []string{"everything"}}, nil, "rights"},
+		{"the employee itself", viewer("olga"), "PUT", "/subjects/olga", map[string]any{"rights": []string{"live", "archive"}}, ErrForbidden, ""},
+		{"a user posing as a company", viewer("alice"), "PUT", "/subjects/olga", map[string]any{"rights": []string{"archive"}}, ErrForbidden, ""},
+	})
+	h.must(monco, "PUT", "/subjects/olga", map[string]any{"rights": []string{"live", "archive"}})
+	if s, _ := h.s.Subject("olga"); s.Kind != SubjectEmployee || s.Company != "monco" || strings.Join(s.Rights, ",") != "live,archive" {
+		t.Fatalf("olga after her company's change: %+v", s)
+	}
+}
