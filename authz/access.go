@@ -199,6 +199,21 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	if old != nil && kind != kindRoles && !visible(cs, old) { // roles: see canRead
 		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
 	}
+	if ro, ok := old.(*Role); ok && cs != nil {
+		// Any admin with roles:read reads and grants with every role, but
+		// an edit reaches every grant using the role at once: an
+		// individual-access admin changes or deletes only roles it (or its
+		// reports) created and whose grants are all within its reach.
+		if !visible(cs, ro) {
+			return fmt.Errorf("role %s was created by another admin: an individual-access admin uses it but changes only its own roles: %w", ro.ID, ErrForbidden)
+		}
+		for _, g := range r.s.m.grantsRole[ro.ID] {
+			if !visible(cs, g.g) {
+				// The grant is not named: this admin may not see it.
+				return fmt.Errorf("role %s is used by a grant another admin (or a viewer) made: a change would reach access outside this admin's individual access: %w", ro.ID, ErrForbidden)
+			}
+		}
+	}
 	if p, ok := old.(*Admin); ok {
 		if me, _ := r.admin(); me != nil {
 			if err := withinReach(me, p, "admin "+p.ID); err != nil {

@@ -211,3 +211,116 @@ func TestAttackCompanyRights(t *testing.T) {
 		t.Fatalf("olga after her company's change: %+v", s)
 	}
 }
+
+// individualAdmins: a1 and a2 are individual-access admins with roles:write
+// (neither reports to the other); each has a subject and a camera of its
+// own; a2's grant uses a2's role r2, root's grant uses root's role guard.
+func individualAdmins(t *testing.T) (h *harness, a1, a2 Caller) {
+	t.Helper()
+	h = newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/roles/ind", map[string]any{"actions": []string{},
+		"sections": []string{"roles:write", "subjects:write", "grants:write", "devices:write", "groups:write", "audit:read"}, "individual_access": true})
+	a1 = adminKey(t, h, "a1", map[string]any{"roles": []string{"ind"}})
+	a2 = adminKey(t, h, "a2", map[string]any{"roles": []string{"ind"}})
+	for _, x := range []struct {
+		c        Caller
+		sub, dev string
+	}{{a1, "s1", "d1"}, {a2, "s2", "d2"}} {
+		h.must(x.c, "PUT", "/subjects/"+x.sub, map[string]any{"kind": "user"})
+		h.must(x.c, "PUT", "/devices/"+x.dev, map[string]any{"site": "hq", "source": "builtin:demo"})
+	}
+	h.must(a1, "PUT", "/roles/r1", map[string]any{"actions": []string{"live"}})
+	h.must(a2, "PUT", "/roles/r2", map[string]any{"actions": []string{"live"}})
+	h.must(root, "PUT", "/roles/guard", map[string]any{"actions": []string{"live"}})
+	h.must(a2, "PUT", "/grants/g-s2", map[string]any{"subject": "s2", "device": "d2", "role": "r2"})
+	h.must(root, "PUT", "/grants/g-bob", map[string]any{"subject": "bob", "device": "cam1", "role": "guard"})
+	return h, a1, a2
+}
+
+func TestAttackRoleEditReachesOtherAdminsGrants(t *testing.T) {
+	// A role edit reaches every grant that uses it at once: an
+	// individual-access admin editing a role another admin's grants use
+	// would change access it must not even see.
+	h, a1, a2 := individualAdmins(t)
+	wide := map[string]any{"actions": []string{"live", "archive", "download", "ptz"}}
+	// a1 uses a2's role for its own subject: reading and using every role
+	// stays allowed.
+	h.must(a1, "PUT", "/grants/g-s1", map[string]any{"subject": "s1", "device": "d1", "role": "r2"})
+	h.must(a2, "PUT", "/roles/r3", map[string]any{"actions": []string{"live"}})
+	h.refuseAll(t, []attack{
+		{"edit another admin's role its grants use", a1, "PUT", "/roles/r2", wide, ErrForbidden, ""},
+		{"edit root's role root's grants use", a1, "PUT", "/roles/guard", wide, ErrForbidden, ""},
+		{"edit another admin's unused role", a1, "PUT", "/roles/r3", wide, ErrForbidden, ""},
+		{"delete another admin's unused role", a1, "DELETE", "/roles/r3", nil, ErrForbidden, ""},
+		{"edit its own role, which another admin's grant uses", a2, "PUT", "/roles/r2", wide, ErrForbidden, ""},
+	})
+	if h.allowed("s2", "d2", ActionArchive) || h.allowed("bob", "cam1", ActionArchive) || h.allowed("s1", "d1", ActionArchive) {
+		t.Fatal("a refused role edit widened someone's access")
+	}
+	// Its own role, used only by its own grants, it edits; root edits any.
+	h.must(a1, "PUT", "/grants/g-s1", map[string]any{"subject": "s1", "device": "d1", "role": "r1"})
+	h.must(a1, "PUT", "/roles/r1", wide)
+	h.must(a2, "PUT", "/roles/r2", wide)
+	h.must(root, "PUT", "/roles/guard", wide)
+	if !h.allowed("s1", "d1", ActionArchive) || !h.allowed("s2", "d2", ActionArchive) {
+		t.Fatal("an allowed role edit did not apply")
+	}
+	h.must(a2, "DELETE", "/roles/r3", nil)
+}
+
+func TestAttackBulkByPrivacyManagerStaysOnItsSites(t *testing.T) {
+	h := siteAdminFixture(t)
+	pm := viewer("pm")
+	h.refuseAll(t, []attack{
+		{"a camera of the parent site beside its own", pm, "POST", "/bulk-access",
+			map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam2", "cam1"}, "actions": []string{"live"}}, ErrForbidden, ""},
+		{"a camera of another site", pm, "POST", "/bulk-access",
+			map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam3"}, "actions": []string{}}, ErrForbidden, ""},
+		{"a site admin (not a privacy manager)", viewer("alice"), "POST", "/bulk-access",
+			map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam2"}, "actions": []string{}}, ErrForbidden, ""},
+	})
+	// On its own camera, bulk narrows bob's grant on the parent site for
+	// that camera only: bob keeps cam1, outside the manager's sites.
+	res := h.must(pm, "POST", "/bulk-access", map[string]any{"subjects": []string{"bob"}, "devices": []string{"cam2"}, "actions": []string{}}).(map[string]any)
+	if n := res["narrowed"].([]any); len(n) != 1 || n[0] != "g-bob-hq" {
+		t.Fatalf("narrowed %v", n)
+	}
+	if h.allowed("bob", "cam2", ActionLive) || !h.allowed("bob", "cam1", ActionLive) {
+		t.Fatal("bulk by lobby's privacy manager changed bob's access outside lobby")
+	}
+	if g := h.must(root, "GET", "/grants/g-bob-hq", nil).(map[string]any); g["site"] != "hq" || toStrings(g["except_devices"]) != "cam2" {
+		t.Fatalf("g-bob-hq after the bulk: %v", g)
+	}
+}
+
+func TestAttackBulkKeptLeaksNothingHidden(t *testing.T) {
+	// What an individual-access admin's bulk reports (narrowed, kept)
+	// names only what it may see: not another admin's grants, groups,
+	// companies or sites.
+	h, a1, _ := individualAdmins(t)
+	h.must(root, "PUT", "/sites/secret-site", map[string]any{"org": "acme", "name": "S", "parent": "hq", "privacy_managers": []string{"s1"}})
+	h.must(root, "PUT", "/groups/secret-team", map[string]any{"members": []string{"s1"}})
+	h.must(root, "PUT", "/grants/secret-grant", map[string]any{"subject": "secret-team", "site": "hq", "actions": []string{"live"}})
+	h.must(root, "PUT", "/grants/secret-own", map[string]any{"subject": "s1", "site": "hq", "actions": []string{"live"}})
+	h.must(a1, "PUT", "/devices/d9", map[string]any{"site": "secret-site", "source": "builtin:demo"})
+	out := h.must(a1, "POST", "/bulk-access", map[string]any{"subjects": []string{"s1"}, "devices": []string{"d9"}, "actions": []string{"live"}})
+	raw, _ := json.Marshal(out)
+	for _, hidden := range []string{"secret-grant", "secret-own", "secret-team", "secret-site", `"hq"`, "site hq"} {
+		if strings.Contains(string(raw), hidden) {
+			t.Errorf("an individual-access admin's bulk answer names %s: %s", hidden, raw)
+		}
+	}
+	kept := out.(map[string]any)["kept"].([]any)
+	if len(kept) != 2 {
+		t.Fatalf("kept %v; want the privacy manager's access and the group's grant, unnamed", kept)
+	}
+}
+
+func toStrings(v any) string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return strings.Join(out, ",")
+}
