@@ -173,7 +173,7 @@ func TestAttackStreamCredentials(t *testing.T) {
 			return digestHeader("sc_nobody0000000000", nonce, url, digestAnswer("sc_nobody0000000000", c.pass, nonce, "DESCRIBE", url))
 		}},
 		{"a wrong password", func(nonce string) string {
-			return digestHeader(c.user, nonce, url, digestAnswer(c.user, c.pass[:19]+"x", nonce, "DESCRIBE", url))
+			return digestHeader(c.user, nonce, url, digestAnswer(c.user, wrongPassword(c.pass), nonce, "DESCRIBE", url))
 		}},
 	} {
 		b := dialRTSP(t, n)
