@@ -324,3 +324,21 @@ func toStrings(v any) string {
 	}
 	return strings.Join(out, ",")
 }
+
+func TestAttackTemporaryAccessRevealsNoHiddenInstaller(t *testing.T) {
+	// An individual-access admin adding (or moving) a camera into a site
+	// whose member installers another admin made: rule 6 gives them their
+	// 8 hours, but the admin learns nothing about them from the grants.
+	h, a1, _ := individualAdmins(t)
+	h.must(root, "PUT", "/subjects/hidden-inst", map[string]any{"kind": "installer", "sites": []string{"hq"}})
+	h.must(a1, "PUT", "/subjects/my-inst", map[string]any{"kind": "installer", "sites": []string{"hq"}})
+	h.must(a1, "PUT", "/devices/newcam", map[string]any{"site": "hq", "kind": "camera", "source": "builtin:demo"})
+	if !h.allowed("hidden-inst", "newcam", ActionSettings) || !h.allowed("my-inst", "newcam", ActionSettings) {
+		t.Fatal("the member installers got no 8 hours")
+	}
+	raw, _ := json.Marshal(h.must(a1, "GET", "/grants", nil))
+	if strings.Contains(string(raw), "hidden-inst") || !strings.Contains(string(raw), "my-inst") {
+		t.Fatalf("a1's grants: %s; want its own installer's temporary grant and not the hidden one's", raw)
+	}
+	h.fails(a1, "GET", "/subjects/hidden-inst/temporary-access", nil, ErrNotFound, "")
+}
