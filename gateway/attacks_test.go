@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,28 @@ func TestAttackStreamCredentials(t *testing.T) {
 	}
 	if code := rtspDescribeBasic(t, n, "cam1", "sc_nobody0000000000", c.pass); code != 401 {
 		t.Errorf("Basic with an unknown user: %d, want 401", code)
+	}
+
+	// A stream credential is for RTSP only: not an API or HLS bearer, not
+	// an API Basic login.
+	for _, bearer := range []string{c.pass, c.user + ":" + c.pass} {
+		if code, _ := n.callAs(t, bearer, "GET", "/stream-credentials", ""); code != 401 {
+			t.Errorf("the credential as an API bearer: %d, want 401", code)
+		}
+	}
+	req, _ := http.NewRequest("GET", n.api+"/stream-credentials", nil)
+	req.SetBasicAuth(c.user, c.pass)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 401 {
+		t.Errorf("the credential as API Basic: %v %v, want 401", res.StatusCode, err)
+	} else {
+		res.Body.Close()
+	}
+	hls := strings.TrimSuffix(n.api, "/api/v1") + "/hls/cam1/index.m3u8"
+	if code, _, _ := httpStatus(t, "GET", hls, c.pass, ""); code != 401 {
+		t.Errorf("the credential as an HLS bearer: %d, want 401", code)
+	}
+	if code, _, _ := httpStatus(t, "GET", hls+"?token="+c.pass, "", ""); code != 401 {
+		t.Errorf("the credential as an HLS ?token=: %d, want 401", code)
 	}
 
 	// Expired: a credential whose not_after passes stops admitting.
