@@ -5,8 +5,10 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +236,38 @@ func TestAttackStreamCredentials(t *testing.T) {
 	if code, _ := n.callAs(t, viewerToken(t, "bob"), "DELETE", "/stream-credentials/"+c.id, ""); code != 403 {
 		t.Errorf("bob revoking a deleted subject's credential: %d, want 403", code)
 	}
+}
+
+// TestAttackScenarioPhotoRefusalOrder: who may store comes before whether
+// the site runs scenarios, so the 409 (which says how the site is set up)
+// is no oracle: a viewer gets 403 and an individual-access admin 404 for a
+// device it does not see, and nothing is stored.
+func TestAttackScenarioPhotoRefusalOrder(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	mustCall(t, n, "PUT", "/devices/motion1", `{"site":"hq","kind":"motion_cam"}`, 200)
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice", `{"subject":"alice","device":"motion1","actions":["photo_on_demand","photo_view"]}`, 200)
+	mustCall(t, n, "PUT", "/roles/integration", `{"sections":["devices:write"],"individual_access":true}`, 200)
+	ind := mustCall(t, n, "POST", "/admins", `{"roles":["integration"]}`, 201)["key"].(string)
+	url := strings.TrimSuffix(n.api, "/api/v1") + "/api/v1/devices/motion1/objects?kind=photo&scenario=door"
+	jpeg := "\xff\xd8\xff\xe0" + strings.Repeat("x", 64)
+	for _, a := range []struct {
+		name, bearer string
+		want         int
+	}{
+		{"a viewer with photo rights", viewerToken(t, "alice"), 403},
+		{"an individual-access admin not seeing the device", ind, 404},
+		{"the root key, scenarios off", testAdminKey, 409},
+	} {
+		if code, _, body := httpStatusType(t, "POST", url, a.bearer, jpeg, "image/jpeg"); code != a.want {
+			t.Errorf("%s: %d %s, want %d", a.name, code, body, a.want)
+		}
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(p, "motion1") && strings.HasSuffix(p, ".json") {
+			t.Errorf("a refused photo was stored: %s", p)
+		}
+		return nil
+	})
 }
