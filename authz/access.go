@@ -199,6 +199,15 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	if old != nil && kind != kindRoles && !visible(cs, old) { // roles: see canRead
 		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
 	}
+	if ro, ok := old.(*Role); ok && len(r.s.m.grantsRole[ro.ID]) > 0 {
+		// A role's actions are what every grant using it gives: changing
+		// them is a change of those grants.
+		if n, _ := obj.(*Role); n == nil || !sameActions(ro.Actions, n.Actions) {
+			if err := r.needSection("grants:write"); err != nil {
+				return fmt.Errorf("role %s is used by grants, so changing its actions changes them: %w", ro.ID, err)
+			}
+		}
+	}
 	if ro, ok := old.(*Role); ok && cs != nil {
 		// Any admin with roles:read reads and grants with every role, but
 		// an edit reaches every grant using the role at once: an
@@ -483,6 +492,13 @@ func (r *request) companySetsRights(old, obj any) error {
 	}
 	*n = keep
 	return nil
+}
+
+// sameActions reports whether two action lists give the same actions.
+func sameActions(a, b []string) bool {
+	x, errA := ParseActions(a)
+	y, errB := ParseActions(b)
+	return errA == nil && errB == nil && x == y
 }
 
 // sameSet reports whether a and b hold the same strings, in any order.

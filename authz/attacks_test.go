@@ -342,3 +342,27 @@ func TestAttackTemporaryAccessRevealsNoHiddenInstaller(t *testing.T) {
 	}
 	h.fails(a1, "GET", "/subjects/hidden-inst/temporary-access", nil, ErrNotFound, "")
 }
+
+func TestAttackRoleEditWithoutGrantsWrite(t *testing.T) {
+	// An admin who manages role templates but not grants would change
+	// every viewer's access through a role in use.
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/roles/templates", map[string]any{"actions": []string{}, "sections": []string{"roles:write"}})
+	tm := adminKey(t, h, "tm", map[string]any{"roles": []string{"templates"}})
+	h.must(root, "PUT", "/roles/guard", map[string]any{"actions": []string{"live"}})
+	h.must(root, "PUT", "/grants/g-bob", map[string]any{"subject": "bob", "device": "cam1", "role": "guard"})
+	h.refuseAll(t, []attack{
+		{"widen a role grants use", tm, "PUT", "/roles/guard", map[string]any{"actions": []string{"live", "download"}}, ErrForbidden, ""},
+		{"narrow a role grants use", tm, "PUT", "/roles/guard", map[string]any{"actions": []string{"sound"}}, ErrForbidden, ""},
+	})
+	if h.allowed("bob", "cam1", ActionDownload) || !h.allowed("bob", "cam1", ActionLive) {
+		t.Fatal("a refused role edit changed bob's access")
+	}
+	// The same actions in another order, a role no grant uses, and an
+	// unused one's actions are its to change.
+	h.must(tm, "PUT", "/roles/guard", map[string]any{"actions": []string{"live"}, "sections": []string{}})
+	h.must(tm, "PUT", "/roles/spare", map[string]any{"actions": []string{"live"}})
+	h.must(tm, "PUT", "/roles/spare", map[string]any{"actions": []string{"live", "download"}})
+	h.must(tm, "DELETE", "/roles/spare", nil)
+}
