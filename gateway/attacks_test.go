@@ -271,3 +271,29 @@ func TestAttackScenarioPhotoRefusalOrder(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAttackSettingsNameOnTheSharePage: a settings holder (site admin,
+// installer in its 8 hours) now names cameras, and the name is shown on
+// share-link pages other people open: markup in it is text there.
+func TestAttackSettingsNameOnTheSharePage(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/sa", `{"subject":"alice","site":"hq","role":"site_admin"}`, 200)
+	evil := `</title><script>alert(1)</script><img src=x onerror=alert(2)>"'`
+	if code, out := n.callAs(t, viewerToken(t, "alice"), "PUT", "/devices/cam1", `{"name":`+toJSON(evil)+`}`); code != 200 {
+		t.Fatalf("the site admin naming cam1: %d %v", code, out)
+	}
+	window := `"not_before":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `","not_after":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"`
+	link := mustCall(t, n, "POST", "/links", `{"device":"cam1","actions":["live"],`+window+`}`, 201)
+	_, path, _ := strings.Cut(strings.TrimPrefix(link["url"].(string), "http://"), "/")
+	code, hdr, body := httpStatus(t, "GET", strings.TrimSuffix(n.api, "/api/v1")+"/"+path, "", "")
+	if code != 200 {
+		t.Fatalf("share page: %d", code)
+	}
+	if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;script&gt;alert(1)") {
+		t.Fatalf("the camera's name reaches the page as markup:\n%s", body)
+	}
+	if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src") || strings.Contains(csp, "unsafe-inline") {
+		t.Fatalf("share page CSP %q", csp)
+	}
+}
