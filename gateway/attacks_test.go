@@ -297,3 +297,33 @@ func TestAttackSettingsNameOnTheSharePage(t *testing.T) {
 		t.Fatalf("share page CSP %q", csp)
 	}
 }
+
+// TestAttackLinkCredentialParity: a share link's stream credential gets
+// the RTSP status the link's token gets, on another camera, disabled and
+// deleted.
+func TestAttackLinkCredentialParity(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.Cameras = append(c.Cameras, config.Camera{ID: "cam2", Site: "hq", Source: "builtin:demo"})
+	})
+	window := `"not_before":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `","not_after":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"`
+	link := mustCall(t, n, "POST", "/links", `{"device":"cam1","actions":["live"],`+window+`}`, 201)
+	id, tok := link["id"].(string), link["token"].(string)
+	c := createCred(t, n, testAdminKey, `{"link":"`+id+`"}`)
+	for _, step := range []struct {
+		name, camera string
+		do           func()
+	}{
+		{"active", "cam1", func() {}},
+		{"another camera", "cam2", func() {}},
+		{"disabled", "cam1", func() { mustCall(t, n, "POST", "/links/"+id+"/disable", "", 200) }},
+		{"deleted", "cam1", func() { mustCall(t, n, "DELETE", "/links/"+id, "", 200) }},
+	} {
+		step.do()
+		byToken := rtspDescribe(t, n, step.camera, tok)
+		byCred := rtspDescribeBasic(t, n, step.camera, c.user, c.pass)
+		if byToken != byCred {
+			t.Errorf("%s: link token %d, its credential %d; want the same", step.name, byToken, byCred)
+		}
+		t.Logf("%s: %d", step.name, byToken)
+	}
+}
