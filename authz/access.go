@@ -248,8 +248,13 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 		if r.s.m.groups[g.Subject] != nil {
 			subjKind = kindGroups
 		}
-		if !r.visibleRef(cs, subjKind, g.Subject) || !r.visibleRef(cs, kindDevices, g.Device) || !r.visibleRef(cs, kindSites, g.Site) {
-			return fmt.Errorf("grant references an object created by another admin (individual access): %w", ErrForbidden)
+		hidden := !r.visibleRef(cs, subjKind, g.Subject) || !r.visibleRef(cs, kindDevices, g.Device) || !r.visibleRef(cs, kindSites, g.Site)
+		for _, d := range g.ExceptDevices {
+			// Missing and hidden alike: no existence oracle.
+			hidden = hidden || !r.visibleRef(cs, kindDevices, d)
+		}
+		if hidden {
+			return fmt.Errorf("grant references an object created by another admin, or one that does not exist (individual access): %w", ErrForbidden)
 		}
 	}
 	return nil
@@ -268,7 +273,8 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 				}
 			}
 		}
-		return nil
+		// Only once the viewer may write here: its answer names devices.
+		return r.viewerExcepts(old, obj)
 	case kindDevices:
 		return r.settingsWrite(old, obj)
 	case kindSubjects:
@@ -308,6 +314,33 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 		}
 	}
 	return deny
+}
+
+// viewerExcepts: a viewer's site grant excepts only devices under its
+// site (the others it does not cover), answered alike for a device
+// elsewhere and one that does not exist, so except_devices tells a viewer
+// nothing about devices it has no rights on. An entry the stored grant
+// already had (a camera moved away since) may stay.
+func (r *request) viewerExcepts(old, obj any) error {
+	g, _ := obj.(*Grant)
+	if g == nil || g.Site == "" {
+		return nil
+	}
+	var had []string
+	if o, ok := old.(*Grant); ok {
+		had = o.ExceptDevices
+	}
+	m := r.s.m
+	for i, d := range g.ExceptDevices {
+		if slices.Contains(had, d) {
+			continue
+		}
+		var buf [8]string
+		if dev := m.devices[d]; dev == nil || !slices.Contains(m.siteChain(dev.Site, buf[:0]), g.Site) {
+			return fieldErr(fmt.Sprintf("except_devices[%d]", i), fmt.Sprintf("no device %q under site %q", d, g.Site))
+		}
+	}
+	return nil
 }
 
 // siteAdminMay applies seed 002's Site Admin ("edit site permissions") to

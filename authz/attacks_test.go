@@ -3,6 +3,7 @@ package authz_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -365,4 +366,56 @@ func TestAttackRoleEditWithoutGrantsWrite(t *testing.T) {
 	h.must(tm, "PUT", "/roles/spare", map[string]any{"actions": []string{"live"}})
 	h.must(tm, "PUT", "/roles/spare", map[string]any{"actions": []string{"live", "download"}})
 	h.must(tm, "DELETE", "/roles/spare", nil)
+}
+
+func TestAttackExceptDevicesIsNoExistenceOracle(t *testing.T) {
+	// except_devices names devices: what a caller that may not see a
+	// device gets must not depend on whether it exists.
+	h := siteAdminFixture(t)
+	alice, pm := viewer("alice"), viewer("pm")
+	for _, c := range []Caller{alice, pm} {
+		var errs []string
+		for _, d := range []string{"cam3", "no-such-cam"} {
+			rev := h.s.RevForTest()
+			_, err := h.call(c, "PUT", "/grants/probe", map[string]any{"subject": "dave", "site": "lobby", "actions": []string{"live"}, "except_devices": []string{d}})
+			if err == nil {
+				t.Errorf("%s: a lobby grant excepting %s (not in lobby) was stored", c.Subject, d)
+			}
+			if h.s.RevForTest() != rev {
+				t.Errorf("%s: a refused write changed the model", c.Subject)
+			}
+			errs = append(errs, strings.ReplaceAll(fmt.Sprint(err), d, "X"))
+		}
+		if errs[0] != errs[1] {
+			t.Errorf("%s: an existing device elsewhere and a missing one answer differently: %q vs %q", c.Subject, errs[0], errs[1])
+		}
+	}
+	h.must(alice, "PUT", "/grants/probe", map[string]any{"subject": "dave", "site": "lobby", "actions": []string{"live"}, "except_devices": []string{"cam2"}})
+
+	ha, a1, _ := individualAdmins(t)
+	ha.must(root, "PUT", "/roles/ind", map[string]any{"actions": []string{},
+		"sections": []string{"roles:write", "subjects:write", "grants:write", "devices:write", "sites:write", "orgs:write"}, "individual_access": true})
+	ha.must(root, "PUT", "/admins/a1", map[string]any{"roles": []string{"ind"}})
+	ha.must(a1, "PUT", "/orgs/o1", map[string]any{"name": "O1"})
+	ha.must(a1, "PUT", "/sites/s-a1", map[string]any{"org": "o1", "name": "A1"})
+	var errs []string
+	for _, d := range []string{"d2", "no-such-cam"} {
+		_, err := ha.call(a1, "PUT", "/grants/probe", map[string]any{"subject": "s1", "site": "s-a1", "actions": []string{"live"}, "except_devices": []string{d}})
+		if err == nil {
+			t.Errorf("a1: a grant excepting %s was stored", d)
+		}
+		errs = append(errs, strings.ReplaceAll(fmt.Sprint(err), d, "X"))
+	}
+	if errs[0] != errs[1] {
+		t.Errorf("a1: another admin's device and a missing one answer differently: %q vs %q", errs[0], errs[1])
+	}
+}
+
+func TestAttackExceptDevicesAfterWhoMayWrite(t *testing.T) {
+	// A viewer with no rights on a site learns nothing from except_devices
+	// either: 403 whether the device is under the site or not.
+	h := siteAdminFixture(t)
+	for _, d := range []string{"cam1", "cam3", "no-such-cam"} {
+		h.fails(viewer("bob"), "PUT", "/grants/probe", map[string]any{"subject": "dave", "site": "hq", "actions": []string{"live"}, "except_devices": []string{d}}, ErrForbidden, "")
+	}
 }
