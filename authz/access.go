@@ -406,6 +406,12 @@ func (r *request) siteAdminMay(g *Grant) error {
 		return fmt.Errorf("site admin %s gives at most the site_admin role's actions on a site without devices: %w", me, ErrForbidden)
 	}
 	now := r.now.UnixNano()
+	// Footage as old as g reaches back: a site admin limited to recent
+	// recordings (footage_within) gives no one older ones.
+	footage := int64(0)
+	if g.FootageWithin > 0 {
+		footage = now - int64(g.FootageWithin)
+	}
 	for d := range devices {
 		own := m.ownRights(me, d, r.now)
 		for i := range numActions {
@@ -413,7 +419,11 @@ func (r *request) siteAdminMay(g *Grant) error {
 			if acts&a == 0 {
 				continue
 			}
-			if ok, _, _ := own.decide(a, now, -1); !ok {
+			f := int64(-1)
+			if a&(ActionArchive|ActionDownload) != 0 {
+				f = footage
+			}
+			if ok, _, _ := own.decide(a, now, f); !ok {
 				return fmt.Errorf("site admin %s may not give %s on %s: it does not hold it itself: %w", me, a, d, ErrForbidden)
 			}
 		}

@@ -419,3 +419,16 @@ func TestAttackExceptDevicesAfterWhoMayWrite(t *testing.T) {
 		h.fails(viewer("bob"), "PUT", "/grants/probe", map[string]any{"subject": "dave", "site": "hq", "actions": []string{"live"}, "except_devices": []string{d}}, ErrForbidden, "")
 	}
 }
+
+func TestAttackSiteAdminFootageLimit(t *testing.T) {
+	// A site admin who reviews only the last day gives no one more.
+	h := siteAdminFixture(t)
+	alice := viewer("alice")
+	h.must(root, "PUT", "/grants/sa", map[string]any{"subject": "alice", "site": "lobby", "role": "site_admin", "footage_within": "24h"})
+	h.refuseAll(t, []attack{
+		{"archive without a footage limit", alice, "PUT", "/grants/x", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"archive"}}, ErrForbidden, ""},
+		{"download reaching back further", alice, "PUT", "/grants/x", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"download"}, "footage_within": "48h"}, ErrForbidden, ""},
+	})
+	h.must(alice, "PUT", "/grants/x", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"archive", "live"}, "footage_within": "24h"})
+	h.must(alice, "PUT", "/grants/y", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"live", "ptz"}})
+}
