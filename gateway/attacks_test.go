@@ -71,6 +71,16 @@ func TestAttackViewerWritesSameStatusAtTheHTTPEdge(t *testing.T) {
 	if s := mustCall(t, n, "GET", "/subjects/ivan", "", 200); toJSON(s["rights"]) != `["live"]` {
 		t.Errorf("ivan after the refused edit: %v", s)
 	}
+	// A viewer without settings reads no camera, existing or not (404 as
+	// authz answers); the settings holder reads hers back.
+	for _, cam := range []string{"cam1", "no-such-cam"} {
+		if code, _ := n.callAs(t, viewerToken(t, "carol"), "GET", "/devices/"+cam, ""); code != 404 {
+			t.Errorf("carol reading device %s: %d, want 404", cam, code)
+		}
+	}
+	if code, _ := n.callAs(t, alice, "GET", "/devices/cam1", ""); code != 200 {
+		t.Errorf("the site admin reading cam1 back: %d", code)
+	}
 	// The RTSP edge agrees: carol's access did not grow, alice's is hers.
 	if code := rtspDescribe(t, n, "cam1", viewerToken(t, "carol")); code != 200 {
 		t.Errorf("carol on cam1: %d", code)
