@@ -432,3 +432,24 @@ func TestAttackSiteAdminFootageLimit(t *testing.T) {
 	h.must(alice, "PUT", "/grants/x", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"archive", "live"}, "footage_within": "24h"})
 	h.must(alice, "PUT", "/grants/y", map[string]any{"subject": "dave", "device": "cam2", "actions": []string{"live", "ptz"}})
 }
+
+func TestAttackAuditOfAReusedId(t *testing.T) {
+	// An individual-access admin recreating a deleted subject's (or
+	// admin's) id reads the new one's activity, not the old one's.
+	h, a1, _ := individualAdmins(t)
+	h.must(root, "PUT", "/subjects/vip", map[string]any{"kind": "user"})
+	h.call(viewer("vip"), "PUT", "/devices/cam1", map[string]any{"name": "old vip"})
+	h.must(root, "DELETE", "/subjects/vip", nil)
+	h.must(a1, "PUT", "/subjects/vip", map[string]any{"kind": "user"})
+	h.call(viewer("vip"), "PUT", "/devices/d1", map[string]any{"name": "new vip"})
+	var what []string
+	for _, e := range h.must(a1, "GET", "/audit?limit=1000&who=subject:vip", nil).(map[string]any)["entries"].([]any) {
+		what = append(what, e.(map[string]any)["what"].(string))
+	}
+	if strings.Join(what, ",") != "PUT devices/d1" {
+		t.Fatalf("a1 reads vip's entries %v; want only the new vip's", what)
+	}
+	if n := len(h.must(root, "GET", "/audit?limit=1000&who=subject:vip", nil).(map[string]any)["entries"].([]any)); n != 2 {
+		t.Fatalf("root reads %d of vip's entries; want both", n)
+	}
+}

@@ -716,6 +716,21 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 		}
 	}
 	r.s.mu.RUnlock()
+	// An id is reused after a delete: the entries of a deleted subject or
+	// admin are not those of the one its id now names, which this admin
+	// may have created.
+	var gone map[string]uint64
+	if who != nil {
+		gone = map[string]uint64{}
+		r.s.audit.page(0, 1<<30, func(e *AuditEntry) bool {
+			if rest, ok := strings.CutPrefix(e.What, "DELETE "); ok && e.Allowed {
+				if kind, id, ok := strings.Cut(rest, "/"); ok && (kind == kindSubjects || kind == kindAdmins) && !strings.Contains(id, "/") {
+					gone[strings.TrimSuffix(kind, "s")+":"+id] = e.Seq
+				}
+			}
+			return false
+		})
+	}
 	entries, next := r.s.audit.page(q.After, q.Limit, func(e *AuditEntry) bool {
 		if q.Who != "" && e.Who != q.Who {
 			return false
@@ -724,7 +739,7 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 			return false
 		}
 		_, mine := who[e.Who]
-		return who == nil || mine
+		return who == nil || (mine && e.Seq > gone[e.Who])
 	})
 	return opResult{Body: AuditPage{Entries: entries, Next: next}}, nil
 }
