@@ -337,3 +337,26 @@ func TestAttackLinkCredentialParity(t *testing.T) {
 		t.Logf("%s: %d", step.name, byToken)
 	}
 }
+
+// TestAttackStreamCredentialFlood: a viewer token creates its own
+// credentials, so a stolen or scripted one cannot grow the store without
+// end: past the per-owner bound it is a 409 and nothing is stored.
+func TestAttackStreamCredentialFlood(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	aliceOnCam1(t, n)
+	alice := viewerToken(t, "alice")
+	max := n.g.StreamCredentials().MaxPerOwner
+	for i := range max {
+		if code, out := n.callAs(t, alice, "POST", "/stream-credentials", `{"subject":"alice"}`); code != 201 {
+			t.Fatalf("credential %d of %d: %d %v", i+1, max, code, out)
+		}
+	}
+	code, out := n.callAs(t, alice, "POST", "/stream-credentials", `{"subject":"alice"}`)
+	if code != 409 || !strings.Contains(fmt.Sprint(out["error"]), "revoke") {
+		t.Fatalf("one more: %d %v, want 409 saying to revoke", code, out)
+	}
+	if l := mustCall(t, n, "GET", "/stream-credentials?subject=alice", "", 200)["stream_credentials"].([]any); len(l) != max {
+		t.Fatalf("alice holds %d credentials, want %d", len(l), max)
+	}
+	createCred(t, n, viewerToken(t, "bob"), `{"subject":"bob"}`) // others are not affected
+}
