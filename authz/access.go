@@ -199,6 +199,30 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	if old != nil && kind != kindRoles && !visible(cs, old) { // roles: see canRead
 		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
 	}
+	if ro, ok := old.(*Role); ok && len(r.s.m.grantsRole[ro.ID]) > 0 {
+		// A role's actions are what every grant using it gives: changing
+		// them is a change of those grants.
+		if n, _ := obj.(*Role); n == nil || !sameActions(ro.Actions, n.Actions) {
+			if err := r.needSection("grants:write"); err != nil {
+				return fmt.Errorf("role %s is used by grants, so changing its actions changes them: %w", ro.ID, err)
+			}
+		}
+	}
+	if ro, ok := old.(*Role); ok && cs != nil {
+		// Any admin with roles:read reads and grants with every role, but
+		// an edit reaches every grant using the role at once: an
+		// individual-access admin changes or deletes only roles it (or its
+		// reports) created and whose grants are all within its reach.
+		if !visible(cs, ro) {
+			return fmt.Errorf("role %s was created by another admin: an individual-access admin uses it but changes only its own roles: %w", ro.ID, ErrForbidden)
+		}
+		for _, g := range r.s.m.grantsRole[ro.ID] {
+			if !visible(cs, g.g) {
+				// The grant is not named: this admin may not see it.
+				return fmt.Errorf("role %s is used by a grant another admin (or a viewer) made: a change would reach access outside this admin's individual access: %w", ro.ID, ErrForbidden)
+			}
+		}
+	}
 	if p, ok := old.(*Admin); ok {
 		if me, _ := r.admin(); me != nil {
 			if err := withinReach(me, p, "admin "+p.ID); err != nil {
@@ -224,8 +248,13 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 		if r.s.m.groups[g.Subject] != nil {
 			subjKind = kindGroups
 		}
-		if !r.visibleRef(cs, subjKind, g.Subject) || !r.visibleRef(cs, kindDevices, g.Device) || !r.visibleRef(cs, kindSites, g.Site) {
-			return fmt.Errorf("grant references an object created by another admin (individual access): %w", ErrForbidden)
+		hidden := !r.visibleRef(cs, subjKind, g.Subject) || !r.visibleRef(cs, kindDevices, g.Device) || !r.visibleRef(cs, kindSites, g.Site)
+		for _, d := range g.ExceptDevices {
+			// Missing and hidden alike: no existence oracle.
+			hidden = hidden || !r.visibleRef(cs, kindDevices, d)
+		}
+		if hidden {
+			return fmt.Errorf("grant references an object created by another admin, or one that does not exist (individual access): %w", ErrForbidden)
 		}
 	}
 	return nil
@@ -244,7 +273,8 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 				}
 			}
 		}
-		return nil
+		// Only once the viewer may write here: its answer names devices.
+		return r.viewerExcepts(old, obj)
 	case kindDevices:
 		return r.settingsWrite(old, obj)
 	case kindSubjects:
@@ -286,6 +316,33 @@ func (r *request) authorizeViewerWrite(kind string, old, obj any) error {
 	return deny
 }
 
+// viewerExcepts: a viewer's site grant excepts only devices under its
+// site (the others it does not cover), answered alike for a device
+// elsewhere and one that does not exist, so except_devices tells a viewer
+// nothing about devices it has no rights on. An entry the stored grant
+// already had (a camera moved away since) may stay.
+func (r *request) viewerExcepts(old, obj any) error {
+	g, _ := obj.(*Grant)
+	if g == nil || g.Site == "" {
+		return nil
+	}
+	var had []string
+	if o, ok := old.(*Grant); ok {
+		had = o.ExceptDevices
+	}
+	m := r.s.m
+	for i, d := range g.ExceptDevices {
+		if slices.Contains(had, d) {
+			continue
+		}
+		var buf [8]string
+		if dev := m.devices[d]; dev == nil || !slices.Contains(m.siteChain(dev.Site, buf[:0]), g.Site) {
+			return fieldErr(fmt.Sprintf("except_devices[%d]", i), fmt.Sprintf("no device %q under site %q", d, g.Site))
+		}
+	}
+	return nil
+}
+
 // siteAdminMay applies seed 002's Site Admin ("edit site permissions") to
 // a viewer writing (or deleting) grant g that is not on a site it manages
 // privacy of: it must hold the site_admin role on g's site (or above), by
@@ -306,22 +363,31 @@ func (r *request) siteAdminMay(g *Grant) error {
 	if !m.holdsSiteAdmin(me, site, r.now) {
 		return fmt.Errorf("viewer %s is neither a privacy manager nor a site admin of the grant's site: %w", me, ErrForbidden)
 	}
-	if g.Subject == me {
-		return fmt.Errorf("a site admin grants others, not itself: %w", ErrForbidden)
+	// A group's grant is each member's: a group holding the site admin is
+	// a grant of its own (one that outlives its site_admin grant), a group
+	// holding a privacy manager changes that manager's rights.
+	people := []string{g.Subject}
+	if grp := m.groups[g.Subject]; grp != nil {
+		people = grp.Members
 	}
-	pmOf := ""
-	if s, ok := m.isPrivacyManager(g.Subject, site); ok {
-		pmOf = s
-	}
-	if g.Device == "" {
-		m.walkSites(site, func(s string) {
-			if slices.Contains(m.sites[s].PrivacyManagers, g.Subject) {
-				pmOf = s
-			}
-		})
-	}
-	if pmOf != "" {
-		return fmt.Errorf("%s is a privacy manager of site %s: a site admin never changes a privacy manager's rights: %w", g.Subject, pmOf, ErrForbidden)
+	for _, p := range people {
+		if p == me {
+			return fmt.Errorf("a site admin grants others, not itself (%s): %w", g.Subject, ErrForbidden)
+		}
+		pmOf := ""
+		if s, ok := m.isPrivacyManager(p, site); ok {
+			pmOf = s
+		}
+		if g.Device == "" {
+			m.walkSites(site, func(s string) {
+				if slices.Contains(m.sites[s].PrivacyManagers, p) {
+					pmOf = s
+				}
+			})
+		}
+		if pmOf != "" {
+			return fmt.Errorf("%s is a privacy manager of site %s: a site admin never changes a privacy manager's rights (grant subject %s): %w", p, pmOf, g.Subject, ErrForbidden)
+		}
 	}
 	acts, err := ParseActions(g.Actions)
 	if err != nil {
@@ -340,6 +406,12 @@ func (r *request) siteAdminMay(g *Grant) error {
 		return fmt.Errorf("site admin %s gives at most the site_admin role's actions on a site without devices: %w", me, ErrForbidden)
 	}
 	now := r.now.UnixNano()
+	// Footage as old as g reaches back: a site admin limited to recent
+	// recordings (footage_within) gives no one older ones.
+	footage := int64(0)
+	if g.FootageWithin > 0 {
+		footage = now - int64(g.FootageWithin)
+	}
 	for d := range devices {
 		own := m.ownRights(me, d, r.now)
 		for i := range numActions {
@@ -347,7 +419,11 @@ func (r *request) siteAdminMay(g *Grant) error {
 			if acts&a == 0 {
 				continue
 			}
-			if ok, _, _ := own.decide(a, now, -1); !ok {
+			f := int64(-1)
+			if a&(ActionArchive|ActionDownload) != 0 {
+				f = footage
+			}
+			if ok, _, _ := own.decide(a, now, f); !ok {
 				return fmt.Errorf("site admin %s may not give %s on %s: it does not hold it itself: %w", me, a, d, ErrForbidden)
 			}
 		}
@@ -356,7 +432,9 @@ func (r *request) siteAdminMay(g *Grant) error {
 }
 
 // holdsSiteAdmin reports whether subject holds the site_admin role on site
-// or above it now, by its own grant or one of its groups'.
+// or above it now, by its own grant or one of its groups': in its validity
+// window and schedule, and, for an armed-only grant, while the grant's site
+// is armed (an after_alarm grant makes no standing site admin).
 func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
 	var buf [8]string
 	chain := m.siteChain(site, buf[:0])
@@ -364,7 +442,7 @@ func (m *model) holdsSiteAdmin(subject, site string, now time.Time) bool {
 	for _, p := range principals {
 		for _, s := range chain {
 			for _, g := range m.grantsAt[targetKey{principal: p, site: true, id: s}] {
-				if g.g.Role != "site_admin" {
+				if g.g.Role != "site_admin" || g.cond == condAfterAlarm || (g.cond == condArmed && !m.liveSites[s].armed.Load()) {
 					continue
 				}
 				if active, _ := activeAt(g.nb, g.na, g.sched, now); active {
@@ -457,6 +535,13 @@ func (r *request) companySetsRights(old, obj any) error {
 	}
 	*n = keep
 	return nil
+}
+
+// sameActions reports whether two action lists give the same actions.
+func sameActions(a, b []string) bool {
+	x, errA := ParseActions(a)
+	y, errB := ParseActions(b)
+	return errA == nil && errB == nil && x == y
 }
 
 // sameSet reports whether a and b hold the same strings, in any order.

@@ -542,11 +542,20 @@ type BulkKept struct {
 
 // bulkKeeps lists what still reaches subject on device (its site chain)
 // besides the subject's own grants: privacy-manager access (rule 4), its
-// groups' grants, its company's.
+// groups' grants, its company's (named on the subject's own record). Sites,
+// groups and grants cs does not see are not named.
 func (m *model) bulkKeeps(subject, device string, chain []string, cs set) []BulkKept {
 	var out []BulkKept
+	// An individual-access caller learns why, not the ids of sites and
+	// groups it may not see.
+	name := func(what, kind, id string) string {
+		if obj, ok := m.get(kind, id); ok && visible(cs, obj) {
+			return what + " " + id
+		}
+		return "a " + what + " another admin made"
+	}
 	if site, ok := m.isPrivacyManager(subject, m.devices[device].Site); ok {
-		out = append(out, BulkKept{Subject: subject, Device: device, Why: "privacy manager of site " + site})
+		out = append(out, BulkKept{Subject: subject, Device: device, Why: "privacy manager of " + name("site", kindSites, site)})
 	}
 	via := func(principal, what string) {
 		keys := []targetKey{{principal: principal, id: device}}
@@ -568,7 +577,7 @@ func (m *model) bulkKeeps(subject, device string, chain []string, cs set) []Bulk
 		}
 	}
 	for _, grp := range slices.Sorted(maps.Keys(m.groupsOf[subject])) {
-		via(grp, "group "+grp)
+		via(grp, name("group", kindGroups, grp))
 	}
 	if sub := m.subjects[subject]; sub != nil && sub.Kind == SubjectEmployee && sub.Company != "" {
 		via(sub.Company, "company "+sub.Company)
@@ -707,6 +716,21 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 		}
 	}
 	r.s.mu.RUnlock()
+	// An id is reused after a delete: the entries of a deleted subject or
+	// admin are not those of the one its id now names, which this admin
+	// may have created.
+	var gone map[string]uint64
+	if who != nil {
+		gone = map[string]uint64{}
+		r.s.audit.page(0, 1<<30, func(e *AuditEntry) bool {
+			if rest, ok := strings.CutPrefix(e.What, "DELETE "); ok && e.Allowed {
+				if kind, id, ok := strings.Cut(rest, "/"); ok && (kind == kindSubjects || kind == kindAdmins) && !strings.Contains(id, "/") {
+					gone[strings.TrimSuffix(kind, "s")+":"+id] = e.Seq
+				}
+			}
+			return false
+		})
+	}
 	entries, next := r.s.audit.page(q.After, q.Limit, func(e *AuditEntry) bool {
 		if q.Who != "" && e.Who != q.Who {
 			return false
@@ -715,7 +739,7 @@ func (r *request) auditPage(q AuditQuery) (opResult, error) {
 			return false
 		}
 		_, mine := who[e.Who]
-		return who == nil || mine
+		return who == nil || (mine && e.Seq > gone[e.Who])
 	})
 	return opResult{Body: AuditPage{Entries: entries, Next: next}}, nil
 }

@@ -419,8 +419,12 @@ func (r *request) prepareDevice(old any, d *Device, creator string) ([]change, a
 			if s == nil || (s.Kind != SubjectInstaller && s.Kind != SubjectCompany) {
 				continue
 			}
+			// The grant is the rule's, made for the member: it belongs to
+			// whoever made the member, so an individual-access admin adding
+			// a camera to a site does not see (or learn the ids of) members
+			// another admin made.
 			g := &Grant{ID: newID("tmp-"), Subject: sid, Device: d.ID, Actions: actionsTemporary.Names(),
-				Condition: "always", NotAfter: &until, Source: SourceAuto, CreatedBy: creator}
+				Condition: "always", NotAfter: &until, Source: SourceAuto, CreatedBy: s.CreatedBy}
 			c, err := compileGrant(g)
 			if err != nil {
 				return nil, nil, err

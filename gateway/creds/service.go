@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/camgate/camgate/authz"
 )
 
 // DefaultRealm is the Digest realm camgate challenges with.
@@ -49,6 +51,10 @@ type Service struct {
 	// TouchInterval is how often last-used times are written back, and the
 	// least time between two writes for one credential (default 1m).
 	TouchInterval time.Duration
+	// MaxPerOwner bounds the credentials one subject or link holds
+	// (default 100), expired ones included until revoked: a viewer token
+	// creates its own, and the store must not grow without end.
+	MaxPerOwner int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger (default: discard). Passwords are never logged.
@@ -91,6 +97,9 @@ func (s *Service) Initialize() error {
 	}
 	if s.TouchInterval <= 0 {
 		s.TouchInterval = time.Minute
+	}
+	if s.MaxPerOwner <= 0 {
+		s.MaxPerOwner = 100
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -191,6 +200,22 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, createdBy strin
 
 // create makes and stores a new credential for a validated request.
 func (s *Service) create(ctx context.Context, req CreateRequest, createdBy string) (Created, error) {
+	// Counted before the write, so two creates racing may pass the bound
+	// by one each: it bounds growth, it is not a quota to the unit.
+	all, err := s.Store.List(ctx)
+	if err != nil {
+		return Created{}, err
+	}
+	held := 0
+	for i := range all {
+		if all[i].Subject == req.Subject && all[i].Link == req.Link {
+			held++
+		}
+	}
+	if held >= s.MaxPerOwner {
+		return Created{}, fmt.Errorf("%s already has %d stream credentials, the most one may hold: revoke unused ones (expired ones count until revoked): %w",
+			owner(req.Subject, req.Link), held, authz.ErrConflict)
+	}
 	password, err := newPassword()
 	if err != nil {
 		return Created{}, err

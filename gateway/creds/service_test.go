@@ -12,6 +12,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+
+	"github.com/camgate/camgate/authz"
 )
 
 func newService(t testing.TB, dir string) *Service {
@@ -230,4 +232,29 @@ func TestStoreOutageGrace(t *testing.T) {
 	if _, err := s.VerifyBasic(c.Username, c.Password); err != nil {
 		t.Fatalf("store back: %v", err)
 	}
+}
+
+// TestCredentialsPerOwnerAreBounded: a viewer creates its own credentials,
+// so one subject (or link) holds at most MaxPerOwner; the refusal is a
+// conflict that stores nothing, and revoking one makes room.
+func TestCredentialsPerOwnerAreBounded(t *testing.T) {
+	s := &Service{DataDir: t.TempDir(), MaxPerOwner: 2}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	first := mustCreate(t, s, CreateRequest{Subject: "alice"})
+	mustCreate(t, s, CreateRequest{Subject: "alice"})
+	mustCreate(t, s, CreateRequest{Subject: "bob"})
+	mustCreate(t, s, CreateRequest{Link: "l1"})
+	if _, err := s.create(context.Background(), CreateRequest{Subject: "alice"}, "subject:alice"); !errors.Is(err, authz.ErrConflict) {
+		t.Fatalf("a third credential for alice: %v, want a conflict", err)
+	}
+	if all, _ := s.Store.List(context.Background()); len(all) != 4 {
+		t.Fatalf("the refused create stored something: %d credentials", len(all))
+	}
+	if err := s.Revoke(context.Background(), first.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, CreateRequest{Subject: "alice"})
 }
