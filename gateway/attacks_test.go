@@ -101,7 +101,7 @@ type rtspConn struct {
 	n int
 }
 
-func dialRTSP(t *testing.T, n *node) *rtspConn {
+func openRTSPConn(t *testing.T, n *node) *rtspConn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", strings.TrimPrefix(n.rtsp, "rtsp://"), 5*time.Second)
 	if err != nil {
@@ -164,7 +164,7 @@ func TestAttackStreamCredentials(t *testing.T) {
 
 	// Each attempt is on a new connection (the server closes one after a
 	// refused answer), which has its own nonce.
-	a := dialRTSP(t, n)
+	a := openRTSPConn(t, n)
 	_, nonceA := a.describe(t, url, "")
 	answerA := digestHeader(c.user, nonceA, url, digestAnswer(c.user, c.pass, nonceA, "DESCRIBE", url))
 	for _, x := range []struct {
@@ -189,7 +189,7 @@ func TestAttackStreamCredentials(t *testing.T) {
 			return digestHeader(c.user, nonce, url, digestAnswer(c.user, wrongPassword(c.pass), nonce, "DESCRIBE", url))
 		}},
 	} {
-		b := dialRTSP(t, n)
+		b := openRTSPConn(t, n)
 		_, nonceB := b.describe(t, url, "")
 		if nonceB == "" || nonceB == nonceA {
 			t.Fatalf("nonces %q %q", nonceA, nonceB)
