@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,6 +132,10 @@ func TestRedisRestartBothNodesRecover(t *testing.T) {
 	poll.Until(t, "both nodes to report not ready", func() bool { return readyz(a) == 503 && readyz(b) == 503 })
 	if code, out := a.call(t, "PUT", "/subjects/carol", `{"kind":"user"}`); code/100 == 2 {
 		t.Fatalf("write during the outage: %d %v", code, out)
+	}
+	code, out := a.call(t, "POST", "/links", `{"device":"cam1","actions":["live"],"not_after":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	if msg, _ := out["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, "link store") {
+		t.Fatalf("creating a link during the outage: %d %v; want 503 naming the link store", code, out)
 	}
 	if _, err := probeCodecs(t, b.rtsp+"/cam1?token="+viewerToken(t, "dave")); err == nil {
 		t.Fatal("an uncached viewer was admitted during the outage")

@@ -134,3 +134,23 @@ func TestLinkFeedGap(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreDownIsUnavailable: with Redis gone, reads and writes fail with
+// links.ErrStoreUnavailable (a 503 at the edges), not an anonymous error.
+func TestStoreDownIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{NoPersistence: true})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
+	s := redisstore.New(c, "")
+	putLink(t, s, "l1", true)
+	srv.Kill()
+	ctx := context.Background()
+	_, errGet := s.GetLink(ctx, "l1")
+	_, errList := s.ListLinks(ctx)
+	errUpdate := s.UpdateLink(ctx, "l1", func(cur *links.Link) (*links.Link, error) { return cur, nil })
+	for name, err := range map[string]error{"GetLink": errGet, "ListLinks": errList, "UpdateLink": errUpdate} {
+		if !errors.Is(err, links.ErrStoreUnavailable) {
+			t.Errorf("%s with Redis down: %v; want links.ErrStoreUnavailable", name, err)
+		}
+	}
+}

@@ -67,7 +67,7 @@ func (s *Store) GetLink(ctx context.Context, id string) (links.Link, error) {
 		return links.Link{}, links.ErrNotFound
 	}
 	if err != nil {
-		return links.Link{}, fmt.Errorf("links: read link: %w", err)
+		return links.Link{}, fmt.Errorf("%w: read link: %w", links.ErrStoreUnavailable, err)
 	}
 	var l links.Link
 	if err := json.Unmarshal(v, &l); err != nil {
@@ -124,7 +124,7 @@ func (s *Store) Close() error { return nil }
 func list[T any](ctx context.Context, c redis.UniversalClient, key string) ([]T, error) {
 	m, err := c.HGetAll(ctx, key).Result()
 	if err != nil {
-		return nil, fmt.Errorf("links: list %s: %w", key, err)
+		return nil, fmt.Errorf("%w: list %s: %w", links.ErrStoreUnavailable, key, err)
 	}
 	out := make([]T, 0, len(m))
 	for id, v := range m {
@@ -161,7 +161,8 @@ func update[T any](ctx context.Context, c redis.UniversalClient, key, id string,
 		default:
 			cur = new(T)
 			if err := json.Unmarshal(v, cur); err != nil {
-				return err
+				// Not an outage: returned as is (a 500), not retried.
+				return fnError{fmt.Errorf("links: stored %s/%s does not decode: %w", key, id, err)}
 			}
 		}
 		next, err := fn(cur)
@@ -199,7 +200,7 @@ func update[T any](ctx context.Context, c redis.UniversalClient, key, id string,
 		case errors.Is(err, redis.TxFailedErr):
 			continue // another node wrote the hash first: run fn on the new value
 		default:
-			return fmt.Errorf("links: update %s/%s: %w", key, id, err)
+			return fmt.Errorf("%w: update %s/%s: %w", links.ErrStoreUnavailable, key, id, err)
 		}
 	}
 	return fmt.Errorf("links: update %s/%s: too much contention", key, id)
