@@ -101,8 +101,8 @@ func (s *Service) forget(id string) {
 }
 
 // Forget drops this node's cached copy of link id (the next use reads the
-// store) without telling OnChange: for a change another node already
-// announced, whose sessions the caller re-checks itself.
+// store) without telling OnChange: for a change read from the shared
+// store's link feed, whose sessions the caller re-checks itself.
 func (s *Service) Forget(id string) { s.forget(id) }
 
 // Reload replaces every cached link with what the store holds now: for a
