@@ -123,7 +123,7 @@ func readyz(n *node) int {
 // → both ready again, writes work and decisions are right on both.
 func TestRedisRestartBothNodesRecover(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a, b := startRedisNodes(t, srv.URL)
+	a, b, _ := startLoggedRedisNodes(t, srv.URL)
 	mustCall(t, a, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
 	poll.Until(t, "B to allow alice", func() bool { return b.allows(t, "alice") })
@@ -210,7 +210,11 @@ func linkChangeWhileCutOff(t *testing.T, trim bool) {
 	restored := time.Now()
 	proxy.Restore()
 	waitClientEnded(t, gone, "the disabled link's viewer on B after B reconnected")
-	t.Logf("disabled link's viewer on B ended %v after B's Redis connection came back", time.Since(restored).Round(time.Millisecond))
+	took := time.Since(restored)
+	t.Logf("disabled link's viewer on B ended %v after B's Redis connection came back", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the disabled link's viewer ended %v after the reconnect; want within 5 s (feed retry at most 2 s, heartbeat 1 s)", took)
+	}
 	poll.Until(t, "B to be ready again", func() bool { return readyz(b) == 200 })
 	before := flippedPackets.Load()
 	poll.Until(t, "the re-enabled link's viewer to keep receiving media", func() bool { return flippedPackets.Load() > before+50 })
