@@ -27,6 +27,13 @@ type redisNode struct {
 	leases    *ptz.RedisLeases
 	directory *session.Directory
 	links     *linkstore.Store
+	// linkFeed reads the link feed on a client of its own: while Redis is
+	// down its retries are failed dials, and on the shared client they
+	// count towards go-redis' dial circuit breaker (PoolSize consecutive
+	// failures make every new dial answer the cached error until a probe,
+	// once a second, succeeds), which kept writes failing for a while
+	// after Redis was back (TestRedisRestartBothNodesRecover).
+	linkFeed *linkstore.Store
 }
 
 // startRedis connects to redis.url and prepares the shared store and PTZ
@@ -50,7 +57,12 @@ func (g *Gateway) startRedis() error {
 	if err := st.Initialize(); err != nil {
 		return err
 	}
-	g.redis = &redisNode{client: c, store: st, leases: ptz.NewRedisLeases(c), links: linkstore.New(c, "")}
+	fc, err := redisstore.NewClient(g.Config.Redis.URL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	g.closers = append(g.closers, func() { _ = fc.Close() })
+	g.redis = &redisNode{client: c, store: st, leases: ptz.NewRedisLeases(c), links: linkstore.New(c, ""), linkFeed: linkstore.New(fc, "")}
 	return nil
 }
 
@@ -110,20 +122,12 @@ func (g *Gateway) linkFeedPosition() (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return g.redis.links.FeedRev(ctx)
+	return g.redis.linkFeed.FeedRev(ctx)
 }
 
-// Backoff of the link feed reader after a Redis error. Not faster: while
-// Redis is down every attempt is a failed dial on the client all
-// components share, and after PoolSize consecutive failures go-redis
-// answers every new dial with the cached error until its probe (once a
-// second) succeeds, so a reader retrying every 50 ms kept the whole node
-// flapping between ready and not for a while after Redis was back
-// (TestRedisRestartBothNodesRecover failed 5 runs in 8 at 50 ms, 2 in 8
-// at 250 ms, none at 1 s). Catching up after a reconnect stays bounded by
-// linkFeedRetryMax.
+// Backoff of the link feed reader after a Redis error.
 const (
-	linkFeedRetryMin = time.Second
+	linkFeedRetryMin = 100 * time.Millisecond
 	linkFeedRetryMax = 2 * time.Second
 )
 
@@ -138,7 +142,7 @@ func (g *Gateway) followLinkChanges(from uint64) {
 	if g.redis == nil {
 		return
 	}
-	st := g.redis.links
+	st := g.redis.linkFeed
 	log := g.Logger.With("component", "link-feed")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
