@@ -73,10 +73,7 @@ func (s *Service) reloadUntilUp(ctx context.Context, wait bool) bool {
 			return false
 		}
 		if err == nil {
-			if since := s.outageSince.Swap(0); since != 0 {
-				s.Logger.Info("authz store reachable again", "outage", time.Since(nsTime(since)).Round(time.Millisecond))
-			}
-			return true
+			return true // load ended the outage
 		}
 		s.markOutage(err)
 	}

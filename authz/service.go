@@ -153,6 +153,13 @@ func (s *Service) load(ctx context.Context) error {
 	s.cache.rev.Add(1)
 	s.cache.invalidate(&Invalidation{All: true})
 	s.mu.Unlock()
+	// The store answered: an outage is over before the sessions are
+	// re-checked below. Cleared after, a re-check in between found the
+	// cache emptied and the outage still on, answered "store unavailable"
+	// and ended sessions that were allowed all along.
+	if since := s.outageSince.Swap(0); since != 0 {
+		s.Logger.Info("authz store reachable again", "outage", time.Since(nsTime(since)).Round(time.Millisecond))
+	}
 	// Whatever changed since the previous model is unknown: every session is
 	// re-checked (at Initialize there are no subscribers yet).
 	s.publish(Invalidation{Rev: rev, All: true})

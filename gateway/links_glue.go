@@ -17,6 +17,10 @@ import (
 // enforcement point's link policy (their creator's current rights and
 // reach), and any change to a link re-checks its sessions.
 func (g *Gateway) startLinks() error {
+	from, err := g.linkFeedPosition()
+	if err != nil {
+		return fmt.Errorf("links: %w", err)
+	}
 	g.links = &links.Service{
 		DataDir:   g.Config.DataDir,
 		Store:     g.linksStore(),
@@ -24,15 +28,15 @@ func (g *Gateway) startLinks() error {
 		Logger:    g.Logger.With("component", "links"),
 		Policy:    access.LinkPolicy{Authz: g.authz},
 		OnChange: func(id string) {
+			// The other nodes learn it from the link feed (followLinkChanges).
 			g.invalidations.push(session.Change{Links: []string{id}})
-			g.publishLinkChange(id)
 		},
 	}
 	if err := g.links.Initialize(); err != nil {
 		return fmt.Errorf("links: %w", err)
 	}
 	g.closers = append(g.closers, g.links.Close)
-	g.followLinkChanges()
+	g.followLinkChanges(from)
 	return nil
 }
 

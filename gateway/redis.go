@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,18 +13,27 @@ import (
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/ptz"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/internal/backoff"
 	"github.com/camgate/camgate/links"
 	linkstore "github.com/camgate/camgate/links/redisstore"
 )
 
 // redisNode is what a node shares with the others through Redis (redis.url
-// set): the permission store and its change feed, PTZ leases and the session
-// directory. Nil when redis.url is empty: everything stays node-local.
+// set): the permission store and its change feed, PTZ leases, the session
+// directory and the share links with their change feed. Nil when redis.url is empty: everything stays node-local.
 type redisNode struct {
 	client    redis.UniversalClient
 	store     *redisstore.Store
 	leases    *ptz.RedisLeases
 	directory *session.Directory
+	links     *linkstore.Store
+	// linkFeed reads the link feed on a client of its own: while Redis is
+	// down its retries are failed dials, and on the shared client they
+	// count towards go-redis' dial circuit breaker (PoolSize consecutive
+	// failures make every new dial answer the cached error until a probe,
+	// once a second, succeeds), which kept writes failing for a while
+	// after Redis was back (TestRedisRestartBothNodesRecover).
+	linkFeed *linkstore.Store
 }
 
 // startRedis connects to redis.url and prepares the shared store and PTZ
@@ -47,7 +57,12 @@ func (g *Gateway) startRedis() error {
 	if err := st.Initialize(); err != nil {
 		return err
 	}
-	g.redis = &redisNode{client: c, store: st, leases: ptz.NewRedisLeases(c)}
+	fc, err := redisstore.NewClient(g.Config.Redis.URL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	g.closers = append(g.closers, func() { _ = fc.Close() })
+	g.redis = &redisNode{client: c, store: st, leases: ptz.NewRedisLeases(c), links: linkstore.New(c, ""), linkFeed: linkstore.New(fc, "")}
 	return nil
 }
 
@@ -94,47 +109,82 @@ func (g *Gateway) sessionsAPI() httpapi.Sessions {
 	return g.redis.directory
 }
 
-// linkChannel carries the ids of changed share links between nodes, so a
-// link disabled on one node ends its viewers on every node.
-const linkChannel = "camgate:links:changed"
-
 // linksStore is the shared link registry, or nil (the embedded default).
 func (g *Gateway) linksStore() links.Store {
 	if g.redis == nil {
 		return nil
 	}
-	return linkstore.New(g.redis.client, "")
+	return g.redis.links
 }
 
-// publishLinkChange tells the other nodes that link id changed.
-func (g *Gateway) publishLinkChange(id string) {
+// linkFeedPosition is the link feed's revision, read before the link
+// service loads its links so that no change falls between the two.
+func (g *Gateway) linkFeedPosition() (uint64, error) {
 	if g.redis == nil {
-		return
+		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.redis.client.Publish(ctx, linkChannel, id).Err(); err != nil {
-		g.Logger.Warn("announcing a link change to the other nodes", "link", id, "error", err)
-	}
+	return g.redis.linkFeed.FeedRev(ctx)
 }
 
-// followLinkChanges applies the other nodes' link changes here: the cached
-// link is dropped and its sessions re-checked. Pub/Sub is at-most-once: a
-// node disconnected while a link changed still refuses new viewers of a
-// disabled link once its cached copy is re-read, but open viewers on that
-// node are only re-checked by the next change (docs/redis.md).
-func (g *Gateway) followLinkChanges() {
+// Backoff of the link feed reader after a Redis error.
+const (
+	linkFeedRetryMin = 100 * time.Millisecond
+	linkFeedRetryMax = 2 * time.Second
+)
+
+// followLinkChanges applies every link write (of any node, this one's
+// included: one extra store read each) from the shared store's link feed:
+// the cached link is dropped and its sessions re-checked. The feed is read
+// by revision, so a node whose Redis connection broke resumes where it
+// stopped and misses no change; after a gap it cannot bridge (the feed
+// trimmed past it, Redis lost data) it reloads every link and re-checks
+// every session.
+func (g *Gateway) followLinkChanges(from uint64) {
 	if g.redis == nil {
 		return
 	}
-	ps := g.redis.client.Subscribe(context.Background(), linkChannel)
+	st := g.redis.linkFeed
+	log := g.Logger.With("component", "link-feed")
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for msg := range ps.Channel() {
-			g.links.Forget(msg.Payload)
-			g.invalidations.push(session.Change{Links: []string{msg.Payload}})
+		retry := backoff.Backoff{Min: linkFeedRetryMin, Max: linkFeedRetryMax}
+		last, gap := from, false
+		for ctx.Err() == nil {
+			if gap {
+				rev, err := st.FeedRev(ctx)
+				if err == nil {
+					err = g.links.Reload()
+				}
+				if err != nil {
+					log.Warn("link feed: reloading the links after a gap", "error", err)
+					_ = retry.Sleep(ctx, retry.Delay())
+					continue
+				}
+				log.Warn("link feed had a gap: every link reloaded, every session re-checked", "from", last, "now", rev)
+				g.invalidations.push(session.Change{All: true})
+				last, gap = rev, false
+			}
+			started := time.Now()
+			var err error
+			last, err = st.Watch(ctx, last, func(id string) {
+				g.links.Forget(id)
+				g.invalidations.push(session.Change{Links: []string{id}})
+			})
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, linkstore.ErrFeedGap) {
+				gap = true
+				continue
+			}
+			log.Warn("link feed: Redis error, resuming from the last change read", "rev", last, "error", err)
+			retry.ResetAfter(time.Since(started))
+			_ = retry.Sleep(ctx, retry.Delay())
 		}
 	}()
-	g.closers = append(g.closers, func() { _ = ps.Close(); <-done })
+	g.closers = append(g.closers, func() { cancel(); <-done })
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,7 +123,7 @@ func readyz(n *node) int {
 // → both ready again, writes work and decisions are right on both.
 func TestRedisRestartBothNodesRecover(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a, b := startRedisNodes(t, srv.URL)
+	a, b, _ := startLoggedRedisNodes(t, srv.URL)
 	mustCall(t, a, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 	mustCall(t, a, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
 	poll.Until(t, "B to allow alice", func() bool { return b.allows(t, "alice") })
@@ -130,6 +132,10 @@ func TestRedisRestartBothNodesRecover(t *testing.T) {
 	poll.Until(t, "both nodes to report not ready", func() bool { return readyz(a) == 503 && readyz(b) == 503 })
 	if code, out := a.call(t, "PUT", "/subjects/carol", `{"kind":"user"}`); code/100 == 2 {
 		t.Fatalf("write during the outage: %d %v", code, out)
+	}
+	code, out := a.call(t, "POST", "/links", `{"device":"cam1","actions":["live"],"not_after":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	if msg, _ := out["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, "link store") {
+		t.Fatalf("creating a link during the outage: %d %v; want 503 naming the link store", code, out)
 	}
 	if _, err := probeCodecs(t, b.rtsp+"/cam1?token="+viewerToken(t, "dave")); err == nil {
 		t.Fatal("an uncached viewer was admitted during the outage")
@@ -157,4 +163,64 @@ func TestLinkDisabledOnOtherNode(t *testing.T) {
 	defer c.Close()
 	mustCall(t, a, "POST", "/links/"+out["id"].(string)+"/disable", "", 200)
 	waitClientEnded(t, c, "viewer on B after the link was disabled on A")
+}
+
+// TestLinkChangeWhileNodeCutOff: node B reaches Redis through a proxy that
+// the test cuts, as an attacker who can break one node's Redis connection
+// would. While B is cut off, A disables one link, and disables then
+// re-enables another. When B's connection is back, the open viewer of the
+// disabled link on B is ended within a bounded time (B caught up from the
+// link feed, it did not need to be connected at the moment of the change),
+// and the viewer of the re-enabled link stays. Also when the feed lost the
+// entries B needed meanwhile (trimmed): B then reloads every link.
+func TestLinkChangeWhileNodeCutOff(t *testing.T) {
+	for _, trim := range []bool{false, true} {
+		t.Run(map[bool]string{false: "feed kept", true: "feed trimmed"}[trim], func(t *testing.T) { linkChangeWhileCutOff(t, trim) })
+	}
+}
+
+func linkChangeWhileCutOff(t *testing.T, trim bool) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	proxy := redistest.NewProxy(t, r.Addr)
+	a := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Redis.URL = r.URL })
+	b := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Redis.URL = proxy.URL })
+	window := `{"device":"cam1","actions":["live"],"not_after":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+	disabled := mustCall(t, a, "POST", "/links", window, 201)
+	flipped := mustCall(t, a, "POST", "/links", window, 201)
+
+	var disabledPackets, flippedPackets atomic.Int64
+	gone := playRTSPCounting(t, b, disabled["token"].(string), &disabledPackets)
+	defer gone.Close()
+	stays := playRTSPCounting(t, b, flipped["token"].(string), &flippedPackets)
+	defer stays.Close()
+	staysEnded := make(chan struct{})
+	go func() { _ = stays.Wait(); close(staysEnded) }()
+
+	proxy.Cut()
+	poll.Until(t, "B to notice it lost Redis", func() bool { return readyz(b) == 503 })
+	mustCall(t, a, "POST", "/links/"+disabled["id"].(string)+"/disable", "", 200)
+	mustCall(t, a, "POST", "/links/"+flipped["id"].(string)+"/disable", "", 200)
+	mustCall(t, a, "POST", "/links/"+flipped["id"].(string)+"/enable", "", 200)
+	if trim {
+		if err := r.Client().XTrimMaxLen(context.Background(), "camgate:{camgate}:link-changes", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	restored := time.Now()
+	proxy.Restore()
+	waitClientEnded(t, gone, "the disabled link's viewer on B after B reconnected")
+	took := time.Since(restored)
+	t.Logf("disabled link's viewer on B ended %v after B's Redis connection came back", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the disabled link's viewer ended %v after the reconnect; want within 5 s (feed retry at most 2 s, heartbeat 1 s)", took)
+	}
+	poll.Until(t, "B to be ready again", func() bool { return readyz(b) == 200 })
+	before := flippedPackets.Load()
+	poll.Until(t, "the re-enabled link's viewer to keep receiving media", func() bool { return flippedPackets.Load() > before+50 })
+	select {
+	case <-staysEnded:
+		t.Fatal("the re-enabled link's viewer on B was ended")
+	default:
+	}
 }

@@ -101,9 +101,26 @@ func (s *Service) forget(id string) {
 }
 
 // Forget drops this node's cached copy of link id (the next use reads the
-// store) without telling OnChange: for a change another node already
-// announced, whose sessions the caller re-checks itself.
+// store) without telling OnChange: for a change read from the shared
+// store's link feed, whose sessions the caller re-checks itself.
 func (s *Service) Forget(id string) { s.forget(id) }
+
+// Reload replaces every cached link with what the store holds now: for a
+// node that cannot tell which links changed, e.g. after a gap in the shared
+// store's link feed. The caller re-checks the sessions. When the store
+// cannot be read, the cache is emptied all the same (each link is read
+// again at its next use, nothing stale is served) and the error returned.
+func (s *Service) Reload() error {
+	all, err := s.Store.ListLinks(s.ctx)
+	m := make(map[string]*Link, len(all))
+	for i := range all {
+		m[all[i].ID] = &all[i]
+	}
+	s.linksMu.Lock()
+	s.links.Store(&m)
+	s.linksMu.Unlock()
+	return err
+}
 
 // Invalidate is called when another node changed link id (the shared
 // store's change feed): the next use reads the store again, and OnChange

@@ -136,6 +136,10 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrTooManyViewers: the link's max_viewers sessions are open (429).
 	ErrTooManyViewers = errors.New("too many viewers on this link")
+	// ErrStoreUnavailable: the shared link store (Redis) cannot be reached
+	// or refuses writes, e.g. during a failover (503; the edge answers a
+	// fixed message, the wrapped cause is for the logs).
+	ErrStoreUnavailable = errors.New("links: store unavailable")
 	// ErrClosed: the service was closed.
 	ErrClosed = errors.New("links: service closed")
 )

@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// sentinelDialTimeout is the dial timeout of a Sentinel URL without
+// dial_timeout (see ParseURL).
+const sentinelDialTimeout = 2 * time.Second
 
 // Topology is what a Redis URL points at.
 type Topology string
@@ -53,6 +58,24 @@ func ParseURL(rawURL string) (*URL, error) {
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: sentinel url: %w", err)
+		}
+		// Every command must go to the primary: commits write, and the
+		// change feed read on a lagging replica would miss the latest
+		// commits. replica_only would send both to a replica;
+		// route_by_latency and route_randomly make NewFailoverClient panic.
+		for p, set := range map[string]bool{"replica_only": o.ReplicaOnly, "route_by_latency": o.RouteByLatency, "route_randomly": o.RouteRandomly} {
+			if set {
+				return nil, fmt.Errorf("redisstore: sentinel url: %s is not supported: camgate reads and writes on the primary only", p)
+			}
+		}
+		// The address of a dead primary stays the answer of the sentinels
+		// until they promote a replica (down-after-milliseconds plus the
+		// failover, seconds). go-redis' default dial timeout (5 s, per
+		// attempt, with retries) would hold a write that long against a
+		// host that does not answer; a LAN dial takes milliseconds, so 2 s
+		// bounds it without false alarms. An explicit dial_timeout wins.
+		if !q.Has("dial_timeout") {
+			o.DialTimeout = sentinelDialTimeout
 		}
 		o.ContextTimeoutEnabled = true
 		return &URL{Topology: Sentinel, failover: o}, nil

@@ -38,6 +38,8 @@ func StatusOf(err error) (status int, msg string) {
 		return fasthttp.StatusTooManyRequests, msg
 	case errors.Is(err, session.ErrUnavailable), errors.Is(err, authz.ErrStoreUnavailable):
 		return fasthttp.StatusServiceUnavailable, "authorization is temporarily unavailable (the permission store is unreachable); try again shortly"
+	case errors.Is(err, links.ErrStoreUnavailable):
+		return fasthttp.StatusServiceUnavailable, "share links are temporarily unavailable (the link store is unreachable or refuses writes); try again shortly"
 	case errors.Is(err, session.ErrUnauthenticated), errors.Is(err, archive.ErrUnauthenticated),
 		errors.Is(err, links.ErrInvalid), errors.Is(err, links.ErrUnknownKey),
 		errors.Is(err, links.ErrExpired), errors.Is(err, links.ErrNotYetValid):

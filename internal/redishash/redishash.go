@@ -15,6 +15,17 @@ import (
 // MaxAttempts bounds optimistic retries under contention.
 const MaxAttempts = 32
 
+// Options adjust Update.
+type Options struct {
+	// Write queues the write of the record (data nil deletes) in the
+	// transaction, instead of a plain HSET/HDEL: e.g. with a change-feed
+	// entry in the same step.
+	Write func(ctx context.Context, p redis.Pipeliner, id string, data []byte)
+	// Unavailable, when set, is wrapped by errors that come from Redis
+	// itself (an outage), so callers can answer 503.
+	Unavailable error
+}
+
 // fnError carries the callback's own error out of the transaction so it is
 // returned unwrapped.
 type fnError struct{ err error }
@@ -25,8 +36,9 @@ func (e fnError) Error() string { return e.err.Error() }
 // of the current one (nil when there is none; returning nil deletes it),
 // atomically: under WATCH, run again on the new value when another client
 // wrote the hash first (at most MaxAttempts times). fn's own error is
-// returned as it is.
-func Update[T any](ctx context.Context, c redis.UniversalClient, key, id string, fn func(cur *T) (*T, error)) error {
+// returned as it is; a stored record that does not decode is an error
+// that is not retried.
+func Update[T any](ctx context.Context, c redis.UniversalClient, key, id string, fn func(cur *T) (*T, error), o Options) error {
 	if id == "" {
 		return errors.New("redishash: empty id")
 	}
@@ -40,7 +52,7 @@ func Update[T any](ctx context.Context, c redis.UniversalClient, key, id string,
 		default:
 			cur = new(T)
 			if err := json.Unmarshal(v, cur); err != nil {
-				return err
+				return fnError{fmt.Errorf("redis: stored %s/%s does not decode: %w", key, id, err)}
 			}
 		}
 		next, err := fn(cur)
@@ -54,9 +66,12 @@ func Update[T any](ctx context.Context, c redis.UniversalClient, key, id string,
 			}
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if next == nil {
+			switch {
+			case o.Write != nil:
+				o.Write(ctx, p, id, data)
+			case next == nil:
 				p.HDel(ctx, key, id)
-			} else {
+			default:
 				p.HSet(ctx, key, id, data)
 			}
 			return nil
@@ -72,7 +87,9 @@ func Update[T any](ctx context.Context, c redis.UniversalClient, key, id string,
 		case errors.As(err, &fe):
 			return fe.err
 		case errors.Is(err, redis.TxFailedErr):
-			continue // another node wrote the hash first: run fn on the new value
+			continue // another client wrote the hash first: run fn on the new value
+		case o.Unavailable != nil:
+			return fmt.Errorf("%w: update %s/%s: %w", o.Unavailable, key, id, err)
 		default:
 			return fmt.Errorf("redis: update %s/%s: %w", key, id, err)
 		}

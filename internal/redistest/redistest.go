@@ -1,5 +1,7 @@
 // Package redistest starts real redis-server processes for tests, on free
-// ports (never 6379), with their data in the test's temporary folder.
+// ports (never 6379), with their data in the test's temporary folder: one
+// server (Start), or a primary with replicas under three redis-sentinel
+// processes (StartSentinel) for failover tests.
 package redistest
 
 import (
@@ -24,6 +26,7 @@ type Server struct {
 	tb   testing.TB
 	dir  string
 	port int
+	bin  string // redis-server or redis-sentinel
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -45,7 +48,14 @@ func Start(tb testing.TB, o Options) *Server {
 		// is a suite that lies (scripts/test installs redis-server).
 		tb.Fatal("redis-server not found on PATH: install it (Debian: apt-get install redis-server) or run scripts/test, which does")
 	}
-	s := &Server{tb: tb, dir: tb.TempDir()}
+	return startServer(tb, o, nil)
+}
+
+// startServer runs redis-server with o and extra arguments (replication
+// settings) on a free port.
+func startServer(tb testing.TB, o Options, extra []string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, dir: tb.TempDir(), bin: "redis-server"}
 	for attempt := 0; ; attempt++ {
 		s.port = freePort(tb)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
@@ -59,6 +69,7 @@ func Start(tb testing.TB, o Options) *Server {
 			}
 			s.args = append(s.args, "--appendonly", "yes", "--appendfsync", fsync)
 		}
+		s.args = append(s.args, extra...)
 		err := s.start()
 		if err == nil {
 			break
@@ -81,7 +92,7 @@ func freePort(tb testing.TB) int {
 }
 
 func (s *Server) start() error {
-	s.cmd = exec.Command("redis-server", s.args...)
+	s.cmd = exec.Command(s.bin, s.args...)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}

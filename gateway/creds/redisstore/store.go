@@ -75,7 +75,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(cur *creds.Creden
 	if id == "" {
 		return errors.New("stream credentials: empty id")
 	}
-	return redishash.Update(ctx, s.client, s.key, id, fn)
+	return redishash.Update(ctx, s.client, s.key, id, fn, redishash.Options{})
 }
 
 // Close implements creds.Store; the shared client stays open.
