@@ -39,17 +39,25 @@ type Sample struct {
 	NTP time.Time
 }
 
-// pendingSample waits for its successor, which gives its duration.
+// pendingSample waits for its successor, which gives its duration. Its
+// payload is the tail of its track's data, after the part's samples.
 type pendingSample struct {
-	dts     int64
-	sample  fmp4.Sample
-	present bool
+	dts       int64
+	ptsOffset int32
+	sync      bool
+	size      int
+	present   bool
 }
 
 type writerTrack struct {
 	init    *fmp4.InitTrack
 	pending pendingSample
-	part    *fmp4.PartTrack // samples of the current part, nil when none
+	// The current part: its samples, the base time of the first, and
+	// their payloads: data[:partBytes] (the pending payload follows).
+	samples   []partSample
+	baseTime  uint64
+	data      []byte
+	partBytes int
 }
 
 // Writer records one camera's samples as a sequence of fMP4 segments. It is
@@ -65,7 +73,9 @@ type Writer struct {
 	anchored bool
 
 	seg         *segmentFile // current segment, nil between segments
-	partBuf     seekablebuffer.Buffer
+	partBuf     []byte       // moof and mdat header of the part being written
+	init        []byte       // marshalled init (the tracks do not change), made by the first segment
+	initMvhdDur int64
 	fingerprint uint64
 	closed      bool
 }
@@ -139,18 +149,14 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 		s.DTS = t.pending.dts // a decreasing DTS would give a negative duration
 	}
 	prev := t.pending
-	t.pending = pendingSample{dts: s.DTS, present: true, sample: fmp4.Sample{
-		PTSOffset:       s.PTSOffset,
-		IsNonSyncSample: !s.Sync,
-		Payload:         append([]byte(nil), s.Payload...),
-	}}
+	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: len(s.Payload), present: true}
+	t.data = append(t.data, s.Payload...)
 	at := ticksToDuration(s.DTS, t.init.TimeScale)
 	if w.seg == nil {
 		w.startSegment(at)
 	}
 	if prev.present {
-		prev.sample.Duration = uint32(s.DTS - prev.dts)
-		w.appendSample(t, prev)
+		w.appendSample(t, prev, uint32(s.DTS-prev.dts))
 	}
 	// A segment is cut where a decoder can start: on a video keyframe
 	// (any sample when there is no video).
@@ -189,20 +195,22 @@ func (w *Writer) startSegment(at time.Duration) {
 	w.seg = &segmentFile{start: at, startWall: wall, name: SegmentName(wall), partStart: at, end: at}
 }
 
-func (w *Writer) appendSample(t *writerTrack, p pendingSample) {
+// appendSample moves the track's previous pending sample p (its payload at
+// data[partBytes:partBytes+p.size]) into the current part.
+func (w *Writer) appendSample(t *writerTrack, p pendingSample, dur uint32) {
 	seg := w.seg
 	at := ticksToDuration(p.dts, t.init.TimeScale)
 	if at < seg.start {
 		at = seg.start // late sample of the previous segment: keep it, base time must not be negative
 		p.dts = durationToTicks(seg.start, t.init.TimeScale)
 	}
-	if t.part == nil {
-		t.part = &fmp4.PartTrack{ID: t.init.ID, BaseTime: uint64(p.dts - durationToTicks(seg.start, t.init.TimeScale))}
+	if len(t.samples) == 0 {
+		t.baseTime = uint64(p.dts - durationToTicks(seg.start, t.init.TimeScale))
 	}
-	s := p.sample
-	t.part.Samples = append(t.part.Samples, &s)
+	t.samples = append(t.samples, partSample{duration: dur, size: uint32(p.size), ptsOffset: p.ptsOffset, nonSync: !p.sync})
+	t.partBytes += p.size
 	seg.open = true
-	if end := at + ticksToDuration(int64(s.Duration), t.init.TimeScale); end > seg.end {
+	if end := at + ticksToDuration(int64(dur), t.init.TimeScale); end > seg.end {
 		seg.end = end
 	}
 }
@@ -219,20 +227,14 @@ func (w *Writer) flushPart() error {
 			return err
 		}
 	}
-	part := fmp4.Part{SequenceNumber: seg.seq}
-	for _, t := range w.tracks {
-		if t.part != nil {
-			part.Tracks = append(part.Tracks, t.part)
-			t.part = nil
-		}
-	}
+	w.partBuf = appendPartHeader(w.partBuf[:0], seg.seq, w.tracks)
 	seg.seq++
-	w.partBuf.Reset()
-	if err := part.Marshal(&w.partBuf); err != nil {
-		return fmt.Errorf("archive: marshal part: %w", err)
+	err := w.writePart(seg.f)
+	for _, t := range w.tracks {
+		// The pending sample's payload moves to the front for the next part.
+		n := copy(t.data, t.data[t.partBytes:])
+		t.data, t.partBytes, t.samples = t.data[:n], 0, t.samples[:0]
 	}
-	n, err := seg.f.Write(w.partBuf.Bytes())
-	seg.size += int64(n)
 	if err != nil {
 		return fmt.Errorf("archive: write segment %s/%s: %w", w.camera, seg.name, err)
 	}
@@ -241,21 +243,38 @@ func (w *Writer) flushPart() error {
 	return nil
 }
 
+// writePart writes the part's header and every track's payloads.
+func (w *Writer) writePart(f *os.File) error {
+	n, err := f.Write(w.partBuf)
+	w.seg.size += int64(n)
+	for _, t := range w.tracks {
+		if err != nil || t.partBytes == 0 {
+			continue
+		}
+		n, err = f.Write(t.data[:t.partBytes])
+		w.seg.size += int64(n)
+	}
+	return err
+}
+
 func (w *Writer) createFile() error {
 	seg := w.seg
-	var buf seekablebuffer.Buffer
-	init := fmp4.Init{}
-	for _, t := range w.tracks {
-		init.Tracks = append(init.Tracks, t.init)
+	if w.init == nil {
+		var buf seekablebuffer.Buffer
+		init := fmp4.Init{}
+		for _, t := range w.tracks {
+			init.Tracks = append(init.Tracks, t.init)
+		}
+		if err := init.Marshal(&buf); err != nil {
+			return fmt.Errorf("archive: marshal init: %w", err)
+		}
+		off, err := mvhdDurationOffset(buf.Bytes())
+		if err != nil {
+			return err
+		}
+		w.init, w.initMvhdDur, w.fingerprint = buf.Bytes(), off, tracksFingerprint(buf.Bytes())
 	}
-	if err := init.Marshal(&buf); err != nil {
-		return fmt.Errorf("archive: marshal init: %w", err)
-	}
-	b := buf.Bytes()
-	off, err := mvhdDurationOffset(b)
-	if err != nil {
-		return err
-	}
+	b, off := w.init, w.initMvhdDur
 	f, err := w.store.root.OpenFile(w.camera+"/"+seg.name+segmentExt, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("archive: create segment: %w", err)
@@ -265,7 +284,6 @@ func (w *Writer) createFile() error {
 		return fmt.Errorf("archive: write segment init: %w", err)
 	}
 	seg.f, seg.size, seg.mvhdDur = f, int64(len(b)), off
-	w.fingerprint = tracksFingerprint(b)
 	return nil
 }
 
@@ -313,10 +331,11 @@ func (w *Writer) Close() error {
 		if t.pending.present {
 			p := t.pending
 			t.pending.present = false
-			if t.part != nil && len(t.part.Samples) > 0 {
-				p.sample.Duration = t.part.Samples[len(t.part.Samples)-1].Duration
+			var dur uint32
+			if len(t.samples) > 0 {
+				dur = t.samples[len(t.samples)-1].duration
 			}
-			w.appendSample(t, p)
+			w.appendSample(t, p, dur)
 		}
 	}
 	return w.closeSegment()
