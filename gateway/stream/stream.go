@@ -184,9 +184,20 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 	}
 	m.lastTS, m.lastWall, m.started = ts, now, true
 
-	s.Full.publish(m.fullIdx, pkt, ts, ntp, key)
-	if m.videoIdx >= 0 {
-		s.Video.publish(m.videoIdx, pkt, ts, ntp, key)
+	p := s.Full.publish(m.fullIdx, pkt, ts, ntp, key)
+	switch {
+	case m.videoIdx < 0:
+	case m.videoIdx == m.fullIdx && p != nil:
+		// Same media index and sequence numbers (both variants number
+		// every packet of this media): the same bytes, shared.
+		s.Video.publishShared(p)
+	default:
+		if q := s.Video.publish(m.videoIdx, pkt, ts, ntp, key); q != nil {
+			q.Release()
+		}
+	}
+	if p != nil {
+		p.Release()
 	}
 }
 

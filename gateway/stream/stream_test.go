@@ -94,6 +94,60 @@ func TestVariantsSplitAudio(t *testing.T) {
 	}
 }
 
+// TestVideoVariantMatchesFullVideo: whether the video media comes first
+// (its packets are shared with the full variant) or after the audio (the
+// video variant renumbers them), a video-variant reader gets the video
+// packets with the video variant's media index, consecutive sequence
+// numbers and the full variant's payloads and timestamps, also after a GOP
+// replay.
+func TestVideoVariantMatchesFullVideo(t *testing.T) {
+	for _, audioFirst := range []bool{false, true} {
+		desc := testDesc()
+		vm := 0
+		if audioFirst {
+			desc.Medias[0], desc.Medias[1] = desc.Medias[1], desc.Medias[0]
+			vm = 1
+		}
+		s := New("cam1")
+		if err := s.SetDescription(desc); err != nil {
+			t.Fatal(err)
+		}
+		full, video := NewReader(0), NewReader(0)
+		if err := s.Full.AddReader(full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Video.AddReader(video); err != nil {
+			t.Fatal(err)
+		}
+		write(s, vm, idr, 1000)
+		write(s, 1-vm, audio, 500)
+		write(s, vm, pframe, 4600)
+		late := NewReader(0) // joins on the cached GOP
+		if err := s.Video.AddReader(late); err != nil {
+			t.Fatal(err)
+		}
+		write(s, vm, pframe, 8200)
+		var fullVideo []got
+		for _, g := range collect(t, full, 4) {
+			if g.Media == vm {
+				fullVideo = append(fullVideo, g)
+			}
+		}
+		for name, r := range map[string]*Reader{"video": video, "late": late} {
+			v := collect(t, r, 3)
+			for i, g := range v {
+				seq := uint16(g.Buf[2])<<8 | uint16(g.Buf[3])
+				first := uint16(v[0].Buf[2])<<8 | uint16(v[0].Buf[3])
+				if g.Media != 0 || seq != first+uint16(i) || g.ts() != fullVideo[i].ts() ||
+					string(g.Buf[rtpHeaderSize:]) != string(fullVideo[i].Buf[rtpHeaderSize:]) || g.Key != fullVideo[i].Key {
+					t.Fatalf("audio first %v, %s reader: packet %d is %+v, full variant's video %+v", audioFirst, name, i, g, fullVideo[i])
+				}
+			}
+		}
+		s.Close()
+	}
+}
+
 func TestNewReaderStartsOnCachedGOP(t *testing.T) {
 	s := New("cam1")
 	if err := s.SetDescription(testDesc()); err != nil {

@@ -99,12 +99,14 @@ func (v *Variant) Readers() int {
 }
 
 // publish marshals pkt once (with the variant's own sequence numbers and the
-// given timestamp) and queues it to every reader.
-func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key bool) {
+// given timestamp) and queues it to every reader. It returns the packet with
+// one reference held for the caller (nil when the variant is closed), so
+// that another variant can share it (publishShared); the caller releases it.
+func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key bool) *Packet {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
-		return
+		return nil
 	}
 	p := v.pool.get(rtpHeaderSize + len(pkt.Payload))
 	p.Media, p.NTP, p.Key = media, ntp, key
@@ -120,14 +122,32 @@ func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, 
 	b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
 	b[8], b[9], b[10], b[11] = 0, 0, 0, 0 // SSRC: set per session by each writer
 	copy(b[rtpHeaderSize:], pkt.Payload)
+	v.queue(p)
+	return p
+}
 
+// publishShared queues a packet another variant marshalled: the same bytes
+// (media index, sequence number, timestamp) this variant would have made.
+// The video variant shares the full variant's video packets this way, so a
+// camera's video is copied and cached once, not once per variant.
+func (v *Variant) publishShared(p *Packet) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
+	v.seq[p.Media]++
+	v.queue(p)
+}
+
+// queue caches p in the GOP and hands it to every reader (lock held).
+func (v *Variant) queue(p *Packet) {
 	v.cacheGOP(p)
 	for _, r := range v.readers {
 		if r.push(p, v.keyed) {
 			v.dropped.Add(1)
 		}
 	}
-	p.Release()
 }
 
 // cacheGOP keeps the packets since the last keyframe (lock held).
