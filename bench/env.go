@@ -45,6 +45,7 @@ type env struct {
 	hlsCam    string // http://…/hls/cam/index.m3u8?token=… on camgate
 	whepMtx   string // http://…/cam/whep on mediamtx (needs.whep)
 	whepCam   string // http://…/whep/cam on camgate (bearer: token)
+	pprof     bool   // camgate is built with pprof (-pprof)
 }
 
 // node is one camgate process.
@@ -113,7 +114,7 @@ func newEnv(ctx context.Context, o options, need needs) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir}
+	e := &env{dir: dir, pprof: o.pprof != ""}
 	if err := e.start(ctx, o, need); err != nil {
 		e.close()
 		return nil, err
@@ -277,7 +278,11 @@ func (e *env) buildCamgate(ctx context.Context) error {
 	// machine must not end the node under test mid-run (it happened).
 	e.camBin = filepath.Join(e.dir, "cg-bench-node")
 	step("building camgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.camBin, "./cmd/camgate").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", e.camBin}
+	if e.pprof {
+		args = append(args, "-tags", "camgate_pprof")
+	}
+	if out, err := exec.CommandContext(ctx, "go", append(args, "./cmd/camgate")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run the bench from the repository root): %w: %s", err, out)
 	}
 	return nil

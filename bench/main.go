@@ -42,6 +42,7 @@ type options struct {
 	segment  time.Duration
 	proto    string
 	cameras  int
+	pprof    string
 }
 
 // needs is what a scenario needs started beyond mediamtx and one camgate.
@@ -120,6 +121,7 @@ func main() {
 	flag.BoolVar(&o.redis, "redis", false, "revoke: start redis-server and two camgate nodes sharing it (cross-node figure)")
 	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
 	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls, hls-cold: the first HLS viewer of a running camera)")
+	flag.StringVar(&o.pprof, "pprof", "", "record: build camgate with pprof and save its CPU profile of each window and a heap profile at its end in this folder")
 	flag.IntVar(&o.cameras, "cameras", 10, "record, idle: number of cameras")
 	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
 	flag.Usage = func() {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,8 @@ func relayPath(i int) string { return fmt.Sprintf("rec%d", i) }
 type recorderTarget struct {
 	name  string
 	start func(ctx context.Context, dir string, n int) (pid int, stop func(), err error)
+	// pprof is the target's pprof base URL ("" when none), set by start.
+	pprof *string
 }
 
 // runRecord alternates mediamtx and camgate, each started fresh per round
@@ -38,10 +42,11 @@ func runRecord(ctx context.Context, e *env, o options) ([]result, error) {
 	}
 	clipMbit := float64(st.Size()) * 8 / 10 / 1e6 // the clip is 10 s long
 	var res []result
+	var pprofURL string
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range []recorderTarget{
-			{"mediamtx", e.startMediamtxRecorder(o)},
-			{"camgate", e.startCamgateRecorder(o)},
+			{"mediamtx", e.startMediamtxRecorder(o), nil},
+			{"camgate", e.startCamgateRecorder(o, &pprofURL), &pprofURL},
 		} {
 			m, err := e.recordRound(ctx, o, t, round, clipMbit)
 			if err != nil {
@@ -95,8 +100,24 @@ func (e *env) recordRound(ctx context.Context, o options, t recorderTarget, roun
 		return nil, err
 	}
 	t0 := time.Now()
+	profDone := make(chan error, 1)
+	profiling := o.pprof != "" && t.pprof != nil && *t.pprof != ""
+	if profiling {
+		name := filepath.Join(o.pprof, fmt.Sprintf("cpu-%d-cameras-round%d.pprof", n, round))
+		go func() {
+			profDone <- fetchTo(ctx, fmt.Sprintf("%s/profile?seconds=%d", *t.pprof, int(o.duration.Seconds())), name)
+		}()
+	}
 	if err := waitCtx(ctx, o.duration, fmt.Sprintf("%s round %d/%d, %d cameras recording", t.name, round, o.rounds, n)); err != nil {
 		return nil, err
+	}
+	if profiling {
+		if err := <-profDone; err != nil {
+			return nil, err
+		}
+		if err := fetchTo(ctx, *t.pprof+"/heap", filepath.Join(o.pprof, fmt.Sprintf("heap-%d-cameras-round%d.pprof", n, round))); err != nil {
+			return nil, err
+		}
 	}
 	cpu1, _ := cpuSeconds(pid)
 	secs := time.Since(t0).Seconds()
@@ -272,9 +293,18 @@ paths:
 
 // startCamgateRecorder runs camgate with N cameras, each recording its
 // relay path into dir/rec (the archive root; folders named by camera id).
-func (e *env) startCamgateRecorder(o options) func(ctx context.Context, dir string, n int) (int, func(), error) {
+func (e *env) startCamgateRecorder(o options, pprofURL *string) func(ctx context.Context, dir string, n int) (int, func(), error) {
 	return func(ctx context.Context, dir string, n int) (int, func(), error) {
-		nd, err := e.startCamerasNode(ctx, dir, n, true, "CAMGATE_ARCHIVE_SEGMENT_DURATION="+o.segment.String())
+		extra := []string{"CAMGATE_ARCHIVE_SEGMENT_DURATION=" + o.segment.String()}
+		if e.pprof {
+			p, err := freePort()
+			if err != nil {
+				return 0, nil, err
+			}
+			extra = append(extra, fmt.Sprintf("CG_BENCH_PPROF=127.0.0.1:%d", p))
+			*pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", p)
+		}
+		nd, err := e.startCamerasNode(ctx, dir, n, true, extra...)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -360,4 +390,32 @@ func trackTimescales(b []byte) map[int]uint32 {
 	}
 	walk(b, nil)
 	return out
+}
+
+// fetchTo saves the body of GET url (a pprof profile) to name.
+func fetchTo(ctx context.Context, url, name string) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof %s: %s", url, res.Status)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
