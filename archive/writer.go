@@ -231,9 +231,14 @@ func (w *Writer) flushPart() error {
 	seg.seq++
 	err := w.writePart(seg.f)
 	for _, t := range w.tracks {
-		// The pending sample's payload moves to the front for the next part.
-		n := copy(t.data, t.data[t.partBytes:])
-		t.data, t.partBytes, t.samples = t.data[:n], 0, t.samples[:0]
+		// The pending sample's payload starts the next part's buffer, made
+		// about as big as this part: a buffer kept and grown by append
+		// would hold up to twice the largest part ever seen, for every
+		// camera, for good.
+		pending := t.data[t.partBytes:]
+		next := make([]byte, len(pending), len(pending)+t.partBytes+t.partBytes/8)
+		copy(next, pending)
+		t.data, t.partBytes, t.samples = next, 0, t.samples[:0]
 	}
 	if err != nil {
 		return fmt.Errorf("archive: write segment %s/%s: %w", w.camera, seg.name, err)

@@ -44,6 +44,7 @@ type Hub struct {
 
 	mu      sync.Mutex // guards streams and every entry's users/linger
 	streams map[string]*hubEntry
+	pool    *packetPool // shared by every stream
 }
 
 // ErrUnknownCamera is what Sources returns for a camera that does not exist.
@@ -81,6 +82,7 @@ func (h *Hub) Initialize() error {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.streams = make(map[string]*hubEntry)
+	h.pool = newPacketPool()
 	return nil
 }
 
@@ -137,7 +139,7 @@ func (h *Hub) Acquire(ctx context.Context, camera string) (s *Stream, release fu
 // start creates an entry and its upstream goroutine (h.mu held).
 func (h *Hub) start(camera string) *hubEntry {
 	ctx, cancel := context.WithCancel(h.ctx)
-	e := &hubEntry{stream: New(camera), cancel: cancel, done: make(chan struct{})}
+	e := &hubEntry{stream: newStream(camera, h.pool), cancel: cancel, done: make(chan struct{})}
 	h.streams[camera] = e
 	h.wg.Add(1)
 	go h.run(ctx, camera, e)

@@ -60,8 +60,10 @@ type Stream struct {
 }
 
 // New returns a stream waiting for its first description.
-func New(camera string) *Stream {
-	return &Stream{Camera: camera, pool: newPacketPool(), ready: make(chan struct{})}
+func New(camera string) *Stream { return newStream(camera, newPacketPool()) }
+
+func newStream(camera string, pool *packetPool) *Stream {
+	return &Stream{Camera: camera, pool: pool, ready: make(chan struct{})}
 }
 
 // Ready is closed once the stream has a description and variants.
