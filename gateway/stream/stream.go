@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -52,6 +53,7 @@ type Stream struct {
 
 	pool  *packetPool
 	ready chan struct{}
+	live  atomic.Int32 // readers of either variant that are not latency tolerant
 
 	mu     sync.Mutex // serializes writes from the source's goroutines
 	medias []mediaState
@@ -156,8 +158,8 @@ func (s *Stream) initLocked(desc *description.Session) error {
 	if len(s.medias) == 0 {
 		return fmt.Errorf("%w: %d medias, none playable", ErrNoMedia, len(desc.Medias))
 	}
-	s.Full = newVariant(VariantFull, full, keyed, s.pool)
-	s.Video = newVariant(VariantVideo, video, keyed, s.pool)
+	s.Full = newVariant(VariantFull, full, keyed, s.pool, &s.live)
+	s.Video = newVariant(VariantVideo, video, keyed, s.pool, &s.live)
 	close(s.ready)
 	return nil
 }
@@ -202,6 +204,11 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 		p.Release()
 	}
 }
+
+// LatencyTolerant implements source.LatencyTolerant: true while every
+// reader is latency tolerant (only the recorder, or nobody), so the
+// upstream may deliver in bursts.
+func (s *Stream) LatencyTolerant() bool { return s.live.Load() == 0 }
 
 // Close ends the stream: every reader's Run returns ErrClosed.
 func (s *Stream) Close() {

@@ -304,3 +304,34 @@ func BenchmarkFanout100(b *testing.B) {
 	cancel()
 	wg.Wait()
 }
+
+// TestLatencyTolerantWhileOnlyTolerantReaders: a stream read only by
+// tolerant readers (the recorder) lets its upstream gather reads; a viewer
+// on either variant ends that until it leaves.
+func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewReader(0)
+	rec.SetLatencyTolerant()
+	if err := s.Full.AddReader(rec); err != nil {
+		t.Fatal(err)
+	}
+	if !s.LatencyTolerant() {
+		t.Fatal("recorder only: not tolerant")
+	}
+	viewer := NewReader(0)
+	if err := s.Video.AddReader(viewer); err != nil {
+		t.Fatal(err)
+	}
+	if s.LatencyTolerant() {
+		t.Fatal("with a viewer: tolerant")
+	}
+	viewer.Close()
+	if !s.LatencyTolerant() {
+		t.Fatal("viewer gone: not tolerant")
+	}
+	rec.Close()
+	s.Close()
+}

@@ -30,6 +30,7 @@ type Variant struct {
 
 	keyed bool // has a video media whose keyframes are detected
 	pool  *packetPool
+	live  *atomic.Int32 // the stream's readers that are not latency tolerant
 
 	mu      sync.Mutex // guards everything below; held while publishing
 	readers []*Reader
@@ -41,12 +42,13 @@ type Variant struct {
 	dropped atomic.Uint64 // packets lost by slow readers, all readers together
 }
 
-func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool) *Variant {
+func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool, live *atomic.Int32) *Variant {
 	return &Variant{
 		Name:  name,
 		Desc:  desc,
 		keyed: keyed,
 		pool:  pool,
+		live:  live,
 		seq:   make([]uint16, len(desc.Medias)),
 	}
 }
@@ -70,6 +72,9 @@ func (v *Variant) AddReader(r *Reader) error {
 		r.waitKey = true
 	}
 	v.readers = append(v.readers, r)
+	if !r.tolerant {
+		v.live.Add(1)
+	}
 	return nil
 }
 
@@ -83,6 +88,9 @@ func (v *Variant) RemoveReader(r *Reader) {
 			v.readers[i] = v.readers[last]
 			v.readers[last] = nil
 			v.readers = v.readers[:last]
+			if !r.tolerant {
+				v.live.Add(-1)
+			}
 			break
 		}
 	}
