@@ -53,10 +53,11 @@ type writerTrack struct {
 	init    *fmp4.InitTrack
 	pending pendingSample
 	// The current part: its samples, the base time of the first, and
-	// their payloads: data[:partBytes] (the pending payload follows).
+	// their payloads: the first partBytes bytes of data (the pending
+	// payload follows).
 	samples   []partSample
 	baseTime  uint64
-	data      []byte
+	data      partData
 	partBytes int
 }
 
@@ -150,7 +151,7 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 	}
 	prev := t.pending
 	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: len(s.Payload), present: true}
-	t.data = append(t.data, s.Payload...)
+	t.data.append(&w.store.chunks, s.Payload)
 	at := ticksToDuration(s.DTS, t.init.TimeScale)
 	if w.seg == nil {
 		w.startSegment(at)
@@ -231,14 +232,9 @@ func (w *Writer) flushPart() error {
 	seg.seq++
 	err := w.writePart(seg.f)
 	for _, t := range w.tracks {
-		// The pending sample's payload starts the next part's buffer, made
-		// about as big as this part: a buffer kept and grown by append
-		// would hold up to twice the largest part ever seen, for every
-		// camera, for good.
-		pending := t.data[t.partBytes:]
-		next := make([]byte, len(pending), len(pending)+t.partBytes+t.partBytes/8)
-		copy(next, pending)
-		t.data, t.partBytes, t.samples = next, 0, t.samples[:0]
+		// The pending sample's payload is the start of the next part.
+		t.data.drop(&w.store.chunks, t.partBytes)
+		t.partBytes, t.samples = 0, t.samples[:0]
 	}
 	if err != nil {
 		return fmt.Errorf("archive: write segment %s/%s: %w", w.camera, seg.name, err)
@@ -253,11 +249,12 @@ func (w *Writer) writePart(f *os.File) error {
 	n, err := f.Write(w.partBuf)
 	w.seg.size += int64(n)
 	for _, t := range w.tracks {
-		if err != nil || t.partBytes == 0 {
-			continue
+		if err != nil {
+			break
 		}
-		n, err = f.Write(t.data[:t.partBytes])
-		w.seg.size += int64(n)
+		var m int64
+		m, err = t.data.writeTo(f, t.partBytes)
+		w.seg.size += m
 	}
 	return err
 }

@@ -1,6 +1,93 @@
 package archive
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"io"
+	"sync"
+)
+
+// partChunk is the unit of a track's part buffer. A part is kept as a list
+// of chunks rather than one growing slice: no copy when it grows, no
+// capacity kept at twice the largest part, and the chunks a camera's part
+// frees serve the next camera's part (Store.chunks).
+const partChunk = 32 << 10
+
+// partData is the payload bytes of one track's current part and pending
+// sample: chunks[0][off:] onwards, size bytes in all.
+type partData struct {
+	chunks []*[partChunk]byte
+	off    int // start in chunks[0]
+	size   int
+}
+
+func (d *partData) append(pool *sync.Pool, b []byte) {
+	for len(b) > 0 {
+		end := (d.off + d.size) % partChunk
+		if end == 0 && d.off+d.size == len(d.chunks)*partChunk {
+			c, _ := pool.Get().(*[partChunk]byte)
+			if c == nil {
+				c = new([partChunk]byte)
+			}
+			d.chunks = append(d.chunks, c)
+		}
+		n := copy(d.chunks[len(d.chunks)-1][end:], b)
+		d.size += n
+		b = b[n:]
+	}
+}
+
+// writeTo writes the first n bytes.
+func (d *partData) writeTo(w io.Writer, n int) (int64, error) {
+	var total int64
+	at := d.off
+	for _, c := range d.chunks {
+		if n == 0 {
+			break
+		}
+		k := min(partChunk-at, n)
+		m, err := w.Write(c[at : at+k])
+		total += int64(m)
+		if err != nil {
+			return total, err
+		}
+		n -= k
+		at = 0
+	}
+	return total, nil
+}
+
+// drop forgets the first n bytes, returning the chunks they filled.
+func (d *partData) drop(pool *sync.Pool, n int) {
+	d.off += n
+	d.size -= n
+	k := d.off / partChunk
+	if d.size == 0 {
+		k = len(d.chunks) // nothing left: every chunk goes back
+	}
+	for i := range k {
+		pool.Put(d.chunks[i])
+		d.chunks[i] = nil
+	}
+	d.chunks = append(d.chunks[:0], d.chunks[k:]...)
+	d.off -= k * partChunk
+	if d.size == 0 {
+		d.off = 0
+	}
+}
+
+// bytes returns a copy of the first n bytes (tests).
+func (d *partData) bytes(n int) []byte {
+	var b sliceWriter
+	_, _ = d.writeTo(&b, n)
+	return b
+}
+
+type sliceWriter []byte
+
+func (s *sliceWriter) Write(p []byte) (int, error) {
+	*s = append(*s, p...)
+	return len(p), nil
+}
 
 // partSample is one sample of the part being gathered; its payload is in
 // its track's data.
