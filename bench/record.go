@@ -108,21 +108,47 @@ func (e *env) recordRound(ctx context.Context, o options, t recorderTarget, roun
 			profDone <- fetchTo(ctx, fmt.Sprintf("%s/profile?seconds=%d", *t.pprof, int(o.duration.Seconds())), name)
 		}()
 	}
-	if err := waitCtx(ctx, o.duration, fmt.Sprintf("%s round %d/%d, %d cameras recording", t.name, round, o.rounds, n)); err != nil {
+	// RSS moves with every GC cycle: it is sampled every 250 ms over the window.
+	var rssSum, rssN float64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+				if v, err := rssBytes(pid); err == nil {
+					rssSum += float64(v)
+					rssN++
+				}
+			}
+		}
+	}()
+	err = waitCtx(ctx, o.duration, fmt.Sprintf("%s round %d/%d, %d cameras recording", t.name, round, o.rounds, n))
+	close(stopSampling)
+	<-sampled
+	if err != nil {
 		return nil, err
 	}
 	if profiling {
 		if err := <-profDone; err != nil {
 			return nil, err
 		}
-		if err := fetchTo(ctx, *t.pprof+"/heap", filepath.Join(o.pprof, fmt.Sprintf("heap-%d-cameras-round%d.pprof", n, round))); err != nil {
-			return nil, err
+		for file, path := range map[string]string{"heap-%d-cameras-round%d.pprof": "/heap",
+			"memstats-%d-cameras-round%d.txt": "/heap?debug=1", "goroutines-%d-cameras-round%d.txt": "/goroutine?debug=1"} {
+			if err := fetchTo(ctx, *t.pprof+path, filepath.Join(o.pprof, fmt.Sprintf(file, n, round))); err != nil {
+				return nil, err
+			}
 		}
 	}
 	cpu1, _ := cpuSeconds(pid)
 	secs := time.Since(t0).Seconds()
 	bytes1 := dirBytes(recDir)
-	rss, _ := rssBytes(pid)
+	rss := rssSum / max(rssN, 1)
 	hwm, _ := procStatusKiB(pid, "VmHWM:")
 	stopTarget()
 	stopped = true
@@ -134,8 +160,8 @@ func (e *env) recordRound(ctx context.Context, o options, t recorderTarget, roun
 	return map[string]float64{
 		"cpu_ms_per_camera_s": (cpu1 - cpu0) * 1000 / secs / float64(n),
 		"cpu_cores":           (cpu1 - cpu0) / secs,
-		"rss_mib_per_camera":  float64(rss) / (1 << 20) / float64(n),
-		"rss_mib":             float64(rss) / (1 << 20),
+		"rss_mib_per_camera":  rss / (1 << 20) / float64(n),
+		"rss_mib":             rss / (1 << 20),
 		"rss_peak_mib":        float64(hwm) / 1024,
 		"mbit_s_per_camera":   mbit,
 		"bytes_vs_stream":     mbit / clipMbit,

@@ -53,7 +53,7 @@ type Stream struct {
 
 	pool  *packetPool
 	ready chan struct{}
-	live  atomic.Int32 // readers of either variant that are not latency tolerant
+	users readerCounts
 
 	mu     sync.Mutex // serializes writes from the source's goroutines
 	medias []mediaState
@@ -158,8 +158,8 @@ func (s *Stream) initLocked(desc *description.Session) error {
 	if len(s.medias) == 0 {
 		return fmt.Errorf("%w: %d medias, none playable", ErrNoMedia, len(desc.Medias))
 	}
-	s.Full = newVariant(VariantFull, full, keyed, s.pool, &s.live)
-	s.Video = newVariant(VariantVideo, video, keyed, s.pool, &s.live)
+	s.Full = newVariant(VariantFull, full, keyed, s.pool, &s.users)
+	s.Video = newVariant(VariantVideo, video, keyed, s.pool, &s.users)
 	close(s.ready)
 	return nil
 }
@@ -188,15 +188,16 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 	}
 	m.lastTS, m.lastWall, m.started = ts, now, true
 
-	p := s.Full.publish(m.fullIdx, pkt, ts, ntp, key)
+	gop := s.users.wantGOP(now)
+	p := s.Full.publish(m.fullIdx, pkt, ts, ntp, key, gop)
 	switch {
 	case m.videoIdx < 0:
 	case m.videoIdx == m.fullIdx && p != nil:
 		// Same media index and sequence numbers (both variants number
 		// every packet of this media): the same bytes, shared.
-		s.Video.publishShared(p)
+		s.Video.publishShared(p, gop)
 	default:
-		if q := s.Video.publish(m.videoIdx, pkt, ts, ntp, key); q != nil {
+		if q := s.Video.publish(m.videoIdx, pkt, ts, ntp, key, gop); q != nil {
 			q.Release()
 		}
 	}
@@ -208,7 +209,44 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 // LatencyTolerant implements source.LatencyTolerant: true while every
 // reader is latency tolerant (only the recorder, or nobody), so the
 // upstream may deliver in bursts.
-func (s *Stream) LatencyTolerant() bool { return s.live.Load() == 0 }
+func (s *Stream) LatencyTolerant() bool { return s.users.live.Load() == 0 }
+
+// gopKeep is how long a stream read only by tolerant readers (a recording)
+// keeps caching its GOP after its last viewer left: a viewer who comes back
+// within it still starts at once.
+const gopKeep = time.Minute
+
+// readerCounts counts a stream's readers for two policies: gathered
+// upstream reads (no live reader) and the GOP cache, which costs a GOP of
+// packets per camera (~0.5 MiB at 2 Mbit/s, 2 s GOP) and is kept only for
+// viewers: on while any live reader is attached, while there is no reader
+// at all (the stream was just opened, for a viewer about to attach), and
+// for gopKeep after the last live reader left. A camera only recorded, and
+// not watched for a minute, caches no GOP: its next viewer waits for a
+// keyframe, as on a server without a GOP cache, and the viewers after it
+// start at once.
+type readerCounts struct {
+	live, tolerant atomic.Int32
+	liveLeft       atomic.Int64 // unix nanoseconds when the last live reader left
+}
+
+func (c *readerCounts) add(r *Reader, delta int32) {
+	if r.tolerant {
+		c.tolerant.Add(delta)
+		return
+	}
+	if c.live.Add(delta) == 0 && delta < 0 {
+		c.liveLeft.Store(time.Now().UnixNano())
+	}
+}
+
+func (c *readerCounts) wantGOP(now time.Time) bool {
+	if c.live.Load() > 0 || c.tolerant.Load() == 0 {
+		return true
+	}
+	left := c.liveLeft.Load()
+	return left != 0 && now.UnixNano()-left < int64(gopKeep)
+}
 
 // Close ends the stream: every reader's Run returns ErrClosed.
 func (s *Stream) Close() {

@@ -335,3 +335,48 @@ func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
 	rec.Close()
 	s.Close()
 }
+
+// TestRecordedOnlyStreamCachesNoGOP: while only a tolerant reader (the
+// recorder) reads a stream, no GOP is kept, so a first viewer starts at the
+// next keyframe; once a viewer is attached the GOP is cached again and the
+// next viewer starts on it at once.
+func TestRecordedOnlyStreamCachesNoGOP(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewReader(0)
+	rec.SetLatencyTolerant()
+	if err := s.Full.AddReader(rec); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 1000)
+	write(s, 0, pframe, 4600)
+	first := NewReader(0)
+	if err := s.Full.AddReader(first); err != nil {
+		t.Fatal(err)
+	}
+	if n := first.Queued(); n != 0 {
+		t.Fatalf("first viewer of a recorded-only stream got %d cached packets, want none (no GOP kept)", n)
+	}
+	write(s, 0, pframe, 8200) // skipped: the viewer waits for a keyframe
+	write(s, 0, idr, 11800)
+	write(s, 0, pframe, 15400)
+	if g := collect(t, first, 2); !g[0].Key || g[0].ts() != 11800 {
+		t.Fatalf("first viewer started on %+v, want the keyframe at 11800", g[0])
+	}
+	second := NewReader(0)
+	if err := s.Full.AddReader(second); err != nil {
+		t.Fatal(err)
+	}
+	if g := collect(t, second, 2); !g[0].Key || g[0].ts() != 11800 || g[1].ts() != 15400 {
+		t.Fatalf("second viewer got %+v, want the cached GOP from 11800", g)
+	}
+	if got := collect(t, rec, 5); len(got) != 5 {
+		t.Fatalf("recorder got %d packets, want all 5", len(got))
+	}
+	first.Close()
+	second.Close()
+	rec.Close()
+	s.Close()
+}

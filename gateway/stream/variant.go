@@ -30,7 +30,7 @@ type Variant struct {
 
 	keyed bool // has a video media whose keyframes are detected
 	pool  *packetPool
-	live  *atomic.Int32 // the stream's readers that are not latency tolerant
+	users *readerCounts // the stream's readers, both variants
 
 	mu      sync.Mutex // guards everything below; held while publishing
 	readers []*Reader
@@ -42,13 +42,13 @@ type Variant struct {
 	dropped atomic.Uint64 // packets lost by slow readers, all readers together
 }
 
-func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool, live *atomic.Int32) *Variant {
+func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool, users *readerCounts) *Variant {
 	return &Variant{
 		Name:  name,
 		Desc:  desc,
 		keyed: keyed,
 		pool:  pool,
-		live:  live,
+		users: users,
 		seq:   make([]uint16, len(desc.Medias)),
 	}
 }
@@ -72,9 +72,7 @@ func (v *Variant) AddReader(r *Reader) error {
 		r.waitKey = true
 	}
 	v.readers = append(v.readers, r)
-	if !r.tolerant {
-		v.live.Add(1)
-	}
+	v.users.add(r, 1)
 	return nil
 }
 
@@ -88,9 +86,7 @@ func (v *Variant) RemoveReader(r *Reader) {
 			v.readers[i] = v.readers[last]
 			v.readers[last] = nil
 			v.readers = v.readers[:last]
-			if !r.tolerant {
-				v.live.Add(-1)
-			}
+			v.users.add(r, -1)
 			break
 		}
 	}
@@ -110,7 +106,7 @@ func (v *Variant) Readers() int {
 // given timestamp) and queues it to every reader. It returns the packet with
 // one reference held for the caller (nil when the variant is closed), so
 // that another variant can share it (publishShared); the caller releases it.
-func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key bool) *Packet {
+func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key, gop bool) *Packet {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
@@ -130,7 +126,7 @@ func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, 
 	b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
 	b[8], b[9], b[10], b[11] = 0, 0, 0, 0 // SSRC: set per session by each writer
 	copy(b[rtpHeaderSize:], pkt.Payload)
-	v.queue(p)
+	v.queue(p, gop)
 	return p
 }
 
@@ -138,19 +134,24 @@ func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, 
 // (media index, sequence number, timestamp) this variant would have made.
 // The video variant shares the full variant's video packets this way, so a
 // camera's video is copied and cached once, not once per variant.
-func (v *Variant) publishShared(p *Packet) {
+func (v *Variant) publishShared(p *Packet, gop bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
 		return
 	}
 	v.seq[p.Media]++
-	v.queue(p)
+	v.queue(p, gop)
 }
 
-// queue caches p in the GOP and hands it to every reader (lock held).
-func (v *Variant) queue(p *Packet) {
-	v.cacheGOP(p)
+// queue caches p in the GOP (when gop) and hands it to every reader (lock
+// held).
+func (v *Variant) queue(p *Packet, gop bool) {
+	if gop {
+		v.cacheGOP(p)
+	} else if v.gopOn {
+		v.clearGOP()
+	}
 	for _, r := range v.readers {
 		if r.push(p, v.keyed) {
 			v.dropped.Add(1)
