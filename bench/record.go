@@ -152,11 +152,13 @@ func (e *env) recordRound(ctx context.Context, o options, t recorderTarget, roun
 	hwm, _ := procStatusKiB(pid, "VmHWM:")
 	stopTarget()
 	stopped = true
-	gaps, gapMax, segs, err := recordingGaps(recDir)
+	gaps, gapMax, segs, total, footage, err := recordingGaps(recDir)
 	if err != nil {
 		return nil, err
 	}
 	mbit := float64(bytes1-bytes0) * 8 / secs / 1e6 / float64(n)
+	// Every segment's bytes over its footage: the recording's own bitrate.
+	footageMbit := float64(total) * 8 / max(footage.Seconds(), 1e-9) / 1e6
 	return map[string]float64{
 		"cpu_ms_per_camera_s": (cpu1 - cpu0) * 1000 / secs / float64(n),
 		"cpu_cores":           (cpu1 - cpu0) / secs,
@@ -164,7 +166,8 @@ func (e *env) recordRound(ctx context.Context, o options, t recorderTarget, roun
 		"rss_mib":             rss / (1 << 20),
 		"rss_peak_mib":        float64(hwm) / 1024,
 		"mbit_s_per_camera":   mbit,
-		"bytes_vs_stream":     mbit / clipMbit,
+		"bytes_vs_stream":     footageMbit / clipMbit,
+		"footage_s":           footage.Seconds(),
 		"segments":            float64(segs),
 		"gaps":                float64(gaps),
 		"gap_ms_max":          gapMax,
@@ -205,10 +208,10 @@ func dirBytes(dir string) int64 {
 // start is the wall-clock time in the file name (both servers name
 // segments %Y-%m-%d_%H-%M-%S-%f), the duration the longest track's end by
 // its fragments' base times and sample durations.
-func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, err error) {
+func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, bytes int64, footage time.Duration, err error) {
 	cams, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, 0, err
 	}
 	for _, c := range cams {
 		names, _ := filepath.Glob(filepath.Join(dir, c.Name(), "*.mp4"))
@@ -217,13 +220,15 @@ func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, err er
 		for i, name := range names {
 			start, err := parseSegment(strings.TrimSuffix(filepath.Base(name), ".mp4"))
 			if err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, 0, 0, err
 			}
-			dur, err := segmentDuration(name)
+			dur, size, err := segmentDuration(name)
 			if err != nil {
-				return 0, 0, 0, fmt.Errorf("%s: %w", name, err)
+				return 0, 0, 0, 0, 0, fmt.Errorf("%s: %w", name, err)
 			}
 			segments++
+			bytes += size
+			footage += dur
 			if i > 0 {
 				g := start.Sub(prevEnd)
 				gapMaxMs = max(gapMaxMs, ms(g))
@@ -234,13 +239,13 @@ func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, err er
 			prevEnd = start.Add(dur)
 		}
 	}
-	return gaps, gapMaxMs, segments, nil
+	return gaps, gapMaxMs, segments, bytes, footage, nil
 }
 
-func segmentDuration(name string) (time.Duration, error) {
+func segmentDuration(name string) (time.Duration, int64, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Top-level boxes: ftyp and moov are the init, moof+mdat pairs follow.
 	initEnd, end := 0, 0
@@ -257,7 +262,7 @@ func segmentDuration(name string) (time.Duration, error) {
 	scale := trackTimescales(b[:initEnd])
 	var parts fmp4.Parts
 	if err := parts.Unmarshal(b[initEnd:end]); err != nil {
-		return 0, fmt.Errorf("parts: %w", err)
+		return 0, 0, fmt.Errorf("parts: %w", err)
 	}
 	var longest time.Duration
 	for _, p := range parts {
@@ -271,7 +276,7 @@ func segmentDuration(name string) (time.Duration, error) {
 			}
 		}
 	}
-	return longest, nil
+	return longest, int64(len(b)), nil
 }
 
 // startMediamtxRecorder runs a second mediamtx (not the origin) that pulls
