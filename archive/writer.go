@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,10 @@ type Sample struct {
 	Sync bool
 	// Payload is the sample (AVCC for H264/H265). It is copied.
 	Payload []byte
+	// NALUs, when set instead of Payload, are the NAL units of an H264 or
+	// H265 access unit: the writer stores them as AVCC (each after its
+	// 4-byte length), copying them once, without an AVCC buffer between.
+	NALUs [][]byte
 	// NTP is the wall-clock capture time; the first sample anchors the
 	// recording on the wall clock.
 	NTP time.Time
@@ -150,8 +155,20 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 		s.DTS = t.pending.dts // a decreasing DTS would give a negative duration
 	}
 	prev := t.pending
-	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: len(s.Payload), present: true}
-	t.data.append(&w.store.chunks, s.Payload)
+	size := len(s.Payload)
+	if s.NALUs != nil {
+		size = 0
+		for _, n := range s.NALUs {
+			var l [4]byte
+			binary.BigEndian.PutUint32(l[:], uint32(len(n)))
+			t.data.append(&w.store.chunks, l[:])
+			t.data.append(&w.store.chunks, n)
+			size += 4 + len(n)
+		}
+	} else {
+		t.data.append(&w.store.chunks, s.Payload)
+	}
+	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: size, present: true}
 	at := ticksToDuration(s.DTS, t.init.TimeScale)
 	if w.seg == nil {
 		w.startSegment(at)

@@ -47,8 +47,14 @@ func (p *Packet) Timestamp() uint32 {
 
 func (p *Packet) retain() { p.refs.Add(1) }
 
-// Release drops one reference. Readers never call it: Reader.Run releases
-// every packet it handed to its callback once the callback returns.
+// Hold keeps the packet beyond its Run callback (a depacketizer holding a
+// fragment until its access unit is complete); each Hold needs its own
+// Release.
+func (p *Packet) Hold() { p.retain() }
+
+// Release drops one reference. Readers call it only for their own Hold:
+// Reader.Run releases every packet it handed to its callback once the
+// callback returns.
 func (p *Packet) Release() {
 	if p.refs.Add(-1) == 0 {
 		p.pool.Put(p)
