@@ -24,7 +24,9 @@ type idleTarget struct {
 // runIdle measures what configured cameras cost while nobody watches or
 // records them: each target is started with 1 camera and with -cameras N,
 // and the difference is divided by N−1. start_ms is from the process start
-// to the server answering (camgate's /readyz, mediamtx's RTSP port).
+// to the server answering (camgate's /readyz, mediamtx's RTSP port) with a
+// fresh data folder, restart_ms the same when started again on it (camgate
+// has stored its configured cameras by then).
 func runIdle(ctx context.Context, e *env, o options) ([]result, error) {
 	if o.cameras < 2 {
 		return nil, fmt.Errorf("-cameras must be at least 2 for the idle scenario")
@@ -73,7 +75,12 @@ func (e *env) idleRound(ctx context.Context, o options, t idleTarget, n int) (ma
 	if err != nil {
 		return nil, err
 	}
-	defer stopTarget()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopTarget()
+		}
+	}()
 	for !ready() {
 		if time.Since(t0) > 60*time.Second {
 			return nil, fmt.Errorf("not ready after 60 s with %d cameras", n)
@@ -93,11 +100,31 @@ func (e *env) idleRound(ctx context.Context, o options, t idleTarget, n int) (ma
 	}
 	cpu1, _ := cpuSeconds(pid)
 	rss, _ := rssBytes(pid)
+	conns := tcpConnsTo(pid, e.originPort())
+	g := goroutines()
+	stopTarget()
+	stopped = true
+	// Started again on the same data: camgate's cameras are stored now.
+	t1 := time.Now()
+	_, ready, _, stopAgain, err := t.start(ctx, dir, n)
+	if err != nil {
+		return nil, err
+	}
+	defer stopAgain()
+	for !ready() {
+		if time.Since(t1) > 60*time.Second {
+			return nil, fmt.Errorf("not ready after 60 s with %d cameras (restart)", n)
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 	return map[string]float64{
+		"restart_ms":   ms(time.Since(t1)),
 		"start_ms":     startMs,
 		"rss":          float64(rss),
-		"conns":        float64(tcpConnsTo(pid, e.originPort())),
-		"goroutines":   goroutines(),
+		"conns":        float64(conns),
+		"goroutines":   g,
 		"cpu_ms_per_s": (cpu1 - cpu0) * 1000 / time.Since(w0).Seconds(),
 	}, nil
 }
