@@ -71,6 +71,7 @@ type writerTrack struct {
 type Writer struct {
 	store  *Store
 	camera string
+	dir    *os.Root // the camera's folder
 	tracks []*writerTrack
 	video  bool // the writer has a video track: segments start on its keyframes
 
@@ -80,6 +81,7 @@ type Writer struct {
 
 	seg         *segmentFile // current segment, nil between segments
 	partBuf     []byte       // moof and mdat header of the part being written
+	iov         [][]byte     // what one part's writev writes
 	init        []byte       // marshalled init (the tracks do not change), made by the first segment
 	initMvhdDur int64
 	fingerprint uint64
@@ -124,6 +126,13 @@ func (s *Store) NewWriter(camera string, tracks []Track) (*Writer, error) {
 	if err := s.root.MkdirAll(camera, 0o755); err != nil {
 		return nil, fmt.Errorf("archive: create camera folder: %w", err)
 	}
+	// The camera's folder stays open: each segment is then one openat,
+	// not a walk from the archive's root.
+	dir, err := s.root.OpenRoot(camera)
+	if err != nil {
+		return nil, fmt.Errorf("archive: open camera folder: %w", err)
+	}
+	w.dir = dir
 	return w, nil
 }
 
@@ -261,19 +270,30 @@ func (w *Writer) flushPart() error {
 	return nil
 }
 
-// writePart writes the part's header and every track's payloads.
+// writePart writes the part's header and every track's payloads, in one
+// writev where there is one.
 func (w *Writer) writePart(f *os.File) error {
-	n, err := f.Write(w.partBuf)
-	w.seg.size += int64(n)
+	w.iov = append(w.iov[:0], w.partBuf)
 	for _, t := range w.tracks {
-		if err != nil {
-			break
-		}
-		var m int64
-		m, err = t.data.writeTo(f, t.partBytes)
-		w.seg.size += m
+		w.iov = t.data.appendBuffers(w.iov, t.partBytes)
 	}
+	n, err := writeAll(f, w.iov)
+	clear(w.iov)
+	w.seg.size += n
 	return err
+}
+
+// writeEach writes bufs one Write at a time.
+func writeEach(f *os.File, bufs [][]byte) (int64, error) {
+	var total int64
+	for _, b := range bufs {
+		n, err := f.Write(b)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 func (w *Writer) createFile() error {
@@ -294,7 +314,7 @@ func (w *Writer) createFile() error {
 		w.init, w.initMvhdDur, w.fingerprint = buf.Bytes(), off, tracksFingerprint(buf.Bytes())
 	}
 	b, off := w.init, w.initMvhdDur
-	f, err := w.store.root.OpenFile(w.camera+"/"+seg.name+segmentExt, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := w.dir.OpenFile(seg.name+segmentExt, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("archive: create segment: %w", err)
 	}
@@ -343,6 +363,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	defer w.dir.Close()
 	if w.seg == nil {
 		return nil
 	}

@@ -56,6 +56,21 @@ func (d *partData) writeTo(w io.Writer, n int) (int64, error) {
 	return total, nil
 }
 
+// appendBuffers appends the first n bytes to bufs as slices of the chunks.
+func (d *partData) appendBuffers(bufs [][]byte, n int) [][]byte {
+	at := d.off
+	for _, c := range d.chunks {
+		if n == 0 {
+			break
+		}
+		k := min(partChunk-at, n)
+		bufs = append(bufs, c[at:at+k])
+		n -= k
+		at = 0
+	}
+	return bufs
+}
+
 // drop forgets the first n bytes, returning the chunks they filled.
 func (d *partData) drop(pool *sync.Pool, n int) {
 	d.off += n
