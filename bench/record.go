@@ -203,8 +203,9 @@ func dirBytes(dir string) int64 {
 }
 
 // recordingGaps reads every camera's segments (the targets have stopped, so
-// every segment is complete) and counts the holes between consecutive
-// segments of a camera: next start − (start + duration) over 100 ms. The
+// every segment is complete) and counts the holes: between consecutive
+// segments of a camera, next start − (start + duration) over 100 ms, and
+// inside a segment, a sample lasting over 500 ms. The
 // start is the wall-clock time in the file name (both servers name
 // segments %Y-%m-%d_%H-%M-%S-%f), the duration the longest track's end by
 // its fragments' base times and sample durations.
@@ -222,10 +223,11 @@ func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, bytes 
 			if err != nil {
 				return 0, 0, 0, 0, 0, err
 			}
-			dur, size, err := segmentDuration(name)
+			dur, size, h, err := segmentDuration(name)
 			if err != nil {
 				return 0, 0, 0, 0, 0, fmt.Errorf("%s: %w", name, err)
 			}
+			gaps += h
 			segments++
 			bytes += size
 			footage += dur
@@ -242,10 +244,10 @@ func recordingGaps(dir string) (gaps int, gapMaxMs float64, segments int, bytes 
 	return gaps, gapMaxMs, segments, bytes, footage, nil
 }
 
-func segmentDuration(name string) (time.Duration, int64, error) {
+func segmentDuration(name string) (d time.Duration, size int64, holes int, err error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	// Top-level boxes: ftyp and moov are the init, moof+mdat pairs follow.
 	initEnd, end := 0, 0
@@ -262,7 +264,7 @@ func segmentDuration(name string) (time.Duration, int64, error) {
 	scale := trackTimescales(b[:initEnd])
 	var parts fmp4.Parts
 	if err := parts.Unmarshal(b[initEnd:end]); err != nil {
-		return 0, 0, fmt.Errorf("parts: %w", err)
+		return 0, 0, 0, fmt.Errorf("parts: %w", err)
 	}
 	var longest time.Duration
 	for _, p := range parts {
@@ -270,13 +272,18 @@ func segmentDuration(name string) (time.Duration, int64, error) {
 			end := t.BaseTime
 			for _, s := range t.Samples {
 				end += uint64(s.Duration)
+				// A sample lasting over 500 ms is media missing inside the
+				// segment (25 fps video, 20 ms audio frames).
+				if ts := scale[t.ID]; ts > 0 && uint64(s.Duration)*2 > uint64(ts) {
+					holes++
+				}
 			}
 			if ts := scale[t.ID]; ts > 0 {
 				longest = max(longest, time.Duration(end)*time.Second/time.Duration(ts))
 			}
 		}
 	}
-	return longest, int64(len(b)), nil
+	return longest, int64(len(b)), holes, nil
 }
 
 // startMediamtxRecorder runs a second mediamtx (not the origin) that pulls
