@@ -45,6 +45,7 @@ func runIdle(ctx context.Context, e *env, o options) ([]result, error) {
 			per := float64(o.cameras - 1)
 			m := map[string]float64{
 				"start_ms":                   many["start_ms"],
+				"restart_ms":                 many["restart_ms"],
 				"start_ms_1_camera":          one["start_ms"],
 				"rss_mib":                    many["rss"] / (1 << 20),
 				"rss_kib_per_camera":         (many["rss"] - one["rss"]) / 1024 / per,
