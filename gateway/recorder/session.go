@@ -74,8 +74,10 @@ type track struct {
 	held []*stream.Packet
 }
 
-// maxHeld bounds the packets held for one access unit; a stream that never
-// completes one (damaged, or not what it claims) restarts its decoder.
+// maxHeld bounds the packets held for one access unit (~6 MB of payload,
+// below the depacketizer's own access unit limit, above any keyframe); a
+// stream that never completes one (damaged, or not what it claims)
+// restarts its decoder.
 const maxHeld = 4096
 
 // hold keeps p until the next access unit is out.
