@@ -72,6 +72,9 @@ type Store struct {
 	roots []*os.Root
 	root  *os.Root
 	index *index
+	// chunks recycles the writers' part buffers (*[partChunk]byte) between
+	// cameras.
+	chunks sync.Pool
 	// importScans caches scan results per import file (owned by the prune goroutine).
 	importScans map[string]cachedScan
 	// co64Above is the download size past which chunk offsets are 64-bit

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -34,22 +35,35 @@ type Sample struct {
 	Sync bool
 	// Payload is the sample (AVCC for H264/H265). It is copied.
 	Payload []byte
+	// NALUs, when set instead of Payload, are the NAL units of an H264 or
+	// H265 access unit: the writer stores them as AVCC (each after its
+	// 4-byte length), copying them once, without an AVCC buffer between.
+	NALUs [][]byte
 	// NTP is the wall-clock capture time; the first sample anchors the
 	// recording on the wall clock.
 	NTP time.Time
 }
 
-// pendingSample waits for its successor, which gives its duration.
+// pendingSample waits for its successor, which gives its duration. Its
+// payload is the tail of its track's data, after the part's samples.
 type pendingSample struct {
-	dts     int64
-	sample  fmp4.Sample
-	present bool
+	dts       int64
+	ptsOffset int32
+	sync      bool
+	size      int
+	present   bool
 }
 
 type writerTrack struct {
 	init    *fmp4.InitTrack
 	pending pendingSample
-	part    *fmp4.PartTrack // samples of the current part, nil when none
+	// The current part: its samples, the base time of the first, and
+	// their payloads: the first partBytes bytes of data (the pending
+	// payload follows).
+	samples   []partSample
+	baseTime  uint64
+	data      partData
+	partBytes int
 }
 
 // Writer records one camera's samples as a sequence of fMP4 segments. It is
@@ -57,6 +71,7 @@ type writerTrack struct {
 type Writer struct {
 	store  *Store
 	camera string
+	dir    *os.Root // the camera's folder
 	tracks []*writerTrack
 	video  bool // the writer has a video track: segments start on its keyframes
 
@@ -65,7 +80,10 @@ type Writer struct {
 	anchored bool
 
 	seg         *segmentFile // current segment, nil between segments
-	partBuf     seekablebuffer.Buffer
+	partBuf     []byte       // moof and mdat header of the part being written
+	iov         [][]byte     // what one part's writev writes
+	init        []byte       // marshalled init (the tracks do not change), made by the first segment
+	initMvhdDur int64
 	fingerprint uint64
 	closed      bool
 }
@@ -108,6 +126,13 @@ func (s *Store) NewWriter(camera string, tracks []Track) (*Writer, error) {
 	if err := s.root.MkdirAll(camera, 0o755); err != nil {
 		return nil, fmt.Errorf("archive: create camera folder: %w", err)
 	}
+	// The camera's folder stays open: each segment is then one openat,
+	// not a walk from the archive's root.
+	dir, err := s.root.OpenRoot(camera)
+	if err != nil {
+		return nil, fmt.Errorf("archive: open camera folder: %w", err)
+	}
+	w.dir = dir
 	return w, nil
 }
 
@@ -128,18 +153,26 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 		s.DTS = t.pending.dts // a decreasing DTS would give a negative duration
 	}
 	prev := t.pending
-	t.pending = pendingSample{dts: s.DTS, present: true, sample: fmp4.Sample{
-		PTSOffset:       s.PTSOffset,
-		IsNonSyncSample: !s.Sync,
-		Payload:         append([]byte(nil), s.Payload...),
-	}}
+	size := len(s.Payload)
+	if s.NALUs != nil {
+		size = 0
+		for _, n := range s.NALUs {
+			var l [4]byte
+			binary.BigEndian.PutUint32(l[:], uint32(len(n)))
+			t.data.append(&w.store.chunks, l[:])
+			t.data.append(&w.store.chunks, n)
+			size += 4 + len(n)
+		}
+	} else {
+		t.data.append(&w.store.chunks, s.Payload)
+	}
+	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: size, present: true}
 	at := mp4.FromTicks(s.DTS, t.init.TimeScale)
 	if w.seg == nil {
 		w.startSegment(at)
 	}
 	if prev.present {
-		prev.sample.Duration = uint32(s.DTS - prev.dts)
-		w.appendSample(t, prev)
+		w.appendSample(t, prev, uint32(s.DTS-prev.dts))
 	}
 	// A segment is cut where a decoder can start: on a video keyframe
 	// (any sample when there is no video).
@@ -178,20 +211,22 @@ func (w *Writer) startSegment(at time.Duration) {
 	w.seg = &segmentFile{start: at, startWall: wall, name: SegmentName(wall), partStart: at, end: at}
 }
 
-func (w *Writer) appendSample(t *writerTrack, p pendingSample) {
+// appendSample moves the track's previous pending sample p (its payload at
+// data[partBytes:partBytes+p.size]) into the current part.
+func (w *Writer) appendSample(t *writerTrack, p pendingSample, dur uint32) {
 	seg := w.seg
 	at := mp4.FromTicks(p.dts, t.init.TimeScale)
 	if at < seg.start {
 		at = seg.start // late sample of the previous segment: keep it, base time must not be negative
 		p.dts = mp4.ToTicks(seg.start, t.init.TimeScale)
 	}
-	if t.part == nil {
-		t.part = &fmp4.PartTrack{ID: t.init.ID, BaseTime: uint64(p.dts - mp4.ToTicks(seg.start, t.init.TimeScale))}
+	if len(t.samples) == 0 {
+		t.baseTime = uint64(p.dts - mp4.ToTicks(seg.start, t.init.TimeScale))
 	}
-	s := p.sample
-	t.part.Samples = append(t.part.Samples, &s)
+	t.samples = append(t.samples, partSample{duration: dur, size: uint32(p.size), ptsOffset: p.ptsOffset, nonSync: !p.sync})
+	t.partBytes += p.size
 	seg.open = true
-	if end := at + mp4.FromTicks(int64(s.Duration), t.init.TimeScale); end > seg.end {
+	if end := at + mp4.FromTicks(int64(dur), t.init.TimeScale); end > seg.end {
 		seg.end = end
 	}
 }
@@ -208,20 +243,14 @@ func (w *Writer) flushPart() error {
 			return err
 		}
 	}
-	part := fmp4.Part{SequenceNumber: seg.seq}
-	for _, t := range w.tracks {
-		if t.part != nil {
-			part.Tracks = append(part.Tracks, t.part)
-			t.part = nil
-		}
-	}
+	w.partBuf = appendPartHeader(w.partBuf[:0], seg.seq, w.tracks)
 	seg.seq++
-	w.partBuf.Reset()
-	if err := part.Marshal(&w.partBuf); err != nil {
-		return fmt.Errorf("archive: marshal part: %w", err)
+	err := w.writePart(seg.f)
+	for _, t := range w.tracks {
+		// The pending sample's payload is the start of the next part.
+		t.data.drop(&w.store.chunks, t.partBytes)
+		t.partBytes, t.samples = 0, t.samples[:0]
 	}
-	n, err := seg.f.Write(w.partBuf.Bytes())
-	seg.size += int64(n)
 	if err != nil {
 		return fmt.Errorf("archive: write segment %s/%s: %w", w.camera, seg.name, err)
 	}
@@ -230,22 +259,51 @@ func (w *Writer) flushPart() error {
 	return nil
 }
 
+// writePart writes the part's header and every track's payloads, in one
+// writev where there is one.
+func (w *Writer) writePart(f *os.File) error {
+	w.iov = append(w.iov[:0], w.partBuf)
+	for _, t := range w.tracks {
+		w.iov = t.data.appendBuffers(w.iov, t.partBytes)
+	}
+	n, err := writeAll(f, w.iov)
+	clear(w.iov)
+	w.seg.size += n
+	return err
+}
+
+// writeEach writes bufs one Write at a time.
+func writeEach(f *os.File, bufs [][]byte) (int64, error) {
+	var total int64
+	for _, b := range bufs {
+		n, err := f.Write(b)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 func (w *Writer) createFile() error {
 	seg := w.seg
-	var buf seekablebuffer.Buffer
-	init := fmp4.Init{}
-	for _, t := range w.tracks {
-		init.Tracks = append(init.Tracks, t.init)
+	if w.init == nil {
+		var buf seekablebuffer.Buffer
+		init := fmp4.Init{}
+		for _, t := range w.tracks {
+			init.Tracks = append(init.Tracks, t.init)
+		}
+		if err := init.Marshal(&buf); err != nil {
+			return fmt.Errorf("archive: marshal init: %w", err)
+		}
+		off, err := mvhdDurationOffset(buf.Bytes())
+		if err != nil {
+			return err
+		}
+		w.init, w.initMvhdDur, w.fingerprint = buf.Bytes(), off, mp4.TracksFingerprint(buf.Bytes())
 	}
-	if err := init.Marshal(&buf); err != nil {
-		return fmt.Errorf("archive: marshal init: %w", err)
-	}
-	b := buf.Bytes()
-	off, err := mvhdDurationOffset(b)
-	if err != nil {
-		return err
-	}
-	f, err := w.store.root.OpenFile(w.camera+"/"+seg.name+segmentExt, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	b, off := w.init, w.initMvhdDur
+	f, err := w.dir.OpenFile(seg.name+segmentExt, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("archive: create segment: %w", err)
 	}
@@ -254,7 +312,6 @@ func (w *Writer) createFile() error {
 		return fmt.Errorf("archive: write segment init: %w", err)
 	}
 	seg.f, seg.size, seg.mvhdDur = f, int64(len(b)), off
-	w.fingerprint = mp4.TracksFingerprint(b)
 	return nil
 }
 
@@ -295,6 +352,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	defer w.dir.Close()
 	if w.seg == nil {
 		return nil
 	}
@@ -302,10 +360,11 @@ func (w *Writer) Close() error {
 		if t.pending.present {
 			p := t.pending
 			t.pending.present = false
-			if t.part != nil && len(t.part.Samples) > 0 {
-				p.sample.Duration = t.part.Samples[len(t.part.Samples)-1].Duration
+			var dur uint32
+			if len(t.samples) > 0 {
+				dur = t.samples[len(t.samples)-1].duration
 			}
-			w.appendSample(t, p)
+			w.appendSample(t, p, dur)
 		}
 	}
 	return w.closeSegment()

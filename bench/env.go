@@ -45,6 +45,7 @@ type env struct {
 	hlsCam    string // http://…/hls/cam/index.m3u8?token=… on camgate
 	whepMtx   string // http://…/cam/whep on mediamtx (needs.whep)
 	whepCam   string // http://…/whep/cam on camgate (bearer: token)
+	pprof     bool   // camgate is built with pprof (-pprof)
 }
 
 // node is one camgate process.
@@ -113,7 +114,7 @@ func newEnv(ctx context.Context, o options, need needs) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir}
+	e := &env{dir: dir, pprof: o.pprof != ""}
 	if err := e.start(ctx, o, need); err != nil {
 		e.close()
 		return nil, err
@@ -151,6 +152,9 @@ func (e *env) start(ctx context.Context, o options, need needs) error {
 	}
 	if err := e.startMediamtx(ctx, cfg); err != nil {
 		return err
+	}
+	if need.ownNodes {
+		return e.buildCamgate(ctx)
 	}
 	if err := e.startCamgate(ctx, need); err != nil {
 		return err
@@ -202,7 +206,13 @@ rtspAddress: 127.0.0.1:%d
 	} else {
 		cfg += "webrtc: false\n"
 	}
-	return cfg + "paths:\n  cam: {}\n", nil
+	cfg += "paths:\n  cam: {}\n"
+	if need.ownNodes {
+		// rec<N>: relays of cam, pulled from this server only while read.
+		cfg += fmt.Sprintf("  \"~^rec[0-9]+$\": {source: \"rtsp://127.0.0.1:%d/cam\", sourceOnDemand: true, "+
+			"sourceOnDemandCloseAfter: 2s, rtspTransport: tcp}\n", rtspPort)
+	}
+	return cfg, nil
 }
 
 func freeUDPPort() (int, error) {
@@ -262,13 +272,25 @@ func (e *env) waitStream(ctx context.Context) error {
 	}
 }
 
-func (e *env) startCamgate(ctx context.Context, need needs) error {
+// buildCamgate builds ./cmd/camgate into the bench's folder.
+func (e *env) buildCamgate(ctx context.Context) error {
 	// Not named "camgate": a broad `pkill camgate` elsewhere on a shared
 	// machine must not end the node under test mid-run (it happened).
 	e.camBin = filepath.Join(e.dir, "cg-bench-node")
 	step("building camgate")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.camBin, "./cmd/camgate").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", e.camBin}
+	if e.pprof {
+		args = append(args, "-tags", "camgate_pprof")
+	}
+	if out, err := exec.CommandContext(ctx, "go", append(args, "./cmd/camgate")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run the bench from the repository root): %w: %s", err, out)
+	}
+	return nil
+}
+
+func (e *env) startCamgate(ctx context.Context, need needs) error {
+	if err := e.buildCamgate(ctx); err != nil {
+		return err
 	}
 	var extra []string
 	if need.record {
@@ -310,8 +332,16 @@ func (e *env) startCamgate(ctx context.Context, need needs) error {
 	return nil
 }
 
-// startNode starts one camgate process with its own data folder and ports.
+// startNode starts one camgate process with its own data folder and ports
+// and the bench's camera "cam".
 func (e *env) startNode(ctx context.Context, name string, record bool, extra []string) (*node, error) {
+	extra = append([]string{fmt.Sprintf(`CAMGATE_CAMERAS=[{id: cam, site: bench, source: "%s", record: %t}]`, e.originURL, record)}, extra...)
+	return e.startNodeConfig(ctx, name, filepath.Join(e.dir, "data-"+name), "", extra)
+}
+
+// startNodeConfig starts one camgate process with its own ports, dataDir,
+// the configuration file cfg (none when empty) and extra variables.
+func (e *env) startNodeConfig(ctx context.Context, name, dataDir, cfg string, extra []string) (*node, error) {
 	rport, err := freePort()
 	if err != nil {
 		return nil, err
@@ -320,9 +350,13 @@ func (e *env) startNode(ctx context.Context, name string, record bool, extra []s
 	if err != nil {
 		return nil, err
 	}
-	n := &node{name: name, dataDir: filepath.Join(e.dir, "data-"+name),
+	n := &node{name: name, dataDir: dataDir,
 		rtsp: fmt.Sprintf("127.0.0.1:%d", rport), http: fmt.Sprintf("http://127.0.0.1:%d", hport)}
-	n.cmd = exec.Command(e.camBin, "serve")
+	args := []string{"serve"}
+	if cfg != "" {
+		args = append(args, "--config", cfg)
+	}
+	n.cmd = exec.Command(e.camBin, args...)
 	n.cmd.Env = append(os.Environ(),
 		"CAMGATE_DATA_DIR="+n.dataDir,
 		"CAMGATE_PUBLIC_URL="+n.http,
@@ -332,7 +366,6 @@ func (e *env) startNode(ctx context.Context, name string, record bool, extra []s
 		"CAMGATE_LOG_LEVEL=warn",
 		"CAMGATE_AUTH_VIEWER_JWT_HS256_SECRET="+benchSecret,
 		"CAMGATE_AUTH_ADMIN_KEYS="+benchAdminKey,
-		fmt.Sprintf(`CAMGATE_CAMERAS=[{id: cam, site: bench, source: "%s", record: %t}]`, e.originURL, record),
 	)
 	if slices.Contains(config.EnvNames(), "CAMGATE_WEBRTC_UDP_MUX_LISTEN") {
 		// The default :8189 would collide with the other node and with
@@ -466,6 +499,22 @@ func cpuSeconds(pid int) (float64, error) {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// procStatusKiB returns a kB field of /proc/PID/status ("VmHWM:").
+func procStatusKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field) {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s", field)
 }
 
 // rssBytes returns the process's resident set size.

@@ -41,6 +41,9 @@ type options struct {
 	record   time.Duration
 	segment  time.Duration
 	proto    string
+	cameras  int
+	pprof    string
+	gop      string // record: camgate's sessions.gop_cache
 }
 
 // needs is what a scenario needs started beyond mediamtx and one camgate.
@@ -50,6 +53,9 @@ type needs struct {
 	redis   bool          // a redis-server and a second camgate node sharing it
 	hls     bool          // mediamtx serves HLS too
 	whep    bool          // mediamtx serves WebRTC (WHEP) too
+	// ownNodes: the scenario starts its own camgate (and mediamtx) targets
+	// per round; the origin gets relay paths rec<N> of its camera.
+	ownNodes bool
 }
 
 type scenario struct {
@@ -86,6 +92,12 @@ var scenarios = map[string]scenario{
 	"hls-segment": {help: "CPU per HLS segment request: N keep-alive clients fetching camgate's newest segment " +
 		"(authorized per request) vs nginx serving the same bytes as a static file, and a bare fasthttp server",
 		run: runHLSSegment},
+	"record": {help: "-cameras N recorded cameras (fMP4, -segment segments) on camgate and on a second mediamtx, " +
+		"each pulling the origin's N relay paths: CPU and RSS per camera, bytes written vs stream bitrate, segment gaps",
+		run: runRecord, needs: func(options) needs { return needs{ownNodes: true} }},
+	"idle": {help: "-cameras N configured cameras nobody watches or records: start-up time, RSS and goroutines per camera, " +
+		"upstream connections (mediamtx: N on-demand paths)",
+		run: runIdle, needs: func(options) needs { return needs{ownNodes: true} }},
 	"whep": {help: "N WebRTC viewers (pion) over WHEP: server CPU per viewer-second and per packet, packets received",
 		run: runWHEP, needs: func(options) needs { return needs{whep: true} }},
 }
@@ -110,7 +122,10 @@ func main() {
 	flag.BoolVar(&o.redis, "redis", false, "revoke: start redis-server and two camgate nodes sharing it (cross-node figure)")
 	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
 	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls, hls-cold: the first HLS viewer of a running camera)")
+	flag.StringVar(&o.pprof, "pprof", "", "record: build camgate with pprof and save its CPU profile of each window and a heap profile at its end in this folder")
+	flag.IntVar(&o.cameras, "cameras", 10, "record, idle: number of cameras")
 	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
+	flag.StringVar(&o.gop, "gop-cache", "viewers", "record: camgate's sessions.gop_cache (viewers: no GOP kept for cameras only recorded, as mediamtx keeps none; always: camgate's default)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")
 		for _, name := range slices.Sorted(maps.Keys(scenarios)) {
@@ -156,7 +171,7 @@ func run(o options) error {
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{"scenario": o.scenario, "options": map[string]any{
 			"readers": o.readers, "duration": o.duration.String(), "warmup": o.warmup.String(), "rounds": o.rounds,
-			"bitrate": o.bitrate, "redis": o.redis, "proto": o.proto,
+			"bitrate": o.bitrate, "redis": o.redis, "proto": o.proto, "cameras": o.cameras, "segment": o.segment.String(),
 		}, "machine": map[string]any{"cores": runtime.NumCPU(), "load_before": load0, "load_after": load1},
 			"results": res, "time": time.Now().UTC()}, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {

@@ -146,10 +146,11 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 		g.access.RelaySecret = []byte(cfg.Cluster.Secret)
 	}
 	g.hub = &stream.Hub{
-		Sources:    g.sourceFor,
-		Linger:     time.Duration(cfg.Sessions.UpstreamLinger),
-		OnUpstream: g.upstreamChanged,
-		Logger:     g.Logger.With("component", "upstream"),
+		Sources:           g.sourceFor,
+		Linger:            time.Duration(cfg.Sessions.UpstreamLinger),
+		GOPForViewersOnly: cfg.Sessions.GOPCache == "viewers",
+		OnUpstream:        g.upstreamChanged,
+		Logger:            g.Logger.With("component", "upstream"),
 	}
 	if err := g.hub.Initialize(); err != nil {
 		return err

@@ -271,6 +271,7 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"archive.segment_duration": {},
 		"archive.max_bytes":        {},
 		"sessions.upstream_linger": {},
+		"sessions.gop_cache":       {change: func(c *config.Config) { c.Sessions.GOPCache = "viewers" }},
 		"ptz.lease_ttl":            {},
 		"ptz.priority":             {change: func(c *config.Config) { c.PTZ.Priority = []string{"user", "installer"} }},
 		"cluster.enabled": {change: func(c *config.Config) {

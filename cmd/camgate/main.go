@@ -121,6 +121,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log, level := newLogger(cfg, stderr)
+	benchProfiling()
 	g := &gateway.Gateway{Config: cfg, Logger: log, LogLevel: level, Version: version}
 	if err := g.Initialize(); err != nil {
 		return err

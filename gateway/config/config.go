@@ -182,6 +182,12 @@ type Sessions struct {
 	// UpstreamLinger keeps an upstream open this long after its last viewer
 	// leaves, so a quick reconnect does not re-dial the camera. Default 10s.
 	UpstreamLinger Duration `yaml:"upstream_linger"`
+	// GOPCache is "always" (default): every pulled camera keeps its latest
+	// GOP, so a new viewer starts at once; or "viewers": only while it has
+	// viewers (and a minute after), saving ~0.5 MiB per recorded camera
+	// nobody watches, while that camera's next viewer waits for a keyframe
+	// and its live snapshot for a viewer.
+	GOPCache string `yaml:"gop_cache"`
 }
 
 // Limits protect the gateway from abusive or runaway clients.
@@ -234,7 +240,7 @@ func Default() Config {
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
-		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second)},
+		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second), GOPCache: "always"},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
 		PTZ:      PTZ{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(5 * time.Second), Priority: []string{"privacy_manager", "company", "installer", "user"}},
 		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},

@@ -60,6 +60,7 @@ func ExampleConfig_String() {
 	//   max_bytes: 0
 	// sessions:
 	//   upstream_linger: 10s
+	//   gop_cache: always
 	// limits:
 	//   max_sessions_per_subject: 0
 	//   max_sessions_per_camera: 0

@@ -88,6 +88,9 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", fmt.Errorf("must be positive, got %d", c.HTTP.MaxBodyBytes))
 	}
+	if c.Sessions.GOPCache != "always" && c.Sessions.GOPCache != "viewers" {
+		add("sessions.gop_cache", fmt.Errorf("%q: want always or viewers", c.Sessions.GOPCache))
+	}
 	add("redis.url", checkRedisURL(c.Redis.URL))
 	add("redis.outage_grace", checkPositive(c.Redis.OutageGrace))
 	if c.Cluster.Enabled {

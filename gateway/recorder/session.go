@@ -45,9 +45,10 @@ type session struct {
 // track is one recorded media. Video tracks need their parameter sets
 // (SDP or in-band) before the writer can describe them.
 type track struct {
-	idx   int
-	clock uint32
-	video bool
+	idx    int
+	clock  uint32
+	video  bool
+	format format.Format
 
 	h264 *rtph264.Decoder
 	h265 *rtph265.Decoder
@@ -66,6 +67,46 @@ type track struct {
 	started bool
 	lastTS  uint32
 	pts     int64 // unwrapped RTP time on the session's timeline
+
+	// held are the stream packets the depacketizer may still point into
+	// (fragments of an access unit being assembled): held rather than
+	// copied, released once an access unit is out.
+	held []*stream.Packet
+}
+
+// maxHeld bounds the packets held for one access unit (~6 MB of payload,
+// below the depacketizer's own access unit limit, above any keyframe); a
+// stream that never completes one (damaged, or not what it claims)
+// restarts its decoder.
+const maxHeld = 4096
+
+// hold keeps p until the next access unit is out.
+func (t *track) hold(p *stream.Packet) {
+	p.Hold()
+	t.held = append(t.held, p)
+}
+
+// auDone releases the held packets once an access unit was returned. The
+// current packet (the last held) stays: a decoder that splits access units
+// by timestamp has already kept its NAL units for the next one.
+func (t *track) auDone() {
+	last := len(t.held) - 1
+	for i := 0; i < last; i++ {
+		t.held[i].Release()
+		t.held[i] = nil
+	}
+	if last > 0 {
+		t.held[0], t.held[last] = t.held[last], nil
+		t.held = t.held[:1]
+	}
+}
+
+func (t *track) releaseHeld() {
+	for i, p := range t.held {
+		p.Release()
+		t.held[i] = nil
+	}
+	t.held = t.held[:0]
 }
 
 func newSession(store *archive.Store, camera string, desc *description.Session, log *slog.Logger) (*session, error) {
@@ -94,31 +135,46 @@ func newSession(store *archive.Store, camera string, desc *description.Session, 
 }
 
 func newTrack(f format.Format) (*track, error) {
-	t := &track{clock: uint32(f.ClockRate())}
-	var err error
+	t := &track{clock: uint32(f.ClockRate()), format: f}
 	switch f := f.(type) {
 	case *format.H264:
 		t.video, t.sps, t.pps = true, f.SPS, f.PPS
-		t.h264, err = f.CreateDecoder()
 	case *format.H265:
 		t.video, t.vps, t.sps, t.pps = true, f.VPS, f.SPS, f.PPS
-		t.h265, err = f.CreateDecoder()
 	case *format.Opus:
 		t.audio = &codecs.Opus{ChannelCount: f.ChannelCount}
-		t.opus, err = f.CreateDecoder()
 	case *format.MPEG4Audio:
 		if f.Config == nil {
 			return nil, nil
 		}
 		t.audio = &codecs.MPEG4Audio{Config: *f.Config}
-		t.aac, err = f.CreateDecoder()
 	default:
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("recorder: %s decoder: %w", f.Codec(), err)
+	if err := t.resetDecoder(); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// resetDecoder makes a fresh depacketizer (at start, and to drop the state
+// of a stream that held too many packets without an access unit).
+func (t *track) resetDecoder() error {
+	var err error
+	switch f := t.format.(type) {
+	case *format.H264:
+		t.h264, err = f.CreateDecoder()
+	case *format.H265:
+		t.h265, err = f.CreateDecoder()
+	case *format.Opus:
+		t.opus, err = f.CreateDecoder()
+	case *format.MPEG4Audio:
+		t.aac, err = f.CreateDecoder()
+	}
+	if err != nil {
+		return fmt.Errorf("recorder: %s decoder: %w", t.format.Codec(), err)
+	}
+	return nil
 }
 
 func (t *track) codec() codecs.Codec {
@@ -135,17 +191,25 @@ func (t *track) ready() bool {
 	return !t.video || (len(t.sps) > 0 && len(t.pps) > 0 && (t.h265 == nil || len(t.vps) > 0))
 }
 
-// write handles one packet. The packet's buffer is copied: depacketizers
-// keep references to earlier payloads until an access unit is complete,
-// and the stream reuses packet buffers once the callback returns.
+// write handles one packet. Depacketizers keep references to earlier
+// payloads until an access unit is complete, and the stream reuses a
+// packet's buffer once its last reference is released: the track holds
+// the packets of the access unit being assembled instead of copying them.
 func (s *session) write(p *stream.Packet) error {
 	if p.Media < 0 || p.Media >= len(s.byMedia) || s.byMedia[p.Media] == nil {
 		return nil
 	}
 	t := s.byMedia[p.Media]
-	if err := s.pkt.Unmarshal(bytes.Clone(p.Buf)); err != nil {
+	if err := s.pkt.Unmarshal(p.Buf); err != nil {
 		return nil
 	}
+	if len(t.held) >= maxHeld {
+		t.releaseHeld()
+		if err := t.resetDecoder(); err != nil {
+			return err
+		}
+	}
+	t.hold(p)
 	ts := s.pkt.Timestamp
 	if !t.started {
 		if s.t0.IsZero() {
@@ -177,6 +241,7 @@ func (s *session) writeVideo(t *track, ntp time.Time) error {
 	if err != nil {
 		return nil // more packets needed, or a damaged access unit: skip it
 	}
+	defer t.auDone() // au is written (copied) before this returns
 	var random bool
 	if t.h264 != nil {
 		random = t.paramsH264(au)
@@ -211,41 +276,44 @@ func (s *session) writeVideo(t *track, ntp time.Time) error {
 		t.keyed = false // resume at the next random access point
 		return nil
 	}
-	payload, err := h264.AVCC(au).Marshal()
-	if err != nil {
-		return nil
-	}
-	return s.writeSample(t, archive.Sample{DTS: dts, PTSOffset: int32(t.pts - dts), Sync: random, Payload: payload, NTP: ntp})
+	return s.writeSample(t, archive.Sample{DTS: dts, PTSOffset: int32(t.pts - dts), Sync: random, NALUs: au, NTP: ntp})
 }
 
 // paramsH264 picks up in-band SPS/PPS and reports a random access point.
 func (t *track) paramsH264(au [][]byte) bool {
-	for _, n := range au {
+	for i, n := range au {
 		if len(n) == 0 {
 			continue
 		}
+		// The access unit then carries the kept copy: the DTS extractor
+		// keeps the SPS it last saw, and n is in a packet that is reused.
 		switch h264.NALUType(n[0] & 0x1f) {
 		case h264.NALUTypeSPS:
-			t.sps = n
+			t.sps = keepParam(t.sps, n)
+			au[i] = t.sps
 		case h264.NALUTypePPS:
-			t.pps = n
+			t.pps = keepParam(t.pps, n)
+			au[i] = t.pps
 		}
 	}
 	return h264.IsRandomAccess(au)
 }
 
 func (t *track) paramsH265(au [][]byte) bool {
-	for _, n := range au {
+	for i, n := range au {
 		if len(n) == 0 {
 			continue
 		}
 		switch h265.NALUType((n[0] >> 1) & 0x3f) {
 		case h265.NALUType_VPS_NUT:
-			t.vps = n
+			t.vps = keepParam(t.vps, n)
+			au[i] = t.vps
 		case h265.NALUType_SPS_NUT:
-			t.sps = n
+			t.sps = keepParam(t.sps, n)
+			au[i] = t.sps
 		case h265.NALUType_PPS_NUT:
-			t.pps = n
+			t.pps = keepParam(t.pps, n)
+			au[i] = t.pps
 		}
 	}
 	return h265.IsRandomAccess(au)
@@ -276,6 +344,15 @@ func (t *track) withParams(au [][]byte) [][]byte {
 	return append(out, au...)
 }
 
+// keepParam returns a parameter set that outlives the packet it came in:
+// the current one when unchanged (no copy per keyframe), else a copy.
+func keepParam(cur, n []byte) []byte {
+	if bytes.Equal(cur, n) {
+		return cur
+	}
+	return bytes.Clone(n)
+}
+
 func (t *track) sameParams() bool {
 	return bytes.Equal(t.writerParams[0], t.vps) && bytes.Equal(t.writerParams[1], t.sps) && bytes.Equal(t.writerParams[2], t.pps)
 }
@@ -286,12 +363,14 @@ func (s *session) writeAudio(t *track, ntp time.Time) error {
 		if err != nil {
 			return nil
 		}
+		defer t.auDone()
 		return s.writeSample(t, archive.Sample{DTS: t.pts, Sync: true, Payload: frame, NTP: ntp})
 	}
 	aus, err := t.aac.Decode(&s.pkt)
 	if err != nil {
 		return nil
 	}
+	defer t.auDone()
 	for i, au := range aus {
 		dts := t.pts + int64(i*mpeg4audio.SamplesPerAccessUnit)
 		if err := s.writeSample(t, archive.Sample{DTS: dts, Sync: true, Payload: au, NTP: ntp}); err != nil {
@@ -336,4 +415,9 @@ func (s *session) closeWriter() {
 	s.w = nil
 }
 
-func (s *session) close() { s.closeWriter() }
+func (s *session) close() {
+	s.closeWriter()
+	for _, t := range s.tracks {
+		t.releaseHeld()
+	}
+}

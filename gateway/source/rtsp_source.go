@@ -25,6 +25,8 @@ type RTSP struct {
 	url    *base.URL
 	logURL string
 	opts   Options
+	// onConn, when set (tests), is told of each upstream TCP connection.
+	onConn func(*bulkConn)
 }
 
 func newRTSP(raw string, u *url.URL, opts Options) (*RTSP, error) {
@@ -44,7 +46,9 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	log := s.opts.Logger.With("url", s.logURL)
 	lost := &throttledLog{log: log, msg: "upstream RTP packets lost", period: 10 * time.Second}
 	bad := &throttledLog{log: log, msg: "upstream packets undecodable", period: 10 * time.Second}
+	var conn *bulkConn // the TCP connection, once dialled (reader goroutine only)
 	c := &gortsplib.Client{
+		DialContext: dialBulk(&conn, s.onConn),
 		Scheme:      s.url.Scheme,
 		Host:        s.url.Host,
 		ReadTimeout: s.opts.ReadTimeout,
@@ -63,7 +67,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	defer stop()
 	defer c.Close()
 
-	desc, err := s.play(c, sink)
+	desc, err := s.play(c, sink, func() *bulkConn { return conn })
 	if err == nil {
 		log.Info("upstream playing", "medias", len(desc.Medias), "transport", transportName(c))
 		err = c.Wait()
@@ -76,7 +80,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 }
 
 // play runs DESCRIBE, SETUP and PLAY and wires packets to sink.
-func (s *RTSP) play(c *gortsplib.Client, sink Sink) (*description.Session, error) {
+func (s *RTSP) play(c *gortsplib.Client, sink Sink, conn func() *bulkConn) (*description.Session, error) {
 	desc, _, err := c.Describe(s.url)
 	if err != nil {
 		return nil, err
@@ -88,7 +92,11 @@ func (s *RTSP) play(c *gortsplib.Client, sink Sink) (*description.Session, error
 		return nil, err
 	}
 	medias := desc.Medias
+	tolerant, _ := sink.(LatencyTolerant)
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		if bc := conn(); bc != nil && tolerant != nil {
+			bc.tune(tolerant.LatencyTolerant(), time.Now())
+		}
 		// A linear scan beats a map for the handful of medias a camera has.
 		for i, m := range medias {
 			if m == medi {

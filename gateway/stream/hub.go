@@ -32,6 +32,11 @@ type Hub struct {
 	ReadyTimeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay (default 250 ms, 10 s).
 	BackoffMin, BackoffMax time.Duration
+	// GOPForViewersOnly caches a camera's GOP only while it has viewers
+	// (and a minute after), not for a recording alone: ~0.5 MiB less per
+	// recorded camera nobody watches, for a first viewer who waits for a
+	// keyframe. Default false: the GOP is always cached.
+	GOPForViewersOnly bool
 	// OnUpstream, when set, is told of upstream state changes ("connecting",
 	// "ready", "error", "closed") for metrics.
 	OnUpstream func(camera, state string)
@@ -44,6 +49,7 @@ type Hub struct {
 
 	mu      sync.Mutex // guards streams and every entry's users/linger
 	streams map[string]*hubEntry
+	pool    *packetPool // shared by every stream
 }
 
 // ErrUnknownCamera is what Sources returns for a camera that does not exist.
@@ -85,6 +91,7 @@ func (h *Hub) Initialize() error {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.streams = make(map[string]*hubEntry)
+	h.pool = newPacketPool()
 	return nil
 }
 
@@ -141,7 +148,8 @@ func (h *Hub) Acquire(ctx context.Context, camera string) (s *Stream, release fu
 // start creates an entry and its upstream goroutine (h.mu held).
 func (h *Hub) start(camera string) *hubEntry {
 	ctx, cancel := context.WithCancel(h.ctx)
-	e := &hubEntry{stream: New(camera), cancel: cancel, done: make(chan struct{})}
+	e := &hubEntry{stream: newStream(camera, h.pool), cancel: cancel, done: make(chan struct{})}
+	e.stream.users.viewersOnly = h.GOPForViewersOnly
 	h.streams[camera] = e
 	h.wg.Add(1)
 	go h.run(ctx, camera, e)

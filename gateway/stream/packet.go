@@ -47,28 +47,48 @@ func (p *Packet) Timestamp() uint32 {
 
 func (p *Packet) retain() { p.refs.Add(1) }
 
-// Release drops one reference. Readers never call it: Reader.Run releases
-// every packet it handed to its callback once the callback returns.
+// Hold keeps the packet beyond its Run callback (a depacketizer holding a
+// fragment until its access unit is complete); each Hold needs its own
+// Release.
+func (p *Packet) Hold() { p.retain() }
+
+// Release drops one reference. Readers call it only for their own Hold:
+// Reader.Run releases every packet it handed to its callback once the
+// callback returns.
 func (p *Packet) Release() {
 	if p.refs.Add(-1) == 0 {
 		p.pool.Put(p)
 	}
 }
 
+// packetClasses are the buffer capacities packets come in: audio frames
+// (Opus, AAC: ~100–400 bytes) and the last fragments of video NAL units do
+// not each hold an MTU-sized buffer while they sit in a GOP cache.
+var packetClasses = [...]int{256, 640, 1500}
+
 // packetPool hands out packets whose buffers are reused: after warm-up, the
-// publish path allocates nothing.
-type packetPool struct{ p sync.Pool }
+// publish path allocates nothing. One pool serves every stream of a hub, so
+// the packets a camera's GOP cache frees at a keyframe serve the other
+// cameras' growing GOPs instead of waiting, per camera, for its next GOP.
+type packetPool struct{ classes [len(packetClasses)]sync.Pool }
 
 func newPacketPool() *packetPool {
 	pp := &packetPool{}
-	pp.p.New = func() any { return &Packet{Buf: make([]byte, 0, 1500), pool: &pp.p} }
+	for i, c := range packetClasses {
+		pool := &pp.classes[i]
+		pool.New = func() any { return &Packet{Buf: make([]byte, 0, c), pool: pool} }
+	}
 	return pp
 }
 
 func (pp *packetPool) get(size int) *Packet {
-	p := pp.p.Get().(*Packet)
+	i := 0
+	for i < len(packetClasses)-1 && size > packetClasses[i] {
+		i++
+	}
+	p := pp.classes[i].Get().(*Packet)
 	if cap(p.Buf) < size {
-		p.Buf = make([]byte, size)
+		p.Buf = make([]byte, size) // larger than an MTU: the largest class grows
 	}
 	p.Buf = p.Buf[:size]
 	p.refs.Store(1)

@@ -45,7 +45,16 @@ type Reader struct {
 
 	batch   []*Packet
 	variant atomic.Pointer[Variant]
+	// tolerant: this reader does not need packets the moment they arrive
+	// (the recorder); see Stream.LatencyTolerant.
+	tolerant bool
 }
+
+// SetLatencyTolerant marks a reader that may get its packets in bursts
+// (every ~50 ms) without harm, such as the recorder: a stream whose
+// readers are all tolerant lets its upstream gather reads. Call it before
+// AddReader.
+func (r *Reader) SetLatencyTolerant() { r.tolerant = true }
 
 // NewReader returns a reader with a queue of at least size packets
 // (rounded up to a power of two; DefaultQueueSize when size <= 0).

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -52,6 +53,7 @@ type Stream struct {
 
 	pool  *packetPool
 	ready chan struct{}
+	users readerCounts
 
 	mu     sync.Mutex // serializes writes from the source's goroutines
 	medias []mediaState
@@ -60,8 +62,10 @@ type Stream struct {
 }
 
 // New returns a stream waiting for its first description.
-func New(camera string) *Stream {
-	return &Stream{Camera: camera, pool: newPacketPool(), ready: make(chan struct{})}
+func New(camera string) *Stream { return newStream(camera, newPacketPool()) }
+
+func newStream(camera string, pool *packetPool) *Stream {
+	return &Stream{Camera: camera, pool: pool, ready: make(chan struct{})}
 }
 
 // Ready is closed once the stream has a description and variants.
@@ -154,8 +158,8 @@ func (s *Stream) initLocked(desc *description.Session) error {
 	if len(s.medias) == 0 {
 		return fmt.Errorf("%w: %d medias, none playable", ErrNoMedia, len(desc.Medias))
 	}
-	s.Full = newVariant(VariantFull, full, keyed, s.pool)
-	s.Video = newVariant(VariantVideo, video, keyed, s.pool)
+	s.Full = newVariant(VariantFull, full, keyed, s.pool, &s.users)
+	s.Video = newVariant(VariantVideo, video, keyed, s.pool, &s.users)
 	close(s.ready)
 	return nil
 }
@@ -184,10 +188,68 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 	}
 	m.lastTS, m.lastWall, m.started = ts, now, true
 
-	s.Full.publish(m.fullIdx, pkt, ts, ntp, key)
-	if m.videoIdx >= 0 {
-		s.Video.publish(m.videoIdx, pkt, ts, ntp, key)
+	gop := s.users.wantGOP(now)
+	p := s.Full.publish(m.fullIdx, pkt, ts, ntp, key, gop)
+	switch {
+	case m.videoIdx < 0:
+	case m.videoIdx == m.fullIdx && p != nil:
+		// Same media index and sequence numbers (both variants number
+		// every packet of this media): the same bytes, shared.
+		s.Video.publishShared(p, gop)
+	default:
+		if q := s.Video.publish(m.videoIdx, pkt, ts, ntp, key, gop); q != nil {
+			q.Release()
+		}
 	}
+	if p != nil {
+		p.Release()
+	}
+}
+
+// LatencyTolerant implements source.LatencyTolerant: true while every
+// reader is latency tolerant (only the recorder, or nobody), so the
+// upstream may deliver in bursts.
+func (s *Stream) LatencyTolerant() bool { return s.users.live.Load() == 0 }
+
+// gopKeep is how long a stream read only by tolerant readers (a recording)
+// keeps caching its GOP after its last viewer left: a viewer who comes back
+// within it still starts at once.
+const gopKeep = time.Minute
+
+// readerCounts counts a stream's readers for two policies: gathered
+// upstream reads (no live reader) and the GOP cache, which costs a GOP of
+// packets per camera (~0.5 MiB at 2 Mbit/s, 2 s GOP). By default the GOP is
+// always cached (DESIGN: a new viewer starts at once; the live snapshot
+// reads it). With viewersOnly (sessions.gop_cache: viewers) it is kept only
+// for viewers: on while any live reader is attached, while there is no
+// reader at all (the stream was just opened, for a viewer about to
+// attach), and for gopKeep after the last live reader left. A camera only
+// recorded, and not watched for a minute, then caches no GOP: its next
+// viewer waits for a keyframe, as on a server without a GOP cache, the
+// viewers after it start at once, and its live snapshot waits for a
+// viewer.
+type readerCounts struct {
+	viewersOnly    bool // set before the stream is used
+	live, tolerant atomic.Int32
+	liveLeft       atomic.Int64 // unix nanoseconds when the last live reader left
+}
+
+func (c *readerCounts) add(r *Reader, delta int32) {
+	if r.tolerant {
+		c.tolerant.Add(delta)
+		return
+	}
+	if c.live.Add(delta) == 0 && delta < 0 {
+		c.liveLeft.Store(time.Now().UnixNano())
+	}
+}
+
+func (c *readerCounts) wantGOP(now time.Time) bool {
+	if !c.viewersOnly || c.live.Load() > 0 || c.tolerant.Load() == 0 {
+		return true
+	}
+	left := c.liveLeft.Load()
+	return left != 0 && now.UnixNano()-left < int64(gopKeep)
 }
 
 // Close ends the stream: every reader's Run returns ErrClosed.

@@ -94,6 +94,60 @@ func TestVariantsSplitAudio(t *testing.T) {
 	}
 }
 
+// TestVideoVariantMatchesFullVideo: whether the video media comes first
+// (its packets are shared with the full variant) or after the audio (the
+// video variant renumbers them), a video-variant reader gets the video
+// packets with the video variant's media index, consecutive sequence
+// numbers and the full variant's payloads and timestamps, also after a GOP
+// replay.
+func TestVideoVariantMatchesFullVideo(t *testing.T) {
+	for _, audioFirst := range []bool{false, true} {
+		desc := testDesc()
+		vm := 0
+		if audioFirst {
+			desc.Medias[0], desc.Medias[1] = desc.Medias[1], desc.Medias[0]
+			vm = 1
+		}
+		s := New("cam1")
+		if err := s.SetDescription(desc); err != nil {
+			t.Fatal(err)
+		}
+		full, video := NewReader(0), NewReader(0)
+		if err := s.Full.AddReader(full); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Video.AddReader(video); err != nil {
+			t.Fatal(err)
+		}
+		write(s, vm, idr, 1000)
+		write(s, 1-vm, audio, 500)
+		write(s, vm, pframe, 4600)
+		late := NewReader(0) // joins on the cached GOP
+		if err := s.Video.AddReader(late); err != nil {
+			t.Fatal(err)
+		}
+		write(s, vm, pframe, 8200)
+		var fullVideo []got
+		for _, g := range collect(t, full, 4) {
+			if g.Media == vm {
+				fullVideo = append(fullVideo, g)
+			}
+		}
+		for name, r := range map[string]*Reader{"video": video, "late": late} {
+			v := collect(t, r, 3)
+			for i, g := range v {
+				seq := uint16(g.Buf[2])<<8 | uint16(g.Buf[3])
+				first := uint16(v[0].Buf[2])<<8 | uint16(v[0].Buf[3])
+				if g.Media != 0 || seq != first+uint16(i) || g.ts() != fullVideo[i].ts() ||
+					string(g.Buf[rtpHeaderSize:]) != string(fullVideo[i].Buf[rtpHeaderSize:]) || g.Key != fullVideo[i].Key {
+					t.Fatalf("audio first %v, %s reader: packet %d is %+v, full variant's video %+v", audioFirst, name, i, g, fullVideo[i])
+				}
+			}
+		}
+		s.Close()
+	}
+}
+
 func TestNewReaderStartsOnCachedGOP(t *testing.T) {
 	s := New("cam1")
 	if err := s.SetDescription(testDesc()); err != nil {
@@ -249,6 +303,108 @@ func BenchmarkFanout100(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	wg.Wait()
+}
+
+// TestLatencyTolerantWhileOnlyTolerantReaders: a stream read only by
+// tolerant readers (the recorder) lets its upstream gather reads; a viewer
+// on either variant ends that until it leaves.
+func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewReader(0)
+	rec.SetLatencyTolerant()
+	if err := s.Full.AddReader(rec); err != nil {
+		t.Fatal(err)
+	}
+	if !s.LatencyTolerant() {
+		t.Fatal("recorder only: not tolerant")
+	}
+	viewer := NewReader(0)
+	if err := s.Video.AddReader(viewer); err != nil {
+		t.Fatal(err)
+	}
+	if s.LatencyTolerant() {
+		t.Fatal("with a viewer: tolerant")
+	}
+	viewer.Close()
+	if !s.LatencyTolerant() {
+		t.Fatal("viewer gone: not tolerant")
+	}
+	rec.Close()
+	s.Close()
+}
+
+// By default (sessions.gop_cache: always) a stream read only by the
+// recorder keeps its GOP: the first viewer starts on it at once.
+func TestRecordedOnlyStreamKeepsGOPByDefault(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewReader(0)
+	rec.SetLatencyTolerant()
+	if err := s.Full.AddReader(rec); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 1000)
+	write(s, 0, pframe, 4600)
+	first := NewReader(0)
+	if err := s.Full.AddReader(first); err != nil {
+		t.Fatal(err)
+	}
+	if g := collect(t, first, 2); !g[0].Key || g[0].ts() != 1000 {
+		t.Fatalf("first viewer started on %+v, want the cached keyframe at 1000", g[0])
+	}
+	s.Close()
+}
+
+// TestRecordedOnlyStreamCachesNoGOP: with the GOP cached for viewers only
+// (sessions.gop_cache: viewers), while only a tolerant reader (the
+// recorder) reads a stream, no GOP is kept, so a first viewer starts at the
+// next keyframe; once a viewer is attached the GOP is cached again and the
+// next viewer starts on it at once.
+func TestRecordedOnlyStreamCachesNoGOP(t *testing.T) {
+	s := New("cam1")
+	s.users.viewersOnly = true
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewReader(0)
+	rec.SetLatencyTolerant()
+	if err := s.Full.AddReader(rec); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 1000)
+	write(s, 0, pframe, 4600)
+	first := NewReader(0)
+	if err := s.Full.AddReader(first); err != nil {
+		t.Fatal(err)
+	}
+	if n := first.Queued(); n != 0 {
+		t.Fatalf("first viewer of a recorded-only stream got %d cached packets, want none (no GOP kept)", n)
+	}
+	write(s, 0, pframe, 8200) // skipped: the viewer waits for a keyframe
+	write(s, 0, idr, 11800)
+	write(s, 0, pframe, 15400)
+	if g := collect(t, first, 2); !g[0].Key || g[0].ts() != 11800 {
+		t.Fatalf("first viewer started on %+v, want the keyframe at 11800", g[0])
+	}
+	second := NewReader(0)
+	if err := s.Full.AddReader(second); err != nil {
+		t.Fatal(err)
+	}
+	if g := collect(t, second, 2); !g[0].Key || g[0].ts() != 11800 || g[1].ts() != 15400 {
+		t.Fatalf("second viewer got %+v, want the cached GOP from 11800", g)
+	}
+	if got := collect(t, rec, 5); len(got) != 5 {
+		t.Fatalf("recorder got %d packets, want all 5", len(got))
+	}
+	first.Close()
+	second.Close()
+	rec.Close()
+	s.Close()
 }
 
 // Keyframe returns the cached GOP's keyframe access unit (its packets on

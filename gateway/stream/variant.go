@@ -30,6 +30,7 @@ type Variant struct {
 
 	keyed bool // has a video media whose keyframes are detected
 	pool  *packetPool
+	users *readerCounts // the stream's readers, both variants
 
 	mu      sync.Mutex // guards everything below; held while publishing
 	readers []*Reader
@@ -41,12 +42,13 @@ type Variant struct {
 	dropped atomic.Uint64 // packets lost by slow readers, all readers together
 }
 
-func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool) *Variant {
+func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool, users *readerCounts) *Variant {
 	return &Variant{
 		Name:  name,
 		Desc:  desc,
 		keyed: keyed,
 		pool:  pool,
+		users: users,
 		seq:   make([]uint16, len(desc.Medias)),
 	}
 }
@@ -70,6 +72,7 @@ func (v *Variant) AddReader(r *Reader) error {
 		r.waitKey = true
 	}
 	v.readers = append(v.readers, r)
+	v.users.add(r, 1)
 	return nil
 }
 
@@ -83,6 +86,7 @@ func (v *Variant) RemoveReader(r *Reader) {
 			v.readers[i] = v.readers[last]
 			v.readers[last] = nil
 			v.readers = v.readers[:last]
+			v.users.add(r, -1)
 			break
 		}
 	}
@@ -126,12 +130,14 @@ func (v *Variant) Readers() int {
 }
 
 // publish marshals pkt once (with the variant's own sequence numbers and the
-// given timestamp) and queues it to every reader.
-func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key bool) {
+// given timestamp) and queues it to every reader. It returns the packet with
+// one reference held for the caller (nil when the variant is closed), so
+// that another variant can share it (publishShared); the caller releases it.
+func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, key, gop bool) *Packet {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
-		return
+		return nil
 	}
 	p := v.pool.get(rtpHeaderSize + len(pkt.Payload))
 	p.Media, p.NTP, p.Key = media, ntp, key
@@ -147,14 +153,37 @@ func (v *Variant) publish(media int, pkt *rtp.Packet, ts uint32, ntp time.Time, 
 	b[4], b[5], b[6], b[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
 	b[8], b[9], b[10], b[11] = 0, 0, 0, 0 // SSRC: set per session by each writer
 	copy(b[rtpHeaderSize:], pkt.Payload)
+	v.queue(p, gop)
+	return p
+}
 
-	v.cacheGOP(p)
+// publishShared queues a packet another variant marshalled: the same bytes
+// (media index, sequence number, timestamp) this variant would have made.
+// The video variant shares the full variant's video packets this way, so a
+// camera's video is copied and cached once, not once per variant.
+func (v *Variant) publishShared(p *Packet, gop bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
+	v.seq[p.Media]++
+	v.queue(p, gop)
+}
+
+// queue caches p in the GOP (when gop) and hands it to every reader (lock
+// held).
+func (v *Variant) queue(p *Packet, gop bool) {
+	if gop {
+		v.cacheGOP(p)
+	} else if v.gopOn {
+		v.clearGOP()
+	}
 	for _, r := range v.readers {
 		if r.push(p, v.keyed) {
 			v.dropped.Add(1)
 		}
 	}
-	p.Release()
 }
 
 // cacheGOP keeps the packets since the last keyframe (lock held).

@@ -1,0 +1,130 @@
+package source
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// LatencyTolerant is what a Sink may implement to say that nobody waiting
+// on it needs packets at once (the camera is only recorded, or not read at
+// all). The RTSP source then lets the kernel gather the interleaved TCP
+// stream into bigger reads (SO_RCVLOWAT): one wake-up and one read for
+// ~50 ms of media instead of one per RTP packet. It is asked on every
+// packet, so it must be cheap (an atomic load).
+type LatencyTolerant interface {
+	LatencyTolerant() bool
+}
+
+const (
+	// bulkReadBuffer is what one read takes from the socket. gortsplib
+	// reads through a 4 KiB bufio.Reader; without this, a gathered burst
+	// would still take one read per 4 KiB.
+	bulkReadBuffer = 16 << 10
+	// bulkDelay is how much media a gathered read waits for, at the
+	// stream's measured byte rate (never more than bulkReadBuffer, so that
+	// a read always completes the wait). A slow camera gets a small
+	// threshold: the wait stays ~50 ms, far inside any read timeout.
+	bulkDelay = 50 * time.Millisecond
+)
+
+// bulkConn is the upstream's TCP connection. Reads are buffered
+// (bulkReadBuffer) and its receive low-water mark follows the sink's
+// latency tolerance and the measured byte rate. Read is only called by
+// gortsplib's reader goroutine; lowat is set from the packet callback, which
+// runs on that same goroutine.
+type bulkConn struct {
+	net.Conn
+	tcp *net.TCPConn
+
+	buf        []byte
+	start, end int
+
+	received   atomic.Uint64 // bytes read from the socket
+	lowat      int           // current SO_RCVLOWAT, 1 when off
+	rateAt     time.Time
+	rateBytes  uint64
+	bytesPerS  float64
+	lowatFails bool // the option is not supported: stop trying
+}
+
+// dialBulk dials like net.Dialer and wraps TCP connections in a bulkConn;
+// it reports the connection made through *out (and to observe, when set).
+func dialBulk(out **bulkConn, observe func(*bulkConn)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tcp, ok := c.(*net.TCPConn)
+		if !ok {
+			return c, nil
+		}
+		bc := &bulkConn{Conn: c, tcp: tcp, lowat: 1}
+		*out = bc
+		if observe != nil {
+			observe(bc)
+		}
+		return bc, nil
+	}
+}
+
+func (c *bulkConn) Read(p []byte) (int, error) {
+	if c.start == c.end {
+		if len(p) >= bulkReadBuffer {
+			n, err := c.Conn.Read(p)
+			c.received.Add(uint64(n))
+			return n, err
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, bulkReadBuffer)
+		}
+		n, err := c.Conn.Read(c.buf)
+		c.received.Add(uint64(n))
+		c.start, c.end = 0, n
+		if n == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, c.buf[c.start:c.end])
+	c.start += n
+	return n, nil
+}
+
+// tune sets the low-water mark for tolerant (gathered reads) or not (every
+// byte at once). It measures the byte rate over about a second; a change of
+// the option costs one setsockopt.
+func (c *bulkConn) tune(tolerant bool, now time.Time) {
+	if c.lowatFails {
+		return
+	}
+	if c.rateAt.IsZero() {
+		c.rateAt, c.rateBytes = now, c.received.Load()
+	} else if d := now.Sub(c.rateAt); d >= time.Second {
+		total := c.received.Load()
+		c.bytesPerS = float64(total-c.rateBytes) / d.Seconds()
+		c.rateAt, c.rateBytes = now, total
+	}
+	want := 1
+	if tolerant {
+		want = min(int(c.bytesPerS*bulkDelay.Seconds()), bulkReadBuffer)
+		want = max(want, 1)
+	}
+	// Hysteresis: a rate that wobbles a little costs no setsockopt.
+	if want == c.lowat || (want > 1 && c.lowat > 1 && abs(want-c.lowat) < c.lowat/4) {
+		return
+	}
+	if err := setRcvLowat(c.tcp, want); err != nil {
+		c.lowatFails = true
+		return
+	}
+	c.lowat = want
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
