@@ -236,15 +236,23 @@ func TestAttackStreamCredentials(t *testing.T) {
 		return rtspDescribeBasic(t, n, "cam1", short.user, short.pass) == 401
 	})
 
-	// A deleted subject's credential: the 403 its token gets.
+	// A deleted subject's credentials are revoked with it: refused at
+	// once, and not brought back by a new subject of the same id (its old
+	// tokens are refused while it is gone, as before).
 	mustCall(t, n, "DELETE", "/subjects/alice", "", 200)
-	tok := rtspDescribe(t, n, "cam1", viewerToken(t, "alice"))
-	cred := rtspDescribeBasic(t, n, "cam1", c.user, c.pass)
-	if tok != 403 || cred != tok {
-		t.Errorf("deleted subject: token %d, credential %d; want 403 for both", tok, cred)
+	if tok := rtspDescribe(t, n, "cam1", viewerToken(t, "alice")); tok != 403 {
+		t.Errorf("deleted subject's token: %d, want 403", tok)
 	}
-	if code, _ := n.callAs(t, viewerToken(t, "bob"), "DELETE", "/stream-credentials/"+c.id, ""); code != 403 {
-		t.Errorf("bob revoking a deleted subject's credential: %d, want 403", code)
+	poll.Until(t, "the deleted subject's credential to be revoked", func() bool {
+		return rtspDescribeBasic(t, n, "cam1", c.user, c.pass) == 401
+	})
+	if code, _ := n.callAs(t, viewerToken(t, "bob"), "DELETE", "/stream-credentials/"+c.id, ""); code != 403 && code != 404 {
+		t.Errorf("bob revoking a deleted subject's credential: %d, want 403 or 404", code)
+	}
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice-again", `{"subject":"alice","device":"cam1","actions":["live"]}`, 200)
+	if code := rtspDescribeBasic(t, n, "cam1", c.user, c.pass); code != 401 {
+		t.Errorf("the old credential of a recreated alice: %d, want 401 (revoked with the subject)", code)
 	}
 }
 
@@ -359,4 +367,25 @@ func TestAttackStreamCredentialFlood(t *testing.T) {
 		t.Fatalf("alice holds %d credentials, want %d", len(l), max)
 	}
 	createCred(t, n, viewerToken(t, "bob"), `{"subject":"bob"}`) // others are not affected
+}
+
+// An individual-access admin creating a stream credential learns nothing
+// of subjects it does not see: a missing subject and another admin's are
+// the same 404, and nothing is stored.
+func TestAttackStreamCredentialNoSubjectOracle(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/roles/ind", `{"sections":["subjects:write"],"individual_access":true}`, 200)
+	ind := mustCall(t, n, "POST", "/admins", `{"roles":["ind"]}`, 201)["key"].(string)
+	hidden, _ := n.callAs(t, ind, "POST", "/stream-credentials", `{"subject":"alice"}`)
+	missing, _ := n.callAs(t, ind, "POST", "/stream-credentials", `{"subject":"nobody"}`)
+	if hidden != 404 || missing != 404 {
+		t.Fatalf("individual-access admin: hidden subject %d, missing subject %d; want 404 for both", hidden, missing)
+	}
+	if code, _ := n.call(t, "POST", "/stream-credentials", `{"subject":"nobody"}`); code != 400 {
+		t.Fatalf("root, missing subject: %d, want 400 naming subject", code)
+	}
+	if out := mustCall(t, n, "GET", "/stream-credentials", "", 200); len(out["stream_credentials"].([]any)) != 0 {
+		t.Fatalf("refused creates stored %v", out)
+	}
 }

@@ -366,6 +366,7 @@ func (g *Gateway) handleHLS(ctx *fasthttp.RequestCtx, p ...string) error {
 func (g *Gateway) invalidate(c session.Change) {
 	for _, sub := range c.Subjects {
 		c.Links = append(c.Links, g.links.LinksByCreator(sub)...)
+		g.revokeCredsOfDeleted(sub)
 	}
 	for _, p := range c.Pairs {
 		c.Links = append(c.Links, g.links.LinksByCreator(p.Subject)...)
@@ -375,6 +376,25 @@ func (g *Gateway) invalidate(c session.Change) {
 	}
 	if (c.All || len(c.Devices) > 0) && g.recorder != nil {
 		g.syncRecorders()
+	}
+}
+
+// revokeCredsOfDeleted revokes the stream credentials of a subject that no
+// longer exists, so that one created later under its id does not inherit
+// them (every node tries; the first one wins).
+func (g *Gateway) revokeCredsOfDeleted(subject string) {
+	if g.creds == nil {
+		return
+	}
+	if _, ok := g.authz.Subject(subject); ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := g.creds.RevokeSubject(ctx, subject); err != nil {
+		g.Logger.Warn("revoking the stream credentials of a deleted subject", "subject", subject, "error", err)
+	} else if n > 0 {
+		g.Logger.Info("revoked the stream credentials of a deleted subject", "subject", subject, "credentials", n)
 	}
 }
 

@@ -134,6 +134,11 @@ func (cp CredentialPolicy) Subject(c authz.Caller, subject string, write, create
 		return fmt.Errorf("%w: stream credentials of subjects need an admin key with %s", ErrForbidden, section)
 	}
 	if _, ok := cp.Authz.Subject(subject); !ok {
+		// With individual access (which hides what root made) a missing
+		// subject answers as a hidden one does: no existence oracle.
+		if !cp.Authz.AdminSeesCreator(c, "root") {
+			return fmt.Errorf("%w: subject %s", ErrNotVisible, subject)
+		}
 		if create {
 			return &strictjson.Error{Field: "subject", Msg: fmt.Sprintf("no subject %q", subject)}
 		}

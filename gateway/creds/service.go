@@ -306,6 +306,27 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	return nil
 }
 
+// RevokeSubject revokes every credential of subject, which was deleted: a
+// subject made later under the same id must not inherit them. It returns
+// how many it revoked; one another node revoked first is not an error.
+func (s *Service) RevokeSubject(ctx context.Context, subject string) (int, error) {
+	views, err := s.list(ctx, func(c *Credential) bool { return c.Subject == subject })
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range views {
+		switch err := s.Revoke(ctx, v.ID); {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotFound):
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // Forget drops this node's cached copy of id (another node revoked it):
 // the next use reads the store.
 func (s *Service) Forget(id string) {
