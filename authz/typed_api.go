@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -48,6 +49,63 @@ func (s *Service) PutSite(ctx context.Context, c Caller, st Site) (_ *Site, crea
 // companies temporary access (rule 6).
 func (s *Service) PutDevice(ctx context.Context, c Caller, d Device) (_ *Device, created bool, _ error) {
 	return put(s, ctx, c, kindDevices, d.ID, func() *Device { v := copyDevice(&d); return &v })
+}
+
+// PutDevices creates or replaces many devices in one commit: all of them
+// or none, each held to PutDevice's rules (a new camera's temporary access
+// included). Each must name its id, once. It returns how many it created.
+// It is for bootstrapping thousands of configured cameras, where one
+// commit (and fsync) per camera would take seconds.
+func (s *Service) PutDevices(ctx context.Context, c Caller, ds []Device) (created int, _ error) {
+	res, err := s.run(ctx, c, "PUT", []string{kindDevices}, func(r *request) (opResult, error) {
+		return r.putDevices(ds)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.Body.(int), nil
+}
+
+func (r *request) putDevices(ds []Device) (opResult, error) {
+	r.s.writeMu.Lock()
+	defer r.s.writeMu.Unlock()
+	seen := set{}
+	var changes []change
+	created := 0
+	for i := range ds {
+		d := copyDevice(&ds[i])
+		field := fmt.Sprintf("devices[%d]", i)
+		if !validID(d.ID) {
+			return opResult{}, fieldErr(field+".id", fmt.Sprintf("%q is not a valid id", d.ID))
+		}
+		if has(seen, d.ID) {
+			return opResult{}, fieldErr(field+".id", fmt.Sprintf("device %q appears twice", d.ID))
+		}
+		seen[d.ID] = struct{}{}
+		old, exists := r.s.m.get(kindDevices, d.ID)
+		if !exists {
+			old = nil
+			created++
+		}
+		if err := r.authorizeWrite(kindDevices, old, &d); err != nil {
+			return opResult{}, err
+		}
+		ch, _, err := r.prepare(kindDevices, old, &d)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return opResult{}, fieldErr(field+"."+fe.Field, fe.Msg)
+			}
+			return opResult{}, err
+		}
+		changes = append(changes, ch...)
+	}
+	if len(changes) > 0 {
+		if _, err := r.s.commit(r.ctx, changes); err != nil {
+			return opResult{}, err
+		}
+	}
+	return opResult{Body: created}, nil
 }
 
 // PutSubject creates or replaces a subject.

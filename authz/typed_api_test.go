@@ -1,6 +1,9 @@
 package authz_test
 
 import (
+	"context"
+	"fmt"
+
 	. "github.com/camgate/camgate/authz"
 
 	"errors"
@@ -111,5 +114,55 @@ func TestTypedAPIHoldsTheSameRules(t *testing.T) {
 		if !strings.Contains(strings.Join(saw, "\n"), want) {
 			t.Errorf("audit lacks %q; has %q", want, saw)
 		}
+	}
+}
+
+// PutDevices writes many devices in one commit, each held to PutDevice's
+// rules; a bad one refuses the whole batch, naming it, and changes nothing.
+func TestPutDevicesOneCommit(t *testing.T) {
+	h := newHarness(t)
+	h.base()
+	h.must(root, "PUT", "/subjects/inst", map[string]any{"kind": "installer", "sites": []string{"hq"}})
+	ctx := context.Background()
+	var ds []Device
+	for i := range 500 {
+		ds = append(ds, Device{ID: fmt.Sprintf("bulk%03d", i), Site: "hq", Kind: DeviceCamera, Source: "builtin:demo"})
+	}
+	rev := h.s.RevForTest()
+	n, err := h.s.PutDevices(ctx, root, ds)
+	if err != nil || n != 500 {
+		t.Fatalf("PutDevices: %d %v", n, err)
+	}
+	if got := h.s.RevForTest(); got != rev+1 {
+		t.Fatalf("500 devices took %d commits; want 1", got-rev)
+	}
+	// Rule 6 holds for each new camera, as with PutDevice.
+	if !h.allowed("inst", "bulk499", ActionSettings) {
+		t.Fatal("a camera created in a batch gave its site's installer no temporary access")
+	}
+	// Replacing: nothing new is created.
+	ds[0].Name = "renamed"
+	if n, err := h.s.PutDevices(ctx, root, ds[:2]); err != nil || n != 0 {
+		t.Fatalf("replace: %d %v", n, err)
+	}
+	rev = h.s.RevForTest()
+	for name, bad := range map[string][]Device{
+		"devices[1].site": {{ID: "ok1", Site: "hq", Kind: DeviceCamera, Source: "builtin:demo"}, {ID: "bad", Site: "nowhere", Kind: DeviceCamera, Source: "builtin:demo"}},
+		"devices[1].id":   {{ID: "dup", Site: "hq", Kind: DeviceCamera, Source: "builtin:demo"}, {ID: "dup", Site: "hq", Kind: DeviceCamera, Source: "builtin:demo"}},
+	} {
+		_, err := h.s.PutDevices(ctx, root, bad)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != name {
+			t.Errorf("%s: %v; want a FieldError naming it", name, err)
+		}
+	}
+	if _, err := h.s.PutDevices(ctx, viewer("alice"), ds[:1]); !errors.Is(err, ErrForbidden) {
+		t.Errorf("a viewer's batch: %v; want forbidden", err)
+	}
+	if h.s.RevForTest() != rev {
+		t.Fatal("a refused batch changed the model")
+	}
+	if _, ok := h.s.Device("ok1"); ok {
+		t.Fatal("the good device of a refused batch was stored")
 	}
 }

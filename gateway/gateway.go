@@ -458,6 +458,7 @@ func (g *Gateway) ready() error {
 func (g *Gateway) bootstrapCameras() error {
 	root := authz.Caller{Root: true}
 	ctx := context.Background()
+	var devs []authz.Device
 	for _, c := range g.Config.Cameras {
 		site := c.Site
 		if site == "" {
@@ -471,10 +472,15 @@ func (g *Gateway) bootstrapCameras() error {
 		if d, ok := g.authz.Device(c.ID); ok && d.Site == site && d.Source == c.Source && d.Record == c.Record && d.Name == c.Name {
 			continue
 		}
-		dev := authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record}
-		if _, _, err := g.authz.PutDevice(ctx, root, dev); err != nil {
-			return fmt.Errorf("cameras: %s: %w", c.ID, err)
-		}
+		devs = append(devs, authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record})
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	// One commit for all of them: thousands of configured cameras start in
+	// well under a second instead of one fsync each.
+	if _, err := g.authz.PutDevices(ctx, root, devs); err != nil {
+		return fmt.Errorf("cameras: %w", err)
 	}
 	return nil
 }
