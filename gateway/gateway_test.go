@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -124,6 +125,12 @@ func probeCodecs(t *testing.T, url string) (string, error) {
 	t.Helper()
 	codecs, stderr, err := mediatest.Probe(t, url, "-rtsp_transport", "tcp")
 	if err != nil {
+		// Callers look for a status ("401", "429") in the message: the URL
+		// and its port (random, e.g. :34290) must not be able to match.
+		stderr = strings.ReplaceAll(stderr, url, "<url>")
+		if u, perr := neturl.Parse(url); perr == nil && u.Host != "" {
+			stderr = strings.ReplaceAll(stderr, u.Host, "<host>")
+		}
 		return "", fmt.Errorf("%w: %s", err, stderr)
 	}
 	return strings.Join(codecs, ","), nil
