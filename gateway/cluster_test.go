@@ -139,6 +139,15 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 		if want := map[bool]float64{true: 2, false: 0}[i == owner]; cam["relays"] != want {
 			t.Fatalf("node %d feeds %v relays; want %v", i, cam["relays"], want)
 		}
+		// The same in /metrics; relays are not counted as viewer sessions.
+		_, _, m := httpStatus(t, "GET", strings.TrimSuffix(n.api, "/api/v1")+"/metrics", "", "")
+		owned, relayLine := "camgate_cluster_owned_cameras 0", `camgate_relay_sessions{camera="cam1"} 2`
+		if i == owner {
+			owned = "camgate_cluster_owned_cameras 1"
+		}
+		if !strings.Contains(m, owned+"\n") || strings.Contains(m, relayLine) != (i == owner) || !strings.Contains(m, `camgate_sessions{protocol="rtsp",camera="cam1"} 1`+"\n") {
+			t.Fatalf("node %d's metrics: want %q, relays %v, one rtsp viewer session:\n%s", i, owned, i == owner, m)
+		}
 	}
 	poll.Until(t, "the owner to record a segment", func() bool { return segments(dirs[owner]) >= 2 })
 	for i, d := range dirs {

@@ -304,6 +304,9 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				ns.rtspBytes += g.rtsps.BytesSent()
 			}
 			ns.cacheHits, ns.cacheMisses = g.authz.CacheStats()
+			if n := g.cluster.Load(); n != nil {
+				ns.owned = n.Owned()
+			}
 			ns.webrtcGSO, ns.webrtcRefused = g.whep.SendStats()
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
 		},

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -116,6 +118,7 @@ func (m *metrics) upstream(camera, state string) {
 
 // nodeStats are counters read from the components at scrape time.
 type nodeStats struct {
+	owned                  int // cameras this node owns in the cluster (0 without one)
 	cacheHits, cacheMisses uint64
 	rtspBytes              uint64
 	webrtcGSO              bool
@@ -135,7 +138,12 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 		fmt.Fprintf(&b, "camgate_sessions_ended_total{reason=\"%s\"} %d\n", e.String(), m.ends[e].Load())
 	}
 	counts := map[[2]string]int{}
+	relays := map[string]int{}
 	for _, s := range sessions {
+		if s.Relay != "" {
+			relays[s.Camera]++ // another node's pull, not a viewer
+			continue
+		}
 		counts[[2]string{s.Protocol, s.Camera}]++
 	}
 	keys := make([][2]string, 0, len(counts))
@@ -147,6 +155,12 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	for _, k := range keys {
 		fmt.Fprintf(&b, "camgate_sessions{protocol=\"%s\",camera=\"%s\"} %d\n", promLabel(k[0]), promLabel(k[1]), counts[k])
 	}
+	b.WriteString("# HELP camgate_relay_sessions Other cluster nodes pulling a camera from this node.\n# TYPE camgate_relay_sessions gauge\n")
+	for _, c := range slices.Sorted(maps.Keys(relays)) {
+		fmt.Fprintf(&b, "camgate_relay_sessions{camera=\"%s\"} %d\n", promLabel(c), relays[c])
+	}
+	b.WriteString("# HELP camgate_cluster_owned_cameras Cameras this node owns (pulls and records) for the cluster.\n# TYPE camgate_cluster_owned_cameras gauge\n")
+	fmt.Fprintf(&b, "camgate_cluster_owned_cameras %d\n", ns.owned)
 	// Each family is written whole (HELP, TYPE, then all its samples).
 	m.mu.Lock()
 	cams := make([]string, 0, len(m.upstreams))

@@ -187,6 +187,13 @@ func (n *Node) Owns(camera string) (Lease, bool) {
 	return h.lease, true
 }
 
+// Owned is how many cameras this node owns now.
+func (n *Node) Owned() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.held)
+}
+
 // Owner reads camera's lease from Redis: who owns it now, if anyone.
 func (n *Node) Owner(ctx context.Context, camera string) (Lease, bool, error) {
 	raw, err := n.Client.Get(ctx, n.ownerKey(camera)).Result()
