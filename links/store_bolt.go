@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/camgate/camgate/internal/boltjson"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -82,7 +83,7 @@ func (s *BoltStore) ListLinks(_ context.Context) ([]Link, error) {
 
 // UpdateLink implements Store.
 func (s *BoltStore) UpdateLink(ctx context.Context, id string, fn func(cur *Link) (*Link, error)) error {
-	return boltUpdate(ctx, s.db, boltLinks, id, fn)
+	return boltjson.Update(ctx, s.db, boltLinks, id, fn)
 }
 
 // ListKeys implements Store.
@@ -106,53 +107,8 @@ func (s *BoltStore) ListKeys(_ context.Context) ([]SigningKey, error) {
 
 // UpdateKey implements Store.
 func (s *BoltStore) UpdateKey(ctx context.Context, kid string, fn func(cur *SigningKey) (*SigningKey, error)) error {
-	return boltUpdate(ctx, s.db, boltKeys, kid, fn)
+	return boltjson.Update(ctx, s.db, boltKeys, kid, fn)
 }
 
 // Close implements Store.
 func (s *BoltStore) Close() error { return s.db.Close() }
-
-// fnError carries the callback's own error out of the bbolt transaction so it
-// is returned unwrapped, while bbolt's errors get context.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
-func boltUpdate[T any](ctx context.Context, db *bolt.DB, bucket []byte, id string, fn func(cur *T) (*T, error)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if id == "" {
-		return errors.New("links: empty id")
-	}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		var cur *T
-		if v := b.Get([]byte(id)); v != nil {
-			cur = new(T)
-			if err := json.Unmarshal(v, cur); err != nil {
-				return err
-			}
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return fnError{err}
-		}
-		if next == nil {
-			return b.Delete([]byte(id))
-		}
-		data, err := json.Marshal(next)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(id), data)
-	})
-	var fe fnError
-	if errors.As(err, &fe) {
-		return fe.err
-	}
-	if err != nil {
-		return fmt.Errorf("links: update %s/%s: %w", bucket, id, err)
-	}
-	return nil
-}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/camgate/camgate/internal/boltjson"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -72,49 +73,12 @@ func (s *BoltStore) List(_ context.Context) ([]Credential, error) {
 	return out, nil
 }
 
-// fnError carries the callback's own error out of a transaction unwrapped.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
 // Update implements Store.
 func (s *BoltStore) Update(ctx context.Context, id string, fn func(cur *Credential) (*Credential, error)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if id == "" {
 		return errors.New("stream credentials: empty id")
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(boltBucket)
-		var cur *Credential
-		if v := b.Get([]byte(id)); v != nil {
-			cur = new(Credential)
-			if err := json.Unmarshal(v, cur); err != nil {
-				return err
-			}
-		}
-		next, err := fn(cur)
-		if err != nil {
-			return fnError{err}
-		}
-		if next == nil {
-			return b.Delete([]byte(id))
-		}
-		data, err := json.Marshal(next)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(id), data)
-	})
-	var fe fnError
-	if errors.As(err, &fe) {
-		return fe.err
-	}
-	if err != nil {
-		return fmt.Errorf("stream credentials: update %s: %w", id, err)
-	}
-	return nil
+	return boltjson.Update(ctx, s.db, boltBucket, id, fn)
 }
 
 // Close implements Store.
