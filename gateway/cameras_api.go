@@ -103,17 +103,23 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 			}
 			cs.Viewers[ss.Node]++
 		}
-		if n := g.cluster.Load(); n != nil {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			l, ok, err := n.Owner(rctx, d.ID)
-			cancel()
-			if err == nil && ok {
+		out = append(out, cs)
+	}
+	if n := g.cluster.Load(); n != nil && len(out) > 0 {
+		ids := make([]string, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		owners, _ := n.Owners(rctx, ids) // one round trip for every camera; none while Redis is down
+		cancel()
+		for i := range out {
+			if l, ok := owners[out[i].ID]; ok {
 				since := time.UnixMilli(l.Since).UTC()
-				cs.Owner = &ownerState{Node: l.Node, Addr: l.Addr, Fence: l.Fence, Since: since,
+				out[i].Owner = &ownerState{Node: l.Node, Addr: l.Addr, Fence: l.Fence, Since: since,
 					Age: time.Since(since).Round(time.Second).String(), Self: l.Node == n.ID}
 			}
 		}
-		out = append(out, cs)
 	}
 	slices.SortFunc(out, func(a, b cameraState) int { return cmp.Compare(a.ID, b.ID) })
 	if len(parts) == 2 {

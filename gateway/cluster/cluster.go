@@ -210,6 +210,34 @@ func (n *Node) Owner(ctx context.Context, camera string) (Lease, bool, error) {
 	return l, true, nil
 }
 
+// Owners reads the leases of many cameras in one round trip; cameras
+// nobody owns are absent from the answer.
+func (n *Node) Owners(ctx context.Context, cameras []string) (map[string]Lease, error) {
+	out := map[string]Lease{}
+	if len(cameras) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(cameras))
+	for i, cam := range cameras {
+		keys[i] = n.ownerKey(cam)
+	}
+	vals, err := n.Client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: owners: %w", err)
+	}
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var l Lease
+		if json.Unmarshal([]byte(raw), &l) == nil {
+			out[cameras[i]] = l
+		}
+	}
+	return out, nil
+}
+
 // Members lists the live nodes, sorted by id.
 func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
