@@ -245,8 +245,9 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 
 	g.hls = &hls.Server{
 		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
-		AllowOrigin: cfg.WebRTC.AllowOrigin, // one CORS setting for the browser-facing endpoints
-		Logger:      g.Logger.With("component", "hls"),
+		AllowOrigin:    cfg.WebRTC.AllowOrigin, // one CORS setting for the browser-facing endpoints
+		TranscodeAudio: cfg.Sessions.AudioTranscode == "auto",
+		Logger:         g.Logger.With("component", "hls"),
 	}
 	if err := g.hls.Initialize(); err != nil {
 		return fmt.Errorf("hls: %w", err)

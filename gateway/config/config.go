@@ -188,6 +188,12 @@ type Sessions struct {
 	// nobody watches, while that camera's next viewer waits for a keyframe
 	// and its live snapshot for a viewer.
 	GOPCache string `yaml:"gop_cache"`
+	// AudioTranscode is "auto" (default): a camera's G.711 audio, which HLS
+	// players cannot decode, becomes AAC on HLS (one ffmpeg process per
+	// camera while its HLS with sound is watched; without ffmpeg on PATH,
+	// as "off"); or "off": HLS serves such cameras video-only and says so
+	// (X-Camgate-Audio-Dropped).
+	AudioTranscode string `yaml:"audio_transcode"`
 }
 
 // Limits protect the gateway from abusive or runaway clients.
@@ -240,7 +246,7 @@ func Default() Config {
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
-		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second), GOPCache: "always"},
+		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second), GOPCache: "always", AudioTranscode: "auto"},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
 		PTZ:      PTZ{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(5 * time.Second), Priority: []string{"privacy_manager", "company", "installer", "user"}},
 		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},

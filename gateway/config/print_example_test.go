@@ -61,6 +61,7 @@ func ExampleConfig_String() {
 	// sessions:
 	//   upstream_linger: 10s
 	//   gop_cache: always
+	//   audio_transcode: auto
 	// limits:
 	//   max_sessions_per_subject: 0
 	//   max_sessions_per_camera: 0

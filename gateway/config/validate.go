@@ -91,6 +91,7 @@ func (c Config) Validate() error {
 	if c.Sessions.GOPCache != "always" && c.Sessions.GOPCache != "viewers" {
 		add("sessions.gop_cache", fmt.Errorf("%q: want always or viewers", c.Sessions.GOPCache))
 	}
+	add("sessions.audio_transcode", checkOneOf(c.Sessions.AudioTranscode, "auto", "off"))
 	add("redis.url", checkRedisURL(c.Redis.URL))
 	add("redis.outage_grace", checkPositive(c.Redis.OutageGrace))
 	if c.Cluster.Enabled {
