@@ -258,7 +258,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
 		UDPMuxAddress: w.UDPMuxListen, PortMin: uint16(w.PortMin), PortMax: uint16(w.PortMax),
 		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, AllowOrigin: w.AllowOrigin,
-		Logger: g.Logger.With("component", "webrtc"),
+		TranscodeAudio: cfg.Sessions.AudioTranscode == "auto",
+		Logger:         g.Logger.With("component", "webrtc"),
 	}
 	if err := g.whep.Initialize(); err != nil {
 		return fmt.Errorf("webrtc: %w", err)

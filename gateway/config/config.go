@@ -188,11 +188,12 @@ type Sessions struct {
 	// nobody watches, while that camera's next viewer waits for a keyframe
 	// and its live snapshot for a viewer.
 	GOPCache string `yaml:"gop_cache"`
-	// AudioTranscode is "auto" (default): a camera's G.711 audio, which HLS
-	// players cannot decode, becomes AAC on HLS (one ffmpeg process per
-	// camera while its HLS with sound is watched; without ffmpeg on PATH,
-	// as "off"); or "off": HLS serves such cameras video-only and says so
-	// (X-Camgate-Audio-Dropped).
+	// AudioTranscode is "auto" (default): audio a protocol cannot carry is
+	// transcoded, G.711 to AAC for HLS and AAC to Opus for WebRTC, with
+	// one ffmpeg process per camera and protocol while it is watched with
+	// sound (without ffmpeg on PATH, as "off"); or "off": such cameras are
+	// served video-only and say so (HLS: X-Camgate-Audio-Dropped; WebRTC:
+	// an inactive audio line and a log line).
 	AudioTranscode string `yaml:"audio_transcode"`
 }
 

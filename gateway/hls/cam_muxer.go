@@ -77,13 +77,14 @@ func (c *camMuxer) setDroppedAudio(codecs []string) {
 
 // transcoder gives newTracks its G.711 transcoders, or nil when the server
 // does not transcode.
-func (c *camMuxer) transcoder() func(*format.G711) (*transcode.G711ToAAC, error) {
+func (c *camMuxer) transcoder() func(*format.G711) (*transcode.Audio, error) {
 	if !c.srv.TranscodeAudio {
 		return nil
 	}
-	return func(f *format.G711) (*transcode.G711ToAAC, error) {
-		tc := &transcode.G711ToAAC{
-			In:     transcode.G711{MULaw: f.MULaw, SampleRate: f.SampleRate, Channels: f.ChannelCount},
+	return func(f *format.G711) (*transcode.Audio, error) {
+		tc := &transcode.Audio{
+			In:     transcode.Input{G711: &transcode.G711{MULaw: f.MULaw, SampleRate: f.SampleRate, Channels: f.ChannelCount}},
+			Out:    transcode.OutAAC,
 			FFmpeg: c.srv.FFmpeg, Logger: c.log,
 		}
 		if err := tc.Start(); err != nil {

@@ -40,7 +40,7 @@ type feedTrack struct {
 	// g711 audio goes through tc, the camera's transcoder, and comes out as
 	// the AAC of track; inRate is the camera's clock (track's is AAC's).
 	g711   *rtplpcm.Decoder
-	tc     *transcode.G711ToAAC
+	tc     *transcode.Audio
 	inRate int
 	// params are the video's parameter sets (H264: SPS, PPS; H265: VPS,
 	// SPS, PPS), from the SDP and then the last in-band ones: cameras that
@@ -98,7 +98,7 @@ func (p trackPlan) close() {
 // ErrNoPlayableTrack, even if its audio could be carried: an audio-only
 // rendition of a camera is not what a viewer asked for. The caller closes
 // the plan.
-func newTracks(desc *description.Session, transcode func(*format.G711) (*transcode.G711ToAAC, error)) (trackPlan, error) {
+func newTracks(desc *description.Session, transcode func(*format.G711) (*transcode.Audio, error)) (trackPlan, error) {
 	plan := trackPlan{feed: make([]*feedTrack, len(desc.Medias))}
 	var video []string
 	hasVideo := false
@@ -181,7 +181,7 @@ func newFeedTrack(f format.Format, hasVideo bool) *feedTrack {
 
 // newTranscodedTrack is the AAC track a camera's G.711 becomes, or nil when
 // no transcoder can be had (the audio is then dropped, and said so).
-func newTranscodedTrack(f *format.G711, transcode func(*format.G711) (*transcode.G711ToAAC, error)) *feedTrack {
+func newTranscodedTrack(f *format.G711, transcode func(*format.G711) (*transcode.Audio, error)) *feedTrack {
 	dec, err := f.CreateDecoder()
 	if err != nil {
 		return nil
@@ -190,9 +190,8 @@ func newTranscodedTrack(f *format.G711, transcode func(*format.G711) (*transcode
 	if err != nil || tc == nil {
 		return nil
 	}
-	cfg := tc.Config()
 	return &feedTrack{g711: dec, tc: tc, inRate: f.SampleRate, track: &gohlslib.Track{
-		Codec: &codecs.MPEG4Audio{Config: cfg}, ClockRate: cfg.SampleRate,
+		Codec: &codecs.MPEG4Audio{Config: tc.AACConfig()}, ClockRate: tc.ClockRate(),
 	}}
 }
 

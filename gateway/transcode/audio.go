@@ -1,8 +1,9 @@
 // Package transcode turns a camera's audio that a protocol cannot carry
 // into audio it can: G.711 (most Hikvision and Dahua cameras) into AAC for
-// HLS. It runs once per camera and protocol (the HLS muxer of a camera is
-// shared by all its viewers), never per viewer, with an ffmpeg process:
-// there is no well-kept pure-Go AAC encoder, and ffmpeg's is the one every
+// HLS, AAC into Opus for WebRTC. It runs once per camera and protocol (the
+// HLS muxer of a camera, and its WebRTC tracks, are shared by all its
+// viewers), never per viewer, with an ffmpeg process: there is no
+// well-kept pure-Go AAC or Opus encoder, and ffmpeg's are the ones every
 // player is tested against.
 //
 // The transcoder is fed from the muxer's goroutine and never blocks it:
@@ -11,9 +12,12 @@
 // that the same goroutine drains. Timestamps are the camera's: each output
 // frame's pts is the input's first pts plus the samples encoded before it,
 // so lip sync does not depend on when ffmpeg answers. A gap in the input
-// (lost packets) is filled with silence up to MaxGap; a longer gap or a
-// jump back restarts the process on the new timeline.
+// (lost packets) is filled with silence up to MaxGap (G.711), or, for AAC
+// whose frames cannot be made up, skipped until the output has drifted
+// MaxDrift from the camera's clock; a longer gap, more drift or a jump
+// back restarts the process on the new timeline.
 package transcode
+
 
 import (
 	"bufio"
@@ -30,6 +34,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
 
 // ErrNoFFmpeg: the ffmpeg program cannot be found.
@@ -42,47 +47,64 @@ type G711 struct {
 	Channels   int
 }
 
-// aacFrameSamples is the samples per AAC-LC frame.
-const aacFrameSamples = 1024
+// Input is what the camera sends: G711 or AAC (exactly one).
+type Input struct {
+	G711 *G711
+	AAC  *mpeg4audio.AudioSpecificConfig
+}
 
-// aacPriming is what ffmpeg's AAC encoder puts before the first input
-// sample (its initial_padding): the first output frame starts this many
-// samples before the input.
-const aacPriming = 1024
+// Output is what the protocol carries.
+type Output int
 
-// MaxGap is the longest input gap filled with silence; longer ones restart
-// the encoder on the new timeline.
+const (
+	// OutAAC is AAC-LC in ADTS, at 16 kHz (HLS).
+	OutAAC Output = iota
+	// OutOpus is Opus at 48 kHz in 20 ms packets (WebRTC).
+	OutOpus
+)
+
+const (
+	aacFrameSamples  = 1024 // per AAC-LC frame
+	opusFrameSamples = 960  // per 20 ms Opus packet at 48 kHz
+	// aacPriming is what ffmpeg's AAC encoder puts before the first input
+	// sample (its initial_padding); Opus says its own (pre-skip).
+	aacPriming = 1024
+)
+
+// MaxGap is the longest input gap filled with silence (G.711); longer ones
+// restart the encoder on the new timeline.
 const MaxGap = 2 * time.Second
+
+// MaxDrift is how far AAC input with lost frames may fall behind the
+// camera's clock before the encoder restarts on it.
+const MaxDrift = 100 * time.Millisecond
 
 // queueLen bounds both queues (input chunks; output frames).
 const queueLen = 256
 
-// Frame is one AAC access unit with its pts in the output clock
-// (Config.SampleRate).
+// Frame is one encoded access unit with its pts in the output clock
+// (Audio.ClockRate).
 type Frame struct {
 	PTS int64
 	AU  []byte
 }
 
-// AACOutput is the AAC every G.711 input becomes: AAC-LC mono at 16 kHz
-// (G.711 carries 8 kHz speech; every HLS player decodes this).
-func AACOutput(in G711) mpeg4audio.AudioSpecificConfig {
-	return mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelCount: max(in.Channels, 1)}
-}
-
-// G711ToAAC is one camera's G.711 → AAC transcoder. Set the fields, then
-// Start; Write and Drain from one goroutine; Close when done.
-type G711ToAAC struct {
-	In G711
+// Audio is one camera's audio transcoder. Set the fields, then Start;
+// Write and Drain from one goroutine; Close when done.
+type Audio struct {
+	In  Input
+	Out Output
 	// FFmpeg is the program (default "ffmpeg" on PATH).
 	FFmpeg string
 	Logger *slog.Logger
 
-	out mpeg4audio.AudioSpecificConfig
+	inRate, channels int
+	outRate          int
 
 	proc    *process
 	anchor  int64 // input pts of the process's first sample
-	fed     int64 // input samples written to the process (silence included)
+	fed     int64 // input samples given to the process (silence included)
+	drift   int64 // input samples lost and not made up (AAC)
 	dropped atomic.Uint64
 	frames  atomic.Uint64
 
@@ -91,87 +113,135 @@ type G711ToAAC struct {
 	runs int
 }
 
-// Config is the AAC the frames are.
-func (t *G711ToAAC) Config() mpeg4audio.AudioSpecificConfig { return t.out }
-
-// Start checks ffmpeg can be found. The process itself starts with the
-// first Write.
-func (t *G711ToAAC) Start() error {
-	if t.In.SampleRate <= 0 {
-		t.In.SampleRate = 8000
+// Start checks the input and that ffmpeg can be found. The process itself
+// starts with the first Write.
+func (a *Audio) Start() error {
+	switch {
+	case a.In.G711 != nil && a.In.AAC == nil:
+		a.inRate, a.channels = max(a.In.G711.SampleRate, 1), max(a.In.G711.Channels, 1)
+	case a.In.AAC != nil && a.In.G711 == nil:
+		if a.In.AAC.Type != mpeg4audio.ObjectTypeAACLC {
+			return fmt.Errorf("transcode: AAC object type %d: only AAC-LC is transcoded", a.In.AAC.Type)
+		}
+		a.inRate, a.channels = a.In.AAC.SampleRate, max(a.In.AAC.ChannelCount, 1)
+	default:
+		return errors.New("transcode: the input is G711 or AAC")
 	}
-	if t.In.Channels <= 0 {
-		t.In.Channels = 1
+	a.outRate = 16000
+	if a.Out == OutOpus {
+		a.outRate = 48000
 	}
-	if t.FFmpeg == "" {
-		t.FFmpeg = "ffmpeg"
+	if a.FFmpeg == "" {
+		a.FFmpeg = "ffmpeg"
 	}
-	if t.Logger == nil {
-		t.Logger = slog.Default()
+	if a.Logger == nil {
+		a.Logger = slog.Default()
 	}
-	p, err := exec.LookPath(t.FFmpeg)
+	p, err := exec.LookPath(a.FFmpeg)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoFFmpeg, err)
 	}
-	t.FFmpeg = p
-	t.out = AACOutput(t.In)
+	a.FFmpeg = p
 	return nil
 }
 
-// Write feeds the G.711 samples of one packet whose first sample has pts
-// (input clock, SampleRate). It never blocks.
-func (t *G711ToAAC) Write(pts int64, samples []byte) {
-	n := int64(len(samples) / t.In.Channels)
+// ClockRate is the clock of the frames' pts.
+func (a *Audio) ClockRate() int { return a.outRate }
+
+// AACConfig is the AAC the frames are (OutAAC).
+func (a *Audio) AACConfig() mpeg4audio.AudioSpecificConfig {
+	return mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: a.outRate, ChannelCount: min(a.channels, 2)}
+}
+
+// Write feeds one packet's audio whose first sample has pts (the input's
+// clock): G.711 samples, or one AAC access unit. It never blocks.
+func (a *Audio) Write(pts int64, data []byte) {
+	n := a.samples(data)
 	if n == 0 {
 		return
 	}
-	if t.proc != nil {
-		next := t.anchor + t.fed
+	if a.proc != nil {
+		next := a.anchor + a.fed + a.drift
 		gap := pts - next
 		switch {
-		case gap > int64(MaxGap/time.Second)*int64(t.In.SampleRate), gap < -int64(t.In.SampleRate):
-			t.Logger.Info("audio transcoder restarts on a new timeline", "gap_samples", gap)
-			t.stop()
+		case gap > int64(MaxGap/time.Second)*int64(a.inRate), gap < -int64(a.inRate):
+			a.Logger.Info("audio transcoder restarts on a new timeline", "gap_samples", gap)
+			a.stop()
+		case gap > 0 && a.In.G711 != nil:
+			a.send(silence(a.In.G711.MULaw, int(gap)*a.channels), gap)
 		case gap > 0:
-			t.send(silence(t.In.MULaw, int(gap)*t.In.Channels))
-		case gap < 0:
+			// Lost AAC frames cannot be made up: the output runs early by
+			// the loss until it is worth a restart.
+			if a.drift += gap; a.drift > int64(MaxDrift)*int64(a.inRate)/int64(time.Second) {
+				a.Logger.Info("audio transcoder restarts after lost audio", "lost_samples", a.drift)
+				a.stop()
+			}
+		case gap < 0 && a.In.G711 != nil:
 			// Overlaps what was fed (a repeated packet): keep the new tail.
 			skip := min(-gap, n)
-			samples, pts, n = samples[skip*int64(t.In.Channels):], pts+skip, n-skip
+			data, pts, n = data[skip*int64(a.channels):], pts+skip, n-skip
 			if n == 0 {
 				return
 			}
+		case gap < 0:
+			return // a repeated AAC frame
 		}
 	}
-	if t.proc == nil {
-		if err := t.startProcess(pts); err != nil {
-			t.Logger.Warn("audio transcoder cannot start", "error", err)
+	if a.proc == nil {
+		if err := a.startProcess(pts); err != nil {
+			a.Logger.Warn("audio transcoder cannot start", "error", err)
 			return
 		}
 	}
-	t.send(samples)
+	if a.In.AAC != nil {
+		data = adts(*a.In.AAC, data)
+	}
+	a.send(data, n)
 }
 
-// send queues a copy of b for ffmpeg, or drops it when the queue is full.
-func (t *G711ToAAC) send(b []byte) {
-	t.fed += int64(len(b) / t.In.Channels)
+// samples is how many input samples data holds.
+func (a *Audio) samples(data []byte) int64 {
+	if a.In.G711 != nil {
+		return int64(len(data) / a.channels)
+	}
+	if len(data) == 0 || len(data) > mpeg4audio.MaxAccessUnitSize {
+		return 0
+	}
+	return aacFrameSamples
+}
+
+// adts frames one AAC access unit for ffmpeg (a fresh buffer).
+func adts(cfg mpeg4audio.AudioSpecificConfig, au []byte) []byte {
+	b, err := mpeg4audio.ADTSPackets{{Type: cfg.Type, SampleRate: cfg.SampleRate, ChannelConfig: uint8(cfg.ChannelCount), ChannelCount: cfg.ChannelCount, AU: au}}.Marshal()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// send queues b (n input samples) for ffmpeg, or drops it when the queue is
+// full. b is copied unless it is already the caller's own (ADTS, silence).
+func (a *Audio) send(b []byte, n int64) {
+	a.fed += n
+	if a.In.G711 != nil {
+		b = bytes.Clone(b)
+	}
 	select {
-	case t.proc.in <- bytes.Clone(b):
+	case a.proc.in <- b:
 	default:
-		t.dropped.Add(1)
+		a.dropped.Add(1)
 	}
 }
 
-// Drain calls fn for each AAC frame ready now, oldest first, without
-// waiting.
-func (t *G711ToAAC) Drain(fn func(Frame)) {
-	if t.proc == nil {
+// Drain calls fn for each frame ready now, oldest first, without waiting.
+func (a *Audio) Drain(fn func(Frame)) {
+	if a.proc == nil {
 		return
 	}
 	for {
 		select {
-		case f := <-t.proc.out:
-			t.frames.Add(1)
+		case f := <-a.proc.out:
+			a.frames.Add(1)
 			fn(f)
 		default:
 			return
@@ -181,47 +251,61 @@ func (t *G711ToAAC) Drain(fn func(Frame)) {
 
 // Stats reports the frames produced, the input chunks dropped (ffmpeg did
 // not keep up), the processes started and the CPU time of those that ended.
-func (t *G711ToAAC) Stats() (frames, dropped uint64, runs int, cpu time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.frames.Load(), t.dropped.Load(), t.runs, t.cpu
+func (a *Audio) Stats() (frames, dropped uint64, runs int, cpu time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.frames.Load(), a.dropped.Load(), a.runs, a.cpu
 }
 
 // Close stops the process.
-func (t *G711ToAAC) Close() { t.stop() }
+func (a *Audio) Close() { a.stop() }
 
-func (t *G711ToAAC) stop() {
-	if t.proc == nil {
+func (a *Audio) stop() {
+	if a.proc == nil {
 		return
 	}
-	cpu := t.proc.close()
-	t.mu.Lock()
-	t.cpu += cpu
-	t.mu.Unlock()
-	t.proc = nil
+	cpu := a.proc.close()
+	a.mu.Lock()
+	a.cpu += cpu
+	a.mu.Unlock()
+	a.proc = nil
 }
 
-func (t *G711ToAAC) startProcess(pts int64) error {
-	inFmt := "alaw"
-	if t.In.MULaw {
-		inFmt = "mulaw"
+func (a *Audio) startProcess(pts int64) error {
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-probesize", "32", "-analyzeduration", "0", "-fflags", "+nobuffer"}
+	if g := a.In.G711; g != nil {
+		f := "alaw"
+		if g.MULaw {
+			f = "mulaw"
+		}
+		args = append(args, "-f", f, "-ar", strconv.Itoa(a.inRate), "-ac", strconv.Itoa(a.channels))
+	} else {
+		args = append(args, "-f", "aac")
 	}
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-probesize", "32", "-analyzeduration", "0", "-fflags", "+nobuffer",
-		"-f", inFmt, "-ar", strconv.Itoa(t.In.SampleRate), "-ac", strconv.Itoa(t.In.Channels), "-i", "pipe:0",
-		"-c:a", "aac", "-b:a", "32k", "-ar", strconv.Itoa(t.out.SampleRate), "-ac", strconv.Itoa(t.out.ChannelCount),
-		"-f", "adts", "-flush_packets", "1", "pipe:1"}
-	p, err := startProcess(t.FFmpeg, args)
+	args = append(args, "-i", "pipe:0", "-ar", strconv.Itoa(a.outRate), "-ac", strconv.Itoa(min(a.channels, 2)))
+	if a.Out == OutOpus {
+		// One 20 ms packet per Ogg page, flushed at once.
+		args = append(args, "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-application", "lowdelay",
+			"-f", "ogg", "-page_duration", "20000")
+	} else {
+		args = append(args, "-c:a", "aac", "-b:a", "32k", "-f", "adts")
+	}
+	args = append(args, "-flush_packets", "1", "pipe:1")
+	p, err := startProcess(a.FFmpeg, args)
 	if err != nil {
 		return err
 	}
-	// Output frame k starts at the anchor (in the output clock) plus k
-	// frames, less the encoder's priming.
-	base := pts*int64(t.out.SampleRate)/int64(t.In.SampleRate) - aacPriming
-	go p.readADTS(t.out, base, t.Logger)
-	t.proc, t.anchor, t.fed = p, pts, 0
-	t.mu.Lock()
-	t.runs++
-	t.mu.Unlock()
+	// Output frames start at the anchor, in the output clock.
+	base := pts * int64(a.outRate) / int64(a.inRate)
+	if a.Out == OutOpus {
+		go p.readOgg(base, a.Logger)
+	} else {
+		go p.readADTS(a.AACConfig(), base-aacPriming, a.Logger)
+	}
+	a.proc, a.anchor, a.fed, a.drift = p, pts, 0, 0
+	a.mu.Lock()
+	a.runs++
+	a.mu.Unlock()
 	return nil
 }
 
@@ -318,6 +402,48 @@ func (p *process) readADTS(cfg mpeg4audio.AudioSpecificConfig, base int64, log *
 		case p.out <- Frame{PTS: pts, AU: pkts[0].AU}:
 		default:
 			// Nobody drains (the muxer is gone or stalled): drop.
+		}
+	}
+}
+
+// readOgg parses ffmpeg's Ogg Opus output (one packet per page) into
+// frames until it ends. A packet's pts is where its samples start: the
+// previous page's granule position less the encoder's pre-skip.
+func (p *process) readOgg(base int64, log *slog.Logger) {
+	defer close(p.read)
+	r, head, err := oggreader.NewWith(p.stdout)
+	if err != nil {
+		return // ffmpeg ended before its first page
+	}
+	preSkip := int64(head.PreSkip)
+	var last uint64
+	for {
+		payload, hdr, err := r.ParseNextPage()
+		if err != nil {
+			return
+		}
+		if _, isHeader := hdr.HeaderType(payload); isHeader || len(payload) == 0 {
+			continue // OpusTags
+		}
+		g := hdr.GranulePosition
+		if g <= last {
+			continue
+		}
+		start := last
+		last = g
+		if g-start > opusFrameSamples {
+			// Several packets on one page cannot be told apart here. (The
+			// last page of a stream may be shorter: its packet is trimmed.)
+			log.Warn("audio transcoder: an Ogg page with more than one 20 ms packet", "samples", g-start)
+			continue
+		}
+		pts := base + int64(start) - preSkip
+		if pts < 0 {
+			continue // the encoder's pre-skip
+		}
+		select {
+		case p.out <- Frame{PTS: pts, AU: payload}:
+		default:
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
 	"github.com/camgate/camgate/internal/poll"
 )
@@ -38,14 +40,14 @@ func tone(t testing.TB, off, n int) []byte {
 }
 
 // feed writes packets of 20 ms (160 samples) covering [from, to) samples.
-func feed(t testing.TB, tr *G711ToAAC, from, to int) {
+func feed(t testing.TB, tr *Audio, from, to int) {
 	for s := from; s < to; s += 160 {
 		tr.Write(int64(s), tone(t, s, 160))
 	}
 }
 
 // collect drains until at least n frames arrived.
-func collect(t *testing.T, tr *G711ToAAC, got *[]Frame, n int) {
+func collect(t testing.TB, tr *Audio, got *[]Frame, n int) {
 	t.Helper()
 	poll.Until(t, strconv.Itoa(n)+" AAC frames", func() bool {
 		tr.Drain(func(f Frame) { *got = append(*got, f) })
@@ -63,10 +65,10 @@ func assertContiguous(t *testing.T, frames []Frame) {
 	}
 }
 
-func start(t *testing.T) *G711ToAAC {
+func start(t testing.TB) *Audio {
 	t.Helper()
 	needFFmpeg(t)
-	tr := &G711ToAAC{In: G711{SampleRate: 8000, Channels: 1}}
+	tr := &Audio{In: Input{G711: &G711{SampleRate: 8000, Channels: 1}}}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func TestG711ToAACKeepsTheCamerasTimeline(t *testing.T) {
 		t.Errorf("first frame pts %d, want %d", frames[0].PTS, 16000-aacPriming)
 	}
 	assertContiguous(t, frames)
-	if got := tr.Config(); got.Type != mpeg4audio.ObjectTypeAACLC || got.SampleRate != 16000 || got.ChannelCount != 1 {
+	if got := tr.AACConfig(); got.Type != mpeg4audio.ObjectTypeAACLC || got.SampleRate != 16000 || got.ChannelCount != 1 {
 		t.Errorf("config %+v", got)
 	}
 
@@ -103,15 +105,7 @@ func TestG711ToAACKeepsTheCamerasTimeline(t *testing.T) {
 	if err := os.WriteFile(file, adts.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", file, "-af", "volumedetect", "-f", "null", "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg cannot decode the frames: %v\n%s", err, out)
-	}
-	// A 440 Hz tone at amplitude 8000 is about -15 dB mean; silence would
-	// be -91 dB.
-	if !strings.Contains(string(out), "mean_volume: -1") {
-		t.Errorf("decoded audio is not the tone:\n%s", out)
-	}
+	assertToneFile(t, file)
 }
 
 // Lost packets are filled with silence: the timeline stays contiguous and
@@ -141,8 +135,115 @@ func TestG711ToAACGaps(t *testing.T) {
 	}
 }
 
+// aacTone is 4 s of the tone as AAC-LC at 16 kHz, by the G.711 transcoder.
+func aacTone(t testing.TB) []Frame {
+	tr := start(t)
+	feed(t, tr, 0, 4*8000)
+	var frames []Frame
+	collect(t, tr, &frames, 56) // 62.5 frames; the encoder holds the last ones
+	return frames
+}
+
+func startOpus(t *testing.T) *Audio {
+	t.Helper()
+	needFFmpeg(t)
+	cfg := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelCount: 1}
+	tr := &Audio{In: Input{AAC: &cfg}, Out: OutOpus}
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	return tr
+}
+
+// AAC (which WebRTC does not carry) becomes Opus on the camera's timeline:
+// 20 ms packets at 48 kHz, contiguous, decoding back to the tone.
+func TestAACToOpusKeepsTheCamerasTimeline(t *testing.T) {
+	aac := aacTone(t)
+	tr := startOpus(t)
+	const anchor = 16000 // the first AU at 1 s
+	for i, f := range aac {
+		tr.Write(anchor+int64(i)*aacFrameSamples, f.AU)
+	}
+	var frames []Frame
+	collect(t, tr, &frames, 150) // 56 AUs = 3.58 s = 179 packets; the encoder holds the last ones
+	// The first packet starts the encoder's pre-skip (312 samples for
+	// libopus) before the first input sample.
+	if first := frames[0].PTS; first > 3*anchor || first < 3*anchor-400 {
+		t.Errorf("first packet pts %d, want just before %d", first, 3*anchor)
+	}
+	for i := 1; i < len(frames); i++ {
+		if d := frames[i].PTS - frames[i-1].PTS; d != opusFrameSamples {
+			t.Fatalf("packet %d: pts step %d, want %d", i, d, opusFrameSamples)
+		}
+	}
+	if tr.ClockRate() != 48000 {
+		t.Errorf("clock %d", tr.ClockRate())
+	}
+	file := filepath.Join(t.TempDir(), "out.ogg")
+	w, err := oggwriter.New(file, 48000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		if err := w.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(f.PTS)}, Payload: f.AU}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertToneFile(t, file)
+}
+
+// Lost AAC frames cannot be made up: a small loss is skipped (the
+// timeline of what follows stays the camera's within MaxDrift), a loss
+// beyond MaxDrift restarts the encoder on the camera's clock.
+func TestAACToOpusLoss(t *testing.T) {
+	aac := aacTone(t)
+	tr := startOpus(t)
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			tr.Write(int64(i)*aacFrameSamples, aac[i].AU)
+		}
+	}
+	write(0, 20)
+	write(21, 30) // one frame (64 ms) lost
+	var frames []Frame
+	collect(t, tr, &frames, 20)
+	if _, _, runs, _ := tr.Stats(); runs != 1 {
+		t.Fatalf("64 ms lost restarted the encoder (%d runs)", runs)
+	}
+	write(33, 56) // three more (192 ms in all): past MaxDrift
+	var after []Frame
+	poll.Until(t, "a restart on the camera's clock", func() bool {
+		tr.Drain(func(f Frame) { after = append(after, f) })
+		_, _, runs, _ := tr.Stats()
+		return runs == 2 && len(after) > 10 && after[len(after)-1].PTS > 33*aacFrameSamples*3
+	})
+	// The restarted encoder's packets begin at frame 33's time (what the
+	// old one still held is dropped with it).
+	if want := int64(33 * aacFrameSamples * 3); after[0].PTS < want-400 || after[0].PTS > want {
+		t.Errorf("after the restart packets start at %d, want just before %d", after[0].PTS, want)
+	}
+}
+
+// assertToneFile decodes an audio file with ffmpeg: the tone, not silence.
+func assertToneFile(t *testing.T, file string) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", file, "-af", "volumedetect", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg cannot decode %s: %v\n%s", file, err, out)
+	}
+	// A 440 Hz tone at amplitude 8000 is about -15 dB mean; silence would
+	// be -91 dB.
+	if !strings.Contains(string(out), "mean_volume: -1") {
+		t.Errorf("decoded audio is not the tone:\n%s", out)
+	}
+}
+
 func TestG711ToAACWithoutFFmpeg(t *testing.T) {
-	tr := &G711ToAAC{FFmpeg: "/nonexistent/ffmpeg"}
+	tr := &Audio{In: Input{G711: &G711{}}, FFmpeg: "/nonexistent/ffmpeg"}
 	if err := tr.Start(); err == nil {
 		t.Fatal("started without ffmpeg")
 	}
@@ -154,7 +255,7 @@ func TestG711ToAACWithoutFFmpeg(t *testing.T) {
 // system) per second of audio; the Go side's cost is ns/op.
 func BenchmarkG711ToAAC(b *testing.B) {
 	needFFmpeg(b)
-	tr := &G711ToAAC{In: G711{SampleRate: 8000, Channels: 1}}
+	tr := &Audio{In: Input{G711: &G711{SampleRate: 8000, Channels: 1}}}
 	if err := tr.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -171,6 +272,35 @@ func BenchmarkG711ToAAC(b *testing.B) {
 		}
 		// Keep pace with ffmpeg so the bounded queue drops nothing.
 		for frames < (i*16000)/aacFrameSamples-8 {
+			tr.Drain(func(Frame) { frames++ })
+		}
+	}
+	b.StopTimer()
+	tr.Close()
+	_, dropped, runs, cpu := tr.Stats()
+	if dropped > 0 || runs != 1 {
+		b.Fatalf("dropped %d chunks, %d runs", dropped, runs)
+	}
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/audio-s")
+}
+
+// BenchmarkAACToOpus is the WebRTC side's cost per camera: each iteration
+// is one second of a camera's AAC (16 kHz, 15.6 frames) made Opus.
+func BenchmarkAACToOpus(b *testing.B) {
+	aac := aacTone(b)
+	cfg := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelCount: 1}
+	tr := &Audio{In: Input{AAC: &cfg}, Out: OutOpus}
+	if err := tr.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	frames, n := 0, 0
+	for i := range b.N {
+		for ; int64(n)*aacFrameSamples < int64(i+1)*16000; n++ {
+			tr.Write(int64(n)*aacFrameSamples, aac[n%len(aac)].AU)
+		}
+		for frames < i*50-10 {
 			tr.Drain(func(Frame) { frames++ })
 		}
 	}
