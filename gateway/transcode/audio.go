@@ -18,7 +18,6 @@
 // back restarts the process on the new timeline.
 package transcode
 
-
 import (
 	"bufio"
 	"bytes"

@@ -34,7 +34,7 @@ type mediaOut struct {
 	mime      string
 	clockRate uint32
 	video     bool
-	h264      bool // re-chunked (H265 is forwarded as the camera packetized it)
+	h264      bool    // re-chunked (H265 is forwarded as the camera packetized it)
 	aac       *aacOut // the camera's AAC, sent as Opus (transcoded.go); nil: forwarded as is
 
 	pkt     rtp.Packet

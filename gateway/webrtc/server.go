@@ -20,11 +20,11 @@ package webrtc
 
 import (
 	"context"
-	"os/exec"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"

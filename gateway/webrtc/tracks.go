@@ -74,7 +74,7 @@ func videoCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
 type mediaSet struct {
 	video, audio          int // media indexes; -1: none
 	videoCaps, audioCaps  webrtc.RTPCodecCapability
-	otherVideo, lostAudio string // codecs WebRTC cannot carry ("" if none)
+	otherVideo, lostAudio string             // codecs WebRTC cannot carry ("" if none)
 	aac                   *format.MPEG4Audio // the audio, when it is AAC to transcode
 }
 
