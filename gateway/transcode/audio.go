@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,10 @@ const MaxGap = 2 * time.Second
 // camera's clock before the encoder restarts on it.
 const MaxDrift = 100 * time.Millisecond
 
+// RestartDelay is the least time between the starts of two processes
+// when one ended on its own (ffmpeg crashed or refused the input).
+const RestartDelay = 5 * time.Second
+
 // queueLen bounds both queues (input chunks; output frames).
 const queueLen = 256
 
@@ -100,12 +105,15 @@ type Audio struct {
 	inRate, channels int
 	outRate          int
 
-	proc    *process
-	anchor  int64 // input pts of the process's first sample
-	fed     int64 // input samples given to the process (silence included)
-	drift   int64 // input samples lost and not made up (AAC)
-	dropped atomic.Uint64
-	frames  atomic.Uint64
+	proc   *process
+	anchor int64 // input pts of the process's first sample
+	fed    int64 // input samples given to the process (silence included)
+	drift  int64 // input samples lost and not made up (AAC)
+	// lastStart is when the last process started: one that ended on its
+	// own is replaced no sooner than RestartDelay after it.
+	lastStart time.Time
+	dropped   atomic.Uint64
+	frames    atomic.Uint64
 
 	mu   sync.Mutex
 	cpu  time.Duration // of processes that ended
@@ -158,6 +166,15 @@ func (a *Audio) Write(pts int64, data []byte) {
 	n := a.samples(data)
 	if n == 0 {
 		return
+	}
+	if a.proc != nil && a.proc.exited() {
+		// ffmpeg died (or refused its input): a new one takes over, on the
+		// camera's clock, at most once per RestartDelay.
+		a.Logger.Warn("audio transcoder ended, restarting", "stderr", a.proc.stderrText())
+		a.stop()
+	}
+	if a.proc == nil && !a.lastStart.IsZero() && time.Since(a.lastStart) < RestartDelay {
+		return // the audio of a transcoder that keeps failing is dropped meanwhile
 	}
 	if a.proc != nil {
 		next := a.anchor + a.fed + a.drift
@@ -301,7 +318,7 @@ func (a *Audio) startProcess(pts int64) error {
 	} else {
 		go p.readADTS(a.AACConfig(), base-aacPriming, a.Logger)
 	}
-	a.proc, a.anchor, a.fed, a.drift = p, pts, 0, 0
+	a.proc, a.anchor, a.fed, a.drift, a.lastStart = p, pts, 0, 0, time.Now()
 	a.mu.Lock()
 	a.runs++
 	a.mu.Unlock()
@@ -325,7 +342,7 @@ type process struct {
 	in     chan []byte
 	out    chan Frame
 	stdout io.ReadCloser
-	stderr *bytes.Buffer
+	stderr *limitedWriter
 	done   chan struct{} // the writer ended
 	read   chan struct{} // the reader ended
 }
@@ -344,8 +361,8 @@ func startProcess(path string, args []string) (*process, error) {
 		return nil, err
 	}
 	p := &process{cmd: cmd, cancel: cancel, in: make(chan []byte, queueLen), out: make(chan Frame, queueLen),
-		stdout: stdout, stderr: &bytes.Buffer{}, done: make(chan struct{}), read: make(chan struct{})}
-	cmd.Stderr = &limitedWriter{b: p.stderr, max: 4096}
+		stdout: stdout, stderr: &limitedWriter{max: 4096}, done: make(chan struct{}), read: make(chan struct{})}
+	cmd.Stderr = p.stderr
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -447,6 +464,19 @@ func (p *process) readOgg(base int64, log *slog.Logger) {
 	}
 }
 
+// exited reports whether the process's output ended (it exited).
+func (p *process) exited() bool {
+	select {
+	case <-p.read:
+		return true
+	default:
+		return false
+	}
+}
+
+// stderrText is what the process said on stderr (its first 4 KiB).
+func (p *process) stderrText() string { return p.stderr.String() }
+
 // close ends the process and returns the CPU time it used.
 func (p *process) close() time.Duration {
 	close(p.in)
@@ -458,8 +488,8 @@ func (p *process) close() time.Duration {
 	err := p.cmd.Wait()
 	timer.Stop()
 	p.cancel()
-	if err != nil && p.stderr.Len() > 0 {
-		slog.Default().Debug("audio transcoder ended", "error", err, "stderr", p.stderr.String())
+	if msg := p.stderr.String(); err != nil && msg != "" {
+		slog.Default().Debug("audio transcoder ended", "error", err, "stderr", msg)
 	}
 	if st := p.cmd.ProcessState; st != nil {
 		return st.UserTime() + st.SystemTime()
@@ -467,14 +497,25 @@ func (p *process) close() time.Duration {
 	return 0
 }
 
+// limitedWriter keeps the first max bytes written to it (ffmpeg's stderr,
+// which exec copies from another goroutine).
 type limitedWriter struct {
-	b   *bytes.Buffer
+	mu  sync.Mutex
+	b   bytes.Buffer
 	max int
 }
 
 func (w *limitedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if room := w.max - w.b.Len(); room > 0 {
 		w.b.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+func (w *limitedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.TrimSpace(w.b.String())
 }

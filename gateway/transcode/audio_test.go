@@ -312,3 +312,32 @@ func BenchmarkAACToOpus(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/audio-s")
 }
+
+// An ffmpeg that dies is replaced on the camera's clock (not more often
+// than RestartDelay), and the audio goes on.
+func TestTranscoderSurvivesFFmpegDying(t *testing.T) {
+	tr := start(t)
+	feed(t, tr, 0, 8000)
+	var frames []Frame
+	collect(t, tr, &frames, 10)
+	if err := tr.proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the killed ffmpeg's output to end", tr.proc.exited)
+	// Within RestartDelay of the last start the audio is dropped…
+	feed(t, tr, 8000, 2*8000)
+	if _, _, runs, _ := tr.Stats(); runs != 1 || tr.proc != nil {
+		t.Fatalf("restarted at once (%d runs)", runs)
+	}
+	// …then a new process takes the camera's timeline up again.
+	tr.lastStart = tr.lastStart.Add(-RestartDelay)
+	feed(t, tr, 2*8000, 4*8000)
+	var after []Frame
+	collect(t, tr, &after, 20)
+	if _, _, runs, _ := tr.Stats(); runs != 2 {
+		t.Fatalf("%d runs, want 2", runs)
+	}
+	if want := int64(2*16000 - aacPriming); after[0].PTS != want {
+		t.Errorf("the new process starts at %d, want %d", after[0].PTS, want)
+	}
+}
