@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -80,6 +81,31 @@ func StartUpstream(t testing.TB, methods ...auth.VerifyMethod) *Upstream {
 	}
 	t.Cleanup(u.srv.Close)
 	return u
+}
+
+// StartUpstreamUDP is StartUpstream whose readers may also take the media
+// over UDP (RTP and RTCP on an even/odd port pair of 127.0.0.1), as a
+// camera offers it.
+func StartUpstreamUDP(t testing.TB) *Upstream {
+	t.Helper()
+	u := &Upstream{recording: make(chan struct{})}
+	var err error
+	// gortsplib wants the pair given; try pairs from a random even base
+	// until one is free.
+	base := 20000 + 2*rand.IntN(10000)
+	for i := range 50 {
+		port := base + 2*i
+		// A deep write queue: frames of a high-bitrate clip leave whole,
+		// so what readers lose is lost on their side of the network.
+		u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0", WriteQueueSize: 8192,
+			UDPRTPAddress: fmt.Sprintf("127.0.0.1:%d", port), UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", port+1)}
+		if err = u.srv.Start(); err == nil {
+			t.Cleanup(u.srv.Close)
+			return u
+		}
+	}
+	t.Fatalf("no free UDP port pair for the upstream: %v", err)
+	return nil
 }
 
 // URL is where the camera is pulled from.
@@ -195,6 +221,15 @@ type Clip struct {
 	Video      []string // e.g. "-c:v", "libx264", "-bf", "0"
 	Ext        string   // container of the encoded clip, e.g. "mkv"
 	AudioCodec string   // ffmpeg encoder: "aac", "pcm_alaw", "pcm_mulaw", "libopus", ""
+}
+
+// NoisyClip is a camera of about 9 Mbit/s, H264 without audio: 640x360 of
+// noise, which no encoder shrinks, so every frame is ~45 KB (~33 RTP
+// packets sent back to back) and the keyframe, every second, ~117 KB; a
+// GOP is ~850 packets. For tests of packet loss and pacing.
+func NoisyClip() Clip {
+	return Clip{Name: "noisy", Ext: "mkv", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0",
+		"-vf", "scale=640:360,noise=alls=20:allf=t", "-crf", "27"}}
 }
 
 // Publish encodes clip once (320x240, 2 s) and starts ffmpeg publishing it
