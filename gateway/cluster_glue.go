@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,7 +103,8 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 	if !ok {
 		return nil, stream.ErrUnknownCamera
 	}
-	opts := source.Options{Logger: g.Logger.With("camera", camera)}
+	opts := source.Options{Logger: g.Logger.With("camera", camera), Transport: dev.Transport,
+		UDPReadBuffer: cmp.Or(dev.UDPReadBuffer, g.Config.RTSP.UpstreamUDPReadBuffer)}
 	if !g.Config.Cluster.Enabled {
 		return source.New(dev.Source, opts)
 	}
@@ -118,7 +120,8 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 	if url == "" {
 		return source.New(dev.Source, opts)
 	}
-	opts.Logger = opts.Logger.With("relay", strings.SplitN(url, "?", 2)[0])
+	// The camera's transport is about its network, not this cluster's.
+	opts.Logger, opts.Transport = opts.Logger.With("relay", strings.SplitN(url, "?", 2)[0]), ""
 	return source.New(url, opts)
 }
 

@@ -474,10 +474,13 @@ func (g *Gateway) bootstrapCameras() error {
 				return fmt.Errorf("cameras: site %s: %w", site, err)
 			}
 		}
-		if d, ok := g.authz.Device(c.ID); ok && d.Site == site && d.Source == c.Source && d.Record == c.Record && d.Name == c.Name {
+		want := authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record,
+			Transport: c.Transport, UDPReadBuffer: c.UDPReadBuffer}
+		if d, ok := g.authz.Device(c.ID); ok && d.Site == want.Site && d.Source == want.Source && d.Record == want.Record &&
+			d.Name == want.Name && d.Transport == want.Transport && d.UDPReadBuffer == want.UDPReadBuffer {
 			continue
 		}
-		devs = append(devs, authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record})
+		devs = append(devs, want)
 	}
 	if len(devs) == 0 {
 		return nil

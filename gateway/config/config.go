@@ -73,6 +73,14 @@ type RTSP struct {
 	// use Digest (ffmpeg does), so add it for NVRs that speak only Digest;
 	// ?token= keeps working for every client.
 	AuthMethods []string `yaml:"auth_methods"`
+	// UpstreamUDPReadBuffer is the socket receive buffer, in bytes, of
+	// each camera pulled over UDP (a camera's udp_read_buffer overrides
+	// it). Default 0: the OS default (Linux: net.core.rmem_default, 208
+	// KiB), which a 4K camera at 8 Mbit/s overflows at every keyframe. On
+	// Linux more than net.core.rmem_max (often 208 KiB too) fails the
+	// pull with a message saying so: raise that sysctl first, or use
+	// `transport: tcp`.
+	UpstreamUDPReadBuffer int `yaml:"upstream_udp_read_buffer"`
 }
 
 // WebRTC configures WHEP viewers' ICE transport.
@@ -226,6 +234,13 @@ type Camera struct {
 	Name   string `yaml:"name"`
 	Source string `yaml:"source"` // rtsp://…, rtsps://… or builtin:demo
 	Record bool   `yaml:"record"`
+	// Transport of the camera's RTSP media: auto (default: UDP, then TCP
+	// when no UDP packet arrives within 3 s), tcp or udp. Pick tcp for a
+	// camera whose loss the API reports (upstream.loss_warning).
+	Transport string `yaml:"transport"`
+	// UDPReadBuffer overrides rtsp.upstream_udp_read_buffer (bytes; 0 =
+	// that setting).
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
 }
 
 // Default returns the configuration used when nothing else is given: a single

@@ -27,6 +27,7 @@ func ExampleConfig_String() {
 	//   max_conns_per_ip: 256
 	//   auth_methods:
 	//     - basic
+	//   upstream_udp_read_buffer: 0
 	// http:
 	//   listen: :8080
 	//   max_body_bytes: 1048576
@@ -86,4 +87,6 @@ func ExampleConfig_String() {
 	//     name: ""
 	//     source: rtsp://admin:REDACTED@10.0.0.5/stream1
 	//     record: true
+	//     transport: ""
+	//     udp_read_buffer: 0
 }

@@ -127,6 +127,9 @@ func (c Config) Validate() error {
 			add(key, errors.New("must not be negative"))
 		}
 	}
+	if _, problem := authz.CheckTransport("", c.RTSP.UpstreamUDPReadBuffer); problem != "" {
+		add("rtsp.upstream_udp_read_buffer", errors.New(problem))
+	}
 	if c.Archive.MaxBytes < 0 {
 		add("archive.max_bytes", errors.New("must not be negative"))
 	}
@@ -220,6 +223,9 @@ func validateCameras(cams []Camera) []error {
 		}
 		if err := checkSource(cam.Source); err != nil {
 			errs = append(errs, &FieldError{Key: p + ".source", Err: err})
+		}
+		if field, problem := authz.CheckTransport(cam.Transport, cam.UDPReadBuffer); field != "" {
+			errs = append(errs, fieldErrorf(p+"."+field, "%s", problem))
 		}
 	}
 	return errs
