@@ -3,14 +3,20 @@ package rtsp
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/mediatest"
 	"github.com/camgate/camgate/internal/poll"
+	"github.com/pion/rtp"
 )
 
 // TestUDPViewerJoiningLargeGOPLosesNothing: a camera of 9 Mbit/s whose
@@ -49,5 +55,76 @@ func TestUDPViewerJoiningLargeGOPLosesNothing(t *testing.T) {
 	// "RTP: missed 12 packets"
 	if strings.Contains(string(out), "missed") {
 		t.Fatalf("the viewer lost packets (gateway-side drops: %d):\n%s", st.Video.Dropped(), out)
+	}
+}
+
+// TestUDPViewerStartsOnKeyframe: pacing holds nothing back at the start:
+// the first packet a UDP viewer gets is the cached GOP's keyframe. (The
+// pump starts after the PLAY response, when gortsplib sends to the
+// session; starting it in OnPlay loses that keyframe only when the pump's
+// goroutine runs before OnPlay returns, too rare a race to test here.)
+func TestUDPViewerStartsOnKeyframe(t *testing.T) {
+	h := newUDPHarness(t, nil, nil)
+	st, release, err := h.hub.Acquire(t.Context(), "cam1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	poll.Until(t, "a cached GOP", func() bool { return st.Video.GOPPackets() > 10 })
+
+	u, err := base.ParseURL(h.url + "/cam1?token=bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := gortsplib.ProtocolUDP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan []byte, 1)
+	c.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+		if m.Type == description.MediaTypeVideo {
+			select {
+			case first <- slices.Clone(pkt.Payload):
+			default:
+			}
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-first:
+		if !h264Starts(p) {
+			t.Fatalf("the first video packet (NAL type %d) does not start a keyframe", p[0]&0x1f)
+		}
+	case <-time.After(poll.Timeout):
+		t.Fatal("no video packet")
+	}
+}
+
+// h264Starts reports whether an H264 RTP payload starts a point a decoder
+// can start at: SPS or IDR, alone, first in a STAP-A or the start of a
+// fragment.
+func h264Starts(p []byte) bool {
+	if len(p) < 2 {
+		return false
+	}
+	key := func(t byte) bool { return t == 5 || t == 7 }
+	switch t := p[0] & 0x1f; t {
+	case 24: // STAP-A: 16-bit size, NALU, ...
+		return len(p) > 3 && key(p[3]&0x1f)
+	case 28: // FU-A
+		return p[1]&0x80 != 0 && key(p[1]&0x1f)
+	default:
+		return key(t)
 	}
 }
