@@ -273,6 +273,7 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"archive.max_bytes":        {},
 		"sessions.upstream_linger": {},
 		"sessions.gop_cache":       {change: func(c *config.Config) { c.Sessions.GOPCache = "viewers" }},
+		"sessions.audio_transcode": {change: func(c *config.Config) { c.Sessions.AudioTranscode = "off" }},
 		"ptz.lease_ttl":            {},
 		"ptz.priority":             {change: func(c *config.Config) { c.PTZ.Priority = []string{"user", "installer"} }},
 		"cluster.enabled": {change: func(c *config.Config) {
