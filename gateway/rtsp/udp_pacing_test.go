@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/camgate/camgate/gateway/source"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/mediatest"
@@ -72,25 +70,8 @@ func TestUDPViewerStartsOnKeyframe(t *testing.T) {
 	defer release()
 	poll.Until(t, "a cached GOP", func() bool { return st.Video.GOPPackets() > 10 })
 
-	u, err := base.ParseURL(h.url + "/cam1?token=bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := gortsplib.ProtocolUDP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
 	first := make(chan []byte, 1)
-	c.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
+	c, err := mediatest.Play(t, h.url+"/cam1?token=bob", gortsplib.ProtocolUDP, func(m *description.Media, pkt *rtp.Packet) {
 		if m.Type == description.MediaTypeVideo {
 			select {
 			case first <- slices.Clone(pkt.Payload):
@@ -98,9 +79,10 @@ func TestUDPViewerStartsOnKeyframe(t *testing.T) {
 			}
 		}
 	})
-	if _, err := c.Play(nil); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	select {
 	case p := <-first:
 		if !h264Starts(p) {
