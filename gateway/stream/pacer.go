@@ -29,7 +29,7 @@ type pacer struct {
 	timer  *time.Timer
 }
 
-// rate returns the bytes per second a paced reader of v may get.
+// paceRate returns the bytes per second a paced reader of v may get.
 func (v *Variant) paceRate() float64 {
 	return max(paceFloor, paceFactor*float64(v.byteRate.Load()))
 }
