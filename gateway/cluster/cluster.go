@@ -58,7 +58,8 @@ type Member struct {
 type Node struct {
 	// Client is the shared Redis connection (required; not closed here).
 	Client redis.UniversalClient
-	// Prefix of every key. Default "camgate:cluster:".
+	// Prefix of every key. Default "{camgate:cluster}:": one hash tag, so
+	// the multi-key scripts work on a Redis Cluster.
 	Prefix string
 	// ID names this node (required, unique in the cluster).
 	ID string
@@ -101,7 +102,7 @@ func (n *Node) Initialize() error {
 		return errors.New("cluster: Client, ID and Addr are required")
 	}
 	if n.Prefix == "" {
-		n.Prefix = "camgate:cluster:"
+		n.Prefix = "{camgate:cluster}:"
 	}
 	if n.TTL <= 0 {
 		n.TTL = 5 * time.Second
