@@ -12,8 +12,9 @@ import (
 // A camera moved to this node by rebalancing (gateway/cluster handoff.go)
 // is make-before-break here too: when the move starts (OnPrepare), this
 // node's stream of the camera reconnects to the camera itself (sourceFor:
-// Moving is as good as owning), its recording starts, and once the first
-// keyframe from the camera arrives the node says Ready. The old owner then
+// Moving is as good as owning), its recording starts once the camera
+// described itself, and once the first keyframe from the camera arrives
+// the node says Ready. The old owner then
 // hands the lease over and stops its own recording, so the two recordings
 // overlap by about a renewal round (TTL/3) and the archive has no gap. When
 // the lease arrives (OnAcquire) the stream already pulls the camera: it is
@@ -28,10 +29,12 @@ type moveWatches struct {
 }
 
 type moveWatch struct {
-	armed     atomic.Bool // the stream dialled again since the move started: that dial is the camera's
-	described atomic.Bool // and the camera described itself on it
+	armed     atomic.Bool   // the stream dialled again since the move started: that dial is the camera's
+	described atomic.Bool   // and the camera described itself on it
+	onCamera  chan struct{} // closed when described
 	done      chan struct{}
 	once      sync.Once
+	camOnce   sync.Once
 }
 
 func (w *moveWatch) end() { w.once.Do(func() { close(w.done) }) }
@@ -68,6 +71,7 @@ func (ws *moveWatches) upstream(camera, state string) {
 	case "ready":
 		if w.armed.Load() {
 			w.described.Store(true)
+			w.camOnce.Do(func() { close(w.onCamera) })
 		}
 	}
 }
@@ -75,7 +79,7 @@ func (ws *moveWatches) upstream(camera, state string) {
 // prepareMove runs on the cluster's goroutine when a move of camera to
 // this node starts.
 func (g *Gateway) prepareMove(camera string) {
-	w := &moveWatch{done: make(chan struct{})}
+	w := &moveWatch{done: make(chan struct{}), onCamera: make(chan struct{})}
 	g.moves.mu.Lock()
 	if g.moves.m == nil {
 		g.moves.m = map[string]*moveWatch{}
@@ -113,6 +117,14 @@ func (g *Gateway) watchMove(camera string, w *moveWatch) {
 	defer release()
 	if !w.armed.Load() { // the stream was pulling from the owner
 		g.hub.Reconnect(camera)
+	}
+	// The recording starts once the camera described itself: the stream's
+	// cached GOP is then the camera's own (the owner's, relayed, was up to
+	// a GOP old and would only lengthen the overlap).
+	select {
+	case <-w.onCamera:
+	case <-ctx.Done():
+		return
 	}
 	g.syncRecorders()
 	// Playing is the first keyframe from the camera (the first packet, for
