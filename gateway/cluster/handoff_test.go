@@ -25,6 +25,7 @@ type pulls struct {
 	prepared   map[string]int             // node → moves it started
 	preparedAt map[string][]time.Time     // camera → when moves of it started
 	moved      map[string][]string        // node → OnMove calls it had
+	released   map[string]int             // "node/camera" → OnLose calls
 	bad        []string
 	nodes      []*Node
 	noReady    bool
@@ -32,7 +33,7 @@ type pulls struct {
 
 func newPulls() *pulls {
 	return &pulls{by: map[string]map[string]bool{}, fence: map[string]uint64{}, acquired: map[string][]time.Time{},
-		prepared: map[string]int{}, preparedAt: map[string][]time.Time{}, moved: map[string][]string{}}
+		prepared: map[string]int{}, preparedAt: map[string][]time.Time{}, moved: map[string][]string{}, released: map[string]int{}}
 }
 
 func (p *pulls) failf(format string, args ...any) {
@@ -76,6 +77,7 @@ func (p *pulls) start(t *testing.T, c redis.UniversalClient, id string, set func
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			delete(p.by[cam], id)
+			p.released[id+"/"+cam]++
 			if len(p.by[cam]) == 0 {
 				p.failf("nobody pulls %s after %s let it go", cam, id)
 			}
@@ -248,5 +250,45 @@ func TestMoveGivenUpWhenNotPlaying(t *testing.T) {
 	}
 	if len(p.by[cams[0]]) != 1 || len(p.by[cams[1]]) != 1 {
 		t.Fatalf("pulls after the given-up moves: %v", p.by)
+	}
+}
+
+// An owner that dies while a camera moves: the node already pulling it
+// takes it as soon as the lease expires, without letting it go first.
+func TestOwnerDiesMidMove(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	cams := cameras(2)
+	p := newPulls()
+	p.noReady = true // the move stays under way until the owner is gone
+	a := p.start(t, r.Client(), "a", nil)
+	for _, cam := range cams {
+		a.Want(cam)
+	}
+	poll.Until(t, "a to own both cameras", func() bool { return allOwnedOnce([]*Node{a}, cams) })
+	c := p.start(t, r.Client(), "c", nil)
+	defer c.Close()
+	for _, cam := range cams {
+		c.Want(cam)
+	}
+	var moving string
+	poll.Until(t, "c to start a move", func() bool {
+		for _, cam := range cams {
+			if c.Moving(cam) {
+				moving = cam
+				return true
+			}
+		}
+		return false
+	})
+	a.crash()
+	poll.Until(t, "c to own both cameras", func() bool { return allOwnedOnce([]*Node{c}, cams) })
+	p.check(t)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.released["c/"+moving]; n != 0 {
+		t.Fatalf("c let %s go %d times while taking it over", moving, n)
+	}
+	if c.Moving(moving) {
+		t.Fatal("the move is still under way after c took the camera")
 	}
 }
