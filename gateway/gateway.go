@@ -79,6 +79,7 @@ type Gateway struct {
 	unsubscribe   func()
 	redis         *redisNode                   // nil without redis.url (redis.go)
 	cluster       atomic.Pointer[cluster.Node] // nil without cluster.enabled (cluster_glue.go)
+	moves         moveWatches                  // cameras moving to this node (cluster_handoff.go)
 	closers       []func()
 }
 

@@ -39,6 +39,7 @@ type Upstream struct {
 	// readers are the sessions playing now; plays counts every PLAY.
 	readers map[*gortsplib.ServerSession]struct{}
 	plays   int
+	lowest  int // fewest readers since the last LowestReaders
 }
 
 // Readers is how many sessions are reading (playing) the stream now: what
@@ -47,6 +48,18 @@ func (u *Upstream) Readers() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.readers)
+}
+
+// LowestReaders is the fewest sessions that read the stream at any moment
+// since the last call (or the start), counted at every reader that left;
+// the mark starts again from the readers now. A camera moved
+// make-before-break between two readers never drops to 0.
+func (u *Upstream) LowestReaders() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	low := u.lowest
+	u.lowest = len(u.readers)
+	return low
 }
 
 // Plays is how many times a reader has started playing, since the start.
@@ -138,7 +151,10 @@ func (u *Upstream) Serve(desc *description.Session) (*gortsplib.ServerStream, er
 func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.readers, ctx.Session)
+	if _, ok := u.readers[ctx.Session]; ok {
+		delete(u.readers, ctx.Session)
+		u.lowest = min(u.lowest, len(u.readers))
+	}
 	if u.stream != nil && ctx.Session == u.publisher {
 		u.stream.Close()
 		u.stream = nil
