@@ -87,6 +87,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusNotFound
 	case errors.Is(err, ErrTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupported):
+		return fasthttp.StatusUnsupportedMediaType
 	default:
 		return fasthttp.StatusServiceUnavailable
 	}

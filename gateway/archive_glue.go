@@ -12,6 +12,7 @@ import (
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
+	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
@@ -72,6 +73,17 @@ func (g *Gateway) syncRecorders() {
 	for cam := range want {
 		g.recorder.Start(cam)
 	}
+}
+
+// retryRecorders wakes the recordings of changed devices that could not
+// record (their source may now send other codecs); they are not retried
+// on a timer.
+func (g *Gateway) retryRecorders(c session.Change) {
+	if c.All {
+		g.recorder.Retry(g.recorder.Recording()...)
+		return
+	}
+	g.recorder.Retry(c.Devices...)
 }
 
 // writeArchiveError answers an archive error through the HTTP front's one

@@ -311,6 +311,9 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				ns.owned = n.Owned()
 			}
 			ns.webrtcGSO, ns.webrtcRefused = g.whep.SendStats()
+			if g.recorder != nil {
+				ns.recording = g.recorder.States()
+			}
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
 		},
 		Ready:   g.ready,
@@ -382,6 +385,7 @@ func (g *Gateway) invalidate(c session.Change) {
 	}
 	if (c.All || len(c.Devices) > 0) && g.recorder != nil {
 		g.syncRecorders()
+		g.retryRecorders(c)
 	}
 }
 
