@@ -179,6 +179,7 @@ func (r *requestAuth) authorize(footage time.Time) (Viewer, error) {
 //	GET  /archive/{camera}/index.m3u8   ServePlaylist
 //	GET  /archive/{camera}/{segment}.mp4 ServeSegment
 //	GET  /archive/{camera}/download     ServeDownload
+//	GET  /archive/{camera}/recordings   ServeRecordings
 //	GET  /archive/{device}/objects/{id} ServeObject
 //	POST /api/v1/devices/{id}/objects   ServeUpload (the caller must be an authenticated admin)
 func (s *Store) Handle(ctx *fasthttp.RequestCtx) bool {
@@ -193,6 +194,8 @@ func (s *Store) Handle(ctx *fasthttp.RequestCtx) bool {
 		switch {
 		case len(parts) == 2 && parts[1] == "index.m3u8":
 			s.ServePlaylist(ctx, parts[0])
+		case len(parts) == 2 && parts[1] == "recordings":
+			s.ServeRecordings(ctx, parts[0])
 		case len(parts) == 2 && parts[1] == "download":
 			s.ServeDownload(ctx, parts[0])
 		case len(parts) == 2 && strings.HasSuffix(parts[1], segmentExt):

@@ -56,7 +56,7 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 	if err != nil {
 		return nil, err
 	}
-	segs := s.index.rangeOf(camera, start, end)
+	segs := s.segmentsOf(ctx, camera, start, end)
 	if len(segs) == 0 {
 		if _, err := auth.authorize(start); err != nil {
 			return nil, err
@@ -142,7 +142,7 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 		s.writeError(ctx, fmt.Errorf("%w: a token is required", ErrUnauthenticated))
 		return
 	}
-	seg, ok := s.index.lookup(camera, start)
+	seg, ok := s.lookupAny(ctx, camera, start)
 	if !ok {
 		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
 			s.writeError(ctx, err)
@@ -175,6 +175,9 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 
 // readSegment reads the complete part of a segment file.
 func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
+	if seg.node != "" {
+		return s.readHeld(s.ctx, camera, seg)
+	}
 	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
 	if err != nil {
 		if isNotExist(err) {
