@@ -26,8 +26,9 @@ const contiguity = time.Second
 // with an HLS VOD playlist of the segments overlapping the range. Each
 // segment is authorized with "archive" at its own recording time: segments
 // the viewer may not see (outside a footage window) are left out of the
-// playlist, with a discontinuity where they were; every segment request is
-// authorized again. All refused: 403. Nothing recorded in the range: 404.
+// playlist, with a discontinuity where they were (as where recording
+// stopped, or the camera's owner changed in a cluster); every segment
+// request is authorized again. All refused: 403. Nothing recorded in the range: 404.
 func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
 	if err := checkName("camera", camera); err != nil {
 		s.writeError(ctx, err)
@@ -91,7 +92,9 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 		if v.Sound {
 			audio = "1"
 		}
-		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity {
+		// Another holder is another recorder (the camera's owner changed):
+		// its timeline restarts there, whatever the gap.
+		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity || sg.node != prev.node {
 			if denied != nil || prev != nil {
 				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 			}

@@ -21,18 +21,20 @@ type Recordings struct {
 	Gaps   []Gap     `json:"gaps"`
 }
 
-// Span is continuous recording: segments that each start within a second
-// of the previous one's end. Nodes are the cluster nodes holding its
-// segments, in order (absent outside a cluster).
+// Span is continuous recording by one node: segments that each start
+// within a second of the previous one's end. Node is the cluster node
+// holding them (absent outside a cluster); a change of node (of the
+// camera's owner) starts a new span.
 type Span struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Duration float64   `json:"duration"` // seconds recorded
 	Segments int       `json:"segments"`
-	Nodes    []string  `json:"nodes,omitempty"`
+	Node     string    `json:"node,omitempty"`
 }
 
-// Gap is time between two spans where nothing was recorded. Time the
+// Gap is time between two spans where nothing was recorded: more than a
+// second, or any time at all where the camera's owner changed. Time the
 // viewer may not see is neither a span nor a gap.
 type Gap struct {
 	Start    time.Time `json:"start"`
@@ -88,20 +90,19 @@ func (s *Store) Recordings(ctx context.Context, tok, camera string, start, end t
 		if node == "" {
 			node = self
 		}
-		if cur != nil && sg.Start.Sub(cur.End) > contiguity {
-			out.Gaps = append(out.Gaps, Gap{Start: cur.End, End: sg.Start, Duration: sg.Start.Sub(cur.End).Seconds()})
+		if cur != nil && (sg.Start.Sub(cur.End) > contiguity || node != cur.Node) {
+			if sg.Start.After(cur.End) {
+				out.Gaps = append(out.Gaps, Gap{Start: cur.End, End: sg.Start, Duration: sg.Start.Sub(cur.End).Seconds()})
+			}
 			cur = nil
 		}
 		if cur == nil {
-			out.Spans = append(out.Spans, Span{Start: sg.Start, End: sg.Start})
+			out.Spans = append(out.Spans, Span{Start: sg.Start, End: sg.Start, Node: node})
 			cur = &out.Spans[len(out.Spans)-1]
 		}
 		cur.End = sg.End()
 		cur.Duration += sg.Duration.Seconds()
 		cur.Segments++
-		if n := len(cur.Nodes); node != "" && (n == 0 || cur.Nodes[n-1] != node) {
-			cur.Nodes = append(cur.Nodes, node)
-		}
 	}
 	if len(out.Spans) == 0 {
 		if denied != nil {

@@ -49,6 +49,7 @@ type clusterLink struct {
 	Cluster
 	queue   chan publication
 	dropped atomic.Int64
+	dirty   atomic.Bool // a write failed or was dropped: Sync again
 }
 
 type publication struct {
@@ -58,9 +59,12 @@ type publication struct {
 }
 
 // publishQueue bounds the shared-index writes waiting for Redis; the
-// writers never wait for it (a full queue drops, and Sync at the next
-// start-up repairs).
-const publishQueue = 4096
+// writers never wait for it. A write that fails, or is dropped from a full
+// queue, is repaired by a Sync every resyncEvery until one succeeds.
+const (
+	publishQueue = 4096
+	resyncEvery  = 2 * time.Second
+)
 
 // sharedTimeout bounds one shared-index call.
 const sharedTimeout = 5 * time.Second
@@ -80,7 +84,8 @@ func (s *Store) JoinCluster(c Cluster) error {
 	ctx, cancel := context.WithTimeout(s.ctx, sharedTimeout)
 	defer cancel()
 	if err := c.Shared.Sync(ctx, s.index.ownByCamera()); err != nil {
-		s.Logger.Warn("archive: the shared index could not be brought up to date; other nodes may not list some of our segments", "error", err)
+		s.Logger.Warn("archive: the shared index could not be brought up to date; retrying", "error", err)
+		l.dirty.Store(true)
 	}
 	s.wg.Add(1)
 	go s.publish(l)
@@ -96,6 +101,7 @@ func (s *Store) published(camera string, seg Segment, remove bool) {
 	select {
 	case l.queue <- publication{camera: camera, seg: seg, remove: remove}:
 	default:
+		l.dirty.Store(true)
 		if l.dropped.Add(1) == 1 {
 			s.Logger.Warn("archive: shared index queue full, a segment change was dropped", "camera", camera)
 		}
@@ -103,13 +109,19 @@ func (s *Store) published(camera string, seg Segment, remove bool) {
 }
 
 // publish owns the shared-index writes: it batches what is queued, in
-// order, and at close drains what is left.
+// order, repairs what failed, and at close drains what is left.
 func (s *Store) publish(l *clusterLink) {
 	defer s.wg.Done()
+	t := time.NewTicker(resyncEvery)
+	defer t.Stop()
 	for {
 		select {
 		case p := <-l.queue:
 			s.flushPublications(l, p)
+		case <-t.C:
+			if l.dirty.Load() {
+				s.resync(l)
+			}
 		case <-s.ctx.Done():
 			for {
 				select {
@@ -153,10 +165,25 @@ func (s *Store) flushPublications(l *clusterLink, first publication) {
 			err = l.Shared.Publish(ctx, batch[i].camera, segs)
 		}
 		if err != nil {
-			s.Logger.Warn("archive: shared index write failed", "camera", batch[i].camera, "segments", len(segs), "error", err)
+			if !l.dirty.Swap(true) {
+				s.Logger.Warn("archive: shared index write failed; repairing when Redis answers", "camera", batch[i].camera, "segments", len(segs), "error", err)
+			}
 		}
 		i = j
 	}
+}
+
+// resync brings the shared index up to date with our folder after failed
+// writes (a Redis outage).
+func (s *Store) resync(l *clusterLink) {
+	ctx, cancel := context.WithTimeout(s.ctx, sharedTimeout)
+	defer cancel()
+	l.dirty.Store(false) // writes failing from now on set it again
+	if err := l.Shared.Sync(ctx, s.index.ownByCamera()); err != nil {
+		l.dirty.Store(true)
+		return
+	}
+	s.Logger.Info("archive: shared index repaired")
 }
 
 // segmentsOf is what the store serves of camera in [start, end): its own

@@ -134,7 +134,7 @@ func TestArchiveAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Spans) != 2 || len(rec.Gaps) != 1 || rec.Spans[0].Nodes[0] != "a" || rec.Spans[1].Nodes[0] != "b" ||
+	if len(rec.Spans) != 2 || len(rec.Gaps) != 1 || rec.Spans[0].Node != "a" || rec.Spans[1].Node != "b" ||
 		math.Abs(rec.Gaps[0].Duration-4) > 0.1 || rec.Spans[0].Segments != 5 {
 		b, _ := json.Marshal(rec)
 		t.Fatalf("recordings %s; want a's 10 s, a 4 s gap, b's 10 s", b)
