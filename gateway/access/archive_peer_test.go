@@ -79,3 +79,15 @@ func FuzzVerifyArchivePeer(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyArchivePeer(b *testing.B) {
+	s := &Service{RelaySecret: []byte(strings.Repeat("k", 32)), Now: time.Now}
+	const seg = "2026-11-22_10-00-00-000000"
+	tok := s.ArchivePeerToken("node-a", "node-b", "cam1", seg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.verifyArchivePeer(tok, "node-b", "cam1", seg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
