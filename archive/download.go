@@ -25,14 +25,8 @@ const copyBuffer = 128 << 10
 // It needs "download" at the start and end of the range and at every
 // segment's recording time; any refusal refuses the whole download.
 func (s *Store) ServeDownload(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxDownload, false)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxDownload, false)
+	if !ok {
 		return
 	}
 	d, err := s.PrepareDownload(ctx, token(ctx), camera, start, end)

@@ -63,6 +63,36 @@ func ParseRange(start, end string, now time.Time, maxSpan time.Duration, endOpti
 	return s, e, nil
 }
 
+// rangeRequest checks a request's camera and its start and end (see
+// ParseRange); a bad one is answered here (false).
+func (s *Store) rangeRequest(ctx *fasthttp.RequestCtx, camera string, maxSpan time.Duration, endOptional bool) (time.Time, time.Time, bool) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, time.Time{}, false
+	}
+	q := ctx.QueryArgs()
+	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), maxSpan, endOptional)
+	if err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, time.Time{}, false
+	}
+	return start, end, true
+}
+
+// segmentRequest checks a request's camera and segment name and returns
+// the segment's start; a bad one is answered here (false).
+func (s *Store) segmentRequest(ctx *fasthttp.RequestCtx, camera, id string) (time.Time, bool) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, false
+	}
+	start, ok := parseSegmentName(id, time.UTC)
+	if !ok {
+		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
+	}
+	return start, ok
+}
+
 // token returns the viewer token: ?token= or Authorization: Bearer.
 func token(ctx *fasthttp.RequestCtx) string {
 	if t := ctx.QueryArgs().Peek("token"); len(t) > 0 {

@@ -30,14 +30,8 @@ const contiguity = time.Second
 // stopped, or the camera's owner changed in a cluster); every segment
 // request is authorized again. All refused: 403. Nothing recorded in the range: 404.
 func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxPlaylist, true)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxPlaylist, true)
+	if !ok {
 		return
 	}
 	tok := token(ctx)
@@ -131,13 +125,8 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 // viewer has sound. Decode times are rebased onto the wall clock so that
 // consecutive segments form one timeline.
 func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	start, ok := parseSegmentName(id, time.UTC)
+	start, ok := s.segmentRequest(ctx, camera, id)
 	if !ok {
-		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
 		return
 	}
 	tok := token(ctx)

@@ -47,14 +47,8 @@ type Gap struct {
 // Recordings of the range, JSON. Each segment is authorized with
 // "archive" at its recording time, as in a playlist; all refused: 403.
 func (s *Store) ServeRecordings(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxPlaylist, true)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxPlaylist, true)
+	if !ok {
 		return
 	}
 	r, err := s.Recordings(ctx, token(ctx), camera, start, end)

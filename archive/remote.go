@@ -267,13 +267,8 @@ func (s *Store) HeldReads() int64 { return s.heldReads.Load() }
 // The caller has authenticated the node (a node token scoped to this
 // segment); nothing here decides for a viewer.
 func (s *Store) ServeHeld(ctx *fasthttp.RequestCtx, camera, id string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	start, ok := parseSegmentName(id, time.UTC)
+	start, ok := s.segmentRequest(ctx, camera, id)
 	if !ok {
-		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name", ErrBadRequest, id))
 		return
 	}
 	seg, ok := s.index.lookup(camera, start)

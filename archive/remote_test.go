@@ -6,8 +6,6 @@ import (
 	"errors"
 	"math"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -158,16 +156,7 @@ func TestArchiveAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "dl.mp4")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if p := ffprobe(t, path); math.Abs(p.Duration-24) > 0.1 {
+	if p := ffprobe(t, writeDownload(t, d)); math.Abs(p.Duration-24) > 0.1 {
 		t.Fatalf("download of both nodes' footage lasts %.3f s, want 24", p.Duration)
 	}
 	if a.HeldReads() == readsA || b.HeldReads() == readsB {
