@@ -479,6 +479,16 @@ func (r *request) settingsWrite(old, obj any) error {
 	if n.Source == "" || n.Source == redactSource(o.Source) {
 		n.Source = o.Source
 	}
+	if n.Transport == "" {
+		n.Transport = o.Transport
+	}
+	if n.UDPReadBuffer == 0 {
+		n.UDPReadBuffer = o.UDPReadBuffer
+	}
+	if n.UDPReadBuffer != o.UDPReadBuffer {
+		// kernel memory of this node, the admin's to spend
+		return fmt.Errorf("settings change a device's name, record, transport and PTZ login, not its udp_read_buffer (an admin with devices:write does): %w", ErrForbidden)
+	}
 	if n.PTZ == nil && o.PTZ != nil {
 		p := *o.PTZ
 		n.PTZ = &p

@@ -167,12 +167,18 @@ func TestAttackSettingsHolder(t *testing.T) {
 		{"move it to a site (8 more hours elsewhere)", inst, "PUT", "/devices/cam9", map[string]any{"site": "lobby"}, ErrForbidden, ""},
 		{"turn it into a motion camera and back", inst, "PUT", "/devices/cam9", map[string]any{"kind": "motion_cam"}, ErrForbidden, ""},
 		{"set the alarm window (read-only)", inst, "PUT", "/devices/cam9", map[string]any{"alarm_until": "2030-01-01T00:00:00Z"}, nil, "alarm_until"},
+		{"spend the node's kernel memory on a socket buffer", inst, "PUT", "/devices/cam9", map[string]any{"udp_read_buffer": 64 << 20}, ErrForbidden, ""},
+		{"a transport camgate does not speak", inst, "PUT", "/devices/cam9", map[string]any{"transport": "http"}, nil, "transport"},
 		{"a camera it has no settings on", inst, "PUT", "/devices/cam1", map[string]any{"name": "x"}, ErrForbidden, ""},
 		{"delete it", inst, "DELETE", "/devices/cam9", nil, ErrForbidden, ""},
 	})
 	// Recording is a camera setting (seed 002); disk stays bounded by
 	// archive.retention and archive.max_bytes (PERMISSIONS.md).
 	h.must(inst, "PUT", "/devices/cam9", map[string]any{"name": "Gate", "record": true})
+	// So is how its media come: TCP for a camera whose UDP path loses packets.
+	if d := h.must(inst, "PUT", "/devices/cam9", map[string]any{"name": "Gate", "record": true, "transport": "tcp"}).(map[string]any); d["transport"] != "tcp" {
+		t.Fatalf("after a transport change: %v", d)
+	}
 	h.clk.Add(8*time.Hour + time.Second)
 	h.refuseAll(t, []attack{
 		{"after its 8 hours", inst, "PUT", "/devices/cam9", map[string]any{"record": false}, ErrForbidden, ""},

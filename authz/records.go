@@ -102,15 +102,21 @@ type PTZConfig struct {
 // Device is a camera, voice module or motion camera. AlarmUntil is state: the
 // end of the alarm window opened by the last alarm event.
 type Device struct {
-	ID         string     `json:"id"`
-	Site       string     `json:"site"`
-	Kind       string     `json:"kind"`
-	Name       string     `json:"name,omitempty"`
-	Source     string     `json:"source,omitempty"`
-	Record     bool       `json:"record"`
-	PTZ        *PTZConfig `json:"ptz,omitempty"`
-	AlarmUntil *time.Time `json:"alarm_until,omitempty"`
-	CreatedBy  string     `json:"created_by,omitempty"`
+	ID     string `json:"id"`
+	Site   string `json:"site"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Transport of the camera's RTSP media: "auto" (or ""; UDP, then
+	// TCP when no UDP packet arrives), "tcp" or "udp".
+	Transport string `json:"transport,omitempty"`
+	// UDPReadBuffer overrides rtsp.upstream_udp_read_buffer for this
+	// camera (bytes; 0 = the node's setting).
+	UDPReadBuffer int        `json:"udp_read_buffer,omitempty"`
+	Record        bool       `json:"record"`
+	PTZ           *PTZConfig `json:"ptz,omitempty"`
+	AlarmUntil    *time.Time `json:"alarm_until,omitempty"`
+	CreatedBy     string     `json:"created_by,omitempty"`
 }
 
 // Subject is a principal a viewer token names.

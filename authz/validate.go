@@ -18,6 +18,24 @@ import (
 // not ending in ".". Configuration validation uses the same rule.
 func ValidID(s string) bool { return validID(s) }
 
+// MaxUDPReadBuffer bounds a camera's udp_read_buffer (64 MiB): more is a
+// typo, not a buffer.
+const MaxUDPReadBuffer = 64 << 20
+
+// CheckTransport returns what is wrong with a camera's transport and
+// udp_read_buffer ("" when nothing); configuration validation uses it too.
+func CheckTransport(transport string, udpReadBuffer int) (field, problem string) {
+	switch transport {
+	case "", "auto", "tcp", "udp":
+	default:
+		return "transport", fmt.Sprintf("%q: want auto, tcp or udp", transport)
+	}
+	if udpReadBuffer < 0 || udpReadBuffer > MaxUDPReadBuffer {
+		return "udp_read_buffer", fmt.Sprintf("%d: want 0 to %d bytes (0: the default)", udpReadBuffer, MaxUDPReadBuffer)
+	}
+	return "", ""
+}
+
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > 64 || strings.Contains(s, "..") || s[len(s)-1] == '.' {
 		return false
@@ -210,6 +228,9 @@ func (m *model) validateDevice(d *Device) error {
 		}
 	default:
 		return fieldErr("source", "want rtsp://, rtsps:// or builtin:demo")
+	}
+	if field, problem := CheckTransport(d.Transport, d.UDPReadBuffer); field != "" {
+		return fieldErr(field, problem)
 	}
 	if d.PTZ != nil {
 		u, err := url.Parse(d.PTZ.OnvifURL)

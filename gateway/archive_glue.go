@@ -63,7 +63,7 @@ func (g *Gateway) syncRecorders() {
 			want[d.ID] = true
 		case n != nil:
 			n.Want(d.ID)
-			if _, owned := n.Owns(d.ID); owned {
+			if _, owned := n.Owns(d.ID); owned || n.Moving(d.ID) {
 				want[d.ID] = true
 			}
 		}

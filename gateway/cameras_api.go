@@ -45,6 +45,12 @@ type upstreamState struct {
 	// Codecs the camera sends, "video/H264", "audio/G711" (what each edge
 	// does with each: README, Cameras and codecs).
 	Codecs []string `json:"codecs"`
+	// Transport of the pull now: "UDP" or "TCP" (the camera's `transport`).
+	Transport string `json:"transport,omitempty"`
+	// PacketsLost counts RTP packets lost on the way from the camera;
+	// LossWarning says when that loss is sustained, and what to change.
+	PacketsLost uint64 `json:"packets_lost"`
+	LossWarning string `json:"loss_warning,omitempty"`
 }
 
 type ownerState struct {
@@ -89,7 +95,7 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 		cs := cameraState{ID: d.ID, Name: d.Name, Site: d.Site, Record: d.Record, Recording: recording[d.ID], Viewers: map[string]int{}}
 		if st, ok := stats[d.ID]; ok {
 			cs.Upstream = &upstreamState{Users: st.Users, Readers: st.Readers, Reconnects: st.Reconnects, Dropped: st.Dropped,
-				LastError: st.LastError, Codecs: st.Codecs}
+				LastError: st.LastError, Codecs: st.Codecs, Transport: st.Transport, PacketsLost: st.PacketsLost, LossWarning: st.LossWarning}
 		}
 		for _, ss := range sessions {
 			if ss.Camera != d.ID {

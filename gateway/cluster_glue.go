@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,15 +46,27 @@ func (g *Gateway) startCluster() error {
 		addr = advertiseAddr(g.rtsp.Addr())
 	}
 	n := &cluster.Node{Client: g.redis.client, ID: id, Addr: addr, HTTP: g.advertiseHTTP(), TTL: time.Duration(cc.LeaseTTL),
-		OnAcquire: func(camera string, _ cluster.Lease) { g.ownerChanged(camera) },
-		OnLose:    g.ownerChanged,
+		OnAcquire: func(camera string, _ cluster.Lease) {
+			if g.moves.end(camera) { // moved here: the stream pulls the camera already
+				g.syncRecorders()
+				return
+			}
+			g.ownerChanged(camera)
+		},
+		OnLose: func(camera string) {
+			g.moves.end(camera)
+			g.ownerChanged(camera)
+		},
+		OnPrepare: g.prepareMove,
+		OnMove:    func(camera string, _ cluster.Lease) { g.hub.Reconnect(camera) },
 		Logger:    g.Logger.With("component", "cluster")}
 	if err := n.Initialize(); err != nil {
 		return err
 	}
 	// Closed before the hub (closers run newest first): the leases are
-	// given back while the streams still run, so the cameras move at once.
-	g.closers = append(g.closers, n.Close)
+	// given back while the streams still run, so the cameras move at once;
+	// the moves into this node end with it.
+	g.closers = append(g.closers, g.moves.wg.Wait, n.Close)
 	// Before any recording starts (it needs g.cluster): every segment
 	// recorded here is in the shared index.
 	if err := g.joinArchive(n); err != nil {
@@ -120,7 +133,8 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 	if !ok {
 		return nil, stream.ErrUnknownCamera
 	}
-	opts := source.Options{Logger: g.Logger.With("camera", camera)}
+	opts := source.Options{Logger: g.Logger.With("camera", camera), Transport: dev.Transport,
+		UDPReadBuffer: cmp.Or(dev.UDPReadBuffer, g.Config.RTSP.UpstreamUDPReadBuffer)}
 	if !g.Config.Cluster.Enabled {
 		return source.New(dev.Source, opts)
 	}
@@ -136,22 +150,24 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 	if url == "" {
 		return source.New(dev.Source, opts)
 	}
-	opts.Logger = opts.Logger.With("relay", strings.SplitN(url, "?", 2)[0])
+	// The camera's transport is about its network, not this cluster's.
+	opts.Logger, opts.Transport = opts.Logger.With("relay", strings.SplitN(url, "?", 2)[0]), ""
 	return source.New(url, opts)
 }
 
 // relayURL is where a non-owner pulls camera from ("" when this node owns
-// it). It waits for placement up to one lease TTL.
+// it, or is moving it here). It waits for placement up to one lease TTL.
 func (g *Gateway) relayURL(n *cluster.Node, camera string, _ authz.Device) (string, error) {
 	ttl := time.Duration(g.Config.Cluster.LeaseTTL)
 	ctx, cancel := context.WithTimeout(context.Background(), ttl)
 	defer cancel()
 	for {
-		if _, ok := n.Owns(camera); ok {
+		if _, ok := n.Owns(camera); ok || n.Moving(camera) {
 			return "", nil
 		}
 		l, ok, err := n.Owner(ctx, camera)
 		if err == nil && ok && l.Node != n.ID {
+			n.Follow(camera, l)
 			return "rtsp://" + l.Addr + "/" + camera + "?token=" + g.access.RelayToken(n.ID, camera), nil
 		}
 		select {
@@ -170,6 +186,7 @@ func (g *Gateway) relayURL(n *cluster.Node, camera string, _ authz.Device) (stri
 // unless it records it.
 func (g *Gateway) upstreamChanged(camera, state string) {
 	g.metrics.upstream(camera, state)
+	g.moves.upstream(camera, state)
 	if state != "closed" {
 		return
 	}

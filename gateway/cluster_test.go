@@ -203,3 +203,25 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 	rec := segments(dirs[next])
 	poll.Until(t, "the new owner to record", func() bool { return segments(dirs[next]) > rec })
 }
+
+// A relay token (minted with cluster.secret) pulls a camera over RTSP, the
+// relay's only protocol; on every other edge it is no credential: 401, and
+// no session is opened.
+func TestRelayTokenIsRTSPOnly(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p"}, Ext: "mkv"})
+	nodes, _ := startClusterNodes(t, r.URL, up.URL(), false, "na")
+	n := nodes[0]
+	tok := n.g.access.RelayToken("nb", "cam1")
+	got := edgeStatuses(t, n, "cam1", tok, whepOffer(t))
+	want := map[string]int{"rtsp": 200, "hls": 401, "whep": 401, "archive": 401, "snapshot": 401, "snapshot at": 401}
+	if !maps.Equal(got, want) {
+		t.Fatalf("relay token through every edge: %v, want %v", got, want)
+	}
+	for _, s := range n.g.registry.List() {
+		if s.Protocol != "rtsp" {
+			t.Errorf("a relay token opened a %s session: %+v", s.Protocol, s)
+		}
+	}
+}

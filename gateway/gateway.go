@@ -79,6 +79,7 @@ type Gateway struct {
 	unsubscribe   func()
 	redis         *redisNode                   // nil without redis.url (redis.go)
 	cluster       atomic.Pointer[cluster.Node] // nil without cluster.enabled (cluster_glue.go)
+	moves         moveWatches                  // cameras moving to this node (cluster_handoff.go)
 	closers       []func()
 }
 
@@ -245,8 +246,9 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 
 	g.hls = &hls.Server{
 		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
-		AllowOrigin: cfg.WebRTC.AllowOrigin, // one CORS setting for the browser-facing endpoints
-		Logger:      g.Logger.With("component", "hls"),
+		AllowOrigin:    cfg.WebRTC.AllowOrigin, // one CORS setting for the browser-facing endpoints
+		TranscodeAudio: cfg.Sessions.AudioTranscode == "auto",
+		Logger:         g.Logger.With("component", "hls"),
 	}
 	if err := g.hls.Initialize(); err != nil {
 		return fmt.Errorf("hls: %w", err)
@@ -257,7 +259,8 @@ func (g *Gateway) startServers(cfg config.Config) (err error) {
 		Hub: g.hub, Admitter: g.access, Sessions: g.registry,
 		UDPMuxAddress: w.UDPMuxListen, PortMin: uint16(w.PortMin), PortMax: uint16(w.PortMax),
 		NAT1To1IPs: w.NAT1To1IPs, IncludeLoopback: w.IncludeLoopback, AllowOrigin: w.AllowOrigin,
-		Logger: g.Logger.With("component", "webrtc"),
+		TranscodeAudio: cfg.Sessions.AudioTranscode == "auto",
+		Logger:         g.Logger.With("component", "webrtc"),
 	}
 	if err := g.whep.Initialize(); err != nil {
 		return fmt.Errorf("webrtc: %w", err)
@@ -472,10 +475,13 @@ func (g *Gateway) bootstrapCameras() error {
 				return fmt.Errorf("cameras: site %s: %w", site, err)
 			}
 		}
-		if d, ok := g.authz.Device(c.ID); ok && d.Site == site && d.Source == c.Source && d.Record == c.Record && d.Name == c.Name {
+		want := authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record,
+			Transport: c.Transport, UDPReadBuffer: c.UDPReadBuffer}
+		if d, ok := g.authz.Device(c.ID); ok && d.Site == want.Site && d.Source == want.Source && d.Record == want.Record &&
+			d.Name == want.Name && d.Transport == want.Transport && d.UDPReadBuffer == want.UDPReadBuffer {
 			continue
 		}
-		devs = append(devs, authz.Device{ID: c.ID, Site: site, Kind: authz.DeviceCamera, Name: c.Name, Source: c.Source, Record: c.Record})
+		devs = append(devs, want)
 	}
 	if len(devs) == 0 {
 		return nil

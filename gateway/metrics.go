@@ -189,6 +189,10 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	for _, s := range streams {
 		fmt.Fprintf(&b, "camgate_dropped_packets_total{camera=\"%s\"} %d\n", promLabel(s.Camera), s.Dropped)
 	}
+	b.WriteString("# HELP camgate_upstream_packets_lost_total RTP packets lost between the camera and this node, per open camera stream.\n# TYPE camgate_upstream_packets_lost_total counter\n")
+	for _, s := range streams {
+		fmt.Fprintf(&b, "camgate_upstream_packets_lost_total{camera=\"%s\"} %d\n", promLabel(s.Camera), s.PacketsLost)
+	}
 	b.WriteString("# HELP camgate_decision_cache_total Permission decisions by cache layer: L1 hits, and misses answered by evaluating the in-memory model.\n# TYPE camgate_decision_cache_total counter\n")
 	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"l1\"} %d\n", ns.cacheHits)
 	fmt.Fprintf(&b, "camgate_decision_cache_total{layer=\"evaluated\"} %d\n", ns.cacheMisses)

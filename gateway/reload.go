@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/token"
 	"github.com/camgate/camgate/gateway/access"
 	"github.com/camgate/camgate/gateway/config"
@@ -71,14 +72,14 @@ func restartKeys() []string {
 	return []string{
 		"data_dir", "public_url", "log_format",
 		"rtsp.listen", "rtsp.udp_rtp_listen", "rtsp.udp_rtcp_listen", "rtsp.rtsps_listen",
-		"rtsp.idle_timeout", "rtsp.max_conns_per_ip", "rtsp.auth_methods",
+		"rtsp.idle_timeout", "rtsp.max_conns_per_ip", "rtsp.auth_methods", "rtsp.upstream_udp_read_buffer",
 		"http.listen",
 		"tls.cert_file", "tls.key_file",
 		"webrtc.udp_mux_listen", "webrtc.port_min", "webrtc.port_max", "webrtc.nat1to1_ips", "webrtc.include_loopback",
 		"redis.url",
 		"auth.admin_keys",
 		"archive.retention", "archive.max_download", "archive.segment_duration", "archive.max_bytes",
-		"sessions.upstream_linger", "sessions.gop_cache",
+		"sessions.upstream_linger", "sessions.gop_cache", "sessions.audio_transcode",
 		"ptz.lease_ttl", "ptz.priority",
 		"cluster.enabled", "cluster.node_id", "cluster.advertise", "cluster.advertise_http", "cluster.secret", "cluster.lease_ttl",
 	}
@@ -143,11 +144,12 @@ func (g *Gateway) Reload(cfg config.Config) (needRestart []string, err error) {
 }
 
 // reloadCameras writes cfg's bootstrap cameras into the store and resets the
-// upstream of each whose source changed.
+// upstream of each whose source changed (reconnects it when only its
+// transport or UDP buffer did).
 func (g *Gateway) reloadCameras(cfg config.Config) error {
-	sources := map[string]string{}
+	before := map[string]authz.Device{}
 	for _, d := range g.authz.Devices() {
-		sources[d.ID] = d.Source
+		before[d.ID] = d
 	}
 	prev := g.Config.Cameras
 	g.Config.Cameras = cfg.Cameras
@@ -156,8 +158,13 @@ func (g *Gateway) reloadCameras(cfg config.Config) error {
 		return err
 	}
 	for _, c := range cfg.Cameras {
-		if src, ok := sources[c.ID]; ok && src != c.Source {
+		d, ok := before[c.ID]
+		switch {
+		case !ok:
+		case d.Source != c.Source:
 			g.hub.Reset(c.ID)
+		case d.Transport != c.Transport || d.UDPReadBuffer != c.UDPReadBuffer:
+			g.hub.Reconnect(c.ID) // the same camera: its viewers stay
 		}
 	}
 	return nil

@@ -244,25 +244,26 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 	withTLS := func(c *config.Config) { c.TLS.CertFile, c.TLS.KeyFile = "cert.pem", "key.pem" }
 	cases := map[string]reloadCase{
 		// Keys that need a restart.
-		"data_dir":                {},
-		"public_url":              {change: func(c *config.Config) { c.PublicURL = "https://camgate.example" }},
-		"log_format":              {change: func(c *config.Config) { c.LogFormat = "json" }},
-		"rtsp.listen":             {change: rtspListen("127.0.0.1:1")},
-		"rtsp.udp_rtp_listen":     {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
-		"rtsp.udp_rtcp_listen":    {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
-		"rtsp.rtsps_listen":       {change: func(c *config.Config) { withTLS(c); c.RTSP.RTSPSListen = "127.0.0.1:8322" }},
-		"rtsp.idle_timeout":       {change: func(c *config.Config) { c.RTSP.IdleTimeout = config.Duration(time.Minute) }},
-		"rtsp.max_conns_per_ip":   {change: func(c *config.Config) { c.RTSP.MaxConnsPerIP = 7 }},
-		"rtsp.auth_methods":       {change: func(c *config.Config) { c.RTSP.AuthMethods = []string{"digest"} }},
-		"http.listen":             {change: func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:1" }},
-		"tls.cert_file":           {change: withTLS},
-		"tls.key_file":            {change: withTLS},
-		"webrtc.udp_mux_listen":   {change: func(c *config.Config) { c.WebRTC.UDPMuxListen = "127.0.0.1:1" }},
-		"webrtc.port_min":         {change: func(c *config.Config) { c.WebRTC.PortMin, c.WebRTC.PortMax = 40000, 40100 }},
-		"webrtc.port_max":         {},
-		"webrtc.nat1to1_ips":      {change: func(c *config.Config) { c.WebRTC.NAT1To1IPs = []string{"203.0.113.7"} }},
-		"webrtc.include_loopback": {},
-		"redis.url":               {change: func(c *config.Config) { c.Redis.URL = "redis://127.0.0.1:1/0" }},
+		"data_dir":                      {},
+		"public_url":                    {change: func(c *config.Config) { c.PublicURL = "https://camgate.example" }},
+		"log_format":                    {change: func(c *config.Config) { c.LogFormat = "json" }},
+		"rtsp.listen":                   {change: rtspListen("127.0.0.1:1")},
+		"rtsp.udp_rtp_listen":           {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
+		"rtsp.udp_rtcp_listen":          {change: func(c *config.Config) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:8002", "127.0.0.1:8003" }},
+		"rtsp.rtsps_listen":             {change: func(c *config.Config) { withTLS(c); c.RTSP.RTSPSListen = "127.0.0.1:8322" }},
+		"rtsp.idle_timeout":             {change: func(c *config.Config) { c.RTSP.IdleTimeout = config.Duration(time.Minute) }},
+		"rtsp.max_conns_per_ip":         {change: func(c *config.Config) { c.RTSP.MaxConnsPerIP = 7 }},
+		"rtsp.auth_methods":             {change: func(c *config.Config) { c.RTSP.AuthMethods = []string{"digest"} }},
+		"rtsp.upstream_udp_read_buffer": {change: func(c *config.Config) { c.RTSP.UpstreamUDPReadBuffer = 1 << 20 }},
+		"http.listen":                   {change: func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:1" }},
+		"tls.cert_file":                 {change: withTLS},
+		"tls.key_file":                  {change: withTLS},
+		"webrtc.udp_mux_listen":         {change: func(c *config.Config) { c.WebRTC.UDPMuxListen = "127.0.0.1:1" }},
+		"webrtc.port_min":               {change: func(c *config.Config) { c.WebRTC.PortMin, c.WebRTC.PortMax = 40000, 40100 }},
+		"webrtc.port_max":               {},
+		"webrtc.nat1to1_ips":            {change: func(c *config.Config) { c.WebRTC.NAT1To1IPs = []string{"203.0.113.7"} }},
+		"webrtc.include_loopback":       {},
+		"redis.url":                     {change: func(c *config.Config) { c.Redis.URL = "redis://127.0.0.1:1/0" }},
 		"auth.admin_keys": {change: func(c *config.Config) {
 			c.Auth.AdminKeys = append(slices.Clone(c.Auth.AdminKeys), "cg_admin_another_0123456789")
 		}},
@@ -272,6 +273,7 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"archive.max_bytes":        {},
 		"sessions.upstream_linger": {},
 		"sessions.gop_cache":       {change: func(c *config.Config) { c.Sessions.GOPCache = "viewers" }},
+		"sessions.audio_transcode": {change: func(c *config.Config) { c.Sessions.AudioTranscode = "off" }},
 		"ptz.lease_ttl":            {},
 		"ptz.priority":             {change: func(c *config.Config) { c.PTZ.Priority = []string{"user", "installer"} }},
 		"cluster.enabled": {change: func(c *config.Config) {
@@ -456,6 +458,14 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"cameras[0].record": {
 			change:  func(c *config.Config) { c.Cameras[0].Record = true },
 			observe: deviceField("record", true),
+		},
+		"cameras[0].transport": {
+			change:  func(c *config.Config) { c.Cameras[0].Transport = "tcp" },
+			observe: deviceField("transport", "tcp"),
+		},
+		"cameras[0].udp_read_buffer": {
+			change:  func(c *config.Config) { c.Cameras[0].UDPReadBuffer = 1 << 20 },
+			observe: deviceField("udp_read_buffer", float64(1<<20)),
 		},
 	}
 

@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/authz/jsonapi"
+	"github.com/camgate/camgate/internal/mediatest"
 )
 
 // playRTSP opens an RTSP session on cam1 over TCP with gortsplib's client
@@ -34,30 +33,11 @@ func playRTSP(tb testing.TB, n *node, tok string) *gortsplib.Client {
 // the URL), counting the RTP packets it receives in packets when not nil.
 func dialRTSP(tb testing.TB, rawURL string, packets *atomic.Int64) (*gortsplib.Client, error) {
 	tb.Helper()
-	u, err := base.ParseURL(rawURL)
-	if err != nil {
-		tb.Fatal(err)
+	var count func(*description.Media, *rtp.Packet)
+	if packets != nil {
+		count = func(*description.Media, *rtp.Packet) { packets.Add(1) }
 	}
-	proto := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
-	if err := c.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	desc, _, err := c.Describe(u)
-	if err == nil {
-		err = c.SetupAll(desc.BaseURL, desc.Medias)
-	}
-	if err == nil {
-		if packets != nil {
-			c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { packets.Add(1) })
-		}
-		_, err = c.Play(nil)
-	}
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return mediatest.Play(tb, rawURL, gortsplib.ProtocolTCP, count)
 }
 
 const revokeSessions = 100

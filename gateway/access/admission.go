@@ -27,7 +27,7 @@ func (s *Service) Admit(ctx context.Context, raw, camera string) (session.Ticket
 		s.count(p, err)
 		return t, err
 	}
-	if err := s.admitPrincipal(p, &t); err != nil {
+	if err := s.admitPrincipal(ctx, p, &t); err != nil {
 		s.count(p, err)
 		return t, err
 	}
@@ -39,9 +39,14 @@ func (s *Service) Admit(ctx context.Context, raw, camera string) (session.Ticket
 	return t, nil
 }
 
-func (s *Service) admitPrincipal(p Principal, t *session.Ticket) error {
+func (s *Service) admitPrincipal(ctx context.Context, p Principal, t *session.Ticket) error {
 	switch p.Kind {
 	case KindRelay:
+		if session.ProtocolOf(ctx) != session.ProtocolRTSP {
+			// Relays pull over RTSP only; anywhere else (HLS, WHEP, a
+			// snapshot) a relay token is no credential at all.
+			return fmt.Errorf("%w: a cluster relay token is valid on RTSP only", session.ErrUnauthenticated)
+		}
 		if p.Device != t.Camera {
 			return fmt.Errorf("%w: the relay token is for another camera", session.ErrForbidden)
 		}

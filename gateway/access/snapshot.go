@@ -24,7 +24,7 @@ func (s *Service) AuthorizeSnapshot(ctx context.Context, raw, camera string) (Pr
 		}
 		return p, err
 	}
-	err = s.admitPrincipal(p, &t)
+	err = s.admitPrincipal(ctx, p, &t)
 	if p.Kind == KindLink {
 		s.Counters.LinkVerification(OutcomeOf(err))
 	}

@@ -54,7 +54,7 @@ func (s *Service) admitCredential(ctx context.Context, camera string, verify fun
 		// link token on another camera).
 		p = Principal{Kind: KindLink, ID: r.Link, Device: camera}
 	}
-	if err := s.admitPrincipal(p, &t); err != nil {
+	if err := s.admitPrincipal(ctx, p, &t); err != nil {
 		s.count(p, err)
 		return t, err
 	}

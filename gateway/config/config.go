@@ -73,6 +73,14 @@ type RTSP struct {
 	// use Digest (ffmpeg does), so add it for NVRs that speak only Digest;
 	// ?token= keeps working for every client.
 	AuthMethods []string `yaml:"auth_methods"`
+	// UpstreamUDPReadBuffer is the socket receive buffer, in bytes, of
+	// each camera pulled over UDP (a camera's udp_read_buffer overrides
+	// it). Default 0: the OS default (Linux: net.core.rmem_default, 208
+	// KiB), which a 4K camera at 8 Mbit/s overflows at every keyframe. On
+	// Linux more than net.core.rmem_max (often 208 KiB too) fails the
+	// pull with a message saying so: raise that sysctl first, or use
+	// `transport: tcp`.
+	UpstreamUDPReadBuffer int `yaml:"upstream_udp_read_buffer"`
 }
 
 // WebRTC configures WHEP viewers' ICE transport.
@@ -193,6 +201,13 @@ type Sessions struct {
 	// nobody watches, while that camera's next viewer waits for a keyframe
 	// and its live snapshot for a viewer.
 	GOPCache string `yaml:"gop_cache"`
+	// AudioTranscode is "auto" (default): audio a protocol cannot carry is
+	// transcoded, G.711 to AAC for HLS and AAC to Opus for WebRTC, with
+	// one ffmpeg process per camera and protocol while it is watched with
+	// sound (without ffmpeg on PATH, as "off"); or "off": such cameras are
+	// served video-only and say so (HLS: X-Camgate-Audio-Dropped; WebRTC:
+	// an inactive audio line and a log line).
+	AudioTranscode string `yaml:"audio_transcode"`
 }
 
 // Limits protect the gateway from abusive or runaway clients.
@@ -224,6 +239,13 @@ type Camera struct {
 	Name   string `yaml:"name"`
 	Source string `yaml:"source"` // rtsp://…, rtsps://… or builtin:demo
 	Record bool   `yaml:"record"`
+	// Transport of the camera's RTSP media: auto (default: UDP, then TCP
+	// when no UDP packet arrives within 3 s), tcp or udp. Pick tcp for a
+	// camera whose loss the API reports (upstream.loss_warning).
+	Transport string `yaml:"transport"`
+	// UDPReadBuffer overrides rtsp.upstream_udp_read_buffer (bytes; 0 =
+	// that setting).
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
 }
 
 // Default returns the configuration used when nothing else is given: a single
@@ -245,7 +267,7 @@ func Default() Config {
 		HTTP:     HTTP{Listen: ":8080", MaxBodyBytes: 1 << 20},
 		Auth:     Auth{ViewerJWT: ViewerJWT{Leeway: Duration(30 * time.Second)}},
 		Archive:  Archive{Retention: Duration(168 * time.Hour), MaxDownload: Duration(time.Hour), SegmentDuration: Duration(10 * time.Second)},
-		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second), GOPCache: "always"},
+		Sessions: Sessions{UpstreamLinger: Duration(10 * time.Second), GOPCache: "always", AudioTranscode: "auto"},
 		Limits:   Limits{AuthFailuresPerMinute: 30},
 		PTZ:      PTZ{Timeout: Duration(5 * time.Second), LeaseTTL: Duration(5 * time.Second), Priority: []string{"privacy_manager", "company", "installer", "user"}},
 		Redis:    Redis{OutageGrace: Duration(5 * time.Minute)},

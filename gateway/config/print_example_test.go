@@ -27,6 +27,7 @@ func ExampleConfig_String() {
 	//   max_conns_per_ip: 256
 	//   auth_methods:
 	//     - basic
+	//   upstream_udp_read_buffer: 0
 	// http:
 	//   listen: :8080
 	//   max_body_bytes: 1048576
@@ -61,6 +62,7 @@ func ExampleConfig_String() {
 	// sessions:
 	//   upstream_linger: 10s
 	//   gop_cache: always
+	//   audio_transcode: auto
 	// limits:
 	//   max_sessions_per_subject: 0
 	//   max_sessions_per_camera: 0
@@ -86,4 +88,6 @@ func ExampleConfig_String() {
 	//     name: ""
 	//     source: rtsp://admin:REDACTED@10.0.0.5/stream1
 	//     record: true
+	//     transport: ""
+	//     udp_read_buffer: 0
 }

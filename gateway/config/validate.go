@@ -91,6 +91,7 @@ func (c Config) Validate() error {
 	if c.Sessions.GOPCache != "always" && c.Sessions.GOPCache != "viewers" {
 		add("sessions.gop_cache", fmt.Errorf("%q: want always or viewers", c.Sessions.GOPCache))
 	}
+	add("sessions.audio_transcode", checkOneOf(c.Sessions.AudioTranscode, "auto", "off"))
 	add("redis.url", checkRedisURL(c.Redis.URL))
 	add("redis.outage_grace", checkPositive(c.Redis.OutageGrace))
 	if c.Cluster.Enabled {
@@ -130,6 +131,9 @@ func (c Config) Validate() error {
 		if v < 0 {
 			add(key, errors.New("must not be negative"))
 		}
+	}
+	if _, problem := authz.CheckTransport("", c.RTSP.UpstreamUDPReadBuffer); problem != "" {
+		add("rtsp.upstream_udp_read_buffer", errors.New(problem))
 	}
 	if c.Archive.MaxBytes < 0 {
 		add("archive.max_bytes", errors.New("must not be negative"))
@@ -224,6 +228,9 @@ func validateCameras(cams []Camera) []error {
 		}
 		if err := checkSource(cam.Source); err != nil {
 			errs = append(errs, &FieldError{Key: p + ".source", Err: err})
+		}
+		if field, problem := authz.CheckTransport(cam.Transport, cam.UDPReadBuffer); field != "" {
+			errs = append(errs, fieldErrorf(p+"."+field, "%s", problem))
 		}
 	}
 	return errs

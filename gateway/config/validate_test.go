@@ -47,6 +47,15 @@ func TestValidate(t *testing.T) {
 		{name: "rtsp no auth method", mutate: func(c *Config) { c.RTSP.AuthMethods = nil }, wantKey: "rtsp.auth_methods", wantMsg: "basic, digest or both"},
 		{name: "rtsp conn cap negative", mutate: func(c *Config) { c.RTSP.MaxConnsPerIP = -1 }, wantKey: "rtsp.max_conns_per_ip", wantMsg: "must not be negative"},
 		{name: "rtsp conn cap off", mutate: func(c *Config) { c.RTSP.MaxConnsPerIP = 0 }},
+		{name: "camera transports", mutate: func(c *Config) {
+			c.Cameras = []Camera{{ID: "a", Source: "builtin:demo", Transport: "tcp"}, {ID: "b", Source: "builtin:demo", Transport: "auto", UDPReadBuffer: 4 << 20}, {ID: "c", Source: "builtin:demo", Transport: "udp"}}
+			c.RTSP.UpstreamUDPReadBuffer = 1 << 20
+		}},
+		{name: "camera transport unknown", mutate: func(c *Config) { c.Cameras = []Camera{{ID: "a", Source: "builtin:demo", Transport: "UDP-multicast"}} },
+			wantKey: "cameras[0].transport", wantMsg: "want auto, tcp or udp"},
+		{name: "camera udp buffer negative", mutate: func(c *Config) { c.Cameras = []Camera{{ID: "a", Source: "builtin:demo", UDPReadBuffer: -1}} },
+			wantKey: "cameras[0].udp_read_buffer", wantMsg: "want 0 to"},
+		{name: "upstream udp buffer too big", mutate: func(c *Config) { c.RTSP.UpstreamUDPReadBuffer = 1 << 30 }, wantKey: "rtsp.upstream_udp_read_buffer", wantMsg: "want 0 to 67108864"},
 		{name: "udp bad addr", mutate: func(c *Config) { c.RTSP.UDPRTCPListen = "x" }, wantKey: "rtsp.udp_rtcp_listen", wantMsg: "not host:port"},
 		{name: "max_body_bytes", mutate: func(c *Config) { c.HTTP.MaxBodyBytes = 0 }, wantKey: "http.max_body_bytes", wantMsg: "positive"},
 		{name: "redis sentinel url", mutate: func(c *Config) {

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/gateway/transcode"
 	"github.com/camgate/camgate/internal/backoff"
 )
 
@@ -56,6 +58,8 @@ type camMuxer struct {
 	unplayable bool
 	// warnedAudio: the dropped-audio WARN was logged (run's goroutine).
 	warnedAudio string
+	// warnedTranscode: the transcoder-failure WARN was logged.
+	warnedTranscode string
 }
 
 // setDroppedAudio records (and, once per camera muxer, warns about) audio
@@ -69,6 +73,29 @@ func (c *camMuxer) setDroppedAudio(codecs []string) {
 	c.mu.Lock()
 	c.dropped = d
 	c.mu.Unlock()
+}
+
+// transcoder gives newTracks its G.711 transcoders, or nil when the server
+// does not transcode.
+func (c *camMuxer) transcoder() func(*format.G711) (*transcode.Audio, error) {
+	if !c.srv.TranscodeAudio {
+		return nil
+	}
+	return func(f *format.G711) (*transcode.Audio, error) {
+		tc := &transcode.Audio{
+			In:     transcode.Input{G711: &transcode.G711{MULaw: f.MULaw, SampleRate: f.SampleRate, Channels: f.ChannelCount}},
+			Out:    transcode.OutAAC,
+			FFmpeg: c.srv.FFmpeg, Logger: c.log,
+		}
+		if err := tc.Start(); err != nil {
+			if c.warnedTranscode == "" {
+				c.log.Warn("hls cannot transcode this camera's audio", "error", err)
+				c.warnedTranscode = err.Error()
+			}
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 // droppedAudio is what setDroppedAudio recorded ("" when nothing was left out).
@@ -192,12 +219,16 @@ func (c *camMuxer) runOnce(ctx context.Context) error {
 	}
 	defer release()
 	v := st.Variant(c.variant)
-	plan, err := newTracks(v.Desc)
+	plan, err := newTracks(v.Desc, c.transcoder())
 	if err != nil {
 		return err
 	}
+	defer plan.close()
 	tracks := plan.tracks
 	c.setDroppedAudio(plan.droppedAudio)
+	if len(plan.transcoded) > 0 {
+		c.log.Info("hls transcodes this camera's audio to AAC", "audio", strings.Join(plan.transcoded, ", "))
+	}
 	el := &encodeLog{log: c.log}
 	m := &gohlslib.Muxer{
 		Tracks:             tracks,

@@ -3,6 +3,9 @@ package hls
 import (
 	"log/slog"
 	"net/http"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,13 +23,16 @@ func TestCameraCodecRows(t *testing.T) {
 		clip       mediatest.Clip
 		alice, bob string // ffprobe's codecs; "" for the 415
 		dropped    string // AudioDroppedHeader on alice's playlist
+		transcode  bool   // Server.TranscodeAudio
 	}{
-		{mediatest.Clip{Name: "h264-aac", Video: x264, Ext: "mkv", AudioCodec: "aac"}, "aac,h264", "h264", ""},
-		{mediatest.Clip{Name: "h265-aac", Video: x265, Ext: "mkv", AudioCodec: "aac"}, "aac,hevc", "hevc", ""},
-		{mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, "h264", "h264", "G711"},
-		{mediatest.Clip{Name: "h265-pcmu", Video: x265, Ext: "mkv", AudioCodec: "pcm_mulaw"}, "hevc", "hevc", "G711"},
-		{mediatest.Clip{Name: "h264-bframes", Video: []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p"}, Ext: "mkv"}, "h264", "h264", ""},
-		{mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, "", "", ""},
+		{mediatest.Clip{Name: "h264-aac", Video: x264, Ext: "mkv", AudioCodec: "aac"}, "aac,h264", "h264", "", false},
+		{mediatest.Clip{Name: "h265-aac", Video: x265, Ext: "mkv", AudioCodec: "aac"}, "aac,hevc", "hevc", "", false},
+		{mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, "aac,h264", "h264", "", true},
+		{mediatest.Clip{Name: "h264-pcmu", Video: x264, Ext: "mkv", AudioCodec: "pcm_mulaw"}, "aac,h264", "h264", "", true},
+		{mediatest.Clip{Name: "h264-pcma-no-transcoding", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, "h264", "h264", "G711", false},
+		{mediatest.Clip{Name: "h265-pcmu-no-transcoding", Video: x265, Ext: "mkv", AudioCodec: "pcm_mulaw"}, "hevc", "hevc", "G711", false},
+		{mediatest.Clip{Name: "h264-bframes", Video: []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p"}, Ext: "mkv"}, "h264", "h264", "", false},
+		{mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, "", "", "", false},
 	}
 	for _, row := range rows {
 		t.Run(row.clip.Name, func(t *testing.T) {
@@ -34,6 +40,7 @@ func TestCameraCodecRows(t *testing.T) {
 			mediatest.Publish(t, up, row.clip)
 			h := newHarnessFrom(t, up.URL(), func(s *Server) {
 				s.Logger = slog.New(slog.NewTextHandler(tlog{t}, nil))
+				s.TranscodeAudio = row.transcode
 			})
 			for _, v := range []struct{ token, want string }{{"alice", row.alice}, {"bob", row.bob}} {
 				url := h.base + "/hls/cam1/index.m3u8?token=" + v.token
@@ -62,7 +69,46 @@ func TestCameraCodecRows(t *testing.T) {
 			if exp := r.header.Get("Access-Control-Expose-Headers"); row.dropped != "" && exp != AudioDroppedHeader {
 				t.Fatalf("Access-Control-Expose-Headers %q", exp)
 			}
+			if row.transcode || row.clip.Name == "h264-aac" {
+				assertTone(t, h.base+"/hls/cam1/index.m3u8?token=alice")
+			}
 		})
+	}
+}
+
+// assertTone decodes 3 s of the HLS audio with ffmpeg: the publisher's
+// 1 kHz sine (about -21 dB mean), not silence (-91 dB) and not missing.
+func assertTone(t *testing.T, url string) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", url, "-map", "0:a", "-t", "3",
+		"-af", "volumedetect", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg cannot decode the HLS audio: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`mean_volume: (-?[0-9.]+) dB`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no volume measured:\n%s", out)
+	}
+	if v, _ := strconv.ParseFloat(string(m[1]), 64); v < -40 {
+		t.Fatalf("the HLS audio is silent (mean %v dB):\n%s", v, out)
+	}
+	// Lip sync: both tracks keep the camera's timeline. Transcoded audio
+	// reaches the muxer about 250 ms after its video (ffmpeg reads 128 ms
+	// of input at a time, AAC looks 64 ms ahead), so a segment may open
+	// with up to that much audio from before its first video frame; never
+	// later than the video.
+	out, err = exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0", url).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	start := map[string]float64{}
+	for _, line := range strings.Fields(string(out)) {
+		kind, v, _ := strings.Cut(line, ",")
+		start[kind], _ = strconv.ParseFloat(v, 64)
+	}
+	t.Logf("start times: %v", start)
+	if d := start["audio"] - start["video"]; d < -0.5 || d > 0.15 {
+		t.Fatalf("audio starts %.3f s from video (%s)", d, out)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtplpcm"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -20,6 +21,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/gateway/stream"
+	"github.com/camgate/camgate/gateway/transcode"
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
@@ -35,6 +37,11 @@ type feedTrack struct {
 	h265  *rtph265.Decoder
 	opus  *rtpsimpleaudio.Decoder
 	aac   *rtpmpeg4audio.Decoder
+	// g711 audio goes through tc, the camera's transcoder, and comes out as
+	// the AAC of track; inRate is the camera's clock (track's is AAC's).
+	g711   *rtplpcm.Decoder
+	tc     *transcode.Audio
+	inRate int
 	// params are the video's parameter sets (H264: SPS, PPS; H265: VPS,
 	// SPS, PPS), from the SDP and then the last in-band ones: cameras that
 	// send them only in the SDP get them prepended to random-access units,
@@ -70,15 +77,28 @@ type trackPlan struct {
 	feed   []*feedTrack // by media index; nil: not carried
 	tracks []*gohlslib.Track
 	// droppedAudio names the camera's audio codecs HLS players cannot decode
-	// (G.711, ...): the variant is served without them.
+	// (G.711 without a transcoder, ...): the variant is served without them.
 	droppedAudio []string
+	// transcoded names the audio made playable by a transcoder ("G711").
+	transcoded []string
+}
+
+// close stops the plan's transcoders.
+func (p trackPlan) close() {
+	for _, ft := range p.feed {
+		if ft != nil && ft.tc != nil {
+			ft.tc.Close()
+		}
+	}
 }
 
 // newTracks maps a variant's medias to muxer tracks: the first H264 or H265
-// video, and AAC or Opus audio. A variant without such video is
+// video, and AAC or Opus audio; G.711 audio becomes AAC when transcode
+// gives a transcoder for it. A variant without such video is
 // ErrNoPlayableTrack, even if its audio could be carried: an audio-only
-// rendition of a camera is not what a viewer asked for.
-func newTracks(desc *description.Session) (trackPlan, error) {
+// rendition of a camera is not what a viewer asked for. The caller closes
+// the plan.
+func newTracks(desc *description.Session, transcode func(*format.G711) (*transcode.Audio, error)) (trackPlan, error) {
 	plan := trackPlan{feed: make([]*feedTrack, len(desc.Medias))}
 	var video []string
 	hasVideo := false
@@ -87,6 +107,12 @@ func newTracks(desc *description.Session) (trackPlan, error) {
 			continue
 		}
 		ft := newFeedTrack(m.Formats[0], hasVideo)
+		if g, ok := m.Formats[0].(*format.G711); ok && ft == nil && transcode != nil {
+			ft = newTranscodedTrack(g, transcode)
+			if ft != nil {
+				plan.transcoded = append(plan.transcoded, g.Codec())
+			}
+		}
 		switch {
 		case ft != nil:
 			hasVideo = hasVideo || ft.track.Codec.IsVideo()
@@ -99,6 +125,7 @@ func newTracks(desc *description.Session) (trackPlan, error) {
 		}
 	}
 	if !hasVideo {
+		plan.close()
 		if len(video) == 0 {
 			return trackPlan{}, fmt.Errorf("%w: camera sends no video", ErrNoPlayableTrack)
 		}
@@ -152,6 +179,22 @@ func newFeedTrack(f format.Format, hasVideo bool) *feedTrack {
 	return nil
 }
 
+// newTranscodedTrack is the AAC track a camera's G.711 becomes, or nil when
+// no transcoder can be had (the audio is then dropped, and said so).
+func newTranscodedTrack(f *format.G711, transcode func(*format.G711) (*transcode.Audio, error)) *feedTrack {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return nil
+	}
+	tc, err := transcode(f)
+	if err != nil || tc == nil {
+		return nil
+	}
+	return &feedTrack{g711: dec, tc: tc, inRate: f.SampleRate, track: &gohlslib.Track{
+		Codec: &codecs.MPEG4Audio{Config: tc.AACConfig()}, ClockRate: tc.ClockRate(),
+	}}
+}
+
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil
@@ -187,6 +230,7 @@ func (f *feeder) writeBatch(batch []*stream.Packet) {
 			f.onErr(err)
 		}
 	}
+	f.drainTranscoded()
 }
 
 // timestamp unwraps the packet's RTP timestamp into the track's pts. Tracks
@@ -203,7 +247,7 @@ func (f *feeder) timestamp(t *feedTrack, ntp time.Time) int64 {
 		// Capture clocks of different tracks that disagree by more than
 		// this are not worth trusting for lip sync.
 		if off := ntp.Sub(f.origin); off > -maxTrackOffset && off < maxTrackOffset {
-			t.pts = int64(off) * int64(t.track.ClockRate) / int64(time.Second)
+			t.pts = int64(off) * int64(t.clockRate()) / int64(time.Second)
 		}
 	} else {
 		t.pts += int64(int32(ts - t.lastTS))
@@ -212,9 +256,39 @@ func (f *feeder) timestamp(t *feedTrack, ntp time.Time) int64 {
 	return t.pts
 }
 
+// clockRate is the clock of the track's RTP timestamps.
+func (t *feedTrack) clockRate() int {
+	if t.inRate > 0 {
+		return t.inRate
+	}
+	return t.track.ClockRate
+}
+
+// drainTranscoded writes what the transcoders have ready. Frames carry the
+// camera's timeline (pts from the same origin as the other tracks).
+func (f *feeder) drainTranscoded() {
+	for _, t := range f.tracks {
+		if t == nil || t.tc == nil {
+			continue
+		}
+		t.tc.Drain(func(fr transcode.Frame) {
+			ntp := f.origin.Add(time.Duration(fr.PTS) * time.Second / time.Duration(t.track.ClockRate))
+			if err := f.muxer.WriteMPEG4Audio(t.track, ntp, fr.PTS, [][]byte{fr.AU}); err != nil {
+				f.onErr(err)
+			}
+		})
+	}
+}
+
 func (f *feeder) write(t *feedTrack, ntp time.Time) error {
 	pts := f.timestamp(t, ntp)
 	switch {
+	case t.g711 != nil:
+		samples, err := t.g711.Decode(&f.pkt)
+		if err == nil {
+			t.tc.Write(pts, samples)
+		}
+		return nil
 	case t.opus != nil:
 		payload, err := t.opus.Decode(&f.pkt)
 		if err != nil {

@@ -42,7 +42,7 @@ func TestNewTracksPerCameraCodec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan, err := newTracks(&description.Session{Medias: tt.medias})
+			plan, err := newTracks(&description.Session{Medias: tt.medias}, nil)
 			if tt.err {
 				if !errors.Is(err, ErrNoPlayableTrack) || !errors.Is(err, httpjson.ErrUnsupportedMediaType) {
 					t.Fatalf("err = %v, want ErrNoPlayableTrack (415)", err)

@@ -53,7 +53,7 @@ func newSessionID() (string, error) {
 // admit exchanges a token for a new HLS session on camera.
 func (s *Server) admit(ctx *fasthttp.RequestCtx, camera, token string) (*hlsSession, error) {
 	// The server's context, with the client's address for the failure limiter.
-	t, err := s.Admitter.Admit(session.WithRemote(s.ctx, ctx.RemoteAddr()), token, camera)
+	t, err := s.Admitter.Admit(session.WithProtocol(session.WithRemote(s.ctx, ctx.RemoteAddr()), session.ProtocolHLS), token, camera)
 	if err != nil {
 		s.Logger.Debug("hls admission refused", "camera", camera, "error", err)
 		return nil, err

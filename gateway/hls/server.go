@@ -8,9 +8,11 @@
 // served the video-only variant, with no audio rendition. Sessions are in the
 // session registry like RTSP ones and expire when idle.
 //
-// Codecs: H264 or H265 video, AAC or Opus audio. Audio players cannot
-// decode (G.711, ...) is left out, with one WARN per camera muxer and the
-// AudioDroppedHeader on playlists; a camera without H264/H265 video (MJPEG)
+// Codecs: H264 or H265 video, AAC or Opus audio; G.711 becomes AAC with
+// TranscodeAudio (gateway/transcode, one ffmpeg per camera muxer). Audio
+// players cannot decode and that is not transcoded is left out, with one
+// WARN per camera muxer and the AudioDroppedHeader on playlists; a camera
+// without H264/H265 video (MJPEG)
 // is a 415 naming its codec, warned once and not restarted in a busy loop.
 package hls
 
@@ -98,6 +100,13 @@ type Server struct {
 	MaxBlockingPerSession int
 	// QueueSize is the muxer's packet queue (default stream.DefaultQueueSize).
 	QueueSize int
+	// TranscodeAudio makes a camera's G.711 audio AAC (one ffmpeg process
+	// per camera whose HLS with sound is being watched) instead of serving
+	// it video-only. FFmpeg is the program (default "ffmpeg" on PATH);
+	// without it the audio is dropped and said so, as with TranscodeAudio
+	// off.
+	TranscodeAudio bool
+	FFmpeg         string
 	// AllowOrigin is the Access-Control-Allow-Origin of every response,
 	// errors included, so a player on another origin (hls.js on a web page)
 	// can read playlists, segments and statuses (default "*"; the gateway

@@ -80,6 +80,7 @@ func (cs *camState) close() {
 func (vs *variantStreams) startUDPPump(ctx context.Context, queue int, log *slog.Logger) {
 	vs.pumpOnce.Do(func() {
 		r := stream.NewReader(queue)
+		r.SetPaced() // a GOP replay or a keyframe in one burst overflows viewers' UDP sockets
 		if err := vs.variant.AddReader(r); err != nil {
 			return
 		}

@@ -138,6 +138,11 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		if err := h.startTCP(ctx, v); err != nil {
 			return &base.Response{StatusCode: base.StatusInternalServerError}, err
 		}
+	} else if v.conn != nil {
+		// After the PLAY response: gortsplib sends to the session only
+		// from then on, and the pump starts with the GOP's keyframe.
+		vs := v.vs
+		v.conn.setAfterWrite(func() { vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger) })
 	} else {
 		v.vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger)
 	}

@@ -152,11 +152,15 @@ func TestRevokeEndsSession(t *testing.T) {
 	}
 }
 
-func TestUDPTransport(t *testing.T) {
-	h := newHarness(t)
+// newUDPHarness is newHarnessWith whose server also serves RTP over UDP.
+func newUDPHarness(t *testing.T, hub *stream.Hub, configure func(*Server)) *harness {
+	t.Helper()
+	h := newHarnessWith(t, hub)
 	h.srv.Close()
-	h.srv = &Server{Address: "127.0.0.1:0", UDPRTPAddress: "127.0.0.1:0", UDPRTCPAddress: "127.0.0.1:0",
-		Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
+	h.srv = &Server{Address: "127.0.0.1:0", Hub: h.hub, Admitter: h.adm, Sessions: h.reg}
+	if configure != nil {
+		configure(h.srv)
+	}
 	// gortsplib needs an even/odd UDP port pair; retry a few pairs.
 	var err error
 	for port := 38000; port < 38100; port += 2 {
@@ -169,7 +173,13 @@ func TestUDPTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "rtsp://" + h.srv.Addr().String() + "/cam1?token=bob"
+	h.url = "rtsp://" + h.srv.Addr().String() // closed by newHarnessWith's cleanup
+	return h
+}
+
+func TestUDPTransport(t *testing.T) {
+	h := newUDPHarness(t, nil, nil)
+	url := h.url + "/cam1?token=bob"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "udp", "-i", url,

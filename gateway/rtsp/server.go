@@ -234,7 +234,7 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path, quer
 	if cam == "" {
 		return session.Ticket{}, &base.Response{StatusCode: base.StatusNotFound}, session.ErrUnknownCamera
 	}
-	ctx := session.WithRemote(s.ctx, conn.NetConn().RemoteAddr())
+	ctx := session.WithProtocol(session.WithRemote(s.ctx, conn.NetConn().RemoteAddr()), session.ProtocolRTSP)
 	var (
 		t   session.Ticket
 		err error

@@ -34,6 +34,21 @@ func WithRemote(ctx context.Context, addr net.Addr) context.Context {
 	return context.WithValue(ctx, remoteKey{}, addr)
 }
 
+type protocolKey struct{}
+
+// WithProtocol records in ctx which edge (ProtocolRTSP, ProtocolHLS,
+// ProtocolWebRTC) is admitting the session: some credentials are valid on
+// one edge only (a cluster relay token on RTSP).
+func WithProtocol(ctx context.Context, protocol string) context.Context {
+	return context.WithValue(ctx, protocolKey{}, protocol)
+}
+
+// ProtocolOf returns the edge recorded by WithProtocol, or "".
+func ProtocolOf(ctx context.Context) string {
+	p, _ := ctx.Value(protocolKey{}).(string)
+	return p
+}
+
 // RemoteIP returns the client IP recorded by WithRemote, or offered by the
 // context itself (a fasthttp.RequestCtx has RemoteIP), or "".
 func RemoteIP(ctx context.Context) string {

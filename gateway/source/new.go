@@ -29,8 +29,15 @@ type Options struct {
 	// ReadTimeout bounds every RTSP read (and so detects a silent upstream).
 	// It defaults to 10s.
 	ReadTimeout time.Duration
-	// Transport of the RTSP media: "" (UDP first, then TCP), "tcp" or "udp".
+	// Transport of the RTSP media: "" or "auto" (UDP first, then TCP when
+	// no UDP packet arrives), "tcp" or "udp".
 	Transport string
+	// UDPReadBuffer is the size in bytes of the socket receive buffer of
+	// RTP over UDP; 0 leaves the operating system's default (Linux:
+	// net.core.rmem_default, 208 KiB), which a camera of several Mbit/s
+	// overflows at every keyframe. Linux caps it at net.core.rmem_max:
+	// asking for more fails the connection with a message saying so.
+	UDPReadBuffer int
 	// Speed multiplies the demo clip's playback rate; tests use it to cover
 	// seconds of clip time quickly. RTP timestamps are unaffected. It
 	// defaults to 1 and is ignored by RTSP sources.
@@ -48,9 +55,12 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("%w: ReadTimeout must be positive, got %v", ErrBadOption, o.ReadTimeout)
 	}
 	switch o.Transport {
-	case "", "tcp", "udp":
+	case "", "auto", "tcp", "udp":
 	default:
-		return fmt.Errorf("%w: Transport must be \"\", \"tcp\" or \"udp\", got %q", ErrBadOption, o.Transport)
+		return fmt.Errorf("%w: Transport must be \"auto\", \"tcp\" or \"udp\", got %q", ErrBadOption, o.Transport)
+	}
+	if o.UDPReadBuffer < 0 {
+		return fmt.Errorf("%w: UDPReadBuffer must not be negative, got %d", ErrBadOption, o.UDPReadBuffer)
 	}
 	if o.Speed == 0 {
 		o.Speed = 1

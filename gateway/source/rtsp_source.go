@@ -44,19 +44,33 @@ func newRTSP(raw string, u *url.URL, opts Options) (*RTSP, error) {
 // returns nil when ctx is done or the error that ended the connection.
 func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	log := s.opts.Logger.With("url", s.logURL)
-	lost := &throttledLog{log: log, msg: "upstream RTP packets lost", period: 10 * time.Second}
-	bad := &throttledLog{log: log, msg: "upstream packets undecodable", period: 10 * time.Second}
+	// Losses are logged at debug level: the hub judges whether they are
+	// sustained and warns once (UpstreamHealth).
+	lost := &throttledLog{log: log, level: slog.LevelDebug, msg: "upstream RTP packets lost", period: 10 * time.Second}
+	bad := &throttledLog{log: log, level: slog.LevelWarn, msg: "upstream packets undecodable", period: 10 * time.Second}
+	health, _ := sink.(UpstreamHealth)
 	var conn *bulkConn // the TCP connection, once dialled (reader goroutine only)
 	c := &gortsplib.Client{
-		DialContext: dialBulk(&conn, s.onConn),
-		Scheme:      s.url.Scheme,
-		Host:        s.url.Host,
-		ReadTimeout: s.opts.ReadTimeout,
-		Protocol:    s.protocol(),
+		DialContext:       dialBulk(&conn, s.onConn),
+		Scheme:            s.url.Scheme,
+		Host:              s.url.Host,
+		ReadTimeout:       s.opts.ReadTimeout,
+		Protocol:          s.protocol(),
+		UDPReadBufferSize: s.opts.UDPReadBuffer,
 		// gortsplib's defaults print with the standard logger.
-		OnTransportSwitch: func(err error) { log.Info("upstream transport switch", "reason", err) },
-		OnPacketsLost:     func(n uint64) { lost.add(n, nil) },
-		OnDecodeError:     func(err error) { bad.add(1, err) },
+		OnTransportSwitch: func(err error) {
+			log.Info("upstream transport switch", "reason", err)
+			if health != nil {
+				health.UpstreamTransport(gortsplib.ProtocolTCP.String()) // gortsplib switches UDP to TCP only
+			}
+		},
+		OnPacketsLost: func(n uint64) {
+			lost.add(n, nil)
+			if health != nil {
+				health.PacketsLost(n)
+			}
+		},
+		OnDecodeError: func(err error) { bad.add(1, err) },
 	}
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("rtsp source %s: %w", s.logURL, err)
@@ -69,7 +83,11 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 
 	desc, err := s.play(c, sink, func() *bulkConn { return conn })
 	if err == nil {
-		log.Info("upstream playing", "medias", len(desc.Medias), "transport", transportName(c))
+		proto := transportName(c)
+		log.Info("upstream playing", "medias", len(desc.Medias), "transport", proto)
+		if health != nil {
+			health.UpstreamTransport(proto)
+		}
 		err = c.Wait()
 	}
 	if ctx.Err() != nil {
@@ -122,6 +140,7 @@ func (s *RTSP) play(c *gortsplib.Client, sink Sink, conn func() *bulkConn) (*des
 // one warning per period carrying the count since the previous one.
 type throttledLog struct {
 	log    *slog.Logger
+	level  slog.Level
 	msg    string
 	period time.Duration
 
@@ -145,7 +164,7 @@ func (t *throttledLog) add(n uint64, err error) {
 	if err != nil {
 		attrs = append(attrs, "last_error", err)
 	}
-	t.log.Warn(t.msg, attrs...)
+	t.log.Log(context.Background(), t.level, t.msg, attrs...)
 	t.last, t.count = now, 0
 }
 

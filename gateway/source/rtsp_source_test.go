@@ -204,6 +204,7 @@ func TestNewRejectsUnsupportedURLs(t *testing.T) {
 		{"rtsp://", Options{}, ErrUnsupportedScheme},
 		{"rtsp://u:p@[::1/x", Options{}, ErrUnsupportedScheme},
 		{"rtsp://cam.local/s", Options{Transport: "quic"}, ErrBadOption},
+		{"rtsp://cam.local/s", Options{UDPReadBuffer: -1}, ErrBadOption},
 		{"rtsp://cam.local/s", Options{ReadTimeout: -time.Second}, ErrBadOption},
 		{DemoURL, Options{Speed: -1}, ErrBadOption},
 	}

@@ -28,3 +28,15 @@ type Sink interface {
 type Source interface {
 	Run(ctx context.Context, sink Sink) error
 }
+
+// UpstreamHealth is implemented by a Sink that wants to know how the
+// upstream connection fares; the stream hub uses it to detect sustained
+// packet loss and to suggest TCP.
+type UpstreamHealth interface {
+	// UpstreamTransport is called when a connection plays, and again when
+	// it switches transport: "UDP", "TCP" or "UDP-multicast".
+	UpstreamTransport(proto string)
+	// PacketsLost is told of RTP packets the upstream lost (gaps in the
+	// sequence numbers); it is called from a client goroutine.
+	PacketsLost(n uint64)
+}

@@ -37,6 +37,9 @@ type Hub struct {
 	// recorded camera nobody watches, for a first viewer who waits for a
 	// keyframe. Default false: the GOP is always cached.
 	GOPForViewersOnly bool
+	// LossWindow is the window of the sustained-loss rule (upstream_loss.go):
+	// three lossy windows in a row are sustained loss. Default 10 s.
+	LossWindow time.Duration
 	// OnUpstream, when set, is told of upstream state changes ("connecting",
 	// "ready", "error", "closed") for metrics.
 	OnUpstream func(camera, state string)
@@ -67,6 +70,7 @@ type hubEntry struct {
 	// tells run to dial again at once, without counting a failure.
 	attempt atomic.Pointer[context.CancelFunc]
 	redial  atomic.Bool
+	loss    *lossMonitor
 }
 
 // Initialize applies defaults and starts the hub.
@@ -85,6 +89,9 @@ func (h *Hub) Initialize() error {
 	}
 	if h.BackoffMax <= 0 {
 		h.BackoffMax = 10 * time.Second
+	}
+	if h.LossWindow <= 0 {
+		h.LossWindow = 10 * time.Second
 	}
 	if h.Logger == nil {
 		h.Logger = slog.New(slog.DiscardHandler)
@@ -150,6 +157,7 @@ func (h *Hub) start(camera string) *hubEntry {
 	ctx, cancel := context.WithCancel(h.ctx)
 	e := &hubEntry{stream: newStream(camera, h.pool), cancel: cancel, done: make(chan struct{})}
 	e.stream.users.viewersOnly = h.GOPForViewersOnly
+	e.loss = &lossMonitor{log: h.Logger.With("camera", camera), window: h.LossWindow, received: &e.stream.received}
 	h.streams[camera] = e
 	h.wg.Add(1)
 	go h.run(ctx, camera, e)
@@ -220,7 +228,7 @@ func (h *Hub) run(ctx context.Context, camera string, e *hubEntry) {
 		e.redial.Store(false)
 		src, err := h.Sources(camera)
 		if err == nil {
-			err = src.Run(actx, &readyNotifier{Stream: e.stream, onReady: func() { h.notify(camera, "ready") }})
+			err = src.Run(actx, &readyNotifier{Stream: e.stream, loss: e.loss, onReady: func() { h.notify(camera, "ready") }})
 		}
 		acancel()
 		if ctx.Err() != nil {
@@ -260,11 +268,19 @@ func (h *Hub) notify(camera, state string) {
 	}
 }
 
-// readyNotifier reports the upstream as ready when it describes itself.
+// readyNotifier reports the upstream as ready when it describes itself, and
+// its transport and losses to the camera's loss monitor.
 type readyNotifier struct {
 	*Stream
+	loss    *lossMonitor
 	onReady func()
 }
+
+var _ source.UpstreamHealth = (*readyNotifier)(nil)
+
+func (r *readyNotifier) UpstreamTransport(proto string) { r.loss.setTransport(proto) }
+
+func (r *readyNotifier) PacketsLost(n uint64) { r.loss.add(n, time.Now()) }
 
 func (r *readyNotifier) SetDescription(desc *description.Session) error {
 	if err := r.Stream.SetDescription(desc); err != nil {
@@ -285,6 +301,14 @@ type Stats struct {
 	// Codecs are the upstream's media, "video/H264", "audio/MPEG-4 Audio",
 	// as first described (empty until then).
 	Codecs []string `json:"codecs,omitempty"`
+	// Transport is the current upstream connection's ("UDP", "TCP"; empty
+	// before the first plays).
+	Transport string `json:"transport,omitempty"`
+	// PacketsLost counts RTP packets the upstream lost, since the stream
+	// opened; LossWarning says, for lossWarnEvery after it was judged, that
+	// the loss is sustained and what to do.
+	PacketsLost uint64 `json:"packets_lost"`
+	LossWarning string `json:"loss_warning,omitempty"`
 }
 
 // codecs names the stream's media as "type/codec".
@@ -303,6 +327,7 @@ func (h *Hub) Stats() []Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]Stats, 0, len(h.streams))
+	now := time.Now()
 	for cam, e := range h.streams {
 		st := Stats{Camera: cam, Users: e.users, Reconnects: e.reconns.Load()}
 		select {
@@ -315,6 +340,8 @@ func (h *Hub) Stats() []Stats {
 			st.LastError = (*last).Error()
 		}
 		st.Codecs = e.stream.codecs()
+		st.Transport = e.loss.transportName()
+		st.PacketsLost, st.LossWarning = e.loss.current(now)
 		out = append(out, st)
 	}
 	return out

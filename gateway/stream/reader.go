@@ -48,6 +48,8 @@ type Reader struct {
 	// tolerant: this reader does not need packets the moment they arrive
 	// (the recorder); see Stream.LatencyTolerant.
 	tolerant bool
+	// pace, when set, bounds Run's output to a byte rate (pacer.go).
+	pace *pacer
 }
 
 // SetLatencyTolerant marks a reader that may get its packets in bursts
@@ -55,6 +57,13 @@ type Reader struct {
 // readers are all tolerant lets its upstream gather reads. Call it before
 // AddReader.
 func (r *Reader) SetLatencyTolerant() { r.tolerant = true }
+
+// SetPaced makes Run hand packets over no faster than a byte rate a
+// viewer's UDP socket absorbs (a few times the camera's bitrate, see
+// pacer.go), so that neither a joining viewer's GOP replay nor a camera's
+// keyframe burst overflows it; the first picture still starts at once.
+// For readers that write to UDP. Call it before AddReader.
+func (r *Reader) SetPaced() { r.pace = &pacer{} }
 
 // NewReader returns a reader with a queue of at least size packets
 // (rounded up to a power of two; DefaultQueueSize when size <= 0).
@@ -127,6 +136,12 @@ func (r *Reader) Run(ctx context.Context, fn func(batch []*Packet) error) error 
 				break
 			}
 			h = min(h, t+maxBatch)
+			if r.pace != nil {
+				var err error
+				if h, err = r.pace.admit(ctx, r, t, h); err != nil {
+					return err
+				}
+			}
 			batch := r.batch[:0]
 			for i := t; i < h; i++ {
 				batch = append(batch, r.ring[i&r.mask])

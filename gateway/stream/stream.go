@@ -51,9 +51,10 @@ type Stream struct {
 	// (Ready is closed then).
 	Full, Video *Variant
 
-	pool  *packetPool
-	ready chan struct{}
-	users readerCounts
+	pool     *packetPool
+	ready    chan struct{}
+	users    readerCounts
+	received atomic.Uint64 // packets from the upstream, for the loss ratio
 
 	mu     sync.Mutex // serializes writes from the source's goroutines
 	medias []mediaState
@@ -172,6 +173,7 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 		return
 	}
 	m := &s.medias[s.srcMap[media]]
+	s.received.Add(1)
 	now := time.Now()
 	if m.resync {
 		m.resync = false

@@ -36,10 +36,16 @@ type Variant struct {
 	readers []*Reader
 	gop     []*Packet // packets since the last keyframe, or nil
 	gopOn   bool
-	seq     []uint16 // next sequence number per media
-	closed  bool
+	// gopBytes and gopStart measure the cached GOP, for byteRate.
+	gopBytes int
+	gopStart time.Time
+	seq      []uint16 // next sequence number per media
+	closed   bool
 
 	dropped atomic.Uint64 // packets lost by slow readers, all readers together
+	// byteRate is the variant's bytes per second over its last complete
+	// GOP (0 until one was cached); paced readers go a few times faster.
+	byteRate atomic.Int64
 }
 
 func newVariant(name string, desc *description.Session, keyed bool, pool *packetPool, users *readerCounts) *Variant {
@@ -119,6 +125,14 @@ func (v *Variant) Keyframe(dst []*Packet) []*Packet {
 	return dst
 }
 
+// GOPPackets returns how many packets the GOP cache holds: what a reader
+// joining now gets before the live packets.
+func (v *Variant) GOPPackets() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.gop)
+}
+
 // Dropped returns how many packets slow readers of this variant lost.
 func (v *Variant) Dropped() uint64 { return v.dropped.Load() }
 
@@ -190,8 +204,14 @@ func (v *Variant) queue(p *Packet, gop bool) {
 func (v *Variant) cacheGOP(p *Packet) {
 	switch {
 	case p.Key:
+		now := time.Now()
+		if v.gopOn && !v.gopStart.IsZero() {
+			if d := now.Sub(v.gopStart); d >= 100*time.Millisecond {
+				v.byteRate.Store(int64(float64(v.gopBytes) / d.Seconds()))
+			}
+		}
 		v.clearGOP()
-		v.gopOn = true
+		v.gopOn, v.gopStart = true, now
 	case !v.gopOn:
 		return
 	case len(v.gop) >= maxGOPPackets:
@@ -200,6 +220,7 @@ func (v *Variant) cacheGOP(p *Packet) {
 	}
 	p.retain()
 	v.gop = append(v.gop, p)
+	v.gopBytes += len(p.Buf)
 }
 
 func (v *Variant) clearGOP() {
@@ -208,7 +229,7 @@ func (v *Variant) clearGOP() {
 		v.gop[i] = nil
 	}
 	v.gop = v.gop[:0]
-	v.gopOn = false
+	v.gopOn, v.gopBytes = false, 0
 }
 
 // resetGOP forgets the cached GOP, e.g. when the upstream reconnects.

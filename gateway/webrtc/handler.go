@@ -86,7 +86,7 @@ func (s *Server) post(ctx *fasthttp.RequestCtx, camera string) {
 		s.refuse(ctx, camera, remote, fmt.Errorf("%w: no Bearer token", session.ErrUnauthenticated))
 		return
 	}
-	actx, cancel := context.WithTimeout(session.WithRemote(s.ctx, ctx.RemoteAddr()), admitTimeout)
+	actx, cancel := context.WithTimeout(session.WithProtocol(session.WithRemote(s.ctx, ctx.RemoteAddr()), session.ProtocolWebRTC), admitTimeout)
 	defer cancel()
 	t, err := s.Admitter.Admit(actx, token, camera)
 	if err != nil {

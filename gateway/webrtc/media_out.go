@@ -34,7 +34,8 @@ type mediaOut struct {
 	mime      string
 	clockRate uint32
 	video     bool
-	h264      bool // re-chunked (H265 is forwarded as the camera packetized it)
+	h264      bool    // re-chunked (H265 is forwarded as the camera packetized it)
+	aac       *aacOut // the camera's AAC, sent as Opus (transcoded.go); nil: forwarded as is
 
 	pkt     rtp.Packet
 	scratch [maxPayload]byte // FU-A being built
@@ -75,6 +76,10 @@ const fuChunk = maxPayload - 2
 func (o *mediaOut) write(p *stream.Packet, now time.Time) {
 	b := p.Buf
 	if len(b) < 12 {
+		return
+	}
+	if o.aac != nil {
+		o.aac.write(o, b)
 		return
 	}
 	inSeq := uint16(b[2])<<8 | uint16(b[3])

@@ -57,7 +57,7 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 		release()
 		return nil, "", "", fmt.Errorf("%w: camera %s", ErrBFrames, t.Camera)
 	}
-	ms := findMedias(st.Full.Desc)
+	ms := findMedias(st.Full.Desc, s.transcode)
 	if ms.video >= 0 && !info.accepts(ms.videoCaps.MimeType) {
 		release()
 		return nil, "", "", fmt.Errorf("%w: camera sends %s; the offer has %s",
@@ -67,7 +67,7 @@ func (s *Server) newPeer(ctx context.Context, t session.Ticket, offer string, in
 		s.Logger.Info("webrtc: viewer gets no audio: the camera's audio codec is not a WebRTC one (no transcoding)",
 			"camera", t.Camera, "audio", ms.lostAudio, "remote", remote)
 	}
-	vt, err := s.joinTracks(t.Camera, variantFor(st, t.Variant), st, release)
+	vt, err := s.joinTracks(t.Camera, variantFor(st, t.Variant, s.transcode), st, release)
 	if err != nil {
 		return nil, "", "", err
 	}

@@ -10,8 +10,10 @@
 // 415 when the offer cannot receive the camera's video codec, 400 when no
 // viewer could (MJPEG, say) or the video has B-frames (browsers play those
 // at about a frame a second). Audio is offered only when the camera's codec
-// is WebRTC-capable (Opus, G.711) and the viewer has `sound`; AAC is not
-// transcoded (the viewer gets video only, and that is logged). Each camera variant has one set of local tracks fed by a single
+// is WebRTC-capable (Opus, G.711) and the viewer has `sound`; AAC becomes
+// Opus with TranscodeAudio (gateway/transcode: one ffmpeg per camera's
+// tracks, not per viewer), else the viewer gets video only, and that is
+// logged. Each camera variant has one set of local tracks fed by a single
 // stream reader: pion fans every packet out to the bound peers, so the cost
 // per viewer is encryption and a send, not packetization.
 package webrtc
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,8 +92,16 @@ type Server struct {
 	// QueueSize is the packet queue of each variant's reader (default
 	// stream.DefaultQueueSize).
 	QueueSize int
+	// TranscodeAudio makes a camera's AAC audio Opus (one ffmpeg process
+	// per camera whose WebRTC with sound is being watched). FFmpeg is the
+	// program (default "ffmpeg" on PATH); without it AAC cameras are
+	// served video-only, as with TranscodeAudio off.
+	TranscodeAudio bool
+	FFmpeg         string
 	// Logger (default: discard).
 	Logger *slog.Logger
+
+	transcode bool // TranscodeAudio, and ffmpeg was found
 
 	allowOrigin atomic.Pointer[string] // AllowOrigin, then SetAllowOrigin's
 
@@ -132,6 +143,16 @@ func (s *Server) Initialize() error {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.TranscodeAudio {
+		if s.FFmpeg == "" {
+			s.FFmpeg = "ffmpeg"
+		}
+		_, err := exec.LookPath(s.FFmpeg)
+		s.transcode = err == nil
+		if err != nil {
+			s.Logger.Warn("webrtc: ffmpeg is not installed: viewers of cameras with AAC audio get video only", "error", err)
+		}
 	}
 	if s.PortMin > s.PortMax {
 		return fmt.Errorf("webrtc server: PortMin %d is above PortMax %d", s.PortMin, s.PortMax)

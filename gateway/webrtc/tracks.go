@@ -37,11 +37,16 @@ type variantTracks struct {
 	peers map[*peer]struct{}
 }
 
-// audioCodec returns the WebRTC codec of a stream audio format, if any.
-func audioCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
+// audioCodec returns the WebRTC codec of a stream audio format, if any;
+// with transcode, AAC-LC is Opus.
+func audioCodec(f format.Format, transcode bool) (webrtc.RTPCodecCapability, bool) {
 	switch f := f.(type) {
 	case *format.Opus:
 		return opusCodec, true
+	case *format.MPEG4Audio:
+		if transcode && transcodable(f) {
+			return opusCodec, true
+		}
 	case *format.G711:
 		if f.SampleRate != 8000 || f.ChannelCount != 1 {
 			return webrtc.RTPCodecCapability{}, false
@@ -69,12 +74,14 @@ func videoCodec(f format.Format) (webrtc.RTPCodecCapability, bool) {
 type mediaSet struct {
 	video, audio          int // media indexes; -1: none
 	videoCaps, audioCaps  webrtc.RTPCodecCapability
-	otherVideo, lostAudio string // codecs WebRTC cannot carry ("" if none)
+	otherVideo, lostAudio string             // codecs WebRTC cannot carry ("" if none)
+	aac                   *format.MPEG4Audio // the audio, when it is AAC to transcode
 }
 
 // findMedias returns the first H264 or H265 video media and the first
-// WebRTC-capable audio media, and names the codecs of those it cannot carry.
-func findMedias(desc *description.Session) mediaSet {
+// WebRTC-capable audio media (with transcode, AAC too), and names the
+// codecs of those it cannot carry.
+func findMedias(desc *description.Session, transcode bool) mediaSet {
 	ms := mediaSet{video: -1, audio: -1}
 	for i, m := range desc.Medias {
 		if len(m.Formats) == 0 {
@@ -88,8 +95,9 @@ func findMedias(desc *description.Session) mediaSet {
 				ms.otherVideo = m.Formats[0].Codec()
 			}
 		case description.MediaTypeAudio:
-			if c, ok := audioCodec(m.Formats[0]); ok && ms.audio < 0 {
+			if c, ok := audioCodec(m.Formats[0], transcode); ok && ms.audio < 0 {
 				ms.audio, ms.audioCaps = i, c
+				ms.aac, _ = m.Formats[0].(*format.MPEG4Audio)
 			} else if !ok && ms.lostAudio == "" {
 				ms.lostAudio = m.Formats[0].Codec()
 			}
@@ -109,11 +117,11 @@ func (ms mediaSet) errNoVideo(camera string) error {
 // variantFor picks the variant to read for a ticket's variant: the full one
 // only when its audio can be forwarded, so that viewers with `sound` of a
 // camera with AAC audio share the video-only tracks.
-func variantFor(st *stream.Stream, ticketVariant string) string {
+func variantFor(st *stream.Stream, ticketVariant string, transcode bool) string {
 	if ticketVariant != stream.VariantFull {
 		return stream.VariantVideo
 	}
-	if findMedias(st.Full.Desc).audio < 0 {
+	if findMedias(st.Full.Desc, transcode).audio < 0 {
 		return stream.VariantVideo
 	}
 	return stream.VariantFull
@@ -170,7 +178,7 @@ func (s *Server) leaveTracks(vt *variantTracks) {
 
 func newVariantTracks(s *Server, key, camera, variant string, desc *description.Session) (*variantTracks, error) {
 	vt := &variantTracks{s: s, key: key, camera: camera, variant: variant, peers: make(map[*peer]struct{})}
-	ms := findMedias(desc)
+	ms := findMedias(desc, s.transcode)
 	videoIdx, audioIdx, audioCaps := ms.video, ms.audio, ms.audioCaps
 	if videoIdx < 0 {
 		return nil, ms.errNoVideo(camera)
@@ -188,7 +196,7 @@ func newVariantTracks(s *Server, key, camera, variant string, desc *description.
 		if vt.audio, err = newSharedTrack(audioCaps, "audio", streamID, false); err != nil {
 			return nil, fmt.Errorf("webrtc: audio track: %w", err)
 		}
-		vt.outs[audioIdx] = &mediaOut{w: vt.audio, mime: audioCaps.MimeType, clockRate: audioCaps.ClockRate}
+		vt.outs[audioIdx] = s.newAudioOut(vt.audio, audioCaps, ms.aac, camera)
 	}
 	return vt, nil
 }
@@ -200,6 +208,7 @@ func newVariantTracks(s *Server, key, camera, variant string, desc *description.
 // of the variant is closed.
 func (vt *variantTracks) run(ctx context.Context, st *stream.Stream, release func()) {
 	defer vt.s.wg.Done()
+	defer vt.closeOuts()
 	log := vt.s.Logger.With("camera", vt.camera, "variant", vt.variant)
 	for {
 		err := vt.pump(ctx, st)
@@ -267,7 +276,7 @@ func (vt *variantTracks) writeBatch(batch []*stream.Packet) error {
 // remap points the outputs at the medias of a new stream (pump goroutine,
 // between streams).
 func (vt *variantTracks) remap(desc *description.Session) error {
-	ms := findMedias(desc)
+	ms := findMedias(desc, vt.s.transcode)
 	videoIdx, audioIdx, audioCaps := ms.video, ms.audio, ms.audioCaps
 	if videoIdx < 0 {
 		return ms.errNoVideo(vt.camera)
@@ -289,9 +298,16 @@ func (vt *variantTracks) remap(desc *description.Session) error {
 	vt.outs = make([]*mediaOut, len(desc.Medias))
 	video.rebase = true
 	vt.outs[videoIdx] = video
-	if audio != nil && audioIdx >= 0 && audioCaps.MimeType == audio.mime {
+	switch {
+	case audio == nil:
+	case audioIdx >= 0 && audio.aac == nil && ms.aac == nil && audioCaps.MimeType == audio.mime:
 		audio.rebase = true
 		vt.outs[audioIdx] = audio
+	case audioIdx >= 0 && audio.aac != nil && ms.aac != nil && audio.aac.sameInput(ms.aac):
+		audio.aac.rebase()
+		vt.outs[audioIdx] = audio
+	default:
+		audio.close() // the peers' audio stays silent until they reconnect
 	}
 	return nil
 }

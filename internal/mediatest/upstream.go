@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,7 @@ type Upstream struct {
 	// readers are the sessions playing now; plays counts every PLAY.
 	readers map[*gortsplib.ServerSession]struct{}
 	plays   int
+	lowest  int // fewest readers since the last LowestReaders
 }
 
 // Readers is how many sessions are reading (playing) the stream now: what
@@ -46,6 +48,18 @@ func (u *Upstream) Readers() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.readers)
+}
+
+// LowestReaders is the fewest sessions that read the stream at any moment
+// since the last call (or the start), counted at every reader that left;
+// the mark starts again from the readers now. A camera moved
+// make-before-break between two readers never drops to 0.
+func (u *Upstream) LowestReaders() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	low := u.lowest
+	u.lowest = len(u.readers)
+	return low
 }
 
 // Plays is how many times a reader has started playing, since the start.
@@ -82,6 +96,31 @@ func StartUpstream(t testing.TB, methods ...auth.VerifyMethod) *Upstream {
 	return u
 }
 
+// StartUpstreamUDP is StartUpstream whose readers may also take the media
+// over UDP (RTP and RTCP on an even/odd port pair of 127.0.0.1), as a
+// camera offers it.
+func StartUpstreamUDP(t testing.TB) *Upstream {
+	t.Helper()
+	u := &Upstream{recording: make(chan struct{})}
+	var err error
+	// gortsplib wants the pair given; try pairs from a random even base
+	// until one is free.
+	base := 20000 + 2*rand.IntN(10000)
+	for i := range 50 {
+		port := base + 2*i
+		// A deep write queue: frames of a high-bitrate clip leave whole,
+		// so what readers lose is lost on their side of the network.
+		u.srv = &gortsplib.Server{Handler: u, RTSPAddress: "127.0.0.1:0", WriteQueueSize: 8192,
+			UDPRTPAddress: fmt.Sprintf("127.0.0.1:%d", port), UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", port+1)}
+		if err = u.srv.Start(); err == nil {
+			t.Cleanup(u.srv.Close)
+			return u
+		}
+	}
+	t.Fatalf("no free UDP port pair for the upstream: %v", err)
+	return nil
+}
+
 // URL is where the camera is pulled from.
 func (u *Upstream) URL() string { return u.URLWith("") }
 
@@ -112,7 +151,10 @@ func (u *Upstream) Serve(desc *description.Session) (*gortsplib.ServerStream, er
 func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.readers, ctx.Session)
+	if _, ok := u.readers[ctx.Session]; ok {
+		delete(u.readers, ctx.Session)
+		u.lowest = min(u.lowest, len(u.readers))
+	}
 	if u.stream != nil && ctx.Session == u.publisher {
 		u.stream.Close()
 		u.stream = nil
@@ -195,6 +237,15 @@ type Clip struct {
 	Video      []string // e.g. "-c:v", "libx264", "-bf", "0"
 	Ext        string   // container of the encoded clip, e.g. "mkv"
 	AudioCodec string   // ffmpeg encoder: "aac", "pcm_alaw", "pcm_mulaw", "libopus", ""
+}
+
+// NoisyClip is a camera of about 9 Mbit/s, H264 without audio: 640x360 of
+// noise, which no encoder shrinks, so every frame is ~45 KB (~33 RTP
+// packets sent back to back) and the keyframe, every second, ~117 KB; a
+// GOP is ~850 packets. For tests of packet loss and pacing.
+func NoisyClip() Clip {
+	return Clip{Name: "noisy", Ext: "mkv", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0",
+		"-vf", "scale=640:360,noise=alls=20:allf=t", "-crf", "27"}}
 }
 
 // Publish encodes clip once (320x240, 2 s) and starts ffmpeg publishing it

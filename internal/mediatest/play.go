@@ -1,0 +1,43 @@
+package mediatest
+
+import (
+	"testing"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// Play plays rawURL with gortsplib's client over proto, which answers
+// whichever of Basic or Digest the server challenges with (credentials in
+// the URL), handing every RTP packet to onPacket when not nil (on the
+// client's goroutine). The caller closes the client; on error there is
+// none.
+func Play(tb testing.TB, rawURL string, proto gortsplib.Protocol, onPacket func(*description.Media, *rtp.Packet)) (*gortsplib.Client, error) {
+	tb.Helper()
+	u, err := base.ParseURL(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
+	if err := c.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	desc, _, err := c.Describe(u)
+	if err == nil {
+		err = c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	if err == nil {
+		if onPacket != nil {
+			c.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) { onPacket(m, pkt) })
+		}
+		_, err = c.Play(nil)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
