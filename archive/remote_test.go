@@ -206,12 +206,21 @@ func TestArchiveAcrossNodes(t *testing.T) {
 }
 
 // The shared index: what a node publishes the others list, a node's own
-// segments are not listed back to it, deletions and start-up sync.
+// segments are not listed back to it, deletions and start-up sync — on a
+// Redis server and on a Redis Cluster (every key of a camera in one slot).
 func TestRedisIndex(t *testing.T) {
-	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	t.Run("standalone", func(t *testing.T) {
+		testRedisIndex(t, redistest.Start(t, redistest.Options{NoPersistence: true}).Client())
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testRedisIndex(t, redistest.StartCluster(t, 3).Client(t))
+	})
+}
+
+func testRedisIndex(t *testing.T, client redis.UniversalClient) {
 	clock := &fakeClock{now: t0.Add(time.Hour)}
 	newIdx := func(node string) *RedisIndex {
-		x := &RedisIndex{Client: r.Client(), Node: node, TTL: time.Hour, Now: clock.Now}
+		x := &RedisIndex{Client: client, Node: node, TTL: time.Hour, Now: clock.Now}
 		if err := x.Initialize(); err != nil {
 			t.Fatal(err)
 		}
@@ -255,14 +264,13 @@ func TestRedisIndex(t *testing.T) {
 		t.Fatalf("after sync b lists %d segments of cam2, want 1", len(got))
 	}
 	// Every key expires.
-	keys, _ := r.Client().Keys(ctx, "camgate:archive:*").Result()
-	for _, k := range keys {
-		if ttl, _ := r.Client().PTTL(ctx, k).Result(); ttl <= 0 {
+	for _, k := range []string{a.nodesKey("cam1"), a.heldKey("cam1", "a"), a.nodesKey("cam2"), a.heldKey("cam2", "a")} {
+		if ttl, _ := client.PTTL(ctx, k).Result(); ttl <= 0 {
 			t.Errorf("key %s has no TTL (%v)", k, ttl)
 		}
 	}
 	// Garbage in the index is no segment.
-	r.Client().ZAdd(ctx, "camgate:archive:{cam1}:n:a", redisZ(0, "not/a/segment"), redisZ(1, "../../x/1/1/1"))
+	client.ZAdd(ctx, "camgate:archive:{cam1}:n:a", redisZ(0, "not/a/segment"), redisZ(1, "../../x/1/1/1"))
 	if got, _ := b.Held(ctx, "cam1", t0.Add(-time.Hour), t0.Add(time.Minute)); len(got) != 2 {
 		t.Fatalf("with garbage members b lists %d segments, want 2", len(got))
 	}
