@@ -29,17 +29,12 @@ const contiguity = time.Second
 // with an HLS VOD playlist of the segments overlapping the range. Each
 // segment is authorized with "archive" at its own recording time: segments
 // the viewer may not see (outside a footage window) are left out of the
-// playlist, with a discontinuity where they were; every segment request is
-// authorized again. All refused: 403. Nothing recorded in the range: 404.
+// playlist, with a discontinuity where they were (as where recording
+// stopped, or the camera's owner changed in a cluster); every segment
+// request is authorized again. All refused: 403. Nothing recorded in the range: 404.
 func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxPlaylist, true)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxPlaylist, true)
+	if !ok {
 		return
 	}
 	tok := token(ctx)
@@ -76,7 +71,7 @@ func (s *Store) playlist(ctx context.Context, tok, camera string, start, end tim
 	if err != nil {
 		return nil, "", err
 	}
-	segs := s.index.rangeOf(camera, start, end)
+	segs := s.segmentsOf(ctx, camera, start, end)
 	if len(segs) == 0 {
 		if _, err := auth.authorize(start); err != nil {
 			return nil, "", err
@@ -128,7 +123,9 @@ func (s *Store) playlist(ctx context.Context, tok, camera string, start, end tim
 				}
 			}
 		}
-		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity {
+		// Another holder is another recorder (the camera's owner changed):
+		// its timeline restarts there, whatever the gap.
+		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity || sg.node != prev.node {
 			if denied != nil || prev != nil {
 				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 			}
@@ -215,13 +212,8 @@ func (s *Store) readInit(camera string, seg Segment) ([]byte, error) {
 // viewer has sound. Decode times are rebased onto the wall clock so that
 // consecutive segments form one timeline.
 func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	start, ok := parseSegmentName(id, time.UTC)
+	start, ok := s.segmentRequest(ctx, camera, id)
 	if !ok {
-		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
 		return
 	}
 	tok := token(ctx)
@@ -229,7 +221,7 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 		s.writeError(ctx, fmt.Errorf("%w: a token is required", ErrUnauthenticated))
 		return
 	}
-	seg, ok := s.index.lookup(camera, start)
+	seg, ok := s.lookupAny(ctx, camera, start)
 	if !ok {
 		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
 			s.writeError(ctx, err)
@@ -262,6 +254,9 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 
 // readSegment reads the complete part of a segment file.
 func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
+	if seg.node != "" {
+		return s.readHeld(s.ctx, camera, seg)
+	}
 	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
 	if err != nil {
 		if isNotExist(err) {

@@ -33,6 +33,7 @@ func (s *Store) Prune() int {
 			continue
 		}
 		s.index.remove(cams[i], segs[i])
+		s.published(cams[i], segs[i], true)
 		total -= segs[i].Size
 		deleted++
 	}

@@ -45,7 +45,7 @@ func (g *Gateway) startCluster() error {
 	if addr == "" {
 		addr = advertiseAddr(g.rtsp.Addr())
 	}
-	n := &cluster.Node{Client: g.redis.client, ID: id, Addr: addr, TTL: time.Duration(cc.LeaseTTL),
+	n := &cluster.Node{Client: g.redis.client, ID: id, Addr: addr, HTTP: g.advertiseHTTP(), TTL: time.Duration(cc.LeaseTTL),
 		OnAcquire: func(camera string, _ cluster.Lease) {
 			if g.moves.end(camera) { // moved here: the stream pulls the camera already
 				g.syncRecorders()
@@ -67,6 +67,11 @@ func (g *Gateway) startCluster() error {
 	// given back while the streams still run, so the cameras move at once;
 	// the moves into this node end with it.
 	g.closers = append(g.closers, g.moves.wg.Wait, n.Close)
+	// Before any recording starts (it needs g.cluster): every segment
+	// recorded here is in the shared index.
+	if err := g.joinArchive(n); err != nil {
+		return err
+	}
 	g.cluster.Store(n)
 	g.syncRecorders()
 	return nil
@@ -97,6 +102,19 @@ func advertiseAddr(rtspAddr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// advertiseHTTP is the base URL the other nodes read this node's archive
+// segments from.
+func (g *Gateway) advertiseHTTP() string {
+	if a := g.Config.Cluster.AdvertiseHTTP; a != "" {
+		return strings.TrimSuffix(a, "/")
+	}
+	scheme := "http://"
+	if g.tlsConfig() != nil {
+		scheme = "https://"
+	}
+	return scheme + advertiseAddr(g.http.Addr())
 }
 
 // ownerChanged runs when this node takes or loses a camera: its stream

@@ -56,6 +56,7 @@ type Member struct {
 	Addr   string `json:"addr"`
 	Owned  int    `json:"owned"` // cameras it owns: its placement load
 	Joined int64  `json:"joined"`
+	HTTP   string `json:"http,omitempty"` // base URL of its HTTP front, for the archive's peer reads
 }
 
 // Node is this process's part in the cluster. Fields are set before
@@ -70,6 +71,9 @@ type Node struct {
 	ID string
 	// Addr is where peers reach this node (required).
 	Addr string
+	// HTTP is the base URL of this node's HTTP front as peers reach it
+	// ("http://10.0.0.21:8080"), announced in its heartbeat. Optional.
+	HTTP string
 	// TTL of the heartbeat and of leases. Default 5s. The node heartbeats
 	// and renews every TTL/3; a dead owner's cameras move after at most
 	// about TTL plus TTL/2.
@@ -337,6 +341,23 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
+// Member reads one live node's heartbeat; false when it is not running
+// (its heartbeat expired, or it left).
+func (n *Node) Member(ctx context.Context, id string) (Member, bool, error) {
+	raw, err := n.Client.Get(ctx, n.Prefix+"node:"+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Member{}, false, nil
+	}
+	if err != nil {
+		return Member{}, false, fmt.Errorf("cluster: node %s: %w", id, err)
+	}
+	var m Member
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || m.ID != id {
+		return Member{}, false, fmt.Errorf("cluster: node %s: unreadable heartbeat", id)
+	}
+	return m, true, nil
+}
+
 func (n *Node) ownerKey(camera string) string   { return n.Prefix + "owner:" + camera }
 func (n *Node) handoffKey(camera string) string { return n.Prefix + "handoff:" + camera }
 
@@ -377,7 +398,7 @@ func (n *Node) run(ctx context.Context) {
 // moving to itself) for TTL.
 func (n *Node) heartbeat(ctx context.Context) error {
 	n.mu.Lock()
-	m := Member{ID: n.ID, Addr: n.Addr, Owned: len(n.held) + len(n.moving), Joined: n.joined}
+	m := Member{ID: n.ID, Addr: n.Addr, Owned: len(n.held) + len(n.moving), Joined: n.joined, HTTP: n.HTTP}
 	n.published = m.Owned
 	n.mu.Unlock()
 	b, _ := json.Marshal(m)
