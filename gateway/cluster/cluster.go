@@ -11,8 +11,10 @@
 // the gateway's, not this package's). An owner that stops renewing (it died,
 // or lost Redis) loses its lease after TTL; another node that needs the
 // camera takes it over, with a higher fence. A node also gives a camera up
-// on its own once it cannot renew for TTL, so two nodes never both believe
-// they own it for longer than the clock skew between them.
+// on its own once it cannot renew for TTL; it notices at its next round, so
+// a cut-off owner and its successor may both hold the camera for up to
+// TTL/3 (plus clock skew). That overlap is chosen over a gap: both record,
+// and playback merges their segments.
 //
 // A node that joins (or comes back) first takes cameras nobody owns; it
 // then takes its share of the others by make-before-break moves
