@@ -66,15 +66,29 @@ func (u *udpViewer) count() int {
 // one another: nothing lost (the client's loss count), nothing out of order
 // (sequence numbers), nothing twice (bytes received against bytes played) — for the viewers already watching too.
 func TestUDPViewersJoiningOneAfterAnother(t *testing.T) {
+	gop5 := mediatest.Clip{Name: "h264-opus-gop5", Ext: "mkv", AudioCodec: "libopus", KeyInterval: 5,
+		Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0"}}
 	for _, n := range []int{2, 3} {
-		t.Run(fmt.Sprintf("%d viewers", n), func(t *testing.T) { testUDPViewersJoin(t, n) })
+		// Mid-GOP: ~1 s of video and audio since the keyframe.
+		t.Run(fmt.Sprintf("%d viewers", n), func(t *testing.T) { testUDPViewersJoin(t, gop5, n, 70) })
 	}
 }
 
-func testUDPViewersJoin(t *testing.T, n int) {
+// TestUDPViewerJoiningTenSecondGOP: an NVR camera's 10 s GOP of noise
+// (~4.7 Mbit/s, ~420 packets a second): the viewer joins when more of it is cached than a
+// viewer's queue holds (1024 packets); its replay's queue is sized for the
+// GOP, so it still starts on the cached keyframe.
+func TestUDPViewerJoiningTenSecondGOP(t *testing.T) {
+	gop10 := mediatest.Clip{Name: "noisy-gop10", Ext: "mkv", KeyInterval: 10,
+		Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-vf", "noise=alls=20:allf=t", "-crf", "24"}}
+	testUDPViewersJoin(t, gop10, 1, stream.DefaultQueueSize+100)
+}
+
+// testUDPViewersJoin has n viewers join one after another, each once the
+// cached GOP holds midGOP packets.
+func testUDPViewersJoin(t *testing.T, clip mediatest.Clip, n, midGOP int) {
 	up := mediatest.StartUpstream(t)
-	mediatest.Publish(t, up, mediatest.Clip{Name: "h264-opus-gop5", Ext: "mkv", AudioCodec: "libopus", KeyInterval: 5,
-		Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0"}})
+	mediatest.Publish(t, up, clip)
 	hub := &stream.Hub{Sources: func(string) (source.Source, error) {
 		return source.New(up.URL(), source.Options{Transport: "tcp"})
 	}}
@@ -88,8 +102,8 @@ func testUDPViewersJoin(t *testing.T, n int) {
 	const joinBound = time.Second // the replay's keyframe goes at once; the camera's next is up to 5 s away
 	viewers := make([]*udpViewer, n)
 	for i := range viewers {
-		// Mid-GOP: ~1 s of video and audio since the keyframe.
-		poll.Until(t, "a GOP of 70 packets", func() bool { return st.Full.GOPPackets() >= 70 })
+		// Up to two GOPs: the first one may have started before the pull.
+		poll.Within(t, 2*poll.Timeout, fmt.Sprintf("a GOP of %d packets", midGOP), func() bool { return st.Full.GOPPackets() >= midGOP })
 		u := &udpViewer{first: make(chan []byte, 1), last: make(map[*description.Media]uint16),
 			bytes: make(map[*description.Media]uint64)}
 		viewers[i] = u
