@@ -248,7 +248,6 @@ func (h *handler) startUDP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) fun
 		}
 	}
 	j := newUDPJoin(&h.s.udpJoins, h.s.udpRTP, addrs, vs.udpSSRC, h.s.QueueSize, vs.variant.GOPPackets())
-	j.sent = &h.s.bytesSent
 	runCtx, cancel := context.WithCancel(h.s.ctx)
 	v.reader, v.cancel, v.join = j.reader, cancel, j
 	return func() {

@@ -105,7 +105,7 @@ type Server struct {
 
 	limit *connLimiter // nil when MaxConnsPerIP is 0
 
-	bytesSent atomic.Uint64 // media bytes written to TCP viewers (and UDP GOP replays)
+	bytesSent atomic.Uint64 // media bytes written to TCP viewers
 	udpJoins  udpJoins      // UDP viewers replaying their GOP before joining the shared stream
 	udpRTP    *net.UDPConn  // gortsplib's RTP socket (nil without UDP), set by Initialize
 }

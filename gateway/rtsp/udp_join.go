@@ -116,7 +116,6 @@ type udpJoin struct {
 	addrs  []netip.AddrPort // per variant media: the client's RTP port (invalid: not set up)
 	ssrcs  []uint32         // per variant media: the shared stream's SSRC
 	reader *stream.Reader   // paced: the GOP, then live packets, until the hand-over
-	sent   *atomic.Uint64   // the server's bytes-out counter
 
 	// next and started are the replay's, per media: the sequence number
 	// after the last packet it sent, and whether it sent any. The replay
@@ -175,10 +174,8 @@ func (j *udpJoin) writeBatch(batch []*stream.Packet) error {
 		s := j.ssrcs[m]
 		j.buf[8], j.buf[9], j.buf[10], j.buf[11] = byte(s>>24), byte(s>>16), byte(s>>8), byte(s)
 		// A lost datagram is the viewer's loss, as on the shared stream.
-		if n, err := j.conn.WriteToUDPAddrPort(j.buf, j.addrs[m]); err == nil && j.sent != nil {
-			j.sent.Add(uint64(n))
-		}
-		j.next[m] = uint16(p.Buf[2])<<8 | uint16(p.Buf[3]) + 1
+		_, _ = j.conn.WriteToUDPAddrPort(j.buf, j.addrs[m])
+		j.next[m] = (uint16(p.Buf[2])<<8 | uint16(p.Buf[3])) + 1
 		j.started[m] = true
 	}
 	j.mu.Lock()
