@@ -20,15 +20,19 @@ const segmentExt = ".mp4"
 // SegmentName returns the file base name (without extension) of a segment
 // starting at t.
 func SegmentName(t time.Time) string {
+	return string(appendSegmentName(make([]byte, 0, segmentNameLen), t))
+}
+
+// appendSegmentName appends SegmentName(t) to b.
+func appendSegmentName(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	b := make([]byte, 0, segmentNameLen)
 	b = t.AppendFormat(b, segmentLayout)
 	us := t.Nanosecond() / 1000
 	b = append(b, '-')
 	for d := 100000; d > 0; d /= 10 {
 		b = append(b, byte('0'+us/d%10))
 	}
-	return string(b)
+	return b
 }
 
 // parseSegmentName parses a segment base name in loc (UTC for our own

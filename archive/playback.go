@@ -96,7 +96,7 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 			}
 			b = append(b, "#EXT-X-MAP:URI=\""...)
-			b = append(b, sg.ID()...)
+			b = appendSegmentName(b, sg.Start)
 			b = append(b, ".mp4?init=1&a="...)
 			b = append(b, audio...)
 			b = append(b, qs...)
@@ -107,7 +107,7 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 		b = append(b, "\n#EXTINF:"...)
 		b = strconv.AppendFloat(b, sg.Duration.Seconds(), 'f', 3, 64)
 		b = append(b, ",\n"...)
-		b = append(b, sg.ID()...)
+		b = appendSegmentName(b, sg.Start)
 		b = append(b, ".mp4?a="...)
 		b = append(b, audio...)
 		b = append(b, qs...)
