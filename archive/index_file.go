@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,9 +70,9 @@ func appendIndexRecord(b []byte, r indexRecord) []byte {
 }
 
 // parseIndexFile decodes an index file (untrusted: it is read from disk).
-// It returns the records keyed by their name's µs (a later record of the
-// same name wins) and whether a torn tail was ignored.
-func parseIndexFile(b []byte) (map[int64]indexRecord, bool, error) {
+// It returns the records in file order (a later record of the same name
+// replaces an earlier one) and whether a torn tail was ignored.
+func parseIndexFile(b []byte) ([]indexRecord, bool, error) {
 	if len(b) < indexHeaderSize || string(b[:4]) != indexMagic {
 		return nil, false, fmt.Errorf("%w: no header", errIndexFile)
 	}
@@ -77,7 +80,7 @@ func parseIndexFile(b []byte) (map[int64]indexRecord, bool, error) {
 		return nil, false, fmt.Errorf("%w: version %d", errIndexFile, v)
 	}
 	b = b[indexHeaderSize:]
-	out := make(map[int64]indexRecord, len(b)/indexRecordSize)
+	out := make([]indexRecord, 0, len(b)/indexRecordSize)
 	for len(b) > 0 {
 		if len(b) < indexRecordSize {
 			return out, true, nil // torn last append
@@ -90,7 +93,7 @@ func parseIndexFile(b []byte) (map[int64]indexRecord, bool, error) {
 			}
 			return nil, false, fmt.Errorf("%w: bad record before the end", errIndexFile)
 		}
-		out[r.name] = r
+		out = append(out, r)
 	}
 	return out, false, nil
 }
@@ -140,30 +143,66 @@ func (s *Store) loadOwn() (pending map[string]bool) {
 		s.Logger.Warn("archive: cannot list folder", "dir", s.root.Name(), "error", err)
 		return pending
 	}
+	var names []string
 	for _, c := range cams {
-		cam := c.Name()
-		if !c.IsDir() || !validName(cam) {
-			continue
+		if c.IsDir() && validName(c.Name()) {
+			names = append(names, c.Name())
 		}
+	}
+	// Cameras load in parallel: at 10 s segments a week is 60 480 records
+	// per camera.
+	var mu sync.Mutex
+	eachParallel(names, func(cam string) {
 		recs, torn, err := s.readIndexFile(cam)
 		if err != nil {
 			if !isNotExist(err) {
 				s.Logger.Warn("archive: index file unreadable, scanning the camera", "camera", cam, "error", err)
 			}
 			s.reconcile(cam, true)
+			return
+		}
+		s.index.setCamera(cam, segmentsOf(recs))
+		s.indexMu.Lock()
+		s.indexRecords[cam] = len(recs)
+		s.indexMu.Unlock()
+		mu.Lock()
+		pending[cam] = torn
+		mu.Unlock()
+	})
+	return pending
+}
+
+// segmentsOf turns index records into a camera's segments, sorted by
+// start; of records of the same name the last one appended wins.
+func segmentsOf(recs []indexRecord) []Segment {
+	slices.SortStableFunc(recs, func(a, b indexRecord) int { return cmp.Compare(a.name, b.name) })
+	segs := make([]Segment, 0, len(recs))
+	for i, r := range recs {
+		if i+1 < len(recs) && recs[i+1].name == r.name {
 			continue
 		}
-		segs := make([]Segment, 0, len(recs))
-		for _, r := range recs {
-			segs = append(segs, r.segment(SegmentName(time.UnixMicro(r.name))+segmentExt))
-		}
-		slices.SortFunc(segs, cmpSegment)
-		segs = slices.CompactFunc(segs, func(a, b Segment) bool { return a.Start.Equal(b.Start) })
-		s.index.setCamera(cam, segs)
-		s.indexRecords[cam] = len(recs)
-		pending[cam] = torn
+		segs = append(segs, r.segment(segmentFileName(time.UnixMicro(r.name))))
 	}
-	return pending
+	slices.SortStableFunc(segs, cmpSegment)
+	return slices.CompactFunc(segs, func(a, b Segment) bool { return a.Start.Equal(b.Start) })
+}
+
+// eachParallel calls f for every item, on as many goroutines as CPUs.
+func eachParallel(items []string, f func(string)) {
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range min(runtime.GOMAXPROCS(0), max(1, len(items))) {
+		wg.Go(func() {
+			for it := range next {
+				f(it)
+			}
+		})
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }
 
 // reconcile compares a camera's indexed segments with its folder: a file
@@ -218,7 +257,7 @@ func (s *Store) reconcile(cam string, dirty bool) {
 // maxTime is past every segment.
 var maxTime = time.Unix(1<<40, 0)
 
-func (s *Store) readIndexFile(cam string) (map[int64]indexRecord, bool, error) {
+func (s *Store) readIndexFile(cam string) ([]indexRecord, bool, error) {
 	b, err := fs.ReadFile(s.root.FS(), cam+"/"+indexFileName)
 	if err != nil {
 		return nil, false, err
