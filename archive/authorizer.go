@@ -31,6 +31,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrTooLarge is returned for an upload over MaxObjectSize (413).
 	ErrTooLarge = errors.New("too large")
+	// ErrUnsupported is returned for a recording the protocol asked for
+	// cannot carry, M-JPEG over HLS (415).
+	ErrUnsupported = errors.New("unsupported media type")
 	// ErrClosed is returned by a Writer used after Close or after its Store closed.
 	ErrClosed = errors.New("archive closed")
 )

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/camgate/camgate/archive/mp4"
@@ -26,14 +25,8 @@ const copyBuffer = 128 << 10
 // It needs "download" at the start and end of the range and at every
 // segment's recording time; any refusal refuses the whole download.
 func (s *Store) ServeDownload(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxDownload, false)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxDownload, false)
+	if !ok {
 		return
 	}
 	d, err := s.PrepareDownload(ctx, token(ctx), camera, start, end)
@@ -164,7 +157,7 @@ func (d *Download) Read(b []byte) (int, error) {
 
 // open returns the file of pieces[cur]; a segment's pieces are consecutive,
 // so the previous segment's file is closed.
-func (d *Download) open(seg int32) (*os.File, error) {
+func (d *Download) open(seg int32) (io.ReaderAt, error) {
 	if d.cur > 0 && d.pieces[d.cur-1].Src != seg {
 		d.files.release(int(d.pieces[d.cur-1].Src))
 	}
@@ -194,7 +187,7 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 		}
 		sound = sound && v.Sound
 	}
-	segs := s.index.rangeOf(camera, start, end)
+	segs := s.segmentsOf(ctx, camera, start, end)
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("%w: no recordings of %s between %s and %s", ErrNotFound, camera,
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
@@ -208,7 +201,8 @@ func (s *Store) PrepareDownload(ctx context.Context, tok, camera string, start, 
 	}
 	d := &Download{
 		Filename: camera + "_" + start.UTC().Format("20060102T150405Z") + "_" + end.UTC().Format("20060102T150405Z") + ".mp4",
-		files:    &segmentFiles{roots: s.roots, camera: camera, segs: segs, files: make([]*os.File, len(segs))},
+		files: &segmentFiles{roots: s.roots, camera: camera, segs: segs, files: make([]io.ReaderAt, len(segs)),
+			readHeld: func(sg Segment) ([]byte, error) { return s.readHeld(s.ctx, camera, sg) }},
 	}
 	ok := false
 	defer func() {

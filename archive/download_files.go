@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -11,23 +13,40 @@ import (
 // hundreds of descriptors for long ones.
 const keepOpen = 16
 
+// keepHeld bounds the bytes of segments held by other nodes kept in memory
+// from reading their tables to sending their payloads; past it they are
+// fetched again for the payloads.
+const keepHeld = 32 << 20
+
 // segmentFiles opens the download's segment files through one os.Root per
-// camera folder: one openat per file instead of a walk from the archive root.
+// camera folder: one openat per file instead of a walk from the archive
+// root. A segment another node holds is read whole from it (readHeld).
 type segmentFiles struct {
-	roots  []*os.Root // Store.roots
-	camera string
-	segs   []Segment
-	dirs   []*os.Root // camera folder per source, opened on first use
-	files  []*os.File // per segment, nil when closed
-	open   int        // files not nil
+	roots    []*os.Root // Store.roots
+	camera   string
+	segs     []Segment
+	readHeld func(Segment) ([]byte, error)
+	dirs     []*os.Root    // camera folder per source, opened on first use
+	files    []io.ReaderAt // per segment (*os.File or *bytes.Reader), nil when closed
+	open     int           // own files not nil
+	held     int64         // bytes of held segments in files
 }
 
-// get returns segment i's file, opening it when needed.
-func (s *segmentFiles) get(i int) (*os.File, error) {
+// get returns segment i's reader, opening (or fetching) it when needed.
+func (s *segmentFiles) get(i int) (io.ReaderAt, error) {
 	if f := s.files[i]; f != nil {
 		return f, nil
 	}
 	sg := s.segs[i]
+	if sg.node != "" {
+		b, err := s.readHeld(sg)
+		if err != nil {
+			return nil, err
+		}
+		s.files[i] = bytes.NewReader(b)
+		s.held += sg.Size
+		return s.files[i], nil
+	}
 	if s.dirs == nil {
 		s.dirs = make([]*os.Root, len(s.roots))
 	}
@@ -47,19 +66,23 @@ func (s *segmentFiles) get(i int) (*os.File, error) {
 	return f, nil
 }
 
-// keep leaves file i open for later unless keepOpen files already are.
+// keep leaves file i open for later unless keepOpen files (or keepHeld
+// bytes of held segments) already are.
 func (s *segmentFiles) keep(i int) {
-	if s.open > keepOpen {
+	if s.open > keepOpen || s.held > keepHeld {
 		s.release(i)
 	}
 }
 
 func (s *segmentFiles) release(i int) {
-	if s.files[i] != nil {
-		s.files[i].Close()
-		s.files[i] = nil
+	switch f := s.files[i].(type) {
+	case *os.File:
+		f.Close()
 		s.open--
+	case *bytes.Reader:
+		s.held -= s.segs[i].Size
 	}
+	s.files[i] = nil
 }
 
 func (s *segmentFiles) close() {

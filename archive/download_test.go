@@ -61,6 +61,23 @@ func withMute(a Authorizer) Authorizer {
 	})
 }
 
+// writeDownload writes d to a file and returns its path.
+func writeDownload(t *testing.T, d *Download) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dl.mp4")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestDownload(t *testing.T) {
 	dir := t.TempDir()
 	s := newTestStore(t, dir, &fakeClock{now: t0.Add(time.Hour)})
@@ -185,15 +202,7 @@ func TestDownloadRealFootagePlays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "dl.mp4")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeDownload(t, d)
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
 		t.Fatalf("decoding the download: %v\n%s", err, out)
 	}

@@ -63,6 +63,36 @@ func ParseRange(start, end string, now time.Time, maxSpan time.Duration, endOpti
 	return s, e, nil
 }
 
+// rangeRequest checks a request's camera and its start and end (see
+// ParseRange); a bad one is answered here (false).
+func (s *Store) rangeRequest(ctx *fasthttp.RequestCtx, camera string, maxSpan time.Duration, endOptional bool) (time.Time, time.Time, bool) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, time.Time{}, false
+	}
+	q := ctx.QueryArgs()
+	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), maxSpan, endOptional)
+	if err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, time.Time{}, false
+	}
+	return start, end, true
+}
+
+// segmentRequest checks a request's camera and segment name and returns
+// the segment's start; a bad one is answered here (false).
+func (s *Store) segmentRequest(ctx *fasthttp.RequestCtx, camera, id string) (time.Time, bool) {
+	if err := checkName("camera", camera); err != nil {
+		s.writeError(ctx, err)
+		return time.Time{}, false
+	}
+	start, ok := parseSegmentName(id, time.UTC)
+	if !ok {
+		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
+	}
+	return start, ok
+}
+
 // token returns the viewer token: ?token= or Authorization: Bearer.
 func token(ctx *fasthttp.RequestCtx) string {
 	if t := ctx.QueryArgs().Peek("token"); len(t) > 0 {
@@ -87,6 +117,8 @@ func statusOf(err error) int {
 		return fasthttp.StatusNotFound
 	case errors.Is(err, ErrTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupported):
+		return fasthttp.StatusUnsupportedMediaType
 	default:
 		return fasthttp.StatusServiceUnavailable
 	}
@@ -179,6 +211,7 @@ func (r *requestAuth) authorize(footage time.Time) (Viewer, error) {
 //	GET  /archive/{camera}/index.m3u8   ServePlaylist
 //	GET  /archive/{camera}/{segment}.mp4 ServeSegment
 //	GET  /archive/{camera}/download     ServeDownload
+//	GET  /archive/{camera}/recordings   ServeRecordings
 //	GET  /archive/{device}/objects/{id} ServeObject
 //	POST /api/v1/devices/{id}/objects   ServeUpload (the caller must be an authenticated admin)
 func (s *Store) Handle(ctx *fasthttp.RequestCtx) bool {
@@ -193,6 +226,8 @@ func (s *Store) Handle(ctx *fasthttp.RequestCtx) bool {
 		switch {
 		case len(parts) == 2 && parts[1] == "index.m3u8":
 			s.ServePlaylist(ctx, parts[0])
+		case len(parts) == 2 && parts[1] == "recordings":
+			s.ServeRecordings(ctx, parts[0])
 		case len(parts) == 2 && parts[1] == "download":
 			s.ServeDownload(ctx, parts[0])
 		case len(parts) == 2 && strings.HasSuffix(parts[1], segmentExt):

@@ -19,7 +19,11 @@ type Segment struct {
 	name   string // file base name in its folder
 	tracks uint64 // fingerprint of the init's tracks: a change needs a new EXT-X-MAP
 	src    int    // 0: our own folder; i > 0: Store.Imports[i-1] (read-only)
+	node   string // "": this node's; otherwise the cluster node holding it (shared index)
 }
+
+// Node is the cluster node that holds the segment, "" for this node.
+func (s Segment) Node() string { return s.node }
 
 // End is Start + Duration.
 func (s Segment) End() time.Time { return s.Start.Add(s.Duration) }
@@ -123,6 +127,21 @@ func (x *index) replaceSource(src int, segs map[string][]Segment) {
 		// Our own recording wins over an import at the same instant.
 		x.cams[cam] = slices.CompactFunc(merged, func(a, b Segment) bool { return a.Start.Equal(b.Start) })
 	}
+}
+
+// ownByCamera lists our own segments per camera.
+func (x *index) ownByCamera() map[string][]Segment {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make(map[string][]Segment)
+	for cam, list := range x.cams {
+		for _, s := range list {
+			if s.src == 0 {
+				out[cam] = append(out[cam], s)
+			}
+		}
+	}
+	return out
 }
 
 // own lists our own segments (oldest first) with their cameras, for retention.

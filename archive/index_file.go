@@ -210,6 +210,7 @@ func eachParallel(items []string, f func(string)) {
 // copied in by hand) or whose size changed is scanned and repaired, an
 // entry whose file is gone is dropped, and the index file is rewritten
 // if anything differed (or dirty). Segments recorded meanwhile are kept.
+// Changes reach the cluster's shared index as recordings do.
 func (s *Store) reconcile(cam string, dirty bool) {
 	mem := make(map[string]Segment)
 	for _, sg := range s.index.rangeOf(cam, time.Time{}, maxTime) {
@@ -233,6 +234,7 @@ func (s *Store) reconcile(cam string, dirty bool) {
 		}
 		if known {
 			s.index.remove(cam, m)
+			s.published(cam, m, true)
 		}
 		changed = true
 		start, ok := parseSegmentName(strings.TrimSuffix(name, segmentExt), time.UTC)
@@ -240,11 +242,12 @@ func (s *Store) reconcile(cam string, dirty bool) {
 			continue
 		}
 		if seg, ok := s.scanFile(0, cam, name, start, true); ok {
-			s.index.put(cam, seg)
+			s.published(cam, s.index.put(cam, seg), false)
 		}
 	}
 	for _, m := range mem {
 		s.index.remove(cam, m) // its file was deleted by hand (or cannot be read)
+		s.published(cam, m, true)
 		changed = true
 	}
 	if changed {

@@ -8,13 +8,16 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/camgate/camgate/archive/mp4"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,42 +29,54 @@ const contiguity = time.Second
 // with an HLS VOD playlist of the segments overlapping the range. Each
 // segment is authorized with "archive" at its own recording time: segments
 // the viewer may not see (outside a footage window) are left out of the
-// playlist, with a discontinuity where they were; every segment request is
-// authorized again. All refused: 403. Nothing recorded in the range: 404.
+// playlist, with a discontinuity where they were (as where recording
+// stopped, or the camera's owner changed in a cluster); every segment
+// request is authorized again. All refused: 403. Nothing recorded in the range: 404.
 func (s *Store) ServePlaylist(ctx *fasthttp.RequestCtx, camera string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	q := ctx.QueryArgs()
-	start, end, err := ParseRange(string(q.Peek("start")), string(q.Peek("end")), s.Now(), s.MaxPlaylist, true)
-	if err != nil {
-		s.writeError(ctx, err)
+	start, end, ok := s.rangeRequest(ctx, camera, s.MaxPlaylist, true)
+	if !ok {
 		return
 	}
 	tok := token(ctx)
-	body, err := s.Playlist(ctx, tok, camera, start, end)
+	body, dropped, err := s.playlist(ctx, tok, camera, start, end)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
+	}
+	if dropped != "" {
+		ctx.Response.Header.Set(AudioDroppedHeader, dropped)
 	}
 	ctx.SetContentType("application/vnd.apple.mpegurl")
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.SetBody(body)
 }
 
+// AudioDroppedHeader is set on a VOD playlist whose recording has audio
+// that a viewer with sound does not get because HLS players cannot decode
+// it, as the live HLS does: its value names the recorded codecs ("LPCM":
+// G.711 is recorded as 16-bit PCM). The MP4 download has it.
+const AudioDroppedHeader = "X-Camgate-Audio-Dropped"
+
 // Playlist builds the VOD playlist (see ServePlaylist).
 func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end time.Time) ([]byte, error) {
+	b, _, err := s.playlist(ctx, tok, camera, start, end)
+	return b, err
+}
+
+// playlist builds the VOD playlist, and names the audio left out of it
+// for a viewer with sound. Runs of segments HLS cannot play (M-JPEG) are
+// left out like those the viewer may not see; none playable is a 415.
+func (s *Store) playlist(ctx context.Context, tok, camera string, start, end time.Time) ([]byte, string, error) {
 	auth, err := s.begin(ctx, tok, camera, ActionArchive)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	segs := s.index.rangeOf(camera, start, end)
+	segs := s.segmentsOf(ctx, camera, start, end)
 	if len(segs) == 0 {
 		if _, err := auth.authorize(start); err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return nil, fmt.Errorf("%w: no recordings of %s between %s and %s", ErrNotFound, camera,
+		return nil, "", fmt.Errorf("%w: no recordings of %s between %s and %s", ErrNotFound, camera,
 			start.Format(time.RFC3339), end.Format(time.RFC3339))
 	}
 	qs := "&token=" + url.QueryEscape(tok)
@@ -74,8 +89,10 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 	b = strconv.AppendInt(b, int64(target), 10)
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:0\n"...)
 	var prev *Segment
-	var denied error
+	var denied, unplayable error
 	served := 0
+	views := map[uint64]hlsView{} // by tracks fingerprint: one init read per kind of recording
+	var dropped []string
 	for i := range segs {
 		sg := &segs[i]
 		v, err := auth.authorize(sg.Start)
@@ -85,13 +102,30 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
+		}
+		view, ok := views[sg.tracks]
+		if !ok {
+			view = s.hlsViewOf(camera, *sg)
+			views[sg.tracks] = view
+		}
+		if view.err != nil {
+			unplayable = view.err
+			prev = nil
+			continue
 		}
 		audio := "0"
 		if v.Sound {
 			audio = "1"
+			for _, d := range view.dropped {
+				if !slices.Contains(dropped, d) {
+					dropped = append(dropped, d)
+				}
+			}
 		}
-		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity {
+		// Another holder is another recorder (the camera's owner changed):
+		// its timeline restarts there, whatever the gap.
+		if prev == nil || prev.tracks != sg.tracks || sg.Start.Sub(prev.End()).Abs() > contiguity || sg.node != prev.node {
 			if denied != nil || prev != nil {
 				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 			}
@@ -116,9 +150,59 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 		served++
 	}
 	if served == 0 {
-		return nil, denied
+		if denied == nil {
+			return nil, "", unplayable
+		}
+		return nil, "", denied
 	}
 	b = append(b, "#EXT-X-ENDLIST\n"...)
+	return b, strings.Join(dropped, ","), nil
+}
+
+// hlsView is what HLS playback makes of a kind of recording: the audio
+// codecs it leaves out, or why it cannot play it at all.
+type hlsView struct {
+	dropped []string
+	err     error
+}
+
+// hlsViewOf reads seg's init. A segment it cannot read is listed: its
+// own request answers the error.
+func (s *Store) hlsViewOf(camera string, seg Segment) hlsView {
+	b, err := s.readInit(camera, seg)
+	if err != nil {
+		return hlsView{}
+	}
+	init, _, err := parseInit(b)
+	if err != nil {
+		return hlsView{}
+	}
+	_, dropped, err := hlsTracks(init, true)
+	if errors.Is(err, errNoTracks) {
+		err = nil
+	}
+	return hlsView{dropped: dropped, err: err}
+}
+
+// readInit reads the init section (ftyp+moov) of a segment file.
+func (s *Store) readInit(camera string, seg Segment) ([]byte, error) {
+	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ftyp, err := mp4.ReadAt(f, 0, seg.Size)
+	if err != nil {
+		return nil, err
+	}
+	moov, err := mp4.ReadAt(f, ftyp.End(), seg.Size)
+	if err != nil || moov.End() > mp4.MaxInitSize {
+		return nil, errors.New("no moov within the init size")
+	}
+	b := make([]byte, moov.End())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -128,13 +212,8 @@ func (s *Store) Playlist(ctx context.Context, tok, camera string, start, end tim
 // viewer has sound. Decode times are rebased onto the wall clock so that
 // consecutive segments form one timeline.
 func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
-	if err := checkName("camera", camera); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	start, ok := parseSegmentName(id, time.UTC)
+	start, ok := s.segmentRequest(ctx, camera, id)
 	if !ok {
-		s.writeError(ctx, fmt.Errorf("%w: segment %q is not a segment name (2006-01-02_15-04-05-000000)", ErrBadRequest, id))
 		return
 	}
 	tok := token(ctx)
@@ -142,7 +221,7 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 		s.writeError(ctx, fmt.Errorf("%w: a token is required", ErrUnauthenticated))
 		return
 	}
-	seg, ok := s.index.lookup(camera, start)
+	seg, ok := s.lookupAny(ctx, camera, start)
 	if !ok {
 		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
 			s.writeError(ctx, err)
@@ -175,6 +254,9 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 
 // readSegment reads the complete part of a segment file.
 func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
+	if seg.node != "" {
+		return s.readHeld(s.ctx, camera, seg)
+	}
 	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
 	if err != nil {
 		if isNotExist(err) {
@@ -190,18 +272,63 @@ func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
 	return b, nil
 }
 
-// keepTracks returns the init tracks served: video always, audio only with sound.
-func keepTracks(init *fmp4.Init, audio bool) []*fmp4.InitTrack {
-	var out []*fmp4.InitTrack
+// hlsTracks returns the init tracks HLS serves, as the live HLS does:
+// those of codecs HLS players decode in fMP4 (H264, H265, AAC, Opus),
+// video always, audio only with audio. It names the audio codecs left out
+// with audio set (G.711, recorded as LPCM); a recording whose video HLS
+// cannot carry (M-JPEG) is errNotHLS, naming it.
+func hlsTracks(init *fmp4.Init, audio bool) (keep []*fmp4.InitTrack, dropped []string, err error) {
+	var video []string
 	for _, t := range init.Tracks {
-		if audio || t.Codec.IsVideo() {
-			out = append(out, t)
+		isVideo := t.Codec.IsVideo()
+		switch {
+		case !isVideo && !audio:
+		case !hlsCodec(t.Codec) && isVideo:
+			video = append(video, codecName(t.Codec))
+		case !hlsCodec(t.Codec):
+			dropped = append(dropped, codecName(t.Codec))
+		default:
+			keep = append(keep, t)
 		}
 	}
-	return out
+	hasVideo := slices.ContainsFunc(keep, func(t *fmp4.InitTrack) bool { return t.Codec.IsVideo() })
+	switch {
+	case len(video) > 0 && !hasVideo:
+		return nil, dropped, fmt.Errorf("%w: this recording is %s video, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
+			errNotHLS, strings.Join(video, ", "))
+	case len(keep) == 0 && len(dropped) > 0:
+		return nil, dropped, fmt.Errorf("%w: this recording is %s audio, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
+			errNotHLS, strings.Join(dropped, ", "))
+	case len(keep) == 0:
+		return nil, dropped, errNoTracks
+	}
+	return keep, dropped, nil
 }
 
-var errNoTracks = fmt.Errorf("%w: this recording has no video and the viewer has no sound", ErrForbidden)
+// hlsCodec reports whether HLS players decode c in fMP4.
+func hlsCodec(c codecs.Codec) bool {
+	switch c.(type) {
+	case *codecs.H264, *codecs.H265, *codecs.MPEG4Audio, *codecs.Opus:
+		return true
+	}
+	return false
+}
+
+// codecName names a recorded codec for a viewer.
+func codecName(c codecs.Codec) string {
+	switch c.(type) {
+	case *codecs.MJPEG:
+		return "M-JPEG"
+	case *codecs.LPCM:
+		return "LPCM"
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", c), "*codecs.")
+}
+
+var (
+	errNoTracks = fmt.Errorf("%w: this recording has no video and the viewer has no sound", ErrForbidden)
+	errNotHLS   = fmt.Errorf("%w: not playable over HLS", ErrUnsupported)
+)
 
 // WriteSegmentInit writes the init section (ftyp+moov) of seg, with its
 // audio tracks only when audio is set.
@@ -215,7 +342,7 @@ func (s *Store) WriteSegmentInit(w io.WriteSeeker, camera string, seg Segment, a
 
 // segmentError names the segment in a parse error of its file.
 func segmentError(err error, camera string, seg Segment) error {
-	if err == nil || errors.Is(err, errNoTracks) {
+	if err == nil || errors.Is(err, errNoTracks) || errors.Is(err, errNotHLS) {
 		return err
 	}
 	return fmt.Errorf("archive: segment %s of %s: %w", seg.ID(), camera, err)
@@ -227,10 +354,11 @@ func writeInit(w io.WriteSeeker, b []byte, audio bool) error {
 	if err != nil {
 		return err
 	}
-	out := fmp4.Init{Tracks: keepTracks(init, audio)}
-	if len(out.Tracks) == 0 {
-		return errNoTracks
+	keep, _, err := hlsTracks(init, audio)
+	if err != nil {
+		return err
 	}
+	out := fmp4.Init{Tracks: keep}
 	return out.Marshal(w)
 }
 
@@ -257,16 +385,16 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 	if err != nil {
 		return err
 	}
-	keep := keepTracks(init, audio)
-	if len(keep) == 0 {
-		return errNoTracks
+	keep, _, err := hlsTracks(init, audio)
+	if err != nil {
+		return err
 	}
 	epoch := time.Duration(start.UnixNano())
 	for _, p := range parts {
 		tracks := p.Tracks[:0]
 		for _, pt := range p.Tracks {
 			t := initTrack(init, pt.ID)
-			if t == nil || (!audio && !t.Codec.IsVideo()) {
+			if t == nil || !slices.Contains(keep, t) {
 				continue
 			}
 			pt.BaseTime += uint64(mp4.ToTicks(epoch, t.TimeScale))

@@ -35,6 +35,7 @@ func (s *Store) Prune() int {
 		}
 		s.index.remove(cams[i], segs[i])
 		touched[cams[i]] = true
+		s.published(cams[i], segs[i], true)
 		total -= segs[i].Size
 		deleted++
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camgate/camgate/archive/mp4"
@@ -92,6 +93,10 @@ type Store struct {
 	// (co64, a 64-bit mdat size); 0 means when 32 bits no longer reach.
 	// Tests lower it: a file past 4 GiB is no fixture.
 	co64Above int64
+
+	// cluster is set once by JoinCluster (nil: a single node's archive).
+	cluster   atomic.Pointer[clusterLink]
+	heldReads atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -215,8 +220,10 @@ func (s *Store) run(pending map[string]bool) {
 	}
 }
 
-// afterSegment asks the retention goroutine to check the disk budget.
-func (s *Store) afterSegment() {
+// afterSegment publishes a recorded segment to the cluster and asks the
+// retention goroutine to check the disk budget.
+func (s *Store) afterSegment(camera string, seg Segment) {
+	s.published(camera, seg, false)
 	if s.MaxBytes <= 0 || s.prune == nil {
 		return
 	}

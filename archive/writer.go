@@ -340,8 +340,9 @@ func (w *Writer) closeSegment() error {
 	if err != nil {
 		return fmt.Errorf("archive: close segment %s/%s: %w", w.camera, seg.name, err)
 	}
-	w.store.index.add(w.camera, Segment{Start: seg.startWall, Duration: dur, Size: seg.size, name: seg.name + segmentExt, tracks: w.fingerprint})
-	w.store.afterSegment()
+	sg := Segment{Start: seg.startWall, Duration: dur, Size: seg.size, name: seg.name + segmentExt, tracks: w.fingerprint}
+	w.store.index.add(w.camera, sg)
+	w.store.afterSegment(w.camera, sg)
 	return nil
 }
 

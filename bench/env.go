@@ -45,6 +45,7 @@ type env struct {
 	hlsCam    string // http://…/hls/cam/index.m3u8?token=… on camgate
 	whepMtx   string // http://…/cam/whep on mediamtx (needs.whep)
 	whepCam   string // http://…/whep/cam on camgate (bearer: token)
+	apiMtx    string // http://… of mediamtx's API (needs.api)
 	pprof     bool   // camgate is built with pprof (-pprof)
 }
 
@@ -166,8 +167,16 @@ func (e *env) start(ctx context.Context, o options, need needs) error {
 // loopback ports) only for the scenarios comparing them. hlsCloseAfter,
 // when set, turns HLS on with that hlsMuxerCloseAfter (ttff's hls-cold).
 func (e *env) mediamtxConfig(rtspPort int, need needs, hlsCloseAfter time.Duration) (string, error) {
-	cfg := fmt.Sprintf(`logLevel: warn
-api: false
+	api := "api: false\n"
+	if need.api {
+		p, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		api = fmt.Sprintf("api: true\napiAddress: 127.0.0.1:%d\n", p)
+		e.apiMtx = fmt.Sprintf("http://127.0.0.1:%d", p)
+	}
+	cfg := api + fmt.Sprintf(`logLevel: warn
 metrics: false
 pprof: false
 playback: false

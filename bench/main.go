@@ -44,6 +44,8 @@ type options struct {
 	cameras  int
 	pprof    string
 	gop      string // record: camgate's sessions.gop_cache
+	nodes    int    // cluster: camgate nodes
+	kills    int    // cluster: owners killed (SIGKILL) and restarted
 }
 
 // needs is what a scenario needs started beyond mediamtx and one camgate.
@@ -56,6 +58,7 @@ type needs struct {
 	// ownNodes: the scenario starts its own camgate (and mediamtx) targets
 	// per round; the origin gets relay paths rec<N> of its camera.
 	ownNodes bool
+	api      bool // mediamtx's API is on (paths and their readers)
 }
 
 type scenario struct {
@@ -98,6 +101,11 @@ var scenarios = map[string]scenario{
 	"idle": {help: "-cameras N configured cameras nobody watches or records: start-up time, RSS and goroutines per camera, " +
 		"upstream connections (mediamtx: N on-demand paths)",
 		run: runIdle, needs: func(options) needs { return needs{ownNodes: true} }},
+	"cluster": {help: "-nodes camgate nodes sharing a redis-server (cluster.enabled), -cameras N cameras (each its own origin path, " +
+		"half recorded, one RTSP viewer each, spread over the nodes): upstream connections per camera, copies of each recorded " +
+		"second, CPU per node vs one node doing everything; over -kills SIGKILLs of an owner (then restarted): failover time, " +
+		"recording gap and viewer interruption p50/p99, time for the restarted node to take its share",
+		run: runCluster, needs: func(options) needs { return needs{ownNodes: true, api: true} }},
 	"whep": {help: "N WebRTC viewers (pion) over WHEP: server CPU per viewer-second and per packet, packets received",
 		run: runWHEP, needs: func(options) needs { return needs{whep: true} }},
 }
@@ -123,8 +131,10 @@ func main() {
 	flag.DurationVar(&o.record, "record", 12*time.Second, "archive: how long to record before downloading")
 	flag.StringVar(&o.proto, "proto", "rtsp", "ttff: protocols, comma-separated (rtsp, whep, hls, hls-cold: the first HLS viewer of a running camera)")
 	flag.StringVar(&o.pprof, "pprof", "", "record: build camgate with pprof and save its CPU profile of each window and a heap profile at its end in this folder")
-	flag.IntVar(&o.cameras, "cameras", 10, "record, idle: number of cameras")
+	flag.IntVar(&o.cameras, "cameras", 10, "record, idle, cluster: number of cameras")
 	flag.DurationVar(&o.segment, "segment", 2*time.Second, "archive: segment duration (CAMGATE_ARCHIVE_SEGMENT_DURATION)")
+	flag.IntVar(&o.nodes, "nodes", 3, "cluster: camgate nodes")
+	flag.IntVar(&o.kills, "kills", 5, "cluster: owners killed (SIGKILL) and restarted, one after the other")
 	flag.StringVar(&o.gop, "gop-cache", "viewers", "record: camgate's sessions.gop_cache (viewers: no GOP kept for cameras only recorded, as mediamtx keeps none; always: camgate's default)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags]\n\nScenarios:\n")
@@ -172,6 +182,7 @@ func run(o options) error {
 		b, _ := json.MarshalIndent(map[string]any{"scenario": o.scenario, "options": map[string]any{
 			"readers": o.readers, "duration": o.duration.String(), "warmup": o.warmup.String(), "rounds": o.rounds,
 			"bitrate": o.bitrate, "redis": o.redis, "proto": o.proto, "cameras": o.cameras, "segment": o.segment.String(),
+			"nodes": o.nodes, "kills": o.kills,
 		}, "machine": map[string]any{"cores": runtime.NumCPU(), "load_before": load0, "load_after": load1},
 			"results": res, "time": time.Now().UTC()}, "", "  ")
 		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {

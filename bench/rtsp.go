@@ -41,7 +41,10 @@ func h264Key(p []byte) bool {
 }
 
 // dial connects a TCP reader to url and starts playing.
-func dial(url string) (*reader, error) {
+func dial(url string) (*reader, error) { return dialWith(url, nil) }
+
+// dialWith is dial with onPacket (when not nil) called at every packet.
+func dialWith(url string, onPacket func()) (*reader, error) {
 	u, err := base.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -63,6 +66,9 @@ func dial(url string) (*reader, error) {
 	}
 	r.c.OnPacketRTPAny(func(m *description.Media, f format.Format, pkt *rtp.Packet) {
 		r.packets.Add(1)
+		if onPacket != nil {
+			onPacket()
+		}
 		r.bytes.Add(uint64(len(pkt.Payload) + 12))
 		if _, ok := f.(*format.H264); ok && h264Key(pkt.Payload) {
 			r.kfOnce.Do(func() { close(r.firstKF) })

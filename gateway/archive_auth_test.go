@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,16 +21,8 @@ import (
 func archiveGet(t *testing.T, n *node, what, tok string, start, end time.Time) (int, string, string) {
 	t.Helper()
 	q := url.Values{"start": {start.UTC().Format(time.RFC3339Nano)}, "end": {end.UTC().Format(time.RFC3339Nano)}, "token": {tok}}
-	res, err := http.Get("http://" + n.g.HTTPAddr().String() + "/archive/cam1/" + what + "?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+	code, hdr, body := httpGet(t, http.DefaultClient, "http://"+n.g.HTTPAddr().String()+"/archive/cam1/"+what+"?"+q.Encode())
+	return code, hdr.Get("Content-Type"), body
 }
 
 // playlistIDs lists the segment ids a playlist serves, in order.

@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -10,8 +14,10 @@ import (
 	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/authz"
 	"github.com/camgate/camgate/gateway/access"
+	"github.com/camgate/camgate/gateway/cluster"
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
+	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
@@ -58,7 +64,7 @@ func (g *Gateway) syncRecorders() {
 			want[d.ID] = true
 		case n != nil:
 			n.Want(d.ID)
-			if _, owned := n.Owns(d.ID); owned {
+			if _, owned := n.Owns(d.ID); owned || n.Moving(d.ID) {
 				want[d.ID] = true
 			}
 		}
@@ -74,10 +80,24 @@ func (g *Gateway) syncRecorders() {
 	}
 }
 
+// retryRecorders wakes the recordings of changed devices that could not
+// record (their source may now send other codecs); they are not retried
+// on a timer.
+func (g *Gateway) retryRecorders(c session.Change) {
+	if c.All {
+		g.recorder.Retry(g.recorder.Recording()...)
+		return
+	}
+	g.recorder.Retry(c.Devices...)
+}
+
 // writeArchiveError answers an archive error through the HTTP front's one
 // mapping; a failure the mapping does not know (a disk error) is "archive
 // temporarily unavailable", without its details.
 func writeArchiveError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, archive.ErrHolderDown) {
+		err = fmt.Errorf("%w: %w", httpjson.ErrUnavailable, err)
+	}
 	if code, _ := httpapi.StatusOf(err); code == fasthttp.StatusInternalServerError {
 		err = errArchiveUnavailable
 	}
@@ -86,8 +106,13 @@ func writeArchiveError(ctx *fasthttp.RequestCtx, err error) {
 
 var errArchiveUnavailable = fmt.Errorf("archive temporarily unavailable: %w", httpjson.ErrUnavailable)
 
-// handleArchive serves /archive/… (playback, segments, download, objects).
-func (g *Gateway) handleArchive(ctx *fasthttp.RequestCtx, _ ...string) error {
+// handleArchive serves /archive/… (playback, segments, download, objects)
+// and, in a cluster, /archive/{camera}/held/{segment}.mp4 for the other
+// nodes.
+func (g *Gateway) handleArchive(ctx *fasthttp.RequestCtx, p ...string) error {
+	if len(p) == 2 && strings.HasPrefix(p[1], "held/") {
+		return g.serveHeld(ctx, p[0], strings.TrimPrefix(p[1], "held/"))
+	}
 	if !g.archive.Handle(ctx) {
 		return fmt.Errorf("%w: no such archive endpoint", httpjson.ErrNotFound)
 	}
@@ -116,5 +141,55 @@ func (g *Gateway) handleObjectUpload(ctx *fasthttp.RequestCtx, p access.Principa
 		return fmt.Errorf("%w: no such endpoint", httpjson.ErrNotFound)
 	}
 	g.notifyObject(ctx, p.String(), parts[1])
+	return nil
+}
+
+// joinArchive puts the archive in the cluster: it publishes the segments
+// this node records to the shared index in Redis and serves those other
+// nodes hold, read from them with node tokens (docs/cluster.md).
+func (g *Gateway) joinArchive(n *cluster.Node) error {
+	shared := &archive.RedisIndex{Client: g.redis.client, Node: n.ID,
+		TTL: time.Duration(g.Config.Archive.Retention) + 24*time.Hour}
+	if err := shared.Initialize(); err != nil {
+		return err
+	}
+	peers := &archive.PeerClient{
+		Locate: func(ctx context.Context, node string) (string, error) {
+			m, ok, err := n.Member(ctx, node)
+			switch {
+			case err != nil:
+				return "", err
+			case !ok:
+				return "", fmt.Errorf("%w: node %s is down", archive.ErrHolderDown, node)
+			case m.HTTP == "":
+				return "", fmt.Errorf("%w: node %s announces no HTTP address", archive.ErrHolderDown, node)
+			}
+			return m.HTTP, nil
+		},
+		Token: func(holder, camera, segment string) string {
+			return g.access.ArchivePeerToken(n.ID, holder, camera, segment)
+		},
+		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: time.Minute}},
+	}
+	return g.archive.JoinCluster(archive.Cluster{Shared: shared, Peers: peers, Node: n.ID})
+}
+
+// serveHeld answers another node's read of a segment this node holds,
+// authenticated by a node token for exactly that segment. It is no viewer
+// endpoint: the reading node has authorized its viewer for the segment.
+func (g *Gateway) serveHeld(ctx *fasthttp.RequestCtx, camera, file string) error {
+	n := g.cluster.Load()
+	id, ok := strings.CutSuffix(file, ".mp4")
+	if n == nil || !ok || !ctx.IsGet() {
+		return fmt.Errorf("%w: no such archive endpoint", httpjson.ErrNotFound)
+	}
+	var tok string
+	if h := string(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		tok = strings.TrimSpace(h[7:])
+	}
+	if _, err := g.access.AuthenticateArchivePeer(ctx, tok, n.ID, camera, id); err != nil {
+		return err
+	}
+	g.archive.ServeHeld(ctx, camera, id)
 	return nil
 }

@@ -82,7 +82,7 @@ func TestShareLinkPlaysInChromium(t *testing.T) {
 func TestShareLinkSaysWhyACameraCannotPlay(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	u := mediatest.StartUpstream(t)
-	mediatest.Publish(t, u, mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"})
+	mediatest.Publish(t, u, mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-huffman", "default", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"})
 	mustCall(t, n, "PUT", "/devices/mj", `{"site":"hq","kind":"camera","source":"`+u.URL()+`"}`, 200)
 	out := mustCall(t, n, "POST", "/links", `{"device":"mj","actions":["live"],"not_after":"`+
 		time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)

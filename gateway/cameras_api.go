@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/gateway/access"
+	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/stream"
 	"github.com/camgate/camgate/internal/httpjson"
 )
@@ -23,6 +24,9 @@ type cameraState struct {
 	Site      string `json:"site"`
 	Record    bool   `json:"record"`
 	Recording bool   `json:"recording"` // this node records it now
+	// RecordingState is what this node's recording of it does (nil when
+	// this node does not record it).
+	RecordingState *recordingState `json:"recording_state,omitempty"`
 	// Upstream is this node's pull of the camera; nil while it does not
 	// pull it (no viewer or recording here).
 	Upstream *upstreamState `json:"upstream"`
@@ -53,6 +57,16 @@ type upstreamState struct {
 	LossWarning string `json:"loss_warning,omitempty"`
 }
 
+// recordingState is recorder.State: "recording" (with the media left out,
+// "audio/G722"), "retrying" (reason: the last error), "cannot_record"
+// (reason: the codecs the archive cannot store; not retried until the
+// device changes).
+type recordingState struct {
+	State       string   `json:"state"`
+	Reason      string   `json:"reason,omitempty"`
+	NotRecorded []string `json:"not_recorded,omitempty"`
+}
+
 type ownerState struct {
 	Node  string    `json:"node"`
 	Addr  string    `json:"addr"`
@@ -76,11 +90,9 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 	for _, st := range g.hub.Stats() {
 		stats[st.Camera] = st
 	}
-	recording := map[string]bool{}
+	var recording map[string]recorder.State
 	if g.recorder != nil {
-		for _, cam := range g.recorder.Recording() {
-			recording[cam] = true
-		}
+		recording = g.recorder.States()
 	}
 	sessions := g.sessionsAPI().List()
 	self := "" // this node's name in session lists ("" without Redis)
@@ -92,7 +104,11 @@ func (g *Gateway) listCameras(ctx *fasthttp.RequestCtx, p access.Principal, part
 		if d.Kind != "camera" || (len(parts) == 2 && d.ID != parts[1]) || !g.authz.AdminSees(c, "devices", d.ID) {
 			continue
 		}
-		cs := cameraState{ID: d.ID, Name: d.Name, Site: d.Site, Record: d.Record, Recording: recording[d.ID], Viewers: map[string]int{}}
+		cs := cameraState{ID: d.ID, Name: d.Name, Site: d.Site, Record: d.Record, Viewers: map[string]int{}}
+		if rs, ok := recording[d.ID]; ok {
+			cs.Recording = rs.State != recorder.StateCannotRecord
+			cs.RecordingState = &recordingState{State: rs.State, Reason: rs.Reason, NotRecorded: rs.NotRecorded}
+		}
 		if st, ok := stats[d.ID]; ok {
 			cs.Upstream = &upstreamState{Users: st.Users, Readers: st.Readers, Reconnects: st.Reconnects, Dropped: st.Dropped,
 				LastError: st.LastError, Codecs: st.Codecs, Transport: st.Transport, PacketsLost: st.PacketsLost, LossWarning: st.LossWarning}

@@ -45,16 +45,33 @@ func (g *Gateway) startCluster() error {
 	if addr == "" {
 		addr = advertiseAddr(g.rtsp.Addr())
 	}
-	n := &cluster.Node{Client: g.redis.client, ID: id, Addr: addr, TTL: time.Duration(cc.LeaseTTL),
-		OnAcquire: func(camera string, _ cluster.Lease) { g.ownerChanged(camera) },
-		OnLose:    g.ownerChanged,
+	n := &cluster.Node{Client: g.redis.client, ID: id, Addr: addr, HTTP: g.advertiseHTTP(), TTL: time.Duration(cc.LeaseTTL),
+		OnAcquire: func(camera string, _ cluster.Lease) {
+			if g.moves.end(camera) { // moved here: the stream pulls the camera already
+				g.syncRecorders()
+				return
+			}
+			g.ownerChanged(camera)
+		},
+		OnLose: func(camera string) {
+			g.moves.end(camera)
+			g.ownerChanged(camera)
+		},
+		OnPrepare: g.prepareMove,
+		OnMove:    func(camera string, _ cluster.Lease) { g.hub.Reconnect(camera) },
 		Logger:    g.Logger.With("component", "cluster")}
 	if err := n.Initialize(); err != nil {
 		return err
 	}
 	// Closed before the hub (closers run newest first): the leases are
-	// given back while the streams still run, so the cameras move at once.
-	g.closers = append(g.closers, n.Close)
+	// given back while the streams still run, so the cameras move at once;
+	// the moves into this node end with it.
+	g.closers = append(g.closers, g.moves.wg.Wait, n.Close)
+	// Before any recording starts (it needs g.cluster): every segment
+	// recorded here is in the shared index.
+	if err := g.joinArchive(n); err != nil {
+		return err
+	}
 	g.cluster.Store(n)
 	g.syncRecorders()
 	return nil
@@ -85,6 +102,19 @@ func advertiseAddr(rtspAddr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// advertiseHTTP is the base URL the other nodes read this node's archive
+// segments from.
+func (g *Gateway) advertiseHTTP() string {
+	if a := g.Config.Cluster.AdvertiseHTTP; a != "" {
+		return strings.TrimSuffix(a, "/")
+	}
+	scheme := "http://"
+	if g.tlsConfig() != nil {
+		scheme = "https://"
+	}
+	return scheme + advertiseAddr(g.http.Addr())
 }
 
 // ownerChanged runs when this node takes or loses a camera: its stream
@@ -126,17 +156,18 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 }
 
 // relayURL is where a non-owner pulls camera from ("" when this node owns
-// it). It waits for placement up to one lease TTL.
+// it, or is moving it here). It waits for placement up to one lease TTL.
 func (g *Gateway) relayURL(n *cluster.Node, camera string, _ authz.Device) (string, error) {
 	ttl := time.Duration(g.Config.Cluster.LeaseTTL)
 	ctx, cancel := context.WithTimeout(context.Background(), ttl)
 	defer cancel()
 	for {
-		if _, ok := n.Owns(camera); ok {
+		if _, ok := n.Owns(camera); ok || n.Moving(camera) {
 			return "", nil
 		}
 		l, ok, err := n.Owner(ctx, camera)
 		if err == nil && ok && l.Node != n.ID {
+			n.Follow(camera, l)
 			return "rtsp://" + l.Addr + "/" + camera + "?token=" + g.access.RelayToken(n.ID, camera), nil
 		}
 		select {
@@ -155,6 +186,7 @@ func (g *Gateway) relayURL(n *cluster.Node, camera string, _ authz.Device) (stri
 // unless it records it.
 func (g *Gateway) upstreamChanged(camera, state string) {
 	g.metrics.upstream(camera, state)
+	g.moves.upstream(camera, state)
 	if state != "closed" {
 		return
 	}

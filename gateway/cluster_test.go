@@ -25,15 +25,20 @@ func startClusterNodes(t *testing.T, redisURL, up string, record bool, ids ...st
 	var dirs []string
 	for _, id := range ids {
 		dir := t.TempDir()
-		n := startNodeWith(t, dir, func(c *config.Config) {
-			c.Redis.URL = redisURL
-			c.Cluster = config.Cluster{Enabled: true, NodeID: id, Secret: testClusterSecret, LeaseTTL: config.Duration(time.Second)}
-			c.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: up, Record: record}}
-			c.Archive.SegmentDuration = config.Duration(time.Second)
-		})
+		n := startNodeWith(t, dir, clusterNodeConfig(redisURL, up, record, id))
 		nodes, dirs = append(nodes, n), append(dirs, dir)
 	}
 	return nodes, dirs
+}
+
+// clusterNodeConfig is node id's configuration in startClusterNodes.
+func clusterNodeConfig(redisURL, up string, record bool, id string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Redis.URL = redisURL
+		c.Cluster = config.Cluster{Enabled: true, NodeID: id, Secret: testClusterSecret, LeaseTTL: config.Duration(time.Second)}
+		c.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: up, Record: record}}
+		c.Archive.SegmentDuration = config.Duration(time.Second)
+	}
 }
 
 // segments counts cam1's recorded segment files under dir.

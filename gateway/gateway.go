@@ -79,6 +79,7 @@ type Gateway struct {
 	unsubscribe   func()
 	redis         *redisNode                   // nil without redis.url (redis.go)
 	cluster       atomic.Pointer[cluster.Node] // nil without cluster.enabled (cluster_glue.go)
+	moves         moveWatches                  // cameras moving to this node (cluster_handoff.go)
 	closers       []func()
 }
 
@@ -310,6 +311,9 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				ns.owned = n.Owned()
 			}
 			ns.webrtcGSO, ns.webrtcRefused = g.whep.SendStats()
+			if g.recorder != nil {
+				ns.recording = g.recorder.States()
+			}
 			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
 		},
 		Ready:   g.ready,
@@ -381,6 +385,7 @@ func (g *Gateway) invalidate(c session.Change) {
 	}
 	if (c.All || len(c.Devices) > 0) && g.recorder != nil {
 		g.syncRecorders()
+		g.retryRecorders(c)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/camgate/camgate/gateway/access"
+	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/session"
 	"github.com/camgate/camgate/gateway/stream"
 )
@@ -123,6 +124,7 @@ type nodeStats struct {
 	rtspBytes              uint64
 	webrtcGSO              bool
 	webrtcRefused          uint64
+	recording              map[string]recorder.State // by camera (nil without an archive)
 }
 
 // write renders the exposition format.
@@ -161,6 +163,15 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	}
 	b.WriteString("# HELP camgate_cluster_owned_cameras Cameras this node owns (pulls and records) for the cluster.\n# TYPE camgate_cluster_owned_cameras gauge\n")
 	fmt.Fprintf(&b, "camgate_cluster_owned_cameras %d\n", ns.owned)
+	b.WriteString("# HELP camgate_recording_state State of each recording on this node (1 for its state: recording, starting, retrying, cannot_record).\n# TYPE camgate_recording_state gauge\n")
+	recCams := make([]string, 0, len(ns.recording))
+	for c := range ns.recording {
+		recCams = append(recCams, c)
+	}
+	sort.Strings(recCams)
+	for _, c := range recCams {
+		fmt.Fprintf(&b, "camgate_recording_state{camera=\"%s\",state=\"%s\"} 1\n", promLabel(c), ns.recording[c].State)
+	}
 	// Each family is written whole (HELP, TYPE, then all its samples).
 	m.mu.Lock()
 	cams := make([]string, 0, len(m.upstreams))

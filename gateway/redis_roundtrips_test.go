@@ -231,16 +231,8 @@ func playRTSPCounting(t *testing.T, n *node, tok string, packets *atomic.Int64) 
 // hlsGet fetches url and returns its status and body.
 func hlsGet(t *testing.T, c *http.Client, url string) (int, string) {
 	t.Helper()
-	res, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b)
+	code, _, body := httpGet(t, c, url)
+	return code, body
 }
 
 var playlistURI = regexp.MustCompile(`URI="([^"]+)"`)

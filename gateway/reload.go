@@ -81,7 +81,7 @@ func restartKeys() []string {
 		"archive.retention", "archive.max_download", "archive.segment_duration", "archive.max_bytes",
 		"sessions.upstream_linger", "sessions.gop_cache", "sessions.audio_transcode",
 		"ptz.lease_ttl", "ptz.priority",
-		"cluster.enabled", "cluster.node_id", "cluster.advertise", "cluster.secret", "cluster.lease_ttl",
+		"cluster.enabled", "cluster.node_id", "cluster.advertise", "cluster.advertise_http", "cluster.secret", "cluster.lease_ttl",
 	}
 }
 

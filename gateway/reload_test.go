@@ -279,10 +279,11 @@ func TestReloadEveryKeyAppliedOrNamed(t *testing.T) {
 		"cluster.enabled": {change: func(c *config.Config) {
 			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret = "redis://127.0.0.1:1/0", true, testClusterSecret
 		}},
-		"cluster.node_id":   {},
-		"cluster.advertise": {change: func(c *config.Config) { c.Cluster.Advertise = "127.0.0.9:8554" }},
-		"cluster.secret":    {},
-		"cluster.lease_ttl": {},
+		"cluster.node_id":        {},
+		"cluster.advertise":      {change: func(c *config.Config) { c.Cluster.Advertise = "127.0.0.9:8554" }},
+		"cluster.advertise_http": {change: func(c *config.Config) { c.Cluster.AdvertiseHTTP = "http://127.0.0.9:8080" }},
+		"cluster.secret":         {},
+		"cluster.lease_ttl":      {},
 
 		// Keys reload applies.
 		"log_level": {

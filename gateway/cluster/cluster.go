@@ -11,12 +11,19 @@
 // the gateway's, not this package's). An owner that stops renewing (it died,
 // or lost Redis) loses its lease after TTL; another node that needs the
 // camera takes it over, with a higher fence. A node also gives a camera up
-// on its own once it cannot renew for TTL, so two nodes never both believe
-// they own it for longer than the clock skew between them.
+// on its own once it cannot renew for TTL; it notices at its next round, so
+// a cut-off owner and its successor may both hold the camera for up to
+// TTL/3 (plus clock skew). That overlap is chosen over a gap: both record,
+// and playback merges their segments.
 //
-// There is no rebalancing: an owner keeps its cameras until it releases
-// them, dies or loses Redis, and a node that joins (or comes back) takes
-// only cameras nobody owns.
+// A node that joins (or comes back) first takes cameras nobody owns; it
+// then takes its share of the others by make-before-break moves
+// (handoff.go): it marks its intent in Redis, pulls the camera itself, says
+// when it is playing, and only then does the old owner hand the lease over
+// (with a higher fence) and let the camera go. Moves are bounded (one at a
+// time into a node) and damped (only while the owner has at least Imbalance
+// cameras more than the node, never for a camera that changed owner less
+// than Cooldown ago), so a returning node does not fight for its cameras.
 package cluster
 
 import (
@@ -51,6 +58,7 @@ type Member struct {
 	Addr   string `json:"addr"`
 	Owned  int    `json:"owned"` // cameras it owns: its placement load
 	Joined int64  `json:"joined"`
+	HTTP   string `json:"http,omitempty"` // base URL of its HTTP front, for the archive's peer reads
 }
 
 // Node is this process's part in the cluster. Fields are set before
@@ -58,12 +66,16 @@ type Member struct {
 type Node struct {
 	// Client is the shared Redis connection (required; not closed here).
 	Client redis.UniversalClient
-	// Prefix of every key. Default "camgate:cluster:".
+	// Prefix of every key. Default "{camgate:cluster}:": one hash tag, so
+	// the multi-key scripts work on a Redis Cluster.
 	Prefix string
 	// ID names this node (required, unique in the cluster).
 	ID string
 	// Addr is where peers reach this node (required).
 	Addr string
+	// HTTP is the base URL of this node's HTTP front as peers reach it
+	// ("http://10.0.0.21:8080"), announced in its heartbeat. Optional.
+	HTTP string
 	// TTL of the heartbeat and of leases. Default 5s. The node heartbeats
 	// and renews every TTL/3; a dead owner's cameras move after at most
 	// about TTL plus TTL/2.
@@ -71,15 +83,42 @@ type Node struct {
 	// OnAcquire is called when this node becomes a camera's owner, OnLose
 	// when it stops being it (released, expired, or taken after a Redis
 	// outage). They run on the node's goroutine and must not block.
+	// OnLose is also called when a move into this node (OnPrepare) is
+	// given up.
 	OnAcquire func(camera string, l Lease)
 	OnLose    func(camera string)
+	// OnPrepare is called when this node starts moving camera to itself
+	// (handoff.go): it must start pulling the camera itself and call Ready
+	// once it plays. OnMove is called when the owner of a camera this node
+	// follows (Follow) changes to another node. Both run on the node's
+	// goroutine and must not block.
+	OnPrepare func(camera string)
+	OnMove    func(camera string, l Lease)
+	// Imbalance: a camera moves to this node only while its owner has at
+	// least this many cameras more than this node. Default (and minimum) 2,
+	// so that a move never reverses the imbalance and cameras do not
+	// bounce between nodes.
+	Imbalance int
+	// Cooldown: a camera that changed owner less than this ago does not
+	// move (nor is a move given up retried sooner). Default 10 × TTL.
+	Cooldown time.Duration
+	// HandoffTimeout bounds a move: a node that is not playing the camera,
+	// or whose handoff the owner has not taken, after this long gives the
+	// move up. Default 10 s, at least 3 × TTL.
+	HandoffTimeout time.Duration
+	// NoRebalance: this node takes only cameras nobody owns.
+	NoRebalance bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
-	mu     sync.Mutex
-	wanted map[string]time.Time // camera → when it was first seen without an owner (zero: has one)
-	held   map[string]held      // cameras this node owns
-	joined int64
+	mu        sync.Mutex
+	wanted    map[string]time.Time // camera → when it was first seen without an owner (zero: has one)
+	held      map[string]held      // cameras this node owns
+	moving    map[string]*handoff  // cameras this node is moving to itself (handoff.go)
+	gaveUp    map[string]time.Time // camera → when a move into this node was given up
+	followed  map[string]uint64    // camera → fence of the owner this node's stream pulls from
+	published int                  // the load in the last heartbeat
+	joined    int64
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -101,7 +140,7 @@ func (n *Node) Initialize() error {
 		return errors.New("cluster: Client, ID and Addr are required")
 	}
 	if n.Prefix == "" {
-		n.Prefix = "camgate:cluster:"
+		n.Prefix = "{camgate:cluster}:"
 	}
 	if n.TTL <= 0 {
 		n.TTL = 5 * time.Second
@@ -109,7 +148,16 @@ func (n *Node) Initialize() error {
 	if n.Logger == nil {
 		n.Logger = slog.Default()
 	}
+	n.Imbalance = max(n.Imbalance, 2)
+	if n.Cooldown <= 0 {
+		n.Cooldown = 10 * n.TTL
+	}
+	if n.HandoffTimeout <= 0 {
+		n.HandoffTimeout = 10 * time.Second
+	}
+	n.HandoffTimeout = max(n.HandoffTimeout, 3*n.TTL)
 	n.wanted, n.held = map[string]time.Time{}, map[string]held{}
+	n.moving, n.gaveUp, n.followed = map[string]*handoff{}, map[string]time.Time{}, map[string]uint64{}
 	n.joined = time.Now().UnixMilli()
 	n.kick = make(chan struct{}, 1)
 	n.done = make(chan struct{})
@@ -131,9 +179,13 @@ func (n *Node) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.TTL)
 	defer cancel()
 	n.mu.Lock()
-	leases := n.held
-	n.held = map[string]held{}
+	leases, moves := n.held, n.moving
+	n.held, n.moving = map[string]held{}, map[string]*handoff{}
 	n.mu.Unlock()
+	for cam, h := range moves {
+		_ = releaseScript.Run(ctx, n.Client, []string{n.handoffKey(cam)}, h.raw).Err()
+		n.lost(cam)
+	}
 	for cam, h := range leases {
 		if err := releaseScript.Run(ctx, n.Client, []string{n.ownerKey(cam)}, h.raw).Err(); err != nil {
 			n.Logger.Warn("cluster: releasing a camera on close", "camera", cam, "error", err)
@@ -163,12 +215,19 @@ func (n *Node) Want(camera string) {
 func (n *Node) Unwant(camera string) {
 	n.mu.Lock()
 	delete(n.wanted, camera)
+	delete(n.followed, camera)
 	h, owned := n.held[camera]
 	delete(n.held, camera)
+	mv := n.moving[camera]
+	delete(n.moving, camera)
 	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), n.TTL)
+	defer cancel()
+	if mv != nil {
+		_ = releaseScript.Run(ctx, n.Client, []string{n.handoffKey(camera)}, mv.raw).Err()
+		n.lost(camera)
+	}
 	if owned {
-		ctx, cancel := context.WithTimeout(context.Background(), n.TTL)
-		defer cancel()
 		if err := releaseScript.Run(ctx, n.Client, []string{n.ownerKey(camera)}, h.raw).Err(); err != nil {
 			n.Logger.Warn("cluster: releasing a camera", "camera", camera, "error", err)
 		}
@@ -213,7 +272,20 @@ func (n *Node) Owner(ctx context.Context, camera string) (Lease, bool, error) {
 // Owners reads the leases of many cameras in one round trip; cameras
 // nobody owns are absent from the answer.
 func (n *Node) Owners(ctx context.Context, cameras []string) (map[string]Lease, error) {
-	out := map[string]Lease{}
+	raws, err := n.leases(ctx, cameras)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Lease, len(raws))
+	for cam, h := range raws {
+		out[cam] = h.lease
+	}
+	return out, nil
+}
+
+// leases reads the leases of cameras, with their raw values, in one MGET.
+func (n *Node) leases(ctx context.Context, cameras []string) (map[string]held, error) {
+	out := map[string]held{}
 	if len(cameras) == 0 {
 		return out, nil
 	}
@@ -232,7 +304,7 @@ func (n *Node) Owners(ctx context.Context, cameras []string) (map[string]Lease, 
 		}
 		var l Lease
 		if json.Unmarshal([]byte(raw), &l) == nil {
-			out[cameras[i]] = l
+			out[cameras[i]] = held{lease: l, raw: raw}
 		}
 	}
 	return out, nil
@@ -271,7 +343,25 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 	return out, nil
 }
 
-func (n *Node) ownerKey(camera string) string { return n.Prefix + "owner:" + camera }
+// Member reads one live node's heartbeat; false when it is not running
+// (its heartbeat expired, or it left).
+func (n *Node) Member(ctx context.Context, id string) (Member, bool, error) {
+	raw, err := n.Client.Get(ctx, n.Prefix+"node:"+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return Member{}, false, nil
+	}
+	if err != nil {
+		return Member{}, false, fmt.Errorf("cluster: node %s: %w", id, err)
+	}
+	var m Member
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || m.ID != id {
+		return Member{}, false, fmt.Errorf("cluster: node %s: unreadable heartbeat", id)
+	}
+	return m, true, nil
+}
+
+func (n *Node) ownerKey(camera string) string   { return n.Prefix + "owner:" + camera }
+func (n *Node) handoffKey(camera string) string { return n.Prefix + "handoff:" + camera }
 
 func (n *Node) wake() {
 	select {
@@ -296,14 +386,22 @@ func (n *Node) run(ctx context.Context) {
 		case <-n.kick:
 		}
 		n.place(ctx)
+		n.mu.Lock()
+		changed := n.published != len(n.held)+len(n.moving)
+		n.mu.Unlock()
+		if changed { // the others place by this load: tell them now, not a tick later
+			_ = n.heartbeat(ctx)
+		}
 		n.rounds.Add(1)
 	}
 }
 
-// heartbeat announces the node (and its load) for TTL.
+// heartbeat announces the node (and its load: the cameras it owns or is
+// moving to itself) for TTL.
 func (n *Node) heartbeat(ctx context.Context) error {
 	n.mu.Lock()
-	m := Member{ID: n.ID, Addr: n.Addr, Owned: len(n.held), Joined: n.joined}
+	m := Member{ID: n.ID, Addr: n.Addr, Owned: len(n.held) + len(n.moving), Joined: n.joined, HTTP: n.HTTP}
+	n.published = m.Owned
 	n.mu.Unlock()
 	b, _ := json.Marshal(m)
 	now := time.Now()
@@ -334,8 +432,16 @@ func (n *Node) renew(ctx context.Context) {
 			continue
 		}
 		start := time.Now()
-		res, err := renewScript.Run(ctx, n.Client, []string{n.ownerKey(cam)}, h.raw, n.TTL.Milliseconds()).Int()
+		res, err := renewOwnedScript.Run(ctx, n.Client, []string{n.ownerKey(cam), n.handoffKey(cam)}, h.raw, n.TTL.Milliseconds()).Int()
 		switch {
+		case err == nil && res == 2: // renewed, and a node that plays the camera waits to take it
+			n.mu.Lock()
+			if cur, still := n.held[cam]; still && cur.raw == h.raw {
+				cur.until = start.Add(n.TTL - n.TTL/5)
+				n.held[cam] = cur
+			}
+			n.mu.Unlock()
+			n.handOver(ctx, cam, h.raw)
 		case err == nil && res == 1:
 			n.mu.Lock()
 			if cur, still := n.held[cam]; still && cur.raw == h.raw {
@@ -371,50 +477,70 @@ func (n *Node) lost(camera string) {
 	}
 }
 
-// place tries to take the wanted cameras nobody owns: at once when this
-// node is the preferred owner among the live members, after TTL/2 without
-// an owner otherwise (the preferred node may not want the camera).
+// place reads the owners of the wanted cameras this node does not own (one
+// MGET) and acts on each: takes one nobody owns (at once when this node is
+// the preferred owner among the live members or is moving it here, after
+// TTL/2 without an owner otherwise: the preferred node may not want it),
+// follows a move of a camera it pulls from another node, and carries its
+// own moves on; then it may start one move (rebalance).
 func (n *Node) place(ctx context.Context) {
 	n.mu.Lock()
-	var free []string
+	var others []string
 	for cam := range n.wanted {
 		if _, ok := n.held[cam]; !ok {
-			free = append(free, cam)
+			others = append(others, cam)
 		}
 	}
 	n.mu.Unlock()
-	if len(free) == 0 {
+	if len(others) == 0 {
 		return
 	}
+	slices.Sort(others)
 	members, err := n.Members(ctx)
-	if err != nil {
-		n.Logger.Warn("cluster: placing cameras", "node", n.ID, "error", err)
-		return
-	}
-	now := time.Now()
-	for _, cam := range free {
-		if _, ok, err := n.Owner(ctx, cam); err != nil || ok {
-			n.mu.Lock()
-			if _, still := n.wanted[cam]; still {
-				n.wanted[cam] = time.Time{}
-			}
-			n.mu.Unlock()
-			continue
+	if err == nil {
+		var leases map[string]held
+		if leases, err = n.leases(ctx, others); err == nil {
+			n.placeAll(ctx, others, members, leases)
+			n.rebalance(ctx, others, members, leases)
+			return
 		}
+	}
+	n.Logger.Warn("cluster: placing cameras", "node", n.ID, "error", err)
+}
+
+func (n *Node) placeAll(ctx context.Context, others []string, members []Member, leases map[string]held) {
+	now := time.Now()
+	for _, cam := range others {
+		cur, owned := leases[cam]
 		n.mu.Lock()
 		since, still := n.wanted[cam]
-		if still && since.IsZero() {
+		mv := n.moving[cam]
+		fence, follows := n.followed[cam]
+		var move bool
+		switch {
+		case !still:
+		case owned:
+			n.wanted[cam] = time.Time{}
+			if follows && fence != cur.lease.Fence && cur.lease.Node != n.ID && mv == nil {
+				n.followed[cam] = cur.lease.Fence
+				move = true
+			}
+		case since.IsZero():
 			since = now
 			n.wanted[cam] = now
 		}
 		n.mu.Unlock()
-		if !still {
-			continue
+		switch {
+		case !still:
+		case mv != nil:
+			n.carryMove(ctx, cam, mv, cur, owned)
+		case owned:
+			if move && n.OnMove != nil {
+				n.OnMove(cam, cur.lease)
+			}
+		case Preferred(cam, members) == n.ID || now.Sub(since) >= n.TTL/2:
+			n.acquire(ctx, cam)
 		}
-		if Preferred(cam, members) != n.ID && now.Sub(since) < n.TTL/2 {
-			continue
-		}
-		n.acquire(ctx, cam)
 	}
 }
 
@@ -431,17 +557,28 @@ func (n *Node) acquire(ctx context.Context, camera string) {
 	if err := json.Unmarshal([]byte(raw), &l); err != nil || l.Node != n.ID {
 		return // someone else has it
 	}
+	n.take(ctx, camera, l, raw, start)
+}
+
+// take records a lease this node got (renewed or set at start) and tells
+// OnAcquire; a move of the camera into this node is over.
+func (n *Node) take(ctx context.Context, camera string, l Lease, raw string, start time.Time) {
 	n.mu.Lock()
 	_, still := n.wanted[camera]
 	if still {
 		n.held[camera] = held{lease: l, raw: raw, until: start.Add(n.TTL - n.TTL/5)}
 	}
+	mv := n.moving[camera]
+	delete(n.moving, camera)
 	n.mu.Unlock()
+	if mv != nil {
+		_ = releaseScript.Run(ctx, n.Client, []string{n.handoffKey(camera)}, mv.raw).Err()
+	}
 	if !still { // unwanted meanwhile: give it back
 		_ = releaseScript.Run(ctx, n.Client, []string{n.ownerKey(camera)}, raw).Err()
 		return
 	}
-	n.Logger.Info("cluster: owning a camera", "camera", camera, "node", n.ID, "fence", l.Fence)
+	n.Logger.Info("cluster: owning a camera", "camera", camera, "node", n.ID, "fence", l.Fence, "moved", mv != nil)
 	if n.OnAcquire != nil {
 		n.OnAcquire(camera, l)
 	}

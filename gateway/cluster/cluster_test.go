@@ -23,10 +23,20 @@ type events struct {
 
 func startNode(t *testing.T, c redis.UniversalClient, id string) (*Node, *events) {
 	t.Helper()
+	return startNodeWith(t, c, id, nil)
+}
+
+// startNodeWith is startNode with set changing the node before Initialize
+// (it may wrap the callbacks startNode sets).
+func startNodeWith(t *testing.T, c redis.UniversalClient, id string, set func(*Node)) (*Node, *events) {
+	t.Helper()
 	ev := &events{acquired: map[string]Lease{}, lost: map[string]int{}}
 	n := &Node{Client: c, ID: id, Addr: id + ":8554", TTL: testTTL,
 		OnAcquire: func(cam string, l Lease) { ev.mu.Lock(); ev.acquired[cam] = l; ev.mu.Unlock() },
 		OnLose:    func(cam string) { ev.mu.Lock(); ev.lost[cam]++; ev.mu.Unlock() },
+	}
+	if set != nil {
+		set(n)
 	}
 	if err := n.Initialize(); err != nil {
 		t.Fatal(err)
@@ -109,7 +119,8 @@ func TestEachCameraHasOneOwner(t *testing.T) {
 }
 
 // A killed owner's cameras move to the other nodes within about TTL plus
-// TTL/2, with higher fences; when it comes back it takes none of them.
+// TTL/2, with higher fences; when it comes back it takes none of them
+// (they changed owner less than Cooldown ago, and so did the others).
 func TestOwnerDiesItsCamerasMove(t *testing.T) {
 	r := redistest.Start(t, redistest.Options{NoPersistence: true})
 	cams := cameras(12)

@@ -141,6 +141,11 @@ type Cluster struct {
 	// nodes reach it. Default: the RTSP listen address, 127.0.0.1 when it
 	// names no host.
 	Advertise string `yaml:"advertise"`
+	// AdvertiseHTTP is the base URL of this node's HTTP front as the other
+	// nodes reach it, to read the archive segments it holds. Default:
+	// http:// (https:// with tls) and the HTTP listen address, 127.0.0.1
+	// when it names no host.
+	AdvertiseHTTP string `yaml:"advertise_http"`
 	// Secret signs the tokens nodes pull cameras from each other with; the
 	// same on every node, at least 32 characters.
 	Secret string `yaml:"secret"`

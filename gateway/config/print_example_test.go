@@ -79,6 +79,7 @@ func ExampleConfig_String() {
 	//   enabled: false
 	//   node_id: ""
 	//   advertise: ""
+	//   advertise_http: ""
 	//   secret: ""
 	//   lease_ttl: 5s
 	// cameras:

@@ -109,6 +109,11 @@ func (c Config) Validate() error {
 				add("cluster.advertise", fmt.Errorf("%q: want host:port of this node's RTSP server", c.Cluster.Advertise))
 			}
 		}
+		if a := c.Cluster.AdvertiseHTTP; a != "" {
+			if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				add("cluster.advertise_http", fmt.Errorf("%q: want the base URL of this node's HTTP front (http://10.0.0.21:8080)", a))
+			}
+		}
 		add("cluster.lease_ttl", checkPositive(c.Cluster.LeaseTTL))
 	}
 

@@ -77,6 +77,9 @@ func TestValidate(t *testing.T) {
 		{name: "cluster advertise", mutate: func(c *Config) {
 			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret, c.Cluster.Advertise = "redis://127.0.0.1:6379/0", true, strings.Repeat("s", 32), ":8554"
 		}, wantKey: "cluster.advertise", wantMsg: "host:port"},
+		{name: "cluster advertise http", mutate: func(c *Config) {
+			c.Redis.URL, c.Cluster.Enabled, c.Cluster.Secret, c.Cluster.AdvertiseHTTP = "redis://127.0.0.1:6379/0", true, strings.Repeat("s", 32), "10.0.0.21:8080"
+		}, wantKey: "cluster.advertise_http", wantMsg: "base URL"},
 		{name: "short secret", mutate: func(c *Config) { c.Auth.ViewerJWT.HS256Secret = "short" }, wantKey: "auth.viewer_jwt.hs256_secret", wantMsg: "at least 32 bytes, got 5"},
 		{name: "blank public key", mutate: func(c *Config) { c.Auth.ViewerJWT.PublicKeys = []string{"/k", " "} }, wantKey: "auth.viewer_jwt.public_keys[1]", wantMsg: "PEM block or a file path"},
 		{name: "jwks not a url", mutate: func(c *Config) { c.Auth.ViewerJWT.JWKSURL = "/jwks.json" }, wantKey: "auth.viewer_jwt.jwks_url", wantMsg: "absolute http"},

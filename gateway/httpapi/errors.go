@@ -61,7 +61,7 @@ func StatusOf(err error) (status int, msg string) {
 		return fasthttp.StatusGone, msg
 	case errors.Is(err, httpjson.ErrTooLarge), errors.Is(err, archive.ErrTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge, msg
-	case errors.Is(err, httpjson.ErrUnsupportedMediaType):
+	case errors.Is(err, httpjson.ErrUnsupportedMediaType), errors.Is(err, archive.ErrUnsupported):
 		return fasthttp.StatusUnsupportedMediaType, msg
 	case errors.Is(err, httpjson.ErrUnavailable):
 		return fasthttp.StatusServiceUnavailable, msg

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
 	"github.com/camgate/camgate/archive"
@@ -29,6 +30,8 @@ type pacedSink struct {
 	once   atomic.Bool
 	// drained is signalled by the reader when its queue is empty.
 	drained chan struct{}
+	// attached is closed once the recorder reads the stream.
+	attached chan struct{}
 }
 
 func (s *pacedSink) SetDescription(d *description.Session) error {
@@ -58,25 +61,55 @@ func (s *pacedSink) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 // depacketizing, and the archive writer to disk (1 s parts, 2 s segments),
 // on the demo clip (H264 + Opus). ns/op and allocs/op are per packet.
 func BenchmarkRecordPath(b *testing.B) {
+	src, err := source.New(source.DemoURL, source.Options{Speed: 1e6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRecord(b, func(ctx context.Context, sink *pacedSink) error { return src.Run(ctx, sink) })
+}
+
+// BenchmarkRecordG711 is the same path for a G.711 A-law camera (20 ms
+// packets of 160 samples): each packet is decoded to 16-bit PCM into the
+// track's reused buffer, so the decode allocates nothing per packet.
+func BenchmarkRecordG711(b *testing.B) {
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeAudio,
+		Formats: []format.Format{&format.G711{PayloadTyp: 8, SampleRate: 8000, ChannelCount: 1}}}}}
+	benchRecord(b, func(ctx context.Context, sink *pacedSink) error {
+		if err := sink.SetDescription(desc); err != nil {
+			return err
+		}
+		<-sink.attached
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: 1}, Payload: make([]byte, 160)}
+		for i := range pkt.Payload {
+			pkt.Payload[i] = byte(i * 7)
+		}
+		t0 := time.Now()
+		for i := 0; ctx.Err() == nil; i++ {
+			pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+			sink.WritePacketRTP(0, &pkt, t0.Add(time.Duration(i)*20*time.Millisecond))
+		}
+		return nil
+	})
+}
+
+// benchRecord records what feed writes into a stream until b.N packets
+// went through the recorder; ns/op and allocs/op are per packet.
+func benchRecord(b *testing.B, feed func(ctx context.Context, sink *pacedSink) error) {
 	store := &archive.Store{Dir: b.TempDir(), SegmentDuration: 2 * time.Second, PartDuration: time.Second, Authorizer: &fakeAuthorizer{}}
 	if err := store.Initialize(); err != nil {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	src, err := source.New(source.DemoURL, source.Options{Speed: 1e6})
-	if err != nil {
-		b.Fatal(err)
-	}
 	st := stream.New("cam1")
 	r := stream.NewReader(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sink := &pacedSink{Stream: st, reader: r, n: b.N, done: cancel, ready: make(chan struct{}), drained: make(chan struct{}, 1)}
+	sink := &pacedSink{Stream: st, reader: r, n: b.N, done: cancel, ready: make(chan struct{}), drained: make(chan struct{}, 1), attached: make(chan struct{})}
 	srcDone := make(chan error, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
-	go func() { srcDone <- src.Run(ctx, sink) }()
+	go func() { srcDone <- feed(ctx, sink) }()
 	<-sink.ready
 	rec, err := newSession(store, "cam1", st.Full.Desc, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -85,6 +118,7 @@ func BenchmarkRecordPath(b *testing.B) {
 	if err := st.Full.AddReader(r); err != nil {
 		b.Fatal(err)
 	}
+	close(sink.attached)
 	err = r.Run(ctx, func(batch []*stream.Packet) error {
 		for _, p := range batch {
 			if err := rec.write(p); err != nil {

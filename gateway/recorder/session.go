@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtplpcm"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmjpeg"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -23,8 +26,9 @@ import (
 	"github.com/camgate/camgate/gateway/stream"
 )
 
-// errNothingToRecord: the stream has no track the archive can store.
-var errNothingToRecord = errors.New("recorder: no recordable track (H264, H265, Opus, AAC)")
+// ErrCannotRecord: the stream has no track the archive can store. It is
+// not retried: the same camera sends the same codecs.
+var ErrCannotRecord = errors.New("no track the archive can store (H264, H265, M-JPEG, AAC, Opus, G.711, LPCM)")
 
 // session turns one reader's packets into archive samples. Owned by the
 // reader's goroutine.
@@ -40,6 +44,8 @@ type session struct {
 	hasVideo bool
 	t0       time.Time // wall-clock time of the first packet: timeline 0
 	pkt      rtp.Packet
+	// skipped names the media not recorded, "audio/G722".
+	skipped []string
 }
 
 // track is one recorded media. Video tracks need their parameter sets
@@ -50,10 +56,22 @@ type track struct {
 	video  bool
 	format format.Format
 
-	h264 *rtph264.Decoder
-	h265 *rtph265.Decoder
-	opus *rtpsimpleaudio.Decoder
-	aac  *rtpmpeg4audio.Decoder
+	h264  *rtph264.Decoder
+	h265  *rtph265.Decoder
+	opus  *rtpsimpleaudio.Decoder
+	aac   *rtpmpeg4audio.Decoder
+	lpcm  *rtplpcm.Decoder // G.711 and L16/L24
+	mjpeg *rtpmjpeg.Decoder
+
+	// g711 maps a G.711 byte to its 16-bit big-endian sample (nil: not
+	// G.711); pcm is the current packet decoded, reused (the writer copies).
+	g711 *g711Table
+	pcm  []byte
+
+	// width, height of M-JPEG frames (0 until the first); writerSize is
+	// what the current writer was made with
+	width, height int
+	writerSize    [2]int
 
 	// video parameters; writerParams are those the current writer was made with
 	vps, sps, pps []byte
@@ -120,7 +138,7 @@ func newSession(store *archive.Store, camera string, desc *description.Session, 
 			return nil, err
 		}
 		if t == nil {
-			log.Info("track not recorded: codec not supported by the archive", "media", i, "codec", m.Formats[0].Codec())
+			s.skipped = append(s.skipped, string(m.Type)+"/"+m.Formats[0].Codec())
 			continue
 		}
 		t.idx = len(s.tracks)
@@ -129,7 +147,7 @@ func newSession(store *archive.Store, camera string, desc *description.Session, 
 		s.tracks = append(s.tracks, t)
 	}
 	if len(s.tracks) == 0 {
-		return nil, errNothingToRecord
+		return nil, fmt.Errorf("%w: the camera sends %s", ErrCannotRecord, strings.Join(s.skipped, ", "))
 	}
 	return s, nil
 }
@@ -148,6 +166,18 @@ func newTrack(f format.Format) (*track, error) {
 			return nil, nil
 		}
 		t.audio = &codecs.MPEG4Audio{Config: *f.Config}
+	case *format.G711:
+		// fMP4 has no G.711 sample entry that players read: it is stored
+		// decoded, as 16-bit PCM (as mediamtx does), twice the bytes.
+		t.audio = &codecs.LPCM{BitDepth: 16, SampleRate: f.SampleRate, ChannelCount: f.ChannelCount}
+		t.g711 = newG711Table(f.MULaw)
+	case *format.LPCM:
+		if f.BitDepth != 16 && f.BitDepth != 24 {
+			return nil, nil // L8 is unsigned; ipcm is signed
+		}
+		t.audio = &codecs.LPCM{BitDepth: f.BitDepth, SampleRate: f.SampleRate, ChannelCount: f.ChannelCount}
+	case *format.MJPEG:
+		t.video = true
 	default:
 		return nil, nil
 	}
@@ -170,6 +200,12 @@ func (t *track) resetDecoder() error {
 		t.opus, err = f.CreateDecoder()
 	case *format.MPEG4Audio:
 		t.aac, err = f.CreateDecoder()
+	case *format.G711:
+		t.lpcm, err = f.CreateDecoder()
+	case *format.LPCM:
+		t.lpcm, err = f.CreateDecoder()
+	case *format.MJPEG:
+		t.mjpeg, err = f.CreateDecoder()
 	}
 	if err != nil {
 		return fmt.Errorf("recorder: %s decoder: %w", t.format.Codec(), err)
@@ -183,12 +219,20 @@ func (t *track) codec() codecs.Codec {
 		return &codecs.H264{SPS: t.sps, PPS: t.pps}
 	case t.h265 != nil:
 		return &codecs.H265{VPS: t.vps, SPS: t.sps, PPS: t.pps}
+	case t.mjpeg != nil:
+		return &codecs.MJPEG{Width: t.width, Height: t.height}
 	}
 	return t.audio
 }
 
 func (t *track) ready() bool {
-	return !t.video || (len(t.sps) > 0 && len(t.pps) > 0 && (t.h265 == nil || len(t.vps) > 0))
+	switch {
+	case !t.video:
+		return true
+	case t.mjpeg != nil:
+		return t.width > 0
+	}
+	return len(t.sps) > 0 && len(t.pps) > 0 && (t.h265 == nil || len(t.vps) > 0)
 }
 
 // write handles one packet. Depacketizers keep references to earlier
@@ -224,7 +268,10 @@ func (s *session) write(p *stream.Packet) error {
 		t.pts += int64(int32(ts - t.lastTS))
 	}
 	t.lastTS = ts
-	if t.video {
+	switch {
+	case t.mjpeg != nil:
+		return s.writeMJPEG(t, p.NTP)
+	case t.video:
 		return s.writeVideo(t, p.NTP)
 	}
 	return s.writeAudio(t, p.NTP)
@@ -357,7 +404,39 @@ func (t *track) sameParams() bool {
 	return bytes.Equal(t.writerParams[0], t.vps) && bytes.Equal(t.writerParams[1], t.sps) && bytes.Equal(t.writerParams[2], t.pps)
 }
 
+// writeMJPEG writes each JPEG frame as a sample, every one a sync sample;
+// a change of frame size starts a segment (the init carries the size).
+func (s *session) writeMJPEG(t *track, ntp time.Time) error {
+	frame, err := t.mjpeg.Decode(&s.pkt)
+	if err != nil {
+		return nil // more packets needed, or a damaged frame: skip it
+	}
+	defer t.auDone() // the frame is a new buffer, but its fragments were held until now
+	w, h, ok := jpegSize(frame)
+	if !ok {
+		return nil
+	}
+	t.width, t.height = w, h
+	if s.w != nil && t.writerSize != [2]int{w, h} {
+		s.log.Info("M-JPEG frame size changed: new segment", "width", w, "height", h)
+		s.closeWriter()
+	}
+	return s.writeSample(t, archive.Sample{DTS: t.pts, Sync: true, Payload: frame, NTP: ntp})
+}
+
 func (s *session) writeAudio(t *track, ntp time.Time) error {
+	if t.lpcm != nil {
+		pcm, err := t.lpcm.Decode(&s.pkt)
+		if err != nil {
+			return nil
+		}
+		defer t.auDone()
+		if t.g711 != nil {
+			t.pcm = t.g711.decode(t.pcm, pcm)
+			pcm = t.pcm
+		}
+		return s.writeSample(t, archive.Sample{DTS: t.pts, Sync: true, Payload: pcm, NTP: ntp})
+	}
 	if t.opus != nil {
 		frame, err := t.opus.Decode(&s.pkt)
 		if err != nil {
@@ -395,6 +474,7 @@ func (s *session) writeSample(t *track, sm archive.Sample) error {
 		for i, x := range s.tracks {
 			tracks[i] = archive.Track{Codec: x.codec(), ClockRate: x.clock}
 			x.writerParams = [3][]byte{x.vps, x.sps, x.pps}
+			x.writerSize = [2]int{x.width, x.height}
 		}
 		w, err := s.store.NewWriter(s.camera, tracks)
 		if err != nil {

@@ -20,6 +20,7 @@ type variantStreams struct {
 	udp     *gortsplib.ServerStream
 	tcp     *gortsplib.ServerStream
 	ssrcs   []uint32 // per media, the SSRC announced by the tcp stream
+	udpSSRC []uint32 // per media, the udp stream's SSRC
 
 	pumpOnce sync.Once
 }
@@ -53,19 +54,26 @@ func newCamState(srv *gortsplib.Server, st *stream.Stream) (*camState, error) {
 			cs.close()
 			return nil, err
 		}
-		stats := vs.tcp.Stats()
-		for _, m := range vs.tcp.Desc.Medias {
-			var ssrc uint32
-			if ms, ok := stats.Medias[m]; ok {
-				if fs, ok := ms.Formats[m.Formats[0]]; ok {
-					ssrc = fs.LocalSSRC
-				}
-			}
-			vs.ssrcs = append(vs.ssrcs, ssrc)
-		}
+		vs.ssrcs, vs.udpSSRC = ssrcsOf(vs.tcp), ssrcsOf(vs.udp)
 		cs.variants[v.Name] = vs
 	}
 	return cs, nil
+}
+
+// ssrcsOf returns, per media, the SSRC st sends its first format with.
+func ssrcsOf(st *gortsplib.ServerStream) []uint32 {
+	stats := st.Stats()
+	ssrcs := make([]uint32, 0, len(st.Desc.Medias))
+	for _, m := range st.Desc.Medias {
+		var ssrc uint32
+		if ms, ok := stats.Medias[m]; ok {
+			if fs, ok := ms.Formats[m.Formats[0]]; ok {
+				ssrc = fs.LocalSSRC
+			}
+		}
+		ssrcs = append(ssrcs, ssrc)
+	}
+	return ssrcs
 }
 
 func (cs *camState) close() {
@@ -76,11 +84,14 @@ func (cs *camState) close() {
 }
 
 // startUDPPump feeds the variant's UDP stream from one stream reader, once,
-// for as long as the stream lives; gortsplib fans out to UDP sessions.
+// for as long as the stream lives; gortsplib fans out to UDP sessions. The
+// pump starts at the live edge: each viewer gets its GOP replay from its own
+// udpJoin, then joins the pump's packets (udp_join.go).
 func (vs *variantStreams) startUDPPump(ctx context.Context, queue int, log *slog.Logger) {
 	vs.pumpOnce.Do(func() {
 		r := stream.NewReader(queue)
-		r.SetPaced() // a GOP replay or a keyframe in one burst overflows viewers' UDP sockets
+		r.SetPaced() // a keyframe in one burst overflows viewers' UDP sockets
+		r.SetLiveOnly()
 		if err := vs.variant.AddReader(r); err != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -23,10 +24,13 @@ type viewer struct {
 	release  func() // the hub reference held while the session lives
 	tcp      bool
 	channels []int      // interleaved channel per SETUP, in SETUP order
+	udpPorts []int      // client RTP port per SETUP, in SETUP order (UDP)
+	udpIP    netip.Addr // the client's address (UDP: where gortsplib sends)
 	conn     *mediaConn // the connection PLAY came on (its idle timeout is off while playing)
 
 	mu       sync.Mutex // guards the fields below
 	reader   *stream.Reader
+	join     *udpJoin // UDP: the GOP replay, until it hands over to the shared stream
 	cancel   context.CancelFunc
 	playing  bool
 	finished bool
@@ -96,6 +100,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 			release: release,
 			tcp:     ctx.Transport.Protocol == gortsplib.ProtocolTCP,
 		}
+		if ap, err := netip.ParseAddrPort(ctx.Conn.NetConn().RemoteAddr().String()); err == nil {
+			v.udpIP = ap.Addr().Unmap()
+		}
 		ctx.Session.SetUserData(v)
 	}
 	if v.tcp {
@@ -107,6 +114,12 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		v.channels = append(v.channels, ch)
 		return &base.Response{StatusCode: base.StatusOK}, v.vs.tcp, nil
 	}
+	port := 0
+	var th headers.Transport
+	if err := th.Unmarshal(ctx.Request.Header["Transport"]); err == nil && th.ClientPorts != nil {
+		port = th.ClientPorts[0]
+	}
+	v.udpPorts = append(v.udpPorts, port)
 	return &base.Response{StatusCode: base.StatusOK}, v.vs.udp, nil
 }
 
@@ -138,13 +151,15 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		if err := h.startTCP(ctx, v); err != nil {
 			return &base.Response{StatusCode: base.StatusInternalServerError}, err
 		}
-	} else if v.conn != nil {
-		// After the PLAY response: gortsplib sends to the session only
-		// from then on, and the pump starts with the GOP's keyframe.
-		vs := v.vs
-		v.conn.setAfterWrite(func() { vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger) })
 	} else {
-		v.vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger)
+		start := h.startUDP(ctx, v)
+		if v.conn != nil {
+			// After the PLAY response, when the client listens: the
+			// replay starts with the GOP's keyframe.
+			v.conn.setAfterWrite(start)
+		} else {
+			go start() // it takes v.mu, held here
+		}
 	}
 	ss := ctx.Session
 	h.s.Sessions.Add(&session.Session{
@@ -214,6 +229,46 @@ func (h *handler) startTCP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) err
 	return nil
 }
 
+// startUDP makes the viewer's join of the shared UDP stream (udp_join.go):
+// from now on the shared stream's packets to it are held back. The
+// returned func starts the shared pump, if it is not running yet, and the
+// viewer's GOP replay (v.mu held).
+func (h *handler) startUDP(ctx *gortsplib.ServerHandlerOnPlayCtx, v *viewer) func() {
+	vs := v.vs
+	pump := func() { vs.startUDPPump(h.s.ctx, h.s.QueueSize, h.s.Logger) }
+	if h.s.udpRTP == nil || !v.udpIP.IsValid() {
+		return pump
+	}
+	addrs := make([]netip.AddrPort, len(vs.udp.Desc.Medias))
+	for i, m := range ctx.Session.Medias() { // in SETUP order, like v.udpPorts
+		for j, dm := range vs.udp.Desc.Medias {
+			if dm == m && i < len(v.udpPorts) && v.udpPorts[i] > 0 {
+				addrs[j] = netip.AddrPortFrom(v.udpIP, uint16(v.udpPorts[i]))
+			}
+		}
+	}
+	j := newUDPJoin(&h.s.udpJoins, h.s.udpRTP, addrs, vs.udpSSRC, h.s.QueueSize, vs.variant.GOPPackets())
+	runCtx, cancel := context.WithCancel(h.s.ctx)
+	v.reader, v.cancel, v.join = j.reader, cancel, j
+	return func() {
+		pump()
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.finished {
+			return
+		}
+		if err := vs.variant.AddReader(j.reader); err != nil {
+			j.stop()
+			return
+		}
+		go func() {
+			if err := j.run(runCtx); err != nil && runCtx.Err() == nil {
+				h.s.Logger.Debug("rtsp udp replay stopped", "session", v.id, "error", err)
+			}
+		}()
+	}
+}
+
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	v, _ := ctx.Session.UserData().(*viewer)
 	if v == nil {
@@ -226,6 +281,9 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 	if v.reader != nil {
 		v.reader.Close()
+	}
+	if v.join != nil {
+		v.join.stop()
 	}
 	wasPlaying := v.playing
 	conn := v.conn

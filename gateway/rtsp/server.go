@@ -106,6 +106,8 @@ type Server struct {
 	limit *connLimiter // nil when MaxConnsPerIP is 0
 
 	bytesSent atomic.Uint64 // media bytes written to TCP viewers
+	udpJoins  udpJoins      // UDP viewers replaying their GOP before joining the shared stream
+	udpRTP    *net.UDPConn  // gortsplib's RTP socket (nil without UDP), set by Initialize
 }
 
 // ConnsRefused returns how many connections the per-address cap refused.
@@ -172,6 +174,7 @@ func (s *Server) Initialize() error {
 			}
 			return mediaListener{Listener: l, idle: s.IdleTimeout, limit: s.limit}, nil
 		},
+		ListenPacket: s.listenPacket,
 	}
 	if s.UDPRTPAddress == "" || s.UDPRTCPAddress == "" {
 		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = "", ""
@@ -181,6 +184,21 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("rtsp: listen %s: %w", s.Address, err)
 	}
 	return nil
+}
+
+// listenPacket opens gortsplib's UDP sockets; the RTP one holds back the
+// shared streams' packets to viewers still replaying their GOP (udp_join.go).
+func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil || address != s.srv.UDPRTPAddress {
+		return pc, err
+	}
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return pc, nil
+	}
+	s.udpRTP = uc
+	return &udpConn{UDPConn: uc, joins: &s.udpJoins}, nil
 }
 
 // Addr returns the bound TCP address (useful with port 0).

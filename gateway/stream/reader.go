@@ -50,6 +50,8 @@ type Reader struct {
 	tolerant bool
 	// pace, when set, bounds Run's output to a byte rate (pacer.go).
 	pace *pacer
+	// live: AddReader hands over neither the GOP nor waits for a keyframe.
+	live bool
 }
 
 // SetLatencyTolerant marks a reader that may get its packets in bursts
@@ -64,6 +66,12 @@ func (r *Reader) SetLatencyTolerant() { r.tolerant = true }
 // keyframe burst overflows it; the first picture still starts at once.
 // For readers that write to UDP. Call it before AddReader.
 func (r *Reader) SetPaced() { r.pace = &pacer{} }
+
+// SetLiveOnly makes the reader start at the live edge, on whatever packet
+// comes next: no cached GOP, no wait for a keyframe. For a reader that feeds
+// viewers who each get their own start (the RTSP UDP pump: every UDP viewer
+// gets its own GOP replay, then joins it). Call it before AddReader.
+func (r *Reader) SetLiveOnly() { r.live = true }
 
 // NewReader returns a reader with a queue of at least size packets
 // (rounded up to a power of two; DefaultQueueSize when size <= 0).

@@ -192,6 +192,29 @@ func TestReaderWithoutGOPWaitsForKeyframe(t *testing.T) {
 	}
 }
 
+// TestLiveOnlyReaderStartsAtLiveEdge: a live-only reader (the RTSP UDP
+// pump) gets neither the cached GOP nor a wait for the next keyframe: the
+// next packet published, whatever it is.
+func TestLiveOnlyReaderStartsAtLiveEdge(t *testing.T) {
+	s := New("cam1")
+	if err := s.SetDescription(testDesc()); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 0, idr, 1000)
+	write(s, 0, pframe, 4600) // cached GOP: idr, pframe
+	r := NewReader(0)
+	r.SetLiveOnly()
+	if err := s.Full.AddReader(r); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 1, audio, 500)
+	write(s, 0, pframe, 8200)
+	got := collect(t, r, 2)
+	if got[0].Media != 1 || got[1].ts() != 8200 {
+		t.Fatalf("got %+v, want the audio packet and the P-frame published after joining", got)
+	}
+}
+
 func TestSlowReaderDropsWithoutStallingOthers(t *testing.T) {
 	s := New("cam1")
 	if err := s.SetDescription(testDesc()); err != nil {

@@ -70,6 +70,7 @@ func (v *Variant) AddReader(r *Reader) error {
 	}
 	r.variant.Store(v)
 	switch {
+	case r.live:
 	case v.gopOn && uint64(len(v.gop)) <= r.mask+1:
 		for _, p := range v.gop {
 			r.push(p, v.keyed)

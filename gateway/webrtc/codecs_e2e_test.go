@@ -51,7 +51,7 @@ func TestCameraCodecRows(t *testing.T) {
 		{mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, nil, 201, webrtc.MimeTypeH264, webrtc.MimeTypePCMA, true},
 		{mediatest.Clip{Name: "h265-aac", Video: x265, Ext: "mkv", AudioCodec: "aac"}, nil, 201, webrtc.MimeTypeH265, webrtc.MimeTypeOpus, true},
 		{mediatest.Clip{Name: "h265-pcmu-h264-offer", Video: x265, Ext: "mkv", AudioCodec: "pcm_mulaw"}, []string{webrtc.MimeTypeH264}, 415, "camera sends H265; the offer has only H264", "", true},
-		{mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, nil, 400, "sends M-JPEG video", "", true},
+		{mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-huffman", "default", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, nil, 400, "sends M-JPEG video", "", true},
 	}
 	for _, row := range rows {
 		t.Run(row.clip.Name, func(t *testing.T) {

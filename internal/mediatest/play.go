@@ -17,11 +17,22 @@ import (
 // none.
 func Play(tb testing.TB, rawURL string, proto gortsplib.Protocol, onPacket func(*description.Media, *rtp.Packet)) (*gortsplib.Client, error) {
 	tb.Helper()
+	return PlayCountingLoss(tb, rawURL, proto, onPacket, nil)
+}
+
+// PlayCountingLoss is Play that also hands onLost (when not nil) the number
+// of RTP packets the client found missing, each time it finds some
+// (gortsplib's Client.OnPacketsLost: gaps in the sequence numbers).
+func PlayCountingLoss(tb testing.TB, rawURL string, proto gortsplib.Protocol, onPacket func(*description.Media, *rtp.Packet), onLost func(uint64)) (*gortsplib.Client, error) {
+	tb.Helper()
 	u, err := base.ParseURL(rawURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
+	if onLost != nil {
+		c.OnPacketsLost = onLost
+	}
 	if err := c.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ type Upstream struct {
 	// readers are the sessions playing now; plays counts every PLAY.
 	readers map[*gortsplib.ServerSession]struct{}
 	plays   int
+	lowest  int // fewest readers since the last LowestReaders
 }
 
 // Readers is how many sessions are reading (playing) the stream now: what
@@ -47,6 +49,18 @@ func (u *Upstream) Readers() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.readers)
+}
+
+// LowestReaders is the fewest sessions that read the stream at any moment
+// since the last call (or the start), counted at every reader that left;
+// the mark starts again from the readers now. A camera moved
+// make-before-break between two readers never drops to 0.
+func (u *Upstream) LowestReaders() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	low := u.lowest
+	u.lowest = len(u.readers)
+	return low
 }
 
 // Plays is how many times a reader has started playing, since the start.
@@ -138,7 +152,10 @@ func (u *Upstream) Serve(desc *description.Session) (*gortsplib.ServerStream, er
 func (u *Upstream) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.readers, ctx.Session)
+	if _, ok := u.readers[ctx.Session]; ok {
+		delete(u.readers, ctx.Session)
+		u.lowest = min(u.lowest, len(u.readers))
+	}
 	if u.stream != nil && ctx.Session == u.publisher {
 		u.stream.Close()
 		u.stream = nil
@@ -221,6 +238,10 @@ type Clip struct {
 	Video      []string // e.g. "-c:v", "libx264", "-bf", "0"
 	Ext        string   // container of the encoded clip, e.g. "mkv"
 	AudioCodec string   // ffmpeg encoder: "aac", "pcm_alaw", "pcm_mulaw", "libopus", ""
+	// KeyInterval is the seconds between keyframes (default 1); the clip
+	// lasts 2 s or one interval, whichever is longer, so a looped clip
+	// keeps it. NVR cameras send 10 s and more.
+	KeyInterval int
 }
 
 // NoisyClip is a camera of about 9 Mbit/s, H264 without audio: 640x360 of
@@ -232,7 +253,7 @@ func NoisyClip() Clip {
 		"-vf", "scale=640:360,noise=alls=20:allf=t", "-crf", "27"}}
 }
 
-// Publish encodes clip once (320x240, 2 s) and starts ffmpeg publishing it
+// Publish encodes clip once (320x240, 2 s or KeyInterval) and starts ffmpeg publishing it
 // in a loop with -c:v copy to u; it returns once ffmpeg records. ffmpeg is
 // stopped when the test ends, or earlier by stop (the camera's stream ends;
 // its readers are disconnected).
@@ -242,9 +263,10 @@ func Publish(t testing.TB, u *Upstream, clip Clip) (stop func()) {
 		t.Fatal("ffmpeg is required: apt-get install -y ffmpeg (or run scripts/test)")
 	}
 	file := filepath.Join(t.TempDir(), clip.Name+"."+clip.Ext)
+	key := max(clip.KeyInterval, 1)
 	enc := append([]string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-		"testsrc2=size=320x240:rate=25:duration=2"}, clip.Video...)
-	enc = append(enc, "-g", "25", file)
+		fmt.Sprintf("testsrc2=size=320x240:rate=25:duration=%d", max(key, 2))}, clip.Video...)
+	enc = append(enc, "-g", strconv.Itoa(25*key), file)
 	if out, err := exec.Command("ffmpeg", enc...).CombinedOutput(); err != nil {
 		t.Fatalf("encoding %s: %v: %s", clip.Name, err, out)
 	}
