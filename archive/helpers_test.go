@@ -63,6 +63,7 @@ func newTestStore(t testing.TB, dir string, clock *fakeClock) *Store {
 	if err := s.Initialize(); err != nil {
 		t.Fatal(err)
 	}
+	<-s.indexed // every file compared with the index files, as a full scan would
 	return s
 }
 

@@ -36,24 +36,45 @@ func (s Segment) ID() string { return SegmentName(s.Start) }
 type index struct {
 	mu   sync.RWMutex
 	cams map[string][]Segment
+	// persist, when set, records each segment of our own folder added
+	// (a completed recording) in its camera's index file. Set once
+	// before any writer runs.
+	persist func(camera string, s Segment)
 }
 
 func newIndex() *index { return &index{cams: make(map[string][]Segment)} }
 
 func cmpSegment(a, b Segment) int { return a.Start.Compare(b.Start) }
 
-// add inserts or replaces (same start) a segment.
+// add inserts or replaces (same start) a segment, recording it in the
+// camera's index file (persist).
 func (x *index) add(camera string, s Segment) {
+	s = x.put(camera, s)
+	if x.persist != nil && s.src == 0 {
+		x.persist(camera, s)
+	}
+}
+
+// put is add without persist.
+func (x *index) put(camera string, s Segment) Segment {
 	s.Start = s.Start.Truncate(time.Microsecond)
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	segs := x.cams[camera]
 	i, found := slices.BinarySearchFunc(segs, s, cmpSegment)
 	if found {
 		segs[i] = s
-		return
+	} else {
+		x.cams[camera] = slices.Insert(segs, i, s)
 	}
-	x.cams[camera] = slices.Insert(segs, i, s)
+	x.mu.Unlock()
+	return s
+}
+
+// setCamera sets a camera's segments (sorted by start) at startup.
+func (x *index) setCamera(camera string, segs []Segment) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cams[camera] = segs
 }
 
 func (x *index) remove(camera string, s Segment) {

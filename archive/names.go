@@ -20,15 +20,43 @@ const segmentExt = ".mp4"
 // SegmentName returns the file base name (without extension) of a segment
 // starting at t.
 func SegmentName(t time.Time) string {
+	return string(appendSegmentName(make([]byte, 0, segmentNameLen), t))
+}
+
+// appendSegmentName appends SegmentName(t) to b. Digits are written by
+// hand: loading an index of a million segments formats a million names.
+func appendSegmentName(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	b := make([]byte, 0, segmentNameLen)
-	b = t.AppendFormat(b, segmentLayout)
-	us := t.Nanosecond() / 1000
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
 	b = append(b, '-')
-	for d := 100000; d > 0; d /= 10 {
-		b = append(b, byte('0'+us/d%10))
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, '_')
+	b = appendDigits(b, hour, 2)
+	b = append(b, '-')
+	b = appendDigits(b, minute, 2)
+	b = append(b, '-')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '-')
+	return appendDigits(b, t.Nanosecond()/1000, 6)
+}
+
+// appendDigits appends the n low decimal digits of v (v >= 0).
+func appendDigits(b []byte, v, n int) []byte {
+	for d := pow10[n-1]; d > 0; d /= 10 {
+		b = append(b, byte('0'+v/d%10))
 	}
-	return string(b)
+	return b
+}
+
+var pow10 = [...]int{1, 10, 100, 1000, 10000, 100000}
+
+// segmentFileName is SegmentName(t) + ".mp4" in one allocation.
+func segmentFileName(t time.Time) string {
+	return string(append(appendSegmentName(make([]byte, 0, segmentNameLen+len(segmentExt)), t), segmentExt...))
 }
 
 // parseSegmentName parses a segment base name in loc (UTC for our own

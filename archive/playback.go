@@ -130,7 +130,7 @@ func (s *Store) playlist(ctx context.Context, tok, camera string, start, end tim
 				b = append(b, "#EXT-X-DISCONTINUITY\n"...)
 			}
 			b = append(b, "#EXT-X-MAP:URI=\""...)
-			b = append(b, sg.ID()...)
+			b = appendSegmentName(b, sg.Start)
 			b = append(b, ".mp4?init=1&a="...)
 			b = append(b, audio...)
 			b = append(b, qs...)
@@ -141,7 +141,7 @@ func (s *Store) playlist(ctx context.Context, tok, camera string, start, end tim
 		b = append(b, "\n#EXTINF:"...)
 		b = strconv.AppendFloat(b, sg.Duration.Seconds(), 'f', 3, 64)
 		b = append(b, ",\n"...)
-		b = append(b, sg.ID()...)
+		b = appendSegmentName(b, sg.Start)
 		b = append(b, ".mp4?a="...)
 		b = append(b, audio...)
 		b = append(b, qs...)

@@ -21,6 +21,7 @@ func (s *Store) Prune() int {
 	}
 	horizon := s.Now().Add(-s.Retention)
 	deleted := 0
+	touched := make(map[string]bool)
 	for _, i := range order {
 		old := segs[i].End().Before(horizon)
 		over := s.MaxBytes > 0 && total > s.MaxBytes
@@ -33,10 +34,12 @@ func (s *Store) Prune() int {
 			continue
 		}
 		s.index.remove(cams[i], segs[i])
+		touched[cams[i]] = true
 		s.published(cams[i], segs[i], true)
 		total -= segs[i].Size
 		deleted++
 	}
+	s.compactIndexFiles(touched)
 	if deleted > 0 {
 		s.Logger.Info("archive: retention deleted segments", "count", deleted, "bytes_left", total)
 	}

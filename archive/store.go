@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,16 @@ type Store struct {
 	// chunks recycles the writers' part buffers (*[partChunk]byte) between
 	// cameras.
 	chunks sync.Pool
+	// indexMu serializes writes to the camera folders' index files;
+	// indexRecords counts the records in each (for compaction).
+	indexMu      sync.Mutex
+	indexRecords map[string]int
+	// indexed is closed once every camera's folder was compared with its
+	// index file (the first thing retention's goroutine does).
+	indexed chan struct{}
+	// startedAt is the real time Initialize began: a segment file modified
+	// since is being written by this process, never repaired.
+	startedAt time.Time
 	// importScans caches scan results per import file (owned by the prune goroutine).
 	importScans map[string]cachedScan
 	// co64Above is the download size past which chunk offsets are 64-bit
@@ -144,14 +155,18 @@ func (s *Store) Initialize() error {
 		}
 		s.roots = append(s.roots, r)
 	}
+	s.startedAt = time.Now()
 	s.index = newIndex()
 	s.importScans = make(map[string]cachedScan)
-	s.scanOwn()
+	s.indexRecords = make(map[string]int)
+	pending := s.loadOwn()
+	s.index.persist = s.persistSegment
 	s.scanImports()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.prune = make(chan struct{}, 1)
+	s.indexed = make(chan struct{})
 	s.wg.Add(1)
-	go s.run()
+	go s.run(pending)
 	return nil
 }
 
@@ -176,9 +191,21 @@ func (s *Store) closeRoots() {
 	}
 }
 
-// run owns retention and import rescans.
-func (s *Store) run() {
+// run owns retention and import rescans. It first compares the cameras
+// loaded from their index files with their folders (reconcile): a segment
+// file is scanned at startup only when no index covers it, and that wait
+// is not part of startup. A segment partial at a crash (the one being
+// written) is cut back to its last complete fragment; one with no
+// complete fragment holds no media and is deleted.
+func (s *Store) run(pending map[string]bool) {
 	defer s.wg.Done()
+	for cam, dirty := range pending {
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.reconcile(cam, dirty)
+	}
+	close(s.indexed)
 	t := time.NewTicker(s.PruneInterval)
 	defer t.Stop()
 	for {
@@ -211,27 +238,9 @@ func (s *Store) Segments(camera string, start, end time.Time) []Segment {
 	return s.index.rangeOf(camera, start, end)
 }
 
-// scanOwn indexes our own folder. A segment whose tail is partial (the
-// process died while writing it) is cut back to its last complete fragment;
-// one with no complete fragment holds no media and is deleted.
-func (s *Store) scanOwn() {
-	for cam, names := range s.listSegments(s.root) {
-		for _, name := range names {
-			start, ok := parseSegmentName(strings.TrimSuffix(name, segmentExt), time.UTC)
-			if !ok {
-				continue
-			}
-			seg, ok := s.scanFile(0, cam, name, start, true)
-			if ok {
-				s.index.add(cam, seg)
-			}
-		}
-	}
-}
-
 // listSegments lists camera folders and their .mp4 files.
-func (s *Store) listSegments(root *os.Root) map[string][]string {
-	out := make(map[string][]string)
+func (s *Store) listSegments(root *os.Root) map[string][]fs.DirEntry {
+	out := make(map[string][]fs.DirEntry)
 	cams, err := fs.ReadDir(root.FS(), ".")
 	if err != nil {
 		s.Logger.Warn("archive: cannot list folder", "dir", root.Name(), "error", err)
@@ -241,17 +250,22 @@ func (s *Store) listSegments(root *os.Root) map[string][]string {
 		if !c.IsDir() || !validName(c.Name()) {
 			continue
 		}
-		files, err := fs.ReadDir(root.FS(), c.Name())
-		if err != nil {
-			continue
-		}
-		for _, f := range files {
-			if f.Type().IsRegular() && strings.HasSuffix(f.Name(), segmentExt) {
-				out[c.Name()] = append(out[c.Name()], f.Name())
-			}
+		if files := s.listCamera(root, c.Name()); len(files) > 0 {
+			out[c.Name()] = files
 		}
 	}
 	return out
+}
+
+// listCamera lists the .mp4 files of a camera folder (sorted by name).
+func (s *Store) listCamera(root *os.Root, cam string) []fs.DirEntry {
+	files, err := fs.ReadDir(root.FS(), cam)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(files, func(f fs.DirEntry) bool {
+		return !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), segmentExt)
+	})
 }
 
 // scanFile validates one segment file and returns its index entry.
@@ -321,9 +335,9 @@ func (s *Store) scanImports() {
 	for i := range s.Imports {
 		src := i + 1
 		segs := make(map[string][]Segment)
-		for cam, names := range s.listSegments(s.roots[src]) {
-			for _, name := range names {
-				if seg, ok := s.scanImport(src, cam, name); ok {
+		for cam, files := range s.listSegments(s.roots[src]) {
+			for _, f := range files {
+				if seg, ok := s.scanImport(src, cam, f.Name()); ok {
 					segs[cam] = append(segs[cam], seg)
 				}
 			}
