@@ -153,6 +153,9 @@ func TestClusterPullsEachCameraOnce(t *testing.T) {
 		if !strings.Contains(m, owned+"\n") || strings.Contains(m, relayLine) != (i == owner) || !strings.Contains(m, `camgate_sessions{protocol="rtsp",camera="cam1"} 1`+"\n") {
 			t.Fatalf("node %d's metrics: want %q, relays %v, one rtsp viewer session:\n%s", i, owned, i == owner, m)
 		}
+		if pulls := strings.Contains(m, `camgate_relay_pulls{camera="cam1"} 1`+"\n"); pulls == (i == owner) {
+			t.Fatalf("node %d's metrics: relays in %v, want %v:\n%s", i, pulls, i != owner, m)
+		}
 	}
 	poll.Until(t, "the owner to record a segment", func() bool { return segments(dirs[owner]) >= 2 })
 	for i, d := range dirs {

@@ -307,14 +307,20 @@ func (g *Gateway) startHTTP(cfg config.Config) error {
 				ns.rtspBytes += g.rtsps.BytesSent()
 			}
 			ns.cacheHits, ns.cacheMisses = g.authz.CacheStats()
+			streams := g.hub.Stats()
 			if n := g.cluster.Load(); n != nil {
 				ns.owned = n.Owned()
+				for _, st := range streams {
+					if _, owns := n.Owns(st.Camera); !owns && st.Users > 0 {
+						ns.relayedIn = append(ns.relayedIn, st.Camera)
+					}
+				}
 			}
 			ns.webrtcGSO, ns.webrtcRefused = g.whep.SendStats()
 			if g.recorder != nil {
 				ns.recording = g.recorder.States()
 			}
-			g.metrics.write(ctx, g.registry.List(), g.hub.Stats(), ns)
+			g.metrics.write(ctx, g.registry.List(), streams, ns)
 		},
 		Ready:   g.ready,
 		Logger:  g.Logger.With("component", "http"),

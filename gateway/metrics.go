@@ -119,7 +119,8 @@ func (m *metrics) upstream(camera, state string) {
 
 // nodeStats are counters read from the components at scrape time.
 type nodeStats struct {
-	owned                  int // cameras this node owns in the cluster (0 without one)
+	owned                  int      // cameras this node owns in the cluster (0 without one)
+	relayedIn              []string // cameras this node pulls from their owner (a peer)
 	cacheHits, cacheMisses uint64
 	rtspBytes              uint64
 	webrtcGSO              bool
@@ -163,6 +164,10 @@ func (m *metrics) write(ctx *fasthttp.RequestCtx, sessions []session.Session, st
 	}
 	b.WriteString("# HELP camgate_cluster_owned_cameras Cameras this node owns (pulls and records) for the cluster.\n# TYPE camgate_cluster_owned_cameras gauge\n")
 	fmt.Fprintf(&b, "camgate_cluster_owned_cameras %d\n", ns.owned)
+	b.WriteString("# HELP camgate_relay_pulls Cameras this node pulls from the cluster node that owns them (relays in).\n# TYPE camgate_relay_pulls gauge\n")
+	for _, c := range slices.Sorted(slices.Values(ns.relayedIn)) {
+		fmt.Fprintf(&b, "camgate_relay_pulls{camera=\"%s\"} 1\n", promLabel(c))
+	}
 	b.WriteString("# HELP camgate_recording_state State of each recording on this node (1 for its state: recording, starting, retrying, cannot_record).\n# TYPE camgate_recording_state gauge\n")
 	recCams := make([]string, 0, len(ns.recording))
 	for c := range ns.recording {
