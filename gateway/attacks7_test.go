@@ -110,20 +110,20 @@ func TestAttack7ClusterArchive(t *testing.T) {
 		for name, tok := range creds {
 			reads := A.g.archive.HeldReads()
 			local, remote := map[string]int{}, map[string]int{}
+			var listed, played [2]int // segments in recordings and in the playlist, at na and nb
 			for _, what := range whats {
 				var bodyA, bodyB string
 				local[what], bodyA = archiveStatus(t, A, what, tok, start, end)
 				remote[what], bodyB = archiveStatus(t, B, what, tok, start, end)
 				if what == "recordings" && local[what] == 200 {
-					if a, b := spanSegments(t, bodyA), spanSegments(t, bodyB); a != b {
-						t.Errorf("%s: recordings list %d segments at na, %d at nb", name, a, b)
-					}
+					listed[0], listed[1] = spanSegments(t, bodyA), spanSegments(t, bodyB)
 				}
 				if what == "index.m3u8" && local[what] == 200 {
-					if a, b := len(playlistIDs(bodyA)), len(playlistIDs(bodyB)); a != b {
-						t.Errorf("%s: the playlist serves %d segments at na, %d at nb", name, a, b)
-					}
+					played[0], played[1] = len(playlistIDs(bodyA)), len(playlistIDs(bodyB))
 				}
+			}
+			if listed != played {
+				t.Errorf("%s: recordings list %v segments (na, nb), the playlist serves %v", name, listed, played)
 			}
 			if !maps.Equal(local, remote) {
 				t.Errorf("%s: na answers %v, nb %v", name, local, remote)
@@ -179,8 +179,8 @@ func TestAttack7ClusterArchive(t *testing.T) {
 			"the API":                  A.api + "/cameras",
 			"the events feed":          A.api + "/events",
 		} {
-			if code, _, body := httpStatus(t, "GET", path, good, ""); code == 200 {
-				t.Errorf("%s: 200 with a node token (%.80s)", name, body)
+			if code, _, _ := httpStatus(t, "GET", path, good, ""); code == 200 {
+				t.Errorf("%s: 200 with a node token", name)
 			}
 		}
 		if code, _, _ := httpStatus(t, "GET", held+"?token="+url.QueryEscape(good), "", ""); code != 401 {
