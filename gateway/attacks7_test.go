@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,6 +459,43 @@ func TestAttack7OneTranscoderPerCamera(t *testing.T) {
 	poll.Until(t, "the transcoder to end with the last viewer", func() bool { return len(transcoders(t)) == 0 })
 	// Viewers again, then the camera is deleted under them.
 	storm()
+	poll.Until(t, "cam1's transcoder to run again", func() bool { return len(transcoders(t)) == 1 })
+	mustCall(t, n, "DELETE", "/devices/cam1", "", 200)
+	poll.Until(t, "the transcoder to end with the camera", func() bool { return len(transcoders(t)) == 0 })
+}
+
+// TestAttack7OneWebRTCTranscoderPerCamera: an AAC camera's WebRTC audio
+// goes through one ffmpeg (to Opus) for all its viewers with sound, however
+// many peers join; none is left when they are kicked, nor after the camera
+// is deleted under new ones.
+func TestAttack7OneWebRTCTranscoderPerCamera(t *testing.T) {
+	up := mediatest.StartUpstream(t)
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264-aac", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p"}, Ext: "mkv", AudioCodec: "aac"})
+	n := startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.Cameras = []config.Camera{{ID: "cam1", Site: "hq", Source: up.URL()}}
+	})
+	mustCall(t, n, "PUT", "/subjects/v", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/subjects/mute", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-v", `{"subject":"v","device":"cam1","actions":["live","sound"]}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-mute", `{"subject":"mute","device":"cam1","actions":["live"]}`, 200)
+	var packets atomic.Int64
+	join := func() {
+		for range 4 {
+			playWHEP(t, n, viewerToken(t, "v"), &packets)
+		}
+		playWHEP(t, n, viewerToken(t, "mute"), &packets)
+	}
+	join()
+	poll.Until(t, "cam1's Opus transcoder to run", func() bool { return len(transcoders(t)) >= 1 })
+	join()
+	if tc := transcoders(t); len(tc) != 1 {
+		t.Fatalf("%d transcoders for one camera's WebRTC viewers:\n%s", len(tc), strings.Join(tc, "\n"))
+	}
+	for _, ss := range n.g.registry.List() {
+		mustCall(t, n, "DELETE", "/sessions/"+ss.ID, "", 200)
+	}
+	poll.Until(t, "the transcoder to end with the last peer", func() bool { return len(transcoders(t)) == 0 })
+	join()
 	poll.Until(t, "cam1's transcoder to run again", func() bool { return len(transcoders(t)) == 1 })
 	mustCall(t, n, "DELETE", "/devices/cam1", "", 200)
 	poll.Until(t, "the transcoder to end with the camera", func() bool { return len(transcoders(t)) == 0 })
