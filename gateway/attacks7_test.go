@@ -157,6 +157,37 @@ func TestAttack7ClusterArchive(t *testing.T) {
 		}
 	})
 
+	t.Run("a refused segment request costs no shared-index query", func(t *testing.T) {
+		// Only the shared index's range reads send ZREVRANGEBYSCORE.
+		reads := func() int {
+			info, err := r.Client().Info(t.Context(), "commandstats").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, rest, _ := strings.Cut(info, "cmdstat_zrevrangebyscore:calls=")
+			n, _ := strconv.Atoi(rest[:strings.IndexAny(rest+",", ",")])
+			return n
+		}
+		seg := archive.SegmentName(start.Add(-time.Second)) // on no node: every lookup misses
+		if code, _, _ := httpStatus(t, "GET", archiveURL(B)+"/cam1/"+seg+".mp4", creds["alice"], ""); code != 404 {
+			t.Fatalf("a segment on no node: %d, want 404", code)
+		}
+		before := reads()
+		if before == 0 {
+			t.Fatal("an allowed lookup read no shared index: this check sees nothing")
+		}
+		for range 40 {
+			for _, tok := range []string{"garbage", creds["bob (live only)"], testAdminKey, creds["link (footage window)"]} {
+				if code, _, _ := httpStatus(t, "GET", archiveURL(B)+"/cam1/"+seg+".mp4", tok, ""); code == 200 || code == 404 {
+					t.Fatalf("a refused segment request: %d", code)
+				}
+			}
+		}
+		if got := reads() - before; got != 0 {
+			t.Fatalf("160 refused segment requests made %d range reads of the shared index", got)
+		}
+	})
+
 	seg := segs[5].ID()
 	held := archiveURL(A) + "/cam1/held/" + seg + ".mp4"
 	good := B.g.access.ArchivePeerToken("nb", "na", "cam1", seg)
