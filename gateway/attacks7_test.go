@@ -390,6 +390,11 @@ func TestAttack7CameraSettingsAndState(t *testing.T) {
 			t.Errorf("ops GET %scam1 (hidden) %d %v; %snocam (missing) %d %v; want the same 404", path, hidden, hb, path, missing, mb)
 		}
 	}
+	hidden, hb := n.callAs(t, ops, "DELETE", "/devices/cam1", "")
+	missing, mb := n.callAs(t, ops, "DELETE", "/devices/nocam", "")
+	if hidden != 404 || missing != 404 || fmt.Sprint(hb) != strings.Replace(fmt.Sprint(mb), "nocam", "cam1", 1) {
+		t.Errorf("ops DELETE /devices/cam1 (hidden) %d %v; /devices/nocam (missing) %d %v; want the same 404", hidden, hb, missing, mb)
+	}
 	for name, body := range map[string]string{
 		"transport":       `{"site":"hq","kind":"camera","source":"builtin:demo","transport":"udp"}`,
 		"udp_read_buffer": `{"site":"hq","kind":"camera","source":"builtin:demo","udp_read_buffer":4096}`,
