@@ -488,13 +488,19 @@ func TestAttack7OneTranscoderPerCamera(t *testing.T) {
 	if tc := transcoders(t); len(tc) != 1 {
 		t.Fatalf("%d transcoders for one camera with a player:\n%s", len(tc), strings.Join(tc, "\n"))
 	}
-	// The viewers leave (kicked): the camera's muxer and its ffmpeg stop.
+	transcodersEnd(t, n, storm)
+}
+
+// transcodersEnd checks that cam1's transcoder ends when its viewers are
+// kicked, and, once join brought viewers back, when the camera is deleted
+// under them.
+func transcodersEnd(t *testing.T, n *node, join func()) {
+	t.Helper()
 	for _, ss := range n.g.registry.List() {
 		mustCall(t, n, "DELETE", "/sessions/"+ss.ID, "", 200)
 	}
 	poll.Until(t, "the transcoder to end with the last viewer", func() bool { return len(transcoders(t)) == 0 })
-	// Viewers again, then the camera is deleted under them.
-	storm()
+	join()
 	poll.Until(t, "cam1's transcoder to run again", func() bool { return len(transcoders(t)) == 1 })
 	mustCall(t, n, "DELETE", "/devices/cam1", "", 200)
 	poll.Until(t, "the transcoder to end with the camera", func() bool { return len(transcoders(t)) == 0 })
@@ -527,12 +533,5 @@ func TestAttack7OneWebRTCTranscoderPerCamera(t *testing.T) {
 	if tc := transcoders(t); len(tc) != 1 {
 		t.Fatalf("%d transcoders for one camera's WebRTC viewers:\n%s", len(tc), strings.Join(tc, "\n"))
 	}
-	for _, ss := range n.g.registry.List() {
-		mustCall(t, n, "DELETE", "/sessions/"+ss.ID, "", 200)
-	}
-	poll.Until(t, "the transcoder to end with the last peer", func() bool { return len(transcoders(t)) == 0 })
-	join()
-	poll.Until(t, "cam1's transcoder to run again", func() bool { return len(transcoders(t)) == 1 })
-	mustCall(t, n, "DELETE", "/devices/cam1", "", 200)
-	poll.Until(t, "the transcoder to end with the camera", func() bool { return len(transcoders(t)) == 0 })
+	transcodersEnd(t, n, join)
 }
