@@ -221,18 +221,17 @@ func (s *Store) ServeSegment(ctx *fasthttp.RequestCtx, camera, id string) {
 		s.writeError(ctx, fmt.Errorf("%w: a token is required", ErrUnauthenticated))
 		return
 	}
-	seg, ok := s.lookupAny(ctx, camera, start)
-	if !ok {
-		if _, err := s.authorize(ctx, tok, camera, ActionArchive, start); err != nil {
-			s.writeError(ctx, err)
-			return
-		}
-		s.writeError(ctx, fmt.Errorf("%w: no segment %s of %s", ErrNotFound, id, camera))
-		return
-	}
-	v, err := s.authorize(ctx, tok, camera, ActionArchive, seg.Start)
+	// A segment is named by its start, which is its footage time: the
+	// request is decided before any lookup, so a refused one costs no
+	// shared-index query (a cluster's Redis) and tells nothing.
+	v, err := s.authorize(ctx, tok, camera, ActionArchive, start)
 	if err != nil {
 		s.writeError(ctx, err)
+		return
+	}
+	seg, ok := s.lookupAny(ctx, camera, start)
+	if !ok {
+		s.writeError(ctx, fmt.Errorf("%w: no segment %s of %s", ErrNotFound, id, camera))
 		return
 	}
 	q := ctx.QueryArgs()

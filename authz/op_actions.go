@@ -26,7 +26,7 @@ func (r *request) del(kind, id string) (opResult, error) {
 		return opResult{}, r.missing(kind, id)
 	}
 	if r.c.Subject == "" && kind != kindRoles && !visible(r.creators(), old) { // roles: see canRead
-		return opResult{}, fmt.Errorf("%s %q: not found (individual access: created by another admin): %w", kind, id, ErrNotFound)
+		return opResult{}, r.missing(kind, id) // the very answer for a missing one: no existence oracle
 	}
 	if err := r.authorizeWrite(kind, old, nil); err != nil {
 		return opResult{}, err
