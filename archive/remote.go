@@ -207,6 +207,14 @@ func (s *Store) segmentsOf(ctx context.Context, camera string, start, end time.T
 	return mergeHeld(own, held)
 }
 
+// Footage returns the segments of camera overlapping [start, end) that
+// this node can serve: its own and, in a cluster, those other nodes hold
+// (WriteSegmentInit and WriteSegmentMedia read those from their holder).
+// Deciding who may see them is the caller's.
+func (s *Store) Footage(ctx context.Context, camera string, start, end time.Time) []Segment {
+	return s.segmentsOf(ctx, camera, start, end)
+}
+
 // mergeHeld merges own (sorted) and held segments by start time.
 func mergeHeld(own, held []Segment) []Segment {
 	if len(held) == 0 {

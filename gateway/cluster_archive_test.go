@@ -217,6 +217,12 @@ func TestClusterArchiveFromAnyNode(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("the returned owner's segment through %s: %d", ids[third], code)
 	}
+	// So does a snapshot of their footage (the third node holds none).
+	at := rec.Spans[0].Start.Add(time.Duration(rec.Spans[0].Duration / 2 * float64(time.Second)))
+	snap := strings.TrimSuffix(T.api, "/api/v1") + "/api/v1/cameras/cam1/snapshot.jpg?at=" + at.UTC().Format(time.RFC3339Nano)
+	if code, h, b := httpStatus(t, "GET", snap, alice, ""); code != 200 || h.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("a snapshot of %s's footage through %s: %d %s", ids[owner], ids[third], code, b)
+	}
 
 	// Node tokens: only a valid one for exactly that segment reads it.
 	held := archiveURL(O) + "/cam1/held/" + ownerSeg + ".mp4"

@@ -20,7 +20,9 @@ import (
 // Recordings is what a snapshot from the recording needs of the archive
 // store.
 type Recordings interface {
-	Segments(camera string, start, end time.Time) []archive.Segment
+	// Footage lists the segments overlapping [start, end), held by this
+	// node or, in a cluster, by another.
+	Footage(ctx context.Context, camera string, start, end time.Time) []archive.Segment
 	WriteSegmentInit(w io.WriteSeeker, camera string, seg archive.Segment, audio bool) error
 	WriteSegmentMedia(w io.WriteSeeker, camera string, seg archive.Segment, audio bool) error
 }
@@ -49,7 +51,7 @@ func (s *Service) Recorded(ctx context.Context, camera string, at time.Time, all
 	}
 	var seg archive.Segment
 	found := false
-	for _, sg := range s.Recordings.Segments(camera, at, at.Add(time.Nanosecond)) {
+	for _, sg := range s.Recordings.Footage(ctx, camera, at, at.Add(time.Nanosecond)) {
 		if !sg.Start.After(at) && at.Before(sg.End()) {
 			seg, found = sg, true
 		}
