@@ -359,24 +359,35 @@ func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
 	s.Close()
 }
 
-// By default (sessions.gop_cache: always) a stream read only by the
-// recorder keeps its GOP: the first viewer starts on it at once.
-func TestRecordedOnlyStreamKeepsGOPByDefault(t *testing.T) {
-	s := New("cam1")
+// recordedOnly is cam1 read only by a latency-tolerant reader (the
+// recorder), with the GOP cached for viewers only when viewersOnly, after
+// one GOP (a keyframe at 1000, a P-frame at 4600), and a first viewer
+// attached after it.
+func recordedOnly(t *testing.T, viewersOnly bool) (s *Stream, rec, first *Reader) {
+	t.Helper()
+	s = New("cam1")
+	s.users.viewersOnly = viewersOnly
 	if err := s.SetDescription(testDesc()); err != nil {
 		t.Fatal(err)
 	}
-	rec := NewReader(0)
+	rec = NewReader(0)
 	rec.SetLatencyTolerant()
 	if err := s.Full.AddReader(rec); err != nil {
 		t.Fatal(err)
 	}
 	write(s, 0, idr, 1000)
 	write(s, 0, pframe, 4600)
-	first := NewReader(0)
+	first = NewReader(0)
 	if err := s.Full.AddReader(first); err != nil {
 		t.Fatal(err)
 	}
+	return s, rec, first
+}
+
+// By default (sessions.gop_cache: always) a stream read only by the
+// recorder keeps its GOP: the first viewer starts on it at once.
+func TestRecordedOnlyStreamKeepsGOPByDefault(t *testing.T) {
+	s, _, first := recordedOnly(t, false)
 	if g := collect(t, first, 2); !g[0].Key || g[0].ts() != 1000 {
 		t.Fatalf("first viewer started on %+v, want the cached keyframe at 1000", g[0])
 	}
@@ -389,22 +400,7 @@ func TestRecordedOnlyStreamKeepsGOPByDefault(t *testing.T) {
 // next keyframe; once a viewer is attached the GOP is cached again and the
 // next viewer starts on it at once.
 func TestRecordedOnlyStreamCachesNoGOP(t *testing.T) {
-	s := New("cam1")
-	s.users.viewersOnly = true
-	if err := s.SetDescription(testDesc()); err != nil {
-		t.Fatal(err)
-	}
-	rec := NewReader(0)
-	rec.SetLatencyTolerant()
-	if err := s.Full.AddReader(rec); err != nil {
-		t.Fatal(err)
-	}
-	write(s, 0, idr, 1000)
-	write(s, 0, pframe, 4600)
-	first := NewReader(0)
-	if err := s.Full.AddReader(first); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, first := recordedOnly(t, true)
 	if n := first.Queued(); n != 0 {
 		t.Fatalf("first viewer of a recorded-only stream got %d cached packets, want none (no GOP kept)", n)
 	}
