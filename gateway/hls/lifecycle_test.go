@@ -290,7 +290,10 @@ func TestMuxerFollowsAStreamRestart(t *testing.T) {
 func TestBlockingRequestsArePerSession(t *testing.T) {
 	t.Parallel()
 	var stalled atomic.Bool
-	const timeout, perSession = 4 * time.Second, 2
+	// The greedy session's requests must still be waiting when the other
+	// session's reload arrives, after the cases below: at 4 s a loaded
+	// machine (the suite under -race) let them time out first.
+	const timeout, perSession = 10 * time.Second, 2
 	h := newHarness(t, func(s *Server) { s.BlockTimeout, s.MaxBlockingPerSession = timeout, perSession })
 	h.hub.Sources = func(string) (source.Source, error) {
 		demo, err := source.New("builtin:demo", source.Options{})
