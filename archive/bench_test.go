@@ -90,7 +90,7 @@ func BenchmarkDownloadRawRead(b *testing.B) {
 
 func benchRawOnce(b *testing.B, s *Store, segs []Segment, buf []byte) {
 	for _, sg := range segs {
-		f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name))
+		f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name()))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func benchRawOnce(b *testing.B, s *Store, segs []Segment, buf []byte) {
 // reads 8 KiB at a time).
 func benchRawLargeReads(b *testing.B, s *Store, segs []Segment, buf []byte) {
 	for _, sg := range segs {
-		f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name))
+		f, err := os.Open(filepath.Join(s.Dir, "cam1", sg.name()))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func BenchmarkPlaylist24h(b *testing.B) {
 	s.Authorizer = AuthorizerFunc(allowAll)
 	for i := range 8640 {
 		st := t0.Add(time.Duration(i) * 10 * time.Second)
-		s.index.add("cam1", Segment{Start: st, Duration: 10 * time.Second, Size: 1 << 20, name: SegmentName(st) + segmentExt, tracks: 1})
+		s.index.add("cam1", Segment{Start: st, Duration: 10 * time.Second, Size: 1 << 20, stem: st.UnixMicro(), tracks: 1})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -32,7 +32,7 @@ func segmentSeeds(f *testing.F) [][]byte {
 	if len(segs) == 0 {
 		f.Fatal("the writer left no segment")
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "cam1", segs[0].name))
+	b, err := os.ReadFile(filepath.Join(dir, "cam1", segs[0].name()))
 	if err != nil {
 		f.Fatal(err)
 	}

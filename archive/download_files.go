@@ -57,7 +57,7 @@ func (s *segmentFiles) get(i int) (io.ReaderAt, error) {
 		}
 		s.dirs[sg.src] = dir
 	}
-	f, err := s.dirs[sg.src].Open(sg.name)
+	f, err := s.dirs[sg.src].Open(sg.name())
 	if err != nil {
 		return nil, fmt.Errorf("archive: open segment %s of %s: %w", sg.ID(), s.camera, err)
 	}

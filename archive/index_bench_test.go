@@ -27,7 +27,7 @@ func largeArchive(tb testing.TB, dir string, cams, perCam int) {
 	if len(segs) == 0 {
 		tb.Fatal("no segment recorded")
 	}
-	seg, err := os.ReadFile(filepath.Join(src, "cam", segs[0].name))
+	seg, err := os.ReadFile(filepath.Join(src, "cam", segs[0].name()))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +44,8 @@ func largeArchive(tb testing.TB, dir string, cams, perCam int) {
 			st := t0.Add(time.Duration(i) * 10 * time.Second)
 			sg := segs[0]
 			sg.Start = st
-			idx = appendIndexRecord(idx, recordOf(sg, nameMicros(st)))
+			sg.stem = st.UnixMicro()
+			idx = appendIndexRecord(idx, recordOf(sg))
 			name := filepath.Join(camDir, SegmentName(st)+segmentExt)
 			if i == 0 {
 				first = name
@@ -80,8 +81,7 @@ func benchSegments() (cams, perCam int) {
 // reports the heap the index holds per segment.
 func BenchmarkInitialize(b *testing.B) {
 	cams, perCam := benchSegments()
-	dir := b.TempDir()
-	largeArchive(b, dir, cams, perCam)
+	dir := benchArchiveDir(b, cams, perCam)
 	for _, restart := range []bool{false, true} {
 		b.Run(fmt.Sprintf("segments=%d/restart=%v", cams*perCam, restart), func(b *testing.B) {
 			newStore := func() *Store {
@@ -117,6 +117,31 @@ func BenchmarkInitialize(b *testing.B) {
 			b.ReportMetric(float64(reconciled.Milliseconds())/float64(b.N), "reconcile_ms")
 		})
 	}
+}
+
+// benchArchiveDir is a large archive of cams × perCam segments: built
+// in a temporary folder, or once in CAMGATE_ARCHIVE_BENCH_DIR and reused
+// by later runs (6 M files take minutes to link).
+func benchArchiveDir(b *testing.B, cams, perCam int) string {
+	dir := os.Getenv("CAMGATE_ARCHIVE_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+		largeArchive(b, dir, cams, perCam)
+		return dir
+	}
+	dir = filepath.Join(dir, fmt.Sprintf("%dx%d", cams, perCam))
+	done := filepath.Join(dir, ".built")
+	if _, err := os.Stat(done); err == nil {
+		return dir
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		b.Fatal(err)
+	}
+	largeArchive(b, dir, cams, perCam)
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }
 
 func liveHeap() uint64 {
@@ -158,6 +183,37 @@ func BenchmarkServePlaylist24h(b *testing.B) {
 		s.ServePlaylist(&ctx, "cam0")
 		if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) < 8640*100 {
 			b.Fatalf("%d: %.200s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// BenchmarkPrune is retention's periodic check of a week of 100 cameras
+// of 10 s segments (6 M) when one segment per camera is due: it used to
+// copy and sort every segment, once a minute and after every segment
+// recorded under a disk budget.
+func BenchmarkPrune(b *testing.B) {
+	const cams, perCam = 100, 60480
+	s := newTestStore(b, b.TempDir(), &fakeClock{now: t0})
+	b.Cleanup(s.Close)
+	s.Retention = time.Duration(perCam) * 10 * time.Second
+	for c := range cams {
+		segs := make([]entry, perCam)
+		for i := range segs {
+			st := t0.Add(time.Duration(i) * 10 * time.Second)
+			segs[i] = entry{start: st.UnixNano(), dur: int64(10 * time.Second), size: 1 << 20, stem: st.UnixMicro()}
+		}
+		s.index.setCamera("cam"+strconv.Itoa(c), segs)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		// The clock moves on by one segment: each camera's oldest is due
+		// (its file is already gone: the removal is what is measured).
+		b.StopTimer()
+		oldest := s.index.rangeOf("cam0", time.Time{}, maxTime)[0].Start
+		s.Now = func() time.Time { return oldest.Add(s.Retention + 10*time.Second + time.Millisecond) }
+		b.StartTimer()
+		if n := s.Prune(); n != cams {
+			b.Fatalf("pruned %d, want %d", n, cams)
 		}
 	}
 }

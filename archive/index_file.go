@@ -49,8 +49,9 @@ type indexRecord struct {
 
 var errIndexFile = errors.New("archive: corrupt index file")
 
-func recordOf(s Segment, name int64) indexRecord {
-	return indexRecord{name: name, start: s.Start.UnixNano(), duration: s.Duration, size: s.Size, tracks: s.tracks}
+// recordOf is the record of one of our own segments (named by its stem).
+func recordOf(s Segment) indexRecord {
+	return indexRecord{name: s.stem, start: s.Start.UnixNano(), duration: s.Duration, size: s.Size, tracks: s.tracks}
 }
 
 func appendIndexHeader(b []byte) []byte {
@@ -73,6 +74,12 @@ func appendIndexRecord(b []byte, r indexRecord) []byte {
 // It returns the records in file order (a later record of the same name
 // replaces an earlier one) and whether a torn tail was ignored.
 func parseIndexFile(b []byte) ([]indexRecord, bool, error) {
+	return decodeIndexFile(b, func(r indexRecord) indexRecord { return r })
+}
+
+// decodeIndexFile is parseIndexFile returning conv of each record: the
+// loader decodes straight into index entries.
+func decodeIndexFile[T any](b []byte, conv func(indexRecord) T) ([]T, bool, error) {
 	if len(b) < indexHeaderSize || string(b[:4]) != indexMagic {
 		return nil, false, fmt.Errorf("%w: no header", errIndexFile)
 	}
@@ -80,7 +87,7 @@ func parseIndexFile(b []byte) ([]indexRecord, bool, error) {
 		return nil, false, fmt.Errorf("%w: version %d", errIndexFile, v)
 	}
 	b = b[indexHeaderSize:]
-	out := make([]indexRecord, 0, len(b)/indexRecordSize)
+	out := make([]T, 0, len(b)/indexRecordSize)
 	for len(b) > 0 {
 		if len(b) < indexRecordSize {
 			return out, true, nil // torn last append
@@ -93,7 +100,7 @@ func parseIndexFile(b []byte) ([]indexRecord, bool, error) {
 			}
 			return nil, false, fmt.Errorf("%w: bad record before the end", errIndexFile)
 		}
-		out = append(out, r)
+		out = append(out, conv(r))
 	}
 	return out, false, nil
 }
@@ -123,14 +130,6 @@ func decodeIndexRecord(p []byte) (indexRecord, bool) {
 	return r, ok
 }
 
-// segment turns a record back into the index entry of file name.
-func (r indexRecord) segment(name string) Segment {
-	return Segment{Start: time.Unix(0, r.start).UTC(), Duration: r.duration, Size: r.size, name: name, tracks: r.tracks}
-}
-
-// nameMicros is the µs a segment name encodes.
-func nameMicros(t time.Time) int64 { return t.UnixMicro() }
-
 // loadOwn indexes our own folder at startup from each camera's persisted
 // index, without listing the camera folders (a week of 100 cameras is a
 // million files): it returns the cameras whose folder still has to be
@@ -153,7 +152,7 @@ func (s *Store) loadOwn() (pending map[string]bool) {
 	// per camera.
 	var mu sync.Mutex
 	eachParallel(names, func(cam string) {
-		recs, torn, err := s.readIndexFile(cam)
+		segs, torn, err := s.readIndexFile(cam)
 		if err != nil {
 			if !isNotExist(err) {
 				s.Logger.Warn("archive: index file unreadable, scanning the camera", "camera", cam, "error", err)
@@ -161,9 +160,10 @@ func (s *Store) loadOwn() (pending map[string]bool) {
 			s.reconcile(cam, true)
 			return
 		}
-		s.index.setCamera(cam, segmentsOf(recs))
+		records := len(segs)
+		s.index.setCamera(cam, entriesOf(segs))
 		s.indexMu.Lock()
-		s.indexRecords[cam] = len(recs)
+		s.indexRecords[cam] = records
 		s.indexMu.Unlock()
 		mu.Lock()
 		pending[cam] = torn
@@ -172,19 +172,34 @@ func (s *Store) loadOwn() (pending map[string]bool) {
 	return pending
 }
 
-// segmentsOf turns index records into a camera's segments, sorted by
-// start; of records of the same name the last one appended wins.
-func segmentsOf(recs []indexRecord) []Segment {
-	slices.SortStableFunc(recs, func(a, b indexRecord) int { return cmp.Compare(a.name, b.name) })
-	segs := make([]Segment, 0, len(recs))
-	for i, r := range recs {
-		if i+1 < len(recs) && recs[i+1].name == r.name {
+// entry is the index entry of the record's segment (our own folder's).
+func (r indexRecord) entry() entry {
+	return entry{start: r.start, dur: int64(r.duration), size: r.size, tracks: r.tracks, stem: r.name}
+}
+
+// entriesOf orders a camera's entries read from its index file (in file
+// order) by start; of records of the same name (stem) the last one
+// appended wins. Records are appended as segments complete, so they are
+// nearly always in order already: that is checked in one pass and the
+// sorts skipped.
+func entriesOf(segs []entry) []entry {
+	inOrder := true
+	for i := 1; i < len(segs) && inOrder; i++ {
+		inOrder = segs[i-1].stem < segs[i].stem && segs[i-1].start < segs[i].start
+	}
+	if inOrder {
+		return segs
+	}
+	slices.SortStableFunc(segs, func(a, b entry) int { return cmp.Compare(a.stem, b.stem) })
+	out := segs[:0]
+	for i, e := range segs {
+		if i+1 < len(segs) && segs[i+1].stem == e.stem {
 			continue
 		}
-		segs = append(segs, r.segment(segmentFileName(time.UnixMicro(r.name))))
+		out = append(out, e)
 	}
-	slices.SortStableFunc(segs, cmpSegment)
-	return slices.CompactFunc(segs, func(a, b Segment) bool { return a.Start.Equal(b.Start) })
+	slices.SortStableFunc(out, func(a, b entry) int { return cmp.Compare(a.start, b.start) })
+	return slices.CompactFunc(out, func(a, b entry) bool { return a.start == b.start })
 }
 
 // eachParallel calls f for every item, on as many goroutines as CPUs.
@@ -215,7 +230,7 @@ func (s *Store) reconcile(cam string, dirty bool) {
 	mem := make(map[string]Segment)
 	for _, sg := range s.index.rangeOf(cam, time.Time{}, maxTime) {
 		if sg.src == 0 {
-			mem[sg.name] = sg
+			mem[sg.name()] = sg
 		}
 	}
 	changed := dirty
@@ -260,12 +275,12 @@ func (s *Store) reconcile(cam string, dirty bool) {
 // maxTime is past every segment.
 var maxTime = time.Unix(1<<40, 0)
 
-func (s *Store) readIndexFile(cam string) ([]indexRecord, bool, error) {
+func (s *Store) readIndexFile(cam string) ([]entry, bool, error) {
 	b, err := fs.ReadFile(s.root.FS(), cam+"/"+indexFileName)
 	if err != nil {
 		return nil, false, err
 	}
-	return parseIndexFile(b)
+	return decodeIndexFile(b, indexRecord.entry)
 }
 
 // writeIndexFile replaces a camera's index file with segs (write, sync,
@@ -280,11 +295,10 @@ func (s *Store) writeIndexFileLocked(cam string, segs []Segment) error {
 	b := appendIndexHeader(make([]byte, 0, indexHeaderSize+len(segs)*indexRecordSize))
 	n := 0
 	for _, sg := range segs {
-		start, ok := parseSegmentName(strings.TrimSuffix(sg.name, segmentExt), time.UTC)
-		if sg.src != 0 || !ok || SegmentName(start)+segmentExt != sg.name {
-			continue
+		if sg.src != 0 || sg.file != "" {
+			continue // only our own folder's files, named by their stem
 		}
-		b = appendIndexRecord(b, recordOf(sg, nameMicros(start)))
+		b = appendIndexRecord(b, recordOf(sg))
 		n++
 	}
 	tmp := cam + "/" + indexFileName + ".tmp"
@@ -314,9 +328,8 @@ func (s *Store) writeIndexFileLocked(cam string, segs []Segment) error {
 // Not synced: a record lost in a crash only means that file is scanned at
 // the next start.
 func (s *Store) persistSegment(cam string, sg Segment) {
-	start, ok := parseSegmentName(strings.TrimSuffix(sg.name, segmentExt), time.UTC)
-	if !ok {
-		return
+	if sg.file != "" {
+		return // not a name of ours: index files hold our own only
 	}
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
@@ -330,7 +343,7 @@ func (s *Store) persistSegment(cam string, sg Segment) {
 	}
 	f, err := s.root.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err == nil {
-		_, err = f.Write(appendIndexRecord(make([]byte, 0, indexRecordSize), recordOf(sg, nameMicros(start))))
+		_, err = f.Write(appendIndexRecord(make([]byte, 0, indexRecordSize), recordOf(sg)))
 		if e := f.Close(); err == nil {
 			err = e
 		}
@@ -346,18 +359,12 @@ func (s *Store) persistSegment(cam string, sg Segment) {
 // file holds more than twice its live segments (retention deleted them).
 func (s *Store) compactIndexFiles(cams map[string]bool) {
 	for cam := range cams {
-		segs := s.index.rangeOf(cam, time.Time{}, maxTime)
-		live := 0
-		for _, sg := range segs {
-			if sg.src == 0 {
-				live++
-			}
-		}
+		live := s.index.ownCount(cam)
 		s.indexMu.Lock()
 		n := s.indexRecords[cam]
 		var err error
 		if n > 2*live {
-			err = s.writeIndexFileLocked(cam, segs)
+			err = s.writeIndexFileLocked(cam, s.index.rangeOf(cam, time.Time{}, maxTime))
 		}
 		s.indexMu.Unlock()
 		if err != nil {

@@ -186,7 +186,7 @@ func (s *Store) hlsViewOf(camera string, seg Segment) hlsView {
 
 // readInit reads the init section (ftyp+moov) of a segment file.
 func (s *Store) readInit(camera string, seg Segment) ([]byte, error) {
-	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
+	f, err := s.roots[seg.src].Open(camera + "/" + seg.name())
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
 	if seg.node != "" {
 		return s.readHeld(s.ctx, camera, seg)
 	}
-	f, err := s.roots[seg.src].Open(camera + "/" + seg.name)
+	f, err := s.roots[seg.src].Open(camera + "/" + seg.name())
 	if err != nil {
 		if isNotExist(err) {
 			return nil, fmt.Errorf("%w: segment %s of %s was deleted", ErrNotFound, seg.ID(), camera)

@@ -83,7 +83,7 @@ func (s *Store) JoinCluster(c Cluster) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, sharedTimeout)
 	defer cancel()
-	if err := c.Shared.Sync(ctx, s.index.ownByCamera()); err != nil {
+	if err := c.Shared.Sync(ctx, ownView{s.index}); err != nil {
 		s.Logger.Warn("archive: the shared index could not be brought up to date; retrying", "error", err)
 		l.dirty.Store(true)
 	}
@@ -179,7 +179,7 @@ func (s *Store) resync(l *clusterLink) {
 	ctx, cancel := context.WithTimeout(s.ctx, sharedTimeout)
 	defer cancel()
 	l.dirty.Store(false) // writes failing from now on set it again
-	if err := l.Shared.Sync(ctx, s.index.ownByCamera()); err != nil {
+	if err := l.Shared.Sync(ctx, ownView{s.index}); err != nil {
 		l.dirty.Store(true)
 		return
 	}

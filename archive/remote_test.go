@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -230,7 +232,7 @@ func testRedisIndex(t *testing.T, client redis.UniversalClient) {
 	ctx := context.Background()
 	seg := func(sec int) Segment {
 		st := t0.Add(time.Duration(sec) * time.Second)
-		return Segment{Start: st, Duration: 2*time.Second + 345*time.Microsecond, Size: 1000 + int64(sec), tracks: 0xabc, name: SegmentName(st) + segmentExt}
+		return Segment{Start: st, Duration: 2*time.Second + 345*time.Microsecond, Size: 1000 + int64(sec), tracks: 0xabc, stem: st.UnixMicro()}
 	}
 	if err := a.Publish(ctx, "cam1", []Segment{seg(0), seg(2), seg(4)}); err != nil {
 		t.Fatal(err)
@@ -253,7 +255,7 @@ func testRedisIndex(t *testing.T, client redis.UniversalClient) {
 	}
 	// Sync rewrites what differs: a recorded seg(6) and lost seg(0) while
 	// Redis was out of reach.
-	if err := a.Sync(ctx, map[string][]Segment{"cam1": {seg(4), seg(6)}, "cam2": {seg(0)}}); err != nil {
+	if err := a.Sync(ctx, ownMap{"cam1": {seg(4), seg(6)}, "cam2": {seg(0)}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = b.Held(ctx, "cam1", t0, t0.Add(time.Minute))
@@ -320,10 +322,23 @@ func FuzzDecodeShared(f *testing.F) {
 		if !ok {
 			return
 		}
-		if sg.Duration <= 0 || sg.Size <= 0 || !validName(sg.name) || encodeShared(sg) == "" {
+		if sg.Duration <= 0 || sg.Size <= 0 || !validName(sg.name()) || encodeShared(sg) == "" {
 			t.Fatalf("%q decoded as %+v", m, sg)
 		}
 	})
 }
 
 func redisZ(score float64, m string) redis.Z { return redis.Z{Score: score, Member: m} }
+
+// ownMap is OwnSegments from a literal.
+type ownMap map[string][]Segment
+
+func (m ownMap) Cameras() []string { return slices.Collect(maps.Keys(m)) }
+func (m ownMap) Ends(cam string) (int, Segment, Segment) {
+	segs := m[cam]
+	if len(segs) == 0 {
+		return 0, Segment{}, Segment{}
+	}
+	return len(segs), segs[0], segs[len(segs)-1]
+}
+func (m ownMap) All(cam string) []Segment { return m[cam] }

@@ -26,7 +26,20 @@ type SharedIndex interface {
 	// Sync makes this node's entries match own (every camera's segments),
 	// at start-up: what was recorded or deleted while the index was not
 	// reachable.
-	Sync(ctx context.Context, own map[string][]Segment) error
+	Sync(ctx context.Context, own OwnSegments) error
+}
+
+// OwnSegments is this node's own archive as Sync reads it: a week of 100
+// cameras is 6 M segments, of which Sync mostly needs each camera's count
+// and ends.
+type OwnSegments interface {
+	// Cameras lists the cameras with segments of ours.
+	Cameras() []string
+	// Ends is how many segments of ours camera has, and its first and
+	// last (n > 0).
+	Ends(camera string) (n int, first, last Segment)
+	// All lists them, oldest first.
+	All(camera string) []Segment
 }
 
 // RedisIndex is the SharedIndex in Redis. Per camera, a sorted set of the
@@ -160,17 +173,16 @@ func (x *RedisIndex) Held(ctx context.Context, camera string, start, end time.Ti
 // Redis was unreachable, and retention meanwhile, change) is rewritten in
 // one transaction; the others are left as they are (one pipelined read
 // for all).
-func (x *RedisIndex) Sync(ctx context.Context, own map[string][]Segment) error {
-	if len(own) == 0 {
+func (x *RedisIndex) Sync(ctx context.Context, own OwnSegments) error {
+	cams := own.Cameras()
+	if len(cams) == 0 {
 		return nil
 	}
-	cams := make([]string, 0, len(own))
-	counts := make([]*redis.IntCmd, 0, len(own))
-	ends := make([]*redis.StringSliceCmd, 0, 2*len(own))
+	counts := make([]*redis.IntCmd, 0, len(cams))
+	ends := make([]*redis.StringSliceCmd, 0, 2*len(cams))
 	if _, err := x.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for cam := range own {
+		for _, cam := range cams {
 			key := x.heldKey(cam, x.Node)
-			cams = append(cams, cam)
 			counts = append(counts, p.ZCard(ctx, key))
 			ends = append(ends, p.ZRange(ctx, key, 0, 0), p.ZRange(ctx, key, -1, -1))
 		}
@@ -179,15 +191,17 @@ func (x *RedisIndex) Sync(ctx context.Context, own map[string][]Segment) error {
 		return fmt.Errorf("archive: sync the shared index: %w", err)
 	}
 	for i, cam := range cams {
-		segs := own[cam]
+		n, firstSeg, lastSeg := own.Ends(cam)
 		first, last := ends[2*i].Val(), ends[2*i+1].Val()
-		if counts[i].Val() == int64(len(segs)) && len(first) == 1 && len(last) == 1 &&
-			first[0] == encodeShared(segs[0]) && last[0] == encodeShared(segs[len(segs)-1]) {
+		if n > 0 && counts[i].Val() == int64(n) && len(first) == 1 && len(last) == 1 &&
+			first[0] == encodeShared(firstSeg) && last[0] == encodeShared(lastSeg) {
 			continue
 		}
 		if _, err := x.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, x.heldKey(cam, x.Node))
-			x.add(ctx, p, cam, own[cam])
+			if segs := own.All(cam); len(segs) > 0 {
+				x.add(ctx, p, cam, segs)
+			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("archive: sync the shared index of %s: %w", cam, err)
@@ -236,5 +250,5 @@ func decodeShared(m string) (Segment, bool) {
 	if err1 != nil || err2 != nil || err3 != nil || dur <= 0 || dur > int64(24*time.Hour/time.Microsecond) || size <= 0 {
 		return Segment{}, false
 	}
-	return Segment{Start: start, Duration: time.Duration(dur) * time.Microsecond, Size: size, name: f[0] + segmentExt, tracks: tracks}, true
+	return Segment{Start: start, Duration: time.Duration(dur) * time.Microsecond, Size: size, stem: start.UnixMicro(), tracks: tracks}, true
 }

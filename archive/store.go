@@ -290,6 +290,7 @@ func (s *Store) scanFile(src int, cam, name string, start time.Time, repair bool
 		}
 		return Segment{}, false
 	}
+	named := start
 	if !sc.ntp.IsZero() {
 		start = sc.ntp
 	}
@@ -302,7 +303,13 @@ func (s *Store) scanFile(src int, cam, name string, start time.Time, repair bool
 			}
 		}
 	}
-	return Segment{Start: start, Duration: sc.duration, Size: sc.validLen, name: name, src: src, tracks: sc.tracks}, true
+	seg := Segment{Start: start, Duration: sc.duration, Size: sc.validLen, src: src, tracks: sc.tracks}
+	if src == 0 && segmentFileName(named) == name {
+		seg.stem = named.UnixMicro()
+	} else {
+		seg.file = name
+	}
+	return seg, true
 }
 
 // repair truncates a segment to its complete prefix and records the

@@ -25,7 +25,7 @@ func TestSegmentsSurviveRestart(t *testing.T) {
 	s.Close()
 	// 7 s in 2 s segments cut on 1 s keyframes: 2+2+2+1
 	mustLen(t, "segments", before, 4)
-	if got := filepath.Base(filepath.Join(dir, "cam1", before[0].name)); got != "2026-11-22_10-00-00-000000.mp4" {
+	if got := filepath.Base(filepath.Join(dir, "cam1", before[0].name())); got != "2026-11-22_10-00-00-000000.mp4" {
 		t.Fatalf("first segment file %q", got)
 	}
 	s = newTestStore(t, dir, clock)
@@ -60,7 +60,7 @@ func TestTruncatedSegmentIsNeverServed(t *testing.T) {
 			segs := s.Segments("cam1", t0, t0.Add(time.Minute))
 			s.Close()
 			last := segs[len(segs)-1]
-			path := filepath.Join(dir, "cam1", last.name)
+			path := filepath.Join(dir, "cam1", last.name())
 			if err := os.Truncate(path, tc.cut(last.Size)); err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +159,7 @@ func TestMediaMTXFolderIsIndexedReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, sg := range segs {
-		b, err := os.ReadFile(filepath.Join(own, "cam1", sg.name))
+		b, err := os.ReadFile(filepath.Join(own, "cam1", sg.name()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -340,7 +340,7 @@ func (w *Writer) closeSegment() error {
 	if err != nil {
 		return fmt.Errorf("archive: close segment %s/%s: %w", w.camera, seg.name, err)
 	}
-	sg := Segment{Start: seg.startWall, Duration: dur, Size: seg.size, name: seg.name + segmentExt, tracks: w.fingerprint}
+	sg := Segment{Start: seg.startWall, Duration: dur, Size: seg.size, stem: seg.startWall.UnixMicro(), tracks: w.fingerprint}
 	w.store.index.add(w.camera, sg)
 	w.store.afterSegment(w.camera, sg)
 	return nil
