@@ -237,7 +237,7 @@ func TestClusterArchiveFromAnyNode(t *testing.T) {
 		"expired":             stale.ArchivePeerToken(ids[third], ids[owner], "cam1", ownerSeg),
 		"another segment":     T.g.access.ArchivePeerToken(ids[third], ids[owner], "cam1", "2000-01-01_00-00-00-000000"),
 		"another holder":      T.g.access.ArchivePeerToken(ids[third], ids[next], "cam1", ownerSeg),
-		"a relay token":       T.g.access.RelayToken(ids[third], "cam1"),
+		"a relay token":       relayTokenOf(T, "cam1"),
 		"tampered":            strings.Replace(good, "~cam1~", "~cam2~", 1),
 		"truncated signature": good[:len(good)-2],
 	} {
