@@ -205,3 +205,72 @@ func relayTokenOf(n *node, camera string) string {
 func mintRelayToken(n *node, id, ip, camera string) string {
 	return n.g.access.RelayToken(id, ip, camera)
 }
+
+// TestAttack8HiddenRecordWrites: an individual-access admin that writes a
+// record it does not see (PUT, and the POST actions on it) gets exactly
+// the 404 a missing record gets (GET of a missing id: the same body, the
+// id aside), and nothing changes. Before, a PUT answered 403 ("created by
+// another admin") and an action a 404 with another text: both told the
+// admin the id exists.
+func TestAttack8HiddenRecordWrites(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mustCall(t, n, "PUT", "/orgs/acme", `{"name":"Acme"}`, 200)
+	mustCall(t, n, "PUT", "/sites/vault", `{"org":"acme","name":"Vault"}`, 200)
+	mustCall(t, n, "PUT", "/devices/cam9", `{"site":"vault","kind":"camera","source":"builtin:demo"}`, 200)
+	mustCall(t, n, "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
+	mustCall(t, n, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam9","actions":["live"]}`, 200)
+	mustCall(t, n, "PUT", "/groups/staff", `{"members":["alice"]}`, 200)
+	mustCall(t, n, "PUT", "/roles/ops", `{"sections":["orgs:read","orgs:write","sites:read","sites:write","devices:read","devices:write","subjects:read","subjects:write","grants:read","grants:write","groups:read","groups:write"],"individual_access":true}`, 200)
+	ops := mustCall(t, n, "POST", "/admins", `{"roles":["ops"]}`, 201)["key"].(string)
+	// What root sees of every hidden record, before and after.
+	paths := []string{"/orgs/acme", "/sites/vault", "/devices/cam9", "/subjects/alice", "/grants/g-alice", "/groups/staff"}
+	state := func() string {
+		var b strings.Builder
+		for _, p := range paths {
+			fmt.Fprintln(&b, p, mustCall(t, n, "GET", p, "", 200))
+		}
+		return b.String()
+	}
+	before := state()
+	same404 := func(what, hiddenID string, code int, out map[string]any, missingPath, missingID string) {
+		t.Helper()
+		mcode, mout := n.callAs(t, ops, "GET", missingPath, "")
+		want := strings.ReplaceAll(fmt.Sprint(mout), missingID, hiddenID)
+		if code != 404 || mcode != 404 || fmt.Sprint(out) != want {
+			t.Errorf("ops %s (hidden): %d %v; a missing record: %d %v; want the same 404", what, code, out, mcode, want)
+		}
+	}
+	for _, c := range []struct{ kind, id, body string }{
+		{"orgs", "acme", `{"name":"Mine now"}`},
+		{"sites", "vault", `{"name":"Mine now"}`},
+		{"devices", "cam9", `{"site":"vault","kind":"camera","source":"rtsp://10.0.0.66/x"}`},
+		{"devices", "cam9", `{"site":"vault","kind":"camera","source":"builtin:demo","transport":"udp"}`},
+		{"subjects", "alice", `{"kind":"user","name":"Mallory"}`},
+		{"grants", "g-alice", `{"subject":"alice","device":"cam9","actions":["live","archive"]}`},
+		{"groups", "staff", `{"members":[]}`},
+	} {
+		code, out := n.callAs(t, ops, "PUT", "/"+c.kind+"/"+c.id, c.body)
+		same404("PUT /"+c.kind+"/"+c.id+" "+c.body, c.id, code, out, "/"+c.kind+"/nosuch", "nosuch")
+	}
+	for _, c := range []struct{ kind, id, verb string }{
+		{"sites", "vault", "arm"}, {"sites", "vault", "disarm"}, {"devices", "cam9", "alarm"}, {"orgs", "acme", "allow-provider"},
+	} {
+		code, out := n.callAs(t, ops, "POST", "/"+c.kind+"/"+c.id+"/"+c.verb, "")
+		mcode, mout := n.callAs(t, ops, "POST", "/"+c.kind+"/nosuch/"+c.verb, "")
+		want := strings.ReplaceAll(fmt.Sprint(mout), "nosuch", c.id)
+		if code != 404 || mcode != 404 || fmt.Sprint(out) != want {
+			t.Errorf("ops POST /%s/%s/%s (hidden): %d %v; missing: %d %v; want the same 404", c.kind, c.id, c.verb, code, out, mcode, want)
+		}
+	}
+	if after := state(); after != before {
+		t.Fatalf("writes refused to ops changed hidden records\n%s\n%s", before, after)
+	}
+	// What ops creates, it writes.
+	mustCall(t, n, "PUT", "/sites/hq2", `{"name":"HQ2"}`, 200)
+	if code, out := n.callAs(t, ops, "PUT", "/subjects/bob", `{"kind":"user"}`); code/100 != 2 {
+		t.Fatalf("ops creates a subject: %d %v", code, out)
+	}
+	if code, out := n.callAs(t, ops, "PUT", "/subjects/bob", `{"kind":"user","name":"Bob"}`); code != 200 || out["name"] != "Bob" {
+		t.Fatalf("ops changes its subject: %d %v", code, out)
+	}
+}
