@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/camgate/camgate/archive"
 	"github.com/camgate/camgate/gateway/cluster"
 	"github.com/camgate/camgate/gateway/config"
 	"github.com/camgate/camgate/internal/mediatest"
@@ -272,5 +273,77 @@ func TestAttack8HiddenRecordWrites(t *testing.T) {
 	}
 	if code, out := n.callAs(t, ops, "PUT", "/subjects/bob", `{"kind":"user","name":"Bob"}`); code != 200 || out["name"] != "Bob" {
 		t.Fatalf("ops changes its subject: %d %v", code, out)
+	}
+}
+
+// TestAttack8RecordingsHideNodeIDs: cam1's footage is held by two real
+// nodes (na then nb). GET /archive/cam1/recordings, at either node, tells
+// a viewer with `archive` (and a share link) where the holder changes —
+// two spans, a gap, opaque per-response holder labels — but never a node
+// id; a viewer holding `settings` on the camera also gets the ids. The
+// refused credentials still get their 401/403 and read nothing.
+func TestAttack8RecordingsHideNodeIDs(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{NoPersistence: true})
+	var nodes []*node
+	for _, id := range []string{"na", "nb"} {
+		nodes = append(nodes, startNodeWith(t, t.TempDir(), func(c *config.Config) {
+			clusterNodeConfig(r.URL, "builtin:demo", false, id)(c)
+			c.Archive.SegmentDuration = config.Duration(2 * time.Second)
+		}))
+	}
+	A, B := nodes[0], nodes[1]
+	start := time.Now().Add(-60 * time.Second).Truncate(time.Second)
+	segsA := recordFootage(t, A, "cam1", start, 10*time.Second)
+	segsB := recordFootage(t, B, "cam1", start.Add(14*time.Second), 10*time.Second)
+	end := segsB[len(segsB)-1].End()
+	for _, s := range []string{"alice", "ivan", "bob"} {
+		mustCall(t, A, "PUT", "/subjects/"+s, `{"kind":"user"}`, 200)
+	}
+	mustCall(t, A, "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive"]}`, 200)
+	mustCall(t, A, "PUT", "/grants/g-ivan", `{"subject":"ivan","device":"cam1","actions":["archive","settings"]}`, 200)
+	mustCall(t, A, "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
+	link := mustCall(t, A, "POST", "/links", `{"device":"cam1","actions":["archive"],"not_after":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`, 201)["token"].(string)
+	alice, ivan := viewerToken(t, "alice"), viewerToken(t, "ivan")
+	for _, n := range nodes {
+		poll.Until(t, "the grants and both nodes' segments to reach every node", func() bool {
+			code, body := archiveStatus(t, n, "recordings", ivan, start, end)
+			_, err := n.g.links.Verify(link)
+			return code == 200 && spanSegments(t, body) == len(segsA)+len(segsB) && err == nil
+		})
+	}
+	for _, n := range nodes {
+		at := n.g.Config.Cluster.NodeID
+		for name, tok := range map[string]string{"alice (archive)": alice, "a share link": link} {
+			code, body := archiveStatus(t, n, "recordings", tok, start, end)
+			var rec archive.Recordings
+			if err := json.Unmarshal([]byte(body), &rec); code != 200 || err != nil {
+				t.Fatalf("%s at %s: %d %s", name, at, code, body)
+			}
+			if strings.Contains(body, `"na"`) || strings.Contains(body, `"nb"`) || strings.Contains(body, `"node"`) {
+				t.Errorf("%s at %s learns node ids: %s", name, at, body)
+			}
+			if len(rec.Spans) != 2 || len(rec.Gaps) != 1 || rec.Spans[0].Holder == "" || rec.Spans[1].Holder == "" ||
+				rec.Spans[0].Holder == rec.Spans[1].Holder || rec.Spans[0].Segments != len(segsA) {
+				t.Errorf("%s at %s: %s; want two spans by two holders and the gap between them", name, at, body)
+			}
+		}
+		code, body := archiveStatus(t, n, "recordings", ivan, start, end)
+		var rec archive.Recordings
+		if err := json.Unmarshal([]byte(body), &rec); code != 200 || err != nil || len(rec.Spans) != 2 ||
+			rec.Spans[0].Node != "na" || rec.Spans[1].Node != "nb" {
+			t.Errorf("ivan (settings) at %s: %d %s; want the spans of na and nb by id", at, code, body)
+		}
+		reads := A.g.archive.HeldReads() + B.g.archive.HeldReads()
+		for name, c := range map[string]struct {
+			tok  string
+			want int
+		}{"bob (live only)": {viewerToken(t, "bob"), 403}, "the admin key": {testAdminKey, 401}, "garbage": {"x.y.z", 401}} {
+			if code, body := archiveStatus(t, n, "recordings", c.tok, start, end); code != c.want || strings.Contains(body, `"n`) {
+				t.Errorf("%s: recordings at %s %d %s, want %d", name, at, code, body, c.want)
+			}
+		}
+		if got := A.g.archive.HeldReads() + B.g.archive.HeldReads() - reads; got != 0 {
+			t.Errorf("refused recordings requests read %d segments", got)
+		}
 	}
 }

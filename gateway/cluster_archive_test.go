@@ -57,7 +57,7 @@ func TestClusterArchiveFromAnyNode(t *testing.T) {
 	}
 	mustCall(t, nodes[0], "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 	mustCall(t, nodes[0], "PUT", "/subjects/bob", `{"kind":"user"}`, 200)
-	mustCall(t, nodes[0], "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive","download"]}`, 200)
+	mustCall(t, nodes[0], "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive","download","settings"]}`, 200)
 	mustCall(t, nodes[0], "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
 	alice, bob := viewerToken(t, "alice"), viewerToken(t, "bob")
 	for _, n := range nodes {
