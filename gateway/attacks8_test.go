@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -25,28 +24,6 @@ import (
 // Red team of session 8's fixes: a relay token is bound to the node it
 // was minted for (its advertised address in the cluster membership) and a
 // relay session ends once that node is no longer a live member.
-
-// rtspDescribeFrom is rtspDescribe from the local address ip.
-func rtspDescribeFrom(t *testing.T, n *node, ip, camera, tok string) int {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", strings.TrimPrefix(n.rtsp, "rtsp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "DESCRIBE %s/%s?token=%s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n", n.rtsp, camera, tok)
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("RTSP DESCRIBE: %v", err)
-	}
-	var code int
-	if _, err := fmt.Sscanf(line, "RTSP/1.0 %d", &code); err != nil {
-		t.Fatalf("RTSP status line %q", line)
-	}
-	return code
-}
 
 // relaySessions lists the relay sessions n feeds, as "node@remote-ip".
 func relaySessions(n *node) map[string]bool {
