@@ -22,7 +22,9 @@ import (
 // stream hub pulls it from the owner's RTSP server with a relay token
 // (gateway/access relay.go), so the camera sees one connection for the
 // whole cluster. Viewers are authorized, limited and re-checked at the node
-// they are connected to; the relay carries media only. When the owner
+// they are connected to; the relay carries media only, from this node's
+// advertised address, which is where the owner admits its token from
+// (clusterPeers answers the owner's membership questions). When the owner
 // changes, the hubs that pull the camera reconnect to the new one and their
 // viewers stay connected through the blip, as through any upstream blip.
 
