@@ -74,6 +74,14 @@ type Grant interface {
 	Allow(footage time.Time) (Viewer, error)
 }
 
+// NodesGrant is a Grant that may let its viewer learn which cluster node
+// holds footage (the node of a Recordings span). A Grant that does not
+// implement it never does: viewers get per-answer holder labels only.
+type NodesGrant interface {
+	Grant
+	SeesNodes() bool
+}
+
 // AuthorizerFunc adapts a function to Authorizer.
 type AuthorizerFunc func(ctx context.Context, token, camera, action string, footage time.Time) (Viewer, error)
 

@@ -193,6 +193,13 @@ func (s *Store) begin(ctx context.Context, tok, camera, action string) (*request
 	return r, nil
 }
 
+// seesNodes reports whether the request's viewer may learn cluster node
+// ids (NodesGrant); without a Grant saying so, it may not.
+func (r *requestAuth) seesNodes() bool {
+	g, ok := r.grant.(NodesGrant)
+	return ok && g.SeesNodes()
+}
+
 // authorize decides one footage time of the request.
 func (r *requestAuth) authorize(footage time.Time) (Viewer, error) {
 	if r.grant == nil {

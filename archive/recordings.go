@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -22,15 +23,20 @@ type Recordings struct {
 }
 
 // Span is continuous recording by one node: segments that each start
-// within a second of the previous one's end. Node is the cluster node
-// holding them (absent outside a cluster); a change of node (of the
-// camera's owner) starts a new span.
+// within a second of the previous one's end; a change of node (of the
+// camera's owner) starts a new span. In a cluster, Holder labels the node
+// holding them for this answer only ("1", "2", … in order of first
+// appearance), so that a viewer sees where the holder changes without
+// learning the cluster's node ids; Node is that id, given only to a
+// viewer the Grant says may see it (NodesGrant: camgate's gives it to
+// holders of `settings` on the camera).
 type Span struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Duration float64   `json:"duration"` // seconds recorded
 	Segments int       `json:"segments"`
 	Node     string    `json:"node,omitempty"`
+	Holder   string    `json:"holder,omitempty"`
 }
 
 // Gap is time between two spans where nothing was recorded: more than a
@@ -98,6 +104,7 @@ func (s *Store) Recordings(ctx context.Context, tok, camera string, start, end t
 		cur.Duration += sg.Duration.Seconds()
 		cur.Segments++
 	}
+	labelHolders(out.Spans, auth.seesNodes())
 	if len(out.Spans) == 0 {
 		if denied != nil {
 			return Recordings{}, denied
@@ -107,4 +114,25 @@ func (s *Store) Recordings(ctx context.Context, tok, camera string, start, end t
 		}
 	}
 	return out, nil
+}
+
+// labelHolders gives each span its holder's per-answer label and, unless
+// the viewer may see node ids, removes them.
+func labelHolders(spans []Span, ids bool) {
+	labels := map[string]string{}
+	for i := range spans {
+		sp := &spans[i]
+		if sp.Node == "" {
+			continue
+		}
+		l, ok := labels[sp.Node]
+		if !ok {
+			l = strconv.Itoa(len(labels) + 1)
+			labels[sp.Node] = l
+		}
+		sp.Holder = l
+		if !ids {
+			sp.Node = ""
+		}
+	}
 }

@@ -197,7 +197,9 @@ func (r *request) authorizeWrite(kind string, old, obj any) error {
 	}
 	cs := r.creators()
 	if old != nil && kind != kindRoles && !visible(cs, old) { // roles: see canRead
-		return fmt.Errorf("%s: created by another admin (individual access): %w", kind, ErrForbidden)
+		// The very answer for a missing record, as GET and DELETE give:
+		// a write is no existence oracle either.
+		return r.missing(kind, *objID(old))
 	}
 	if ro, ok := old.(*Role); ok && len(r.s.m.grantsRole[ro.ID]) > 0 {
 		// A role's actions are what every grant using it gives: changing

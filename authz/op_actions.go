@@ -222,19 +222,20 @@ func (r *request) missing(kind, id string) error {
 	return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
 }
 
-func (r *request) adminObject(section string, obj any) error {
+func (r *request) adminObject(section, kind string, obj any) error {
 	if err := r.needSection(section); err != nil {
 		return err
 	}
 	if !visible(r.creators(), obj) {
-		// The same answer as for a missing object, as a GET of it gives.
-		return fmt.Errorf("not found (individual access: created by another admin): %w", ErrNotFound)
+		// The very answer for a missing object (action's lookup), as a
+		// GET of it gives.
+		return r.missing(kind, *objID(obj))
 	}
 	return nil
 }
 
 func (r *request) arm(s *Site, armed bool) ([]change, any, error) {
-	if err := r.adminObject("sites:write", s); err != nil {
+	if err := r.adminObject("sites:write", kindSites, s); err != nil {
 		return nil, nil, err
 	}
 	c := *s
@@ -244,7 +245,7 @@ func (r *request) arm(s *Site, armed bool) ([]change, any, error) {
 
 // alarm opens the device's alarm window for the site's alarm_window (rule 2, after_alarm).
 func (r *request) alarm(d *Device) ([]change, any, error) {
-	if err := r.adminObject("devices:write", d); err != nil {
+	if err := r.adminObject("devices:write", kindDevices, d); err != nil {
 		return nil, nil, err
 	}
 	win := 30 * time.Minute
@@ -260,7 +261,7 @@ func (r *request) alarm(d *Device) ([]change, any, error) {
 // allowProvider lifts the integrator restriction until the next midnight in
 // the org's restriction time zone (rule 9, seed 003).
 func (r *request) allowProvider(o *Org) ([]change, any, error) {
-	if err := r.adminObject("orgs:write", o); err != nil {
+	if err := r.adminObject("orgs:write", kindOrgs, o); err != nil {
 		return nil, nil, err
 	}
 	loc, err := parseTZ(o.RestrictionTZ)
@@ -278,7 +279,7 @@ func (r *request) answerShare(sh *Share, accept bool) ([]change, any, error) {
 		if sh.Recipient != r.c.Subject {
 			return nil, nil, fmt.Errorf("share %s is addressed to someone else: %w", sh.ID, ErrForbidden)
 		}
-	} else if err := r.adminObject("shares:write", sh); err != nil {
+	} else if err := r.adminObject("shares:write", kindShares, sh); err != nil {
 		return nil, nil, err
 	}
 	c := *sh
@@ -303,7 +304,7 @@ func (r *request) decideRequest(ar *AccessRequest, approve bool) ([]change, any,
 				return nil, nil, fmt.Errorf("only a privacy manager of device %s's site decides: %w", d, ErrForbidden)
 			}
 		}
-	} else if err := r.adminObject("access-requests:write", ar); err != nil {
+	} else if err := r.adminObject("access-requests:write", kindRequests, ar); err != nil {
 		return nil, nil, err
 	}
 	if ar.State != RequestPending {

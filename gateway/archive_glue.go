@@ -93,10 +93,12 @@ func (g *Gateway) retryRecorders(c session.Change) {
 
 // writeArchiveError answers an archive error through the HTTP front's one
 // mapping; a failure the mapping does not know (a disk error) is "archive
-// temporarily unavailable", without its details.
+// temporarily unavailable", without its details. A segment whose holder is
+// down is a 503 that names no node (viewers do not learn the cluster's
+// node ids; the archive logs which one).
 func writeArchiveError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, archive.ErrHolderDown) {
-		err = fmt.Errorf("%w: %w", httpjson.ErrUnavailable, err)
+		err = errHolderDown
 	}
 	if code, _ := httpapi.StatusOf(err); code == fasthttp.StatusInternalServerError {
 		err = errArchiveUnavailable
@@ -104,7 +106,10 @@ func writeArchiveError(ctx *fasthttp.RequestCtx, err error) {
 	httpapi.WriteErr(ctx, err)
 }
 
-var errArchiveUnavailable = fmt.Errorf("archive temporarily unavailable: %w", httpjson.ErrUnavailable)
+var (
+	errArchiveUnavailable = fmt.Errorf("archive temporarily unavailable: %w", httpjson.ErrUnavailable)
+	errHolderDown         = fmt.Errorf("%w: footage in this range is held by a cluster node that is down; it is readable again when that node is back", httpjson.ErrUnavailable)
+)
 
 // handleArchive serves /archive/… (playback, segments, download, objects)
 // and, in a cluster, /archive/{camera}/held/{segment}.mp4 for the other

@@ -191,7 +191,7 @@ func TestAttack7ClusterArchive(t *testing.T) {
 	seg := segs[5].ID()
 	held := archiveURL(A) + "/cam1/held/" + seg + ".mp4"
 	good := B.g.access.ArchivePeerToken("nb", "na", "cam1", seg)
-	relay := B.g.access.RelayToken("nb", "cam1")
+	relay := relayTokenOf(B, "cam1")
 	offer := whepOffer(t)
 
 	t.Run("a stolen node token reads its one segment, and nothing else", func(t *testing.T) {
@@ -273,17 +273,17 @@ func TestAttack7ClusterArchive(t *testing.T) {
 			t.Fatalf("a relay token read %d segments", got)
 		}
 		stale := &access.Service{RelaySecret: []byte(testClusterSecret), Now: func() time.Time { return time.Now().Add(-2 * time.Minute) }}
-		i := strings.LastIndexByte(relay, '.')
-		exp := strings.Split(relay[:i], ".")[3]
+		i := strings.LastIndex(relay, "~")
+		exp := strings.Split(relay[:i], "~")[4]
 		for name, c := range map[string]struct {
 			camera, tok string
 			want        int
 		}{
 			"for cam1 on cam2":              {"cam2", relay, 403},
-			"expired":                       {"cam1", stale.RelayToken("nb", "cam1"), 401},
-			"camera swapped in its body":    {"cam2", strings.Replace(relay, ".cam1.", ".cam2.", 1), 401},
-			"expiry pushed later":           {"cam1", strings.Replace(relay, "."+exp+".", "."+strconv.Itoa(mustAtoi(t, exp)+3600)+".", 1), 401},
-			"a node token's MAC on a relay": {"cam1", "cgrelay.nb.cam1." + exp + good[strings.LastIndex(good, "~"):], 401},
+			"expired":                       {"cam1", stale.RelayToken("nb", "127.0.0.1", "cam1"), 401},
+			"camera swapped in its body":    {"cam2", strings.Replace(relay, "~cam1~", "~cam2~", 1), 401},
+			"expiry pushed later":           {"cam1", strings.Replace(relay, "~"+exp+"~", "~"+strconv.Itoa(mustAtoi(t, exp)+3600)+"~", 1), 401},
+			"a node token's MAC on a relay": {"cam1", "cgrelay~nb~127.0.0.1~cam1~" + exp + good[strings.LastIndex(good, "~"):], 401},
 		} {
 			if got := rtspDescribe(t, A, c.camera, c.tok); got != c.want {
 				t.Errorf("relay token %s: RTSP %d, want %d", name, got, c.want)

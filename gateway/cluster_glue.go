@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -21,7 +22,9 @@ import (
 // stream hub pulls it from the owner's RTSP server with a relay token
 // (gateway/access relay.go), so the camera sees one connection for the
 // whole cluster. Viewers are authorized, limited and re-checked at the node
-// they are connected to; the relay carries media only. When the owner
+// they are connected to; the relay carries media only, from this node's
+// advertised address, which is where the owner admits its token from
+// (clusterPeers answers the owner's membership questions). When the owner
 // changes, the hubs that pull the camera reconnect to the new one and their
 // viewers stay connected through the blip, as through any upstream blip.
 
@@ -150,9 +153,37 @@ func (g *Gateway) sourceFor(camera string) (source.Source, error) {
 	if url == "" {
 		return source.New(dev.Source, opts)
 	}
-	// The camera's transport is about its network, not this cluster's.
+	// The camera's transport is about its network, not this cluster's;
+	// the relay leaves from the address this node advertises, the one the
+	// owner admits its token from.
 	opts.Logger, opts.Transport = opts.Logger.With("relay", strings.SplitN(url, "?", 2)[0]), ""
+	if host := hostOf(n.Addr); net.ParseIP(host) != nil {
+		opts.LocalIP = host
+	}
 	return source.New(url, opts)
+}
+
+// hostOf is the host of a host:port address.
+func hostOf(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return host
+}
+
+// clusterPeers answers access's membership questions (relay tokens are
+// bound to their node's advertised address) from this node's cluster view.
+type clusterPeers struct{ g *Gateway }
+
+// PeerHost implements access.RelayPeers.
+func (p clusterPeers) PeerHost(ctx context.Context, node string) (string, bool, error) {
+	n := p.g.cluster.Load()
+	if n == nil {
+		return "", false, nil // not joined yet: no relay is admitted
+	}
+	m, live, err := n.Member(ctx, node)
+	if err != nil || !live {
+		return "", false, err
+	}
+	return hostOf(m.Addr), true, nil
 }
 
 // relayURL is where a non-owner pulls camera from ("" when this node owns
@@ -168,7 +199,7 @@ func (g *Gateway) relayURL(n *cluster.Node, camera string, _ authz.Device) (stri
 		l, ok, err := n.Owner(ctx, camera)
 		if err == nil && ok && l.Node != n.ID {
 			n.Follow(camera, l)
-			return "rtsp://" + l.Addr + "/" + camera + "?token=" + g.access.RelayToken(n.ID, camera), nil
+			return "rtsp://" + l.Addr + "/" + camera + "?token=" + url.QueryEscape(g.access.RelayToken(n.ID, hostOf(n.Addr), camera)), nil
 		}
 		select {
 		case <-ctx.Done():

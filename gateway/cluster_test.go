@@ -216,7 +216,7 @@ func TestRelayTokenIsRTSPOnly(t *testing.T) {
 	mediatest.Publish(t, up, mediatest.Clip{Name: "h264", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p"}, Ext: "mkv"})
 	nodes, _ := startClusterNodes(t, r.URL, up.URL(), false, "na")
 	n := nodes[0]
-	tok := n.g.access.RelayToken("nb", "cam1")
+	tok := relayTokenOf(n, "cam1") // its own: a live member at this address
 	got := edgeStatuses(t, n, "cam1", tok, whepOffer(t))
 	want := map[string]int{"rtsp": 200, "hls": 401, "whep": 401, "archive": 401, "snapshot": 401, "snapshot at": 401}
 	if !maps.Equal(got, want) {

@@ -145,6 +145,7 @@ func (g *Gateway) startSessions(cfg config.Config) error {
 	g.access = &access.Service{Authz: g.authz, Counters: g.metrics}
 	if cfg.Cluster.Enabled {
 		g.access.RelaySecret = []byte(cfg.Cluster.Secret)
+		g.access.Peers, g.access.RelayRecheck = clusterPeers{g}, time.Duration(cfg.Cluster.LeaseTTL)/3
 	}
 	g.hub = &stream.Hub{
 		Sources:           g.sourceFor,

@@ -21,8 +21,17 @@ import (
 // rtspDescribe sends one RTSP DESCRIBE and returns the status code.
 func rtspDescribe(t *testing.T, n *node, camera, tok string) int {
 	t.Helper()
-	addr := strings.TrimPrefix(n.rtsp, "rtsp://")
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rtspDescribeFrom(t, n, "", camera, tok)
+}
+
+// rtspDescribeFrom is rtspDescribe from the local address ip ("": any).
+func rtspDescribeFrom(t *testing.T, n *node, ip, camera, tok string) int {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	c, err := d.Dial("tcp", strings.TrimPrefix(n.rtsp, "rtsp://"))
 	if err != nil {
 		t.Fatal(err)
 	}

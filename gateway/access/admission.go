@@ -53,7 +53,9 @@ func (s *Service) admitPrincipal(ctx context.Context, p Principal, t *session.Ti
 		if dev, ok := s.Authz.Device(t.Camera); !ok || dev.Kind != "camera" {
 			return fmt.Errorf("%w: %s", session.ErrUnknownCamera, t.Camera)
 		}
+		// Re-checked against the membership (relay.go) from RelayRecheck on.
 		t.Relay, t.Variant, t.Reason = p.ID, stream.VariantFull, "relay to node "+p.ID
+		t.ValidUntil = s.Now().Add(s.RelayRecheck)
 		return nil
 	case KindLink:
 		t.Link = p.ID
@@ -161,8 +163,8 @@ func (s *Service) decide(t *session.Ticket, now time.Time) error {
 // Recheck implements session.Admitter.
 func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
 	if t.Relay != "" {
-		// Media only; its viewers are re-checked where they are. It ends
-		// with the camera.
+		// Media only; its viewers are re-checked where they are. The
+		// registry re-checks its node's membership (RecheckSession).
 		if dev, ok := s.Authz.Device(t.Camera); !ok || dev.Kind != "camera" {
 			return fmt.Errorf("%w: %s", session.ErrUnknownCamera, t.Camera)
 		}
@@ -186,6 +188,9 @@ func (s *Service) Recheck(t *session.Ticket, now time.Time) error {
 
 // RecheckSession is the registry's re-check of an open session.
 func (s *Service) RecheckSession(ss *session.Session) session.Verdict {
+	if ss.Relay != "" {
+		return s.recheckRelay(ss)
+	}
 	t := session.Ticket{Subject: ss.Subject, Link: ss.Link, Credential: ss.Credential, Relay: ss.Relay, Camera: ss.Camera, Variant: ss.Variant}
 	if err := s.Recheck(&t, s.Now()); err != nil {
 		if errors.Is(err, session.ErrForbidden) {

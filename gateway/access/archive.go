@@ -90,6 +90,13 @@ func (r *archiveViewerGrant) Allow(footage time.Time) (archive.Viewer, error) {
 	return archive.Viewer{Subject: r.subject, Sound: sound}, nil
 }
 
+// SeesNodes implements archive.NodesGrant: a viewer with `settings` on
+// the camera (who configures it) may learn which node holds its footage;
+// other viewers, and share links, may not.
+func (r *archiveViewerGrant) SeesNodes() bool {
+	return r.authz.Check(r.subject, r.device, authz.ActionSettings, r.now).Allowed
+}
+
 // archiveLinkGrant decides footage times for a verified share link: the
 // link's state, actions, window and footage window, and its creator's
 // rights, from the link registry at each call.

@@ -24,7 +24,7 @@ func TestArchivePeerTokens(t *testing.T) {
 		t.Fatal("a node without a secret mints node tokens")
 	}
 	i := strings.LastIndex(tok, peerSep)
-	relay := s.RelayToken("node-a", "cam.1")
+	relay := s.RelayToken("node-a", "10.0.0.2", "cam.1")
 	for name, c := range map[string]struct{ raw, self, camera, segment string }{
 		"another holder":              {tok, "node-c", "cam.1", seg},
 		"another camera":              {tok, "node-b", "cam2", seg},
@@ -38,7 +38,7 @@ func TestArchivePeerTokens(t *testing.T) {
 		"a relay token":               {relay, "node-b", "cam.1", seg},
 		"a relay token, peer prefix":  {archivePeerPrefix + strings.TrimPrefix(relay, relayPrefix), "node-b", "cam.1", seg},
 		"fields shifted":              {"cgarchive~node-a~node-b~cam.1~x~" + seg + tok[i:], "node-b", "cam.1", seg},
-		"peer MAC on a relay body":    {"cgrelay.node-a.cam.1.1800000060." + tok[i+1:], "node-b", "cam.1", seg},
+		"peer MAC on a relay body":    {"cgrelay~node-a~10.0.0.2~cam.1~1800000060~" + tok[i+1:], "node-b", "cam.1", seg},
 		"mixed separators in a field": {strings.Replace(tok, "node-a", "node.a~x", 1), "node-b", "cam.1", seg},
 	} {
 		if _, err := s.verifyArchivePeer(c.raw, c.self, c.camera, c.segment); !errors.Is(err, session.ErrUnauthenticated) {
@@ -46,7 +46,7 @@ func TestArchivePeerTokens(t *testing.T) {
 		}
 	}
 	// A peer token is no relay token, and no viewer credential.
-	if _, err := s.verifyRelay(tok); err == nil {
+	if _, _, err := s.verifyRelay(tok); err == nil {
 		t.Error("a node token verified as a relay token")
 	}
 	if _, err := other.verifyArchivePeer(tok, "node-b", "cam.1", seg); !errors.Is(err, session.ErrUnauthenticated) {
@@ -66,7 +66,7 @@ func FuzzVerifyArchivePeer(f *testing.F) {
 	const seg = "2026-11-22_10-00-00-000000"
 	f.Add(s.ArchivePeerToken("node-a", "node-b", "cam1", seg), "node-b", "cam1", seg)
 	f.Add("cgarchive~a~b~c~d~e~f", "b", "c", "d")
-	f.Add(s.RelayToken("node-a", "cam1"), "node-b", "cam1", seg)
+	f.Add(s.RelayToken("node-a", "10.0.0.2", "cam1"), "node-b", "cam1", seg)
 	f.Fuzz(func(t *testing.T, raw, self, camera, segment string) {
 		from, err := s.verifyArchivePeer(raw, self, camera, segment)
 		if err != nil {

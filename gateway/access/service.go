@@ -60,6 +60,13 @@ type Service struct {
 	// RelaySecret, when set, admits other nodes' relay tokens (relay.go):
 	// the cluster's shared secret.
 	RelaySecret []byte
+	// Peers reads the cluster membership a relay token is bound to; nil
+	// refuses every relay token.
+	Peers RelayPeers
+	// RelayRecheck is how often an open relay session is re-checked
+	// against the membership (default 2s; the gateway uses
+	// cluster.lease_ttl / 3, the heartbeat period).
+	RelayRecheck time.Duration
 
 	settings atomic.Pointer[Settings]
 	slots    linkSlots
@@ -75,6 +82,9 @@ func (s *Service) Initialize(set Settings) error {
 	}
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	if s.RelayRecheck <= 0 {
+		s.RelayRecheck = 2 * time.Second
 	}
 	s.slots.releases = make(map[string]func())
 	return s.Apply(set)
@@ -118,11 +128,12 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	var p Principal
 	var err error
 	if IsRelayToken(raw) {
-		p, err = s.verifyRelay(raw)
+		p, err = s.authenticateRelay(ctx, raw, ip)
 	} else {
 		p, err = s.verify(set, raw)
 	}
-	if err != nil && raw != "" {
+	// A membership that could not be read (503) is no guess.
+	if err != nil && raw != "" && !errors.Is(err, session.ErrUnavailable) {
 		set.failures.Fail(ip)
 	}
 	return p, err

@@ -28,7 +28,9 @@ type Ticket struct {
 	// (its username), empty for a token.
 	Credential string
 	// Relay is the node pulling the camera for its own viewers (no
-	// subject, no link): admitted and kept without a decision.
+	// subject, no link): admitted without a permission decision, from
+	// that node's address only, and re-checked at ValidUntil against the
+	// cluster membership (gateway/access relay.go).
 	Relay  string
 	Camera string
 	// Variant is stream.VariantFull with `sound`, stream.VariantVideo without.

@@ -49,11 +49,11 @@ type bulkConn struct {
 	lowatFails bool // the option is not supported: stop trying
 }
 
-// dialBulk dials like net.Dialer and wraps TCP connections in a bulkConn;
+// dialBulk dials with d and wraps TCP connections in a bulkConn;
 // it reports the connection made through *out (and to observe, when set).
-func dialBulk(out **bulkConn, observe func(*bulkConn)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func dialBulk(d *net.Dialer, out **bulkConn, observe func(*bulkConn)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ type Options struct {
 	// overflows at every keyframe. Linux caps it at net.core.rmem_max:
 	// asking for more fails the connection with a message saying so.
 	UDPReadBuffer int
+	// LocalIP, when set, is the local address RTSP connections (and their
+	// RTP/RTCP over UDP) are made from: a cluster node pulls from another
+	// from the address it advertises, which is what the owner admits its
+	// relay token from. "" lets the operating system choose.
+	LocalIP string
 	// Speed multiplies the demo clip's playback rate; tests use it to cover
 	// seconds of clip time quickly. RTP timestamps are unaffected. It
 	// defaults to 1 and is ignored by RTSP sources.
@@ -61,6 +67,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.UDPReadBuffer < 0 {
 		return fmt.Errorf("%w: UDPReadBuffer must not be negative, got %d", ErrBadOption, o.UDPReadBuffer)
+	}
+	if o.LocalIP != "" && net.ParseIP(o.LocalIP) == nil {
+		return fmt.Errorf("%w: LocalIP must be an IP address, got %q", ErrBadOption, o.LocalIP)
 	}
 	if o.Speed == 0 {
 		o.Speed = 1

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -50,8 +51,14 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	bad := &throttledLog{log: log, level: slog.LevelWarn, msg: "upstream packets undecodable", period: 10 * time.Second}
 	health, _ := sink.(UpstreamHealth)
 	var conn *bulkConn // the TCP connection, once dialled (reader goroutine only)
+	dialer, listen := &net.Dialer{}, net.ListenPacket
+	if ip := net.ParseIP(s.opts.LocalIP); ip != nil {
+		dialer.LocalAddr = &net.TCPAddr{IP: ip}
+		listen = listenFrom(s.opts.LocalIP)
+	}
 	c := &gortsplib.Client{
-		DialContext:       dialBulk(&conn, s.onConn),
+		DialContext:       dialBulk(dialer, &conn, s.onConn),
+		ListenPacket:      listen,
 		Scheme:            s.url.Scheme,
 		Host:              s.url.Host,
 		ReadTimeout:       s.opts.ReadTimeout,
@@ -186,4 +193,15 @@ func transportName(c *gortsplib.Client) string {
 		return t.Session.Protocol.String()
 	}
 	return ""
+}
+
+// listenFrom is net.ListenPacket on ip: gortsplib asks for ":port" (every
+// address); a source with a LocalIP receives, and sends RTCP, from it.
+func listenFrom(ip string) func(network, address string) (net.PacketConn, error) {
+	return func(network, address string) (net.PacketConn, error) {
+		if host, port, err := net.SplitHostPort(address); err == nil && host == "" {
+			address = net.JoinHostPort(ip, port)
+		}
+		return net.ListenPacket(network, address)
+	}
 }

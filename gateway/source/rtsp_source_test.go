@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,37 @@ func TestThrottledLogReportsOncePerPeriod(t *testing.T) {
 	tl.mu.Unlock()
 	if pending != 12 {
 		t.Errorf("%d losses pending for the next line, want 12", pending)
+	}
+}
+
+// TestRTSPDialsFromLocalIP: with LocalIP the connection to the upstream
+// leaves from that address (a cluster node pulls from its advertised
+// one); a LocalIP that is no IP is refused up front.
+func TestRTSPDialsFromLocalIP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	src, err := New("rtsp://"+ln.Addr().String()+"/cam1", Options{LocalIP: "127.0.0.6", Transport: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, newRecordingSink()) }()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	c.Close()
+	cancel()
+	<-done
+	if host != "127.0.0.6" {
+		t.Fatalf("the source dialled from %s, want 127.0.0.6", host)
+	}
+	if _, err := New("rtsp://127.0.0.1:1/cam1", Options{LocalIP: "node-b"}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("LocalIP %q: %v, want ErrBadOption", "node-b", err)
 	}
 }

@@ -1,6 +1,8 @@
 package mediatest
 
 import (
+	"context"
+	"net"
 	"testing"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -33,6 +35,29 @@ func PlayCountingLoss(tb testing.TB, rawURL string, proto gortsplib.Protocol, on
 	if onLost != nil {
 		c.OnPacketsLost = onLost
 	}
+	return play(tb, c, u, onPacket)
+}
+
+// PlayFrom is Play over TCP from the local address localIP (any
+// 127.0.0.0/8 address is loopback on Linux): the server sees the
+// connection come from there.
+func PlayFrom(tb testing.TB, rawURL, localIP string, onPacket func(*description.Media, *rtp.Packet)) (*gortsplib.Client, error) {
+	tb.Helper()
+	u, err := base.ParseURL(rawURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	proto := gortsplib.ProtocolTCP
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		}}
+	return play(tb, c, u, onPacket)
+}
+
+func play(tb testing.TB, c *gortsplib.Client, u *base.URL, onPacket func(*description.Media, *rtp.Packet)) (*gortsplib.Client, error) {
+	tb.Helper()
 	if err := c.Start(); err != nil {
 		tb.Fatal(err)
 	}
