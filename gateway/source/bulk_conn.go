@@ -11,7 +11,7 @@ import (
 // on it needs packets at once (the camera is only recorded, or not read at
 // all). The RTSP source then lets the kernel gather the interleaved TCP
 // stream into bigger reads (SO_RCVLOWAT): one wake-up and one read for
-// ~50 ms of media instead of one per RTP packet. It is asked on every
+// ~200 ms of media instead of one per RTP packet. It is asked on every
 // packet, so it must be cheap (an atomic load).
 type LatencyTolerant interface {
 	LatencyTolerant() bool
@@ -21,12 +21,16 @@ const (
 	// bulkReadBuffer is what one read takes from the socket. gortsplib
 	// reads through a 4 KiB bufio.Reader; without this, a gathered burst
 	// would still take one read per 4 KiB.
-	bulkReadBuffer = 16 << 10
+	bulkReadBuffer = 64 << 10
 	// bulkDelay is how much media a gathered read waits for, at the
 	// stream's measured byte rate (never more than bulkReadBuffer, so that
 	// a read always completes the wait). A slow camera gets a small
-	// threshold: the wait stays ~50 ms, far inside any read timeout.
-	bulkDelay = 50 * time.Millisecond
+	// threshold: the wait stays ~200 ms, far inside any read timeout. At
+	// 100 recorded cameras the upstream reads (each a read and, on
+	// loopback, the ACK's processing) were ~15 % of camgate's CPU with
+	// 50 ms: 200 ms takes a quarter of the reads; a recording's parts are
+	// 1 s, so nothing waits on the delay.
+	bulkDelay = 200 * time.Millisecond
 )
 
 // bulkConn is the upstream's TCP connection. Reads are buffered

@@ -58,7 +58,7 @@ func (s *tolerantSink) take() (bursts, packets, gaps int) {
 
 // TestTolerantSinkGetsGatheredReads: while the sink says it is latency
 // tolerant (a recording only), the TCP upstream's packets arrive in a few
-// bursts per second (~50 ms of media each) instead of frame by frame;
+// bursts per second (~200 ms of media each) instead of frame by frame;
 // when it stops being tolerant (a viewer came), they come frame by frame
 // again. Nothing is lost either way.
 func TestTolerantSinkGetsGatheredReads(t *testing.T) {
