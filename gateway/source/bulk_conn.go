@@ -17,6 +17,15 @@ type LatencyTolerant interface {
 	LatencyTolerant() bool
 }
 
+// LiveNotifier is what a LatencyTolerant sink may also implement: it calls
+// f (from any goroutine) when it stops being tolerant (a viewer came), so
+// that the upstream stops gathering at once rather than after the read it
+// waits in (up to bulkDelay: the new viewer's first packets would wait).
+// A later OnLive replaces f.
+type LiveNotifier interface {
+	OnLive(f func())
+}
+
 const (
 	// bulkReadBuffer is what one read takes from the socket. gortsplib
 	// reads through a 4 KiB bufio.Reader; without this, a gathered burst
@@ -51,6 +60,9 @@ type bulkConn struct {
 	rateBytes  uint64
 	bytesPerS  float64
 	lowatFails bool // the option is not supported: stop trying
+	// woken: wakeLive set the low-water mark to 1 from another goroutine;
+	// the reader's next tune takes that as its current value.
+	woken atomic.Bool
 }
 
 // dialBulk dials like net.Dialer and wraps TCP connections in a bulkConn;
@@ -110,6 +122,9 @@ func (c *bulkConn) tune(tolerant bool, now time.Time) {
 		c.bytesPerS = float64(total-c.rateBytes) / d.Seconds()
 		c.rateAt, c.rateBytes = now, total
 	}
+	if c.woken.CompareAndSwap(true, false) {
+		c.lowat = 1
+	}
 	want := 1
 	if tolerant {
 		want = min(int(c.bytesPerS*bulkDelay.Seconds()), bulkReadBuffer)
@@ -124,6 +139,17 @@ func (c *bulkConn) tune(tolerant bool, now time.Time) {
 		return
 	}
 	c.lowat = want
+}
+
+// wakeLive ends gathered reads now (any goroutine): the kernel then reports
+// the socket readable with what it holds, so the read waiting for a
+// gathered burst returns at once. A tune running at the same moment with
+// the old tolerance may set the mark again: then the viewer's first
+// packets wait for one gathered read, as without this.
+func (c *bulkConn) wakeLive() {
+	if err := setRcvLowat(c.tcp, 1); err == nil {
+		c.woken.Store(true)
+	}
 }
 
 func abs(v int) int {
