@@ -27,10 +27,13 @@ type LiveNotifier interface {
 }
 
 const (
-	// bulkReadBuffer is what one read takes from the socket. gortsplib
+	// bulkReadBuffer is the most one read takes from the socket. gortsplib
 	// reads through a 4 KiB bufio.Reader; without this, a gathered burst
-	// would still take one read per 4 KiB.
+	// would still take one read per 4 KiB. The buffer is sized to the
+	// burst (a quarter more than the low-water mark, at least
+	// bulkMinBuffer), so a low-bitrate camera does not hold 64 KiB.
 	bulkReadBuffer = 64 << 10
+	bulkMinBuffer  = 16 << 10
 	// bulkDelay is how much media a gathered read waits for, at the
 	// stream's measured byte rate (never more than bulkReadBuffer, so that
 	// a read always completes the wait). A slow camera gets a small
@@ -93,8 +96,8 @@ func (c *bulkConn) Read(p []byte) (int, error) {
 			c.received.Add(uint64(n))
 			return n, err
 		}
-		if c.buf == nil {
-			c.buf = make([]byte, bulkReadBuffer)
+		if size := bufferFor(c.lowat); len(c.buf) != size {
+			c.buf = make([]byte, size) // empty: nothing to keep
 		}
 		n, err := c.Conn.Read(c.buf)
 		c.received.Add(uint64(n))
@@ -150,6 +153,13 @@ func (c *bulkConn) wakeLive() {
 	if err := setRcvLowat(c.tcp, 1); err == nil {
 		c.woken.Store(true)
 	}
+}
+
+// bufferFor is the read buffer for a low-water mark: the burst and a
+// quarter, in 4 KiB steps, between bulkMinBuffer and bulkReadBuffer.
+func bufferFor(lowat int) int {
+	n := (lowat + lowat/4 + 4095) &^ 4095
+	return min(max(n, bulkMinBuffer), bulkReadBuffer)
 }
 
 func abs(v int) int {

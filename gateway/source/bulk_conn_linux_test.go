@@ -146,3 +146,15 @@ func rcvLowat(c *net.TCPConn) (int, error) {
 	}
 	return v, serr
 }
+
+// TestBulkBufferFollowsTheBurst: the read buffer is the gathered burst
+// and a quarter (4 KiB steps), never under 16 KiB nor over 64 KiB.
+func TestBulkBufferFollowsTheBurst(t *testing.T) {
+	for _, tc := range []struct{ lowat, want int }{
+		{1, 16 << 10}, {12500, 16 << 10}, {20000, 28 << 10}, {50000, 64 << 10}, {bulkReadBuffer, 64 << 10},
+	} {
+		if got := bufferFor(tc.lowat); got != tc.want {
+			t.Errorf("bufferFor(%d) = %d, want %d", tc.lowat, got, tc.want)
+		}
+	}
+}
