@@ -39,6 +39,12 @@ type Sample struct {
 	// H265 access unit: the writer stores them as AVCC (each after its
 	// 4-byte length), copying them once, without an AVCC buffer between.
 	NALUs [][]byte
+	// Pieces and PieceCounts, when set instead, are the NAL units in
+	// pieces: NAL unit k is the next PieceCounts[k] pieces joined (a NAL
+	// unit that came in RTP fragments, each still in its packet). They are
+	// written as AVCC the same way, without being joined first.
+	Pieces      [][]byte
+	PieceCounts []int
 	// NTP is the wall-clock capture time; the first sample anchors the
 	// recording on the wall clock.
 	NTP time.Time
@@ -154,7 +160,28 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 	}
 	prev := t.pending
 	size := len(s.Payload)
-	if s.NALUs != nil {
+	switch {
+	case s.PieceCounts != nil:
+		size = 0
+		pieces := s.Pieces
+		for _, c := range s.PieceCounts {
+			if c > len(pieces) {
+				return fmt.Errorf("%w: sample has fewer pieces than its counts", ErrBadRequest)
+			}
+			n := 0
+			for _, pc := range pieces[:c] {
+				n += len(pc)
+			}
+			var l [4]byte
+			binary.BigEndian.PutUint32(l[:], uint32(n))
+			t.data.append(&w.store.chunks, l[:])
+			for _, pc := range pieces[:c] {
+				t.data.append(&w.store.chunks, pc)
+			}
+			pieces = pieces[c:]
+			size += 4 + n
+		}
+	case s.NALUs != nil:
 		size = 0
 		for _, n := range s.NALUs {
 			var l [4]byte
@@ -163,7 +190,7 @@ func (w *Writer) WriteSample(i int, s Sample) error {
 			t.data.append(&w.store.chunks, n)
 			size += 4 + len(n)
 		}
-	} else {
+	default:
 		t.data.append(&w.store.chunks, s.Payload)
 	}
 	t.pending = pendingSample{dts: s.DTS, ptsOffset: s.PTSOffset, sync: s.Sync, size: size, present: true}

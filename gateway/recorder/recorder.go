@@ -242,7 +242,7 @@ func (m *Manager) record(ctx context.Context, camera string, v *stream.Variant, 
 	}
 	log.Info("recording")
 	r := stream.NewReader(m.QueueSize)
-	// A recording does not mind packets arriving ~50 ms late, in bursts:
+	// A recording does not mind packets arriving ~200 ms late, in bursts:
 	// while nobody watches, the upstream reads them in fewer, bigger reads.
 	r.SetLatencyTolerant()
 	if err := v.AddReader(r); err != nil {

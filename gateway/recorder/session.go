@@ -56,12 +56,17 @@ type track struct {
 	video  bool
 	format format.Format
 
-	h264  *rtph264.Decoder
-	h265  *rtph265.Decoder
-	opus  *rtpsimpleaudio.Decoder
-	aac   *rtpmpeg4audio.Decoder
-	lpcm  *rtplpcm.Decoder // G.711 and L16/L24
-	mjpeg *rtpmjpeg.Decoder
+	h264 *rtph264.Decoder
+	// fast depacketizes H264 without joining fragments (h264depay.go);
+	// nil once the camera was seen to put start codes in its NAL units
+	// (annexB): then h264 does, as it splits them.
+	fast   *h264Depay
+	annexB bool
+	h265   *rtph265.Decoder
+	opus   *rtpsimpleaudio.Decoder
+	aac    *rtpmpeg4audio.Decoder
+	lpcm   *rtplpcm.Decoder // G.711 and L16/L24
+	mjpeg  *rtpmjpeg.Decoder
 
 	// g711 maps a G.711 byte to its 16-bit big-endian sample (nil: not
 	// G.711); pcm is the current packet decoded, reused (the writer copies).
@@ -194,6 +199,9 @@ func (t *track) resetDecoder() error {
 	switch f := t.format.(type) {
 	case *format.H264:
 		t.h264, err = f.CreateDecoder()
+		if err == nil && !t.annexB {
+			t.fast = &h264Depay{}
+		}
 	case *format.H265:
 		t.h265, err = f.CreateDecoder()
 	case *format.Opus:
@@ -279,10 +287,21 @@ func (s *session) write(p *stream.Packet) error {
 
 func (s *session) writeVideo(t *track, ntp time.Time) error {
 	var au [][]byte
+	var fau *h264AU
 	var err error
-	if t.h264 != nil {
+	switch {
+	case t.fast != nil:
+		fau, err = t.fast.Decode(&s.pkt)
+		if errors.Is(err, errAnnexB) {
+			s.log.Info("the camera puts start codes inside H264 NAL units: splitting them (slower depacketizer)")
+			t.fast, t.annexB = nil, true // gortsplib's decoder takes the next packets
+		}
+		if err == nil {
+			au = fau.views
+		}
+	case t.h264 != nil:
 		au, err = t.h264.Decode(&s.pkt)
-	} else {
+	default:
 		au, err = t.h265.Decode(&s.pkt)
 	}
 	if err != nil {
@@ -323,7 +342,12 @@ func (s *session) writeVideo(t *track, ntp time.Time) error {
 		t.keyed = false // resume at the next random access point
 		return nil
 	}
-	return s.writeSample(t, archive.Sample{DTS: dts, PTSOffset: int32(t.pts - dts), Sync: random, NALUs: au, NTP: ntp})
+	sm := archive.Sample{DTS: dts, PTSOffset: int32(t.pts - dts), Sync: random, NALUs: au, NTP: ntp}
+	if fau != nil {
+		// The views may hold only a NAL unit's head: the pieces are written.
+		sm.NALUs, sm.Pieces, sm.PieceCounts = nil, fau.pieces, fau.counts
+	}
+	return s.writeSample(t, sm)
 }
 
 // paramsH264 picks up in-band SPS/PPS and reports a random access point.

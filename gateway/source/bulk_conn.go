@@ -11,22 +11,38 @@ import (
 // on it needs packets at once (the camera is only recorded, or not read at
 // all). The RTSP source then lets the kernel gather the interleaved TCP
 // stream into bigger reads (SO_RCVLOWAT): one wake-up and one read for
-// ~50 ms of media instead of one per RTP packet. It is asked on every
+// ~200 ms of media instead of one per RTP packet. It is asked on every
 // packet, so it must be cheap (an atomic load).
 type LatencyTolerant interface {
 	LatencyTolerant() bool
 }
 
+// LiveNotifier is what a LatencyTolerant sink may also implement: it calls
+// f (from any goroutine) when it stops being tolerant (a viewer came), so
+// that the upstream stops gathering at once rather than after the read it
+// waits in (up to bulkDelay: the new viewer's first packets would wait).
+// A later OnLive replaces f.
+type LiveNotifier interface {
+	OnLive(f func())
+}
+
 const (
-	// bulkReadBuffer is what one read takes from the socket. gortsplib
+	// bulkReadBuffer is the most one read takes from the socket. gortsplib
 	// reads through a 4 KiB bufio.Reader; without this, a gathered burst
-	// would still take one read per 4 KiB.
-	bulkReadBuffer = 16 << 10
+	// would still take one read per 4 KiB. The buffer is sized to the
+	// burst (a quarter more than the low-water mark, at least
+	// bulkMinBuffer), so a low-bitrate camera does not hold 64 KiB.
+	bulkReadBuffer = 64 << 10
+	bulkMinBuffer  = 16 << 10
 	// bulkDelay is how much media a gathered read waits for, at the
 	// stream's measured byte rate (never more than bulkReadBuffer, so that
 	// a read always completes the wait). A slow camera gets a small
-	// threshold: the wait stays ~50 ms, far inside any read timeout.
-	bulkDelay = 50 * time.Millisecond
+	// threshold: the wait stays ~200 ms, far inside any read timeout. At
+	// 100 recorded cameras the upstream reads (each a read and, on
+	// loopback, the ACK's processing) were ~15 % of camgate's CPU with
+	// 50 ms: 200 ms takes a quarter of the reads; a recording's parts are
+	// 1 s, so nothing waits on the delay.
+	bulkDelay = 200 * time.Millisecond
 )
 
 // bulkConn is the upstream's TCP connection. Reads are buffered
@@ -47,6 +63,9 @@ type bulkConn struct {
 	rateBytes  uint64
 	bytesPerS  float64
 	lowatFails bool // the option is not supported: stop trying
+	// woken: wakeLive set the low-water mark to 1 from another goroutine;
+	// the reader's next tune takes that as its current value.
+	woken atomic.Bool
 }
 
 // dialBulk dials with d and wraps TCP connections in a bulkConn;
@@ -77,8 +96,8 @@ func (c *bulkConn) Read(p []byte) (int, error) {
 			c.received.Add(uint64(n))
 			return n, err
 		}
-		if c.buf == nil {
-			c.buf = make([]byte, bulkReadBuffer)
+		if size := bufferFor(c.lowat); len(c.buf) != size {
+			c.buf = make([]byte, size) // empty: nothing to keep
 		}
 		n, err := c.Conn.Read(c.buf)
 		c.received.Add(uint64(n))
@@ -106,6 +125,9 @@ func (c *bulkConn) tune(tolerant bool, now time.Time) {
 		c.bytesPerS = float64(total-c.rateBytes) / d.Seconds()
 		c.rateAt, c.rateBytes = now, total
 	}
+	if c.woken.CompareAndSwap(true, false) {
+		c.lowat = 1
+	}
 	want := 1
 	if tolerant {
 		want = min(int(c.bytesPerS*bulkDelay.Seconds()), bulkReadBuffer)
@@ -120,6 +142,24 @@ func (c *bulkConn) tune(tolerant bool, now time.Time) {
 		return
 	}
 	c.lowat = want
+}
+
+// wakeLive ends gathered reads now (any goroutine): the kernel then reports
+// the socket readable with what it holds, so the read waiting for a
+// gathered burst returns at once. A tune running at the same moment with
+// the old tolerance may set the mark again: then the viewer's first
+// packets wait for one gathered read, as without this.
+func (c *bulkConn) wakeLive() {
+	if err := setRcvLowat(c.tcp, 1); err == nil {
+		c.woken.Store(true)
+	}
+}
+
+// bufferFor is the read buffer for a low-water mark: the burst and a
+// quarter, in 4 KiB steps, between bulkMinBuffer and bulkReadBuffer.
+func bufferFor(lowat int) int {
+	n := (lowat + lowat/4 + 4095) &^ 4095
+	return min(max(n, bulkMinBuffer), bulkReadBuffer)
 }
 
 func abs(v int) int {

@@ -20,6 +20,7 @@ import (
 // 2 ms after the previous one starts a burst) and every video sequence gap.
 type tolerantSink struct {
 	tolerant atomic.Bool
+	wake     atomic.Pointer[func()]
 
 	mu      sync.Mutex
 	last    time.Time
@@ -30,6 +31,9 @@ type tolerantSink struct {
 }
 
 func (s *tolerantSink) LatencyTolerant() bool { return s.tolerant.Load() }
+
+// OnLive keeps the connection's wake (source.LiveNotifier).
+func (s *tolerantSink) OnLive(f func()) { s.wake.Store(&f) }
 
 func (s *tolerantSink) SetDescription(*description.Session) error { return nil }
 
@@ -58,9 +62,10 @@ func (s *tolerantSink) take() (bursts, packets, gaps int) {
 
 // TestTolerantSinkGetsGatheredReads: while the sink says it is latency
 // tolerant (a recording only), the TCP upstream's packets arrive in a few
-// bursts per second (~50 ms of media each) instead of frame by frame;
+// bursts per second (~200 ms of media each) instead of frame by frame;
 // when it stops being tolerant (a viewer came), they come frame by frame
-// again. Nothing is lost either way.
+// again, the gathering ended at once by the sink's wake (OnLive). Nothing
+// is lost either way.
 func TestTolerantSinkGetsGatheredReads(t *testing.T) {
 	up := mediatest.StartUpstream(t)
 	mediatest.Publish(t, up, h264Opus)
@@ -104,6 +109,16 @@ func TestTolerantSinkGetsGatheredReads(t *testing.T) {
 		return lowat, float64(b) / window.Seconds(), float64(p) / window.Seconds()
 	}
 	tl, tb, tp := phase(true)
+	// A viewer comes: the sink's OnLive wake ends the gathered read at
+	// once, not at the next packet (up to bulkDelay later).
+	wake := sink.wake.Load()
+	if wake == nil {
+		t.Fatal("the source registered no OnLive wake")
+	}
+	(*wake)()
+	if v, err := rcvLowat(conn.tcp); err != nil || v != 1 {
+		t.Errorf("SO_RCVLOWAT %d (%v) right after the wake, want 1", v, err)
+	}
 	ll, lb, lp := phase(false)
 	t.Logf("tolerant: SO_RCVLOWAT %d, %.0f bursts/s, %.0f packets/s; live: %d, %.0f bursts/s, %.0f packets/s", tl, tb, tp, ll, lb, lp)
 	if tp < 50 || lp < 50 {
@@ -130,4 +145,16 @@ func rcvLowat(c *net.TCPConn) (int, error) {
 		return 0, err
 	}
 	return v, serr
+}
+
+// TestBulkBufferFollowsTheBurst: the read buffer is the gathered burst
+// and a quarter (4 KiB steps), never under 16 KiB nor over 64 KiB.
+func TestBulkBufferFollowsTheBurst(t *testing.T) {
+	for _, tc := range []struct{ lowat, want int }{
+		{1, 16 << 10}, {12500, 16 << 10}, {20000, 28 << 10}, {50000, 64 << 10}, {bulkReadBuffer, 64 << 10},
+	} {
+		if got := bufferFor(tc.lowat); got != tc.want {
+			t.Errorf("bufferFor(%d) = %d, want %d", tc.lowat, got, tc.want)
+		}
+	}
 }

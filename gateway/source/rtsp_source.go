@@ -57,7 +57,7 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 		listen = listenFrom(s.opts.LocalIP)
 	}
 	c := &gortsplib.Client{
-		DialContext:       dialBulk(dialer, &conn, s.onConn),
+		DialContext:       dialBulk(dialer, &conn, s.observeConn(sink)),
 		ListenPacket:      listen,
 		Scheme:            s.url.Scheme,
 		Host:              s.url.Host,
@@ -102,6 +102,22 @@ func (s *RTSP) Run(ctx context.Context, sink Sink) error {
 	}
 	log.Warn("upstream ended", "error", err)
 	return fmt.Errorf("rtsp source %s: %w", s.logURL, err)
+}
+
+// observeConn is what dialBulk reports each new connection to: a sink that
+// tells when a viewer comes (LiveNotifier) wakes that connection's gathered
+// read.
+func (s *RTSP) observeConn(sink Sink) func(*bulkConn) {
+	ln, _ := sink.(LiveNotifier)
+	if ln == nil {
+		return s.onConn
+	}
+	return func(bc *bulkConn) {
+		ln.OnLive(bc.wakeLive)
+		if s.onConn != nil {
+			s.onConn(bc)
+		}
+	}
 }
 
 // play runs DESCRIBE, SETUP and PLAY and wires packets to sink.

@@ -55,7 +55,7 @@ type Reader struct {
 }
 
 // SetLatencyTolerant marks a reader that may get its packets in bursts
-// (every ~50 ms) without harm, such as the recorder: a stream whose
+// (every ~200 ms) without harm, such as the recorder: a stream whose
 // readers are all tolerant lets its upstream gather reads. Call it before
 // AddReader.
 func (r *Reader) SetLatencyTolerant() { r.tolerant = true }

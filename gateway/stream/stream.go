@@ -213,6 +213,10 @@ func (s *Stream) WritePacketRTP(media int, pkt *rtp.Packet, ntp time.Time) {
 // upstream may deliver in bursts.
 func (s *Stream) LatencyTolerant() bool { return s.users.live.Load() == 0 }
 
+// OnLive implements source.LiveNotifier: f is called when the first live
+// reader attaches (the stream stops being latency tolerant).
+func (s *Stream) OnLive(f func()) { s.users.onLive.Store(&f) }
+
 // gopKeep is how long a stream read only by tolerant readers (a recording)
 // keeps caching its GOP after its last viewer left: a viewer who comes back
 // within it still starts at once.
@@ -234,6 +238,8 @@ type readerCounts struct {
 	viewersOnly    bool // set before the stream is used
 	live, tolerant atomic.Int32
 	liveLeft       atomic.Int64 // unix nanoseconds when the last live reader left
+	// onLive is called when live goes from 0 to 1 (Stream.OnLive)
+	onLive atomic.Pointer[func()]
 }
 
 func (c *readerCounts) add(r *Reader, delta int32) {
@@ -241,8 +247,13 @@ func (c *readerCounts) add(r *Reader, delta int32) {
 		c.tolerant.Add(delta)
 		return
 	}
-	if c.live.Add(delta) == 0 && delta < 0 {
+	switch n := c.live.Add(delta); {
+	case n == 0 && delta < 0:
 		c.liveLeft.Store(time.Now().UnixNano())
+	case n == delta && delta > 0:
+		if f := c.onLive.Load(); f != nil {
+			(*f)()
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,12 +331,15 @@ func BenchmarkFanout100(b *testing.B) {
 
 // TestLatencyTolerantWhileOnlyTolerantReaders: a stream read only by
 // tolerant readers (the recorder) lets its upstream gather reads; a viewer
-// on either variant ends that until it leaves.
+// on either variant ends that until it leaves, and its arrival is told
+// (OnLive) once, when the stream stops being tolerant.
 func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
 	s := New("cam1")
 	if err := s.SetDescription(testDesc()); err != nil {
 		t.Fatal(err)
 	}
+	var woken atomic.Int32
+	s.OnLive(func() { woken.Add(1) })
 	rec := NewReader(0)
 	rec.SetLatencyTolerant()
 	if err := s.Full.AddReader(rec); err != nil {
@@ -350,6 +354,14 @@ func TestLatencyTolerantWhileOnlyTolerantReaders(t *testing.T) {
 	}
 	if s.LatencyTolerant() {
 		t.Fatal("with a viewer: tolerant")
+	}
+	second := NewReader(0)
+	if err := s.Full.AddReader(second); err != nil {
+		t.Fatal(err)
+	}
+	second.Close()
+	if n := woken.Load(); n != 1 {
+		t.Errorf("OnLive called %d times for two viewers after the recorder, want 1", n)
 	}
 	viewer.Close()
 	if !s.LatencyTolerant() {
