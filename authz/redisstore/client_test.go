@@ -69,8 +69,18 @@ func FuzzParseURL(f *testing.F) {
 			// not appear in the error.
 			if pu, perr := url.Parse(s); perr == nil && pu.User != nil {
 				pw, _ := pu.User.Password()
+				// The message's own text may hold the password's letters
+				// ("redi" of "redis://"): it leaks only if the same URL with
+				// another password gives a message holding them fewer times.
+				other := *pu
+				other.User = url.UserPassword(pu.User.Username(), "Pw-sentinel-7")
+				_, oerr := ParseURL(other.String())
+				quoted := strings.Count(err.Error(), pw)
+				if oerr != nil {
+					quoted -= strings.Count(oerr.Error(), pw)
+				}
 				pu.User = nil
-				if len(pw) >= 4 && !strings.Contains(pu.String(), pw) && !strings.Contains(pu.RawQuery, pw) && strings.Contains(err.Error(), pw) {
+				if len(pw) >= 4 && !strings.Contains(pu.String(), pw) && !strings.Contains(pu.RawQuery, pw) && quoted > 0 {
 					t.Fatalf("error quotes the password: %v", err)
 				}
 			}
