@@ -334,23 +334,14 @@ func (v ownView) Ends(camera string) (n int, first, last Segment) {
 	v.x.mu.RLock()
 	defer v.x.mu.RUnlock()
 	c := v.x.cams[camera]
-	if c == nil {
+	if c == nil || c.own == 0 {
 		return 0, Segment{}, Segment{}
 	}
-	var lastEntry entry
-	for _, e := range c.segs {
-		if e.src == 0 {
-			if n == 0 {
-				first = c.segment(e)
-			}
-			lastEntry = e
-			n++
-		}
+	j := len(c.segs) - 1
+	for c.segs[j].src != 0 {
+		j--
 	}
-	if n > 0 {
-		last = c.segment(lastEntry)
-	}
-	return n, first, last
+	return c.own, c.segment(c.segs[c.nextOwn(0)]), c.segment(c.segs[j])
 }
 
 func (v ownView) All(camera string) []Segment {

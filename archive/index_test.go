@@ -67,6 +67,11 @@ func TestIndexMatchesModel(t *testing.T) {
 			if got := x.ownCount(cam); got != n {
 				t.Fatalf("step %d, %s: ownCount %d, want %d", step, cam, got, n)
 			}
+			// What the shared index's Sync compares: count and ends.
+			if got, first, last := (ownView{x}).Ends(cam); got != n ||
+				(n > 0 && (!first.Start.Equal(ownOf(model[cam])[0].Start) || !last.Start.Equal(ownOf(model[cam])[n-1].Start))) {
+				t.Fatalf("step %d, %s: Ends gives %d, %v, %v", step, cam, got, first.Start, last.Start)
+			}
 		}
 	}
 	for step := range 3000 {
@@ -155,4 +160,9 @@ func checkExpired(t *testing.T, model map[string][]Segment, horizon time.Time, b
 			t.Fatalf("retention's %d-th pick starts %v, want %v", i, got[i].Start, want[i].Start)
 		}
 	}
+}
+
+// ownOf is list without imports.
+func ownOf(list []Segment) []Segment {
+	return slices.DeleteFunc(slices.Clone(list), func(s Segment) bool { return s.src != 0 })
 }
