@@ -49,7 +49,8 @@ const (
 // (bulkReadBuffer) and its receive low-water mark follows the sink's
 // latency tolerance and the measured byte rate. Read is only called by
 // gortsplib's reader goroutine; lowat is set from the packet callback, which
-// runs on that same goroutine.
+// runs on that same goroutine when the media is interleaved (play tunes only
+// then: over UDP the callbacks run on the listeners' goroutines).
 type bulkConn struct {
 	net.Conn
 	tcp *net.TCPConn

@@ -134,6 +134,14 @@ func (s *RTSP) play(c *gortsplib.Client, sink Sink, conn func() *bulkConn) (*des
 	}
 	medias := desc.Medias
 	tolerant, _ := sink.(LatencyTolerant)
+	// Reads are gathered only for media interleaved on the TCP connection:
+	// then the packet callback runs on the goroutine that reads it. Over
+	// UDP the callbacks run on each media's listener goroutine, and the
+	// TCP connection carries only RTSP requests (a camera gortsplib later
+	// switches from UDP to TCP is simply not gathered).
+	if transportName(c) != gortsplib.ProtocolTCP.String() {
+		tolerant = nil
+	}
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
 		if bc := conn(); bc != nil && tolerant != nil {
 			bc.tune(tolerant.LatencyTolerant(), time.Now())
