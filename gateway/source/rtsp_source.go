@@ -120,6 +120,10 @@ func (s *RTSP) observeConn(sink Sink) func(*bulkConn) {
 	}
 }
 
+// gatherAfter is how long after its first packet a connection is gathered
+// even though some of its medias have sent nothing (a muted microphone).
+const gatherAfter = 3 * time.Second
+
 // play runs DESCRIBE, SETUP and PLAY and wires packets to sink.
 func (s *RTSP) play(c *gortsplib.Client, sink Sink, conn func() *bulkConn) (*description.Session, error) {
 	desc, _, err := c.Describe(s.url)
@@ -142,20 +146,36 @@ func (s *RTSP) play(c *gortsplib.Client, sink Sink, conn func() *bulkConn) (*des
 	if transportName(c) != gortsplib.ProtocolTCP.String() {
 		tolerant = nil
 	}
+	clocks := make([]captureClock, len(medias))
+	for i, m := range medias {
+		clocks[i] = newCaptureClock(m)
+	}
+	// Reads are gathered only once every media has sent its first packet
+	// (or gatherAfter has passed): consumers place each track on the
+	// shared timeline by its first packet's capture time, which a gathered
+	// read would blur by its 200 ms. Only the reader goroutine touches
+	// these (tolerant is nil otherwise).
+	silent, first := len(medias), time.Time{}
 	c.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		if bc := conn(); bc != nil && tolerant != nil {
-			bc.tune(tolerant.LatencyTolerant(), time.Now())
-		}
 		// A linear scan beats a map for the handful of medias a camera has.
 		for i, m := range medias {
-			if m == medi {
-				ntp, ok := c.PacketNTP(medi, pkt)
-				if !ok {
-					ntp = time.Now()
-				}
-				sink.WritePacketRTP(i, pkt, ntp)
-				return
+			if m != medi {
+				continue
 			}
+			now := time.Now()
+			if tolerant != nil {
+				if !clocks[i].started {
+					silent--
+				}
+				if first.IsZero() {
+					first = now
+				}
+				if bc := conn(); bc != nil && (silent == 0 || now.Sub(first) > gatherAfter) {
+					bc.tune(tolerant.LatencyTolerant(), now)
+				}
+			}
+			sink.WritePacketRTP(i, pkt, clocks[i].at(pkt, now))
+			return
 		}
 	})
 	if err := sink.SetDescription(desc); err != nil {

@@ -242,6 +242,11 @@ type Clip struct {
 	// lasts 2 s or one interval, whichever is longer, so a looped clip
 	// keeps it. NVR cameras send 10 s and more.
 	KeyInterval int
+	// Beep adds a 40 ms beep (1760 Hz over the 440 Hz tone) at every whole
+	// second of the audio, when the video has a keyframe: lip sync can be
+	// measured at the far end (the audio's beeps fall on the video's
+	// keyframes).
+	Beep bool
 }
 
 // NoisyClip is a camera of about 9 Mbit/s, H264 without audio: 640x360 of
@@ -272,7 +277,14 @@ func Publish(t testing.TB, u *Upstream, clip Clip) (stop func()) {
 	}
 	args := []string{"-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", file}
 	if clip.AudioCodec != "" {
-		args = append(args, "-f", "lavfi", "-i", "sine=sample_rate=8000", "-map", "0:v", "-map", "1:a",
+		// 20 ms frames, as cameras packetize G.711 (lavfi's default, 128 ms
+		// frames generated ahead of time, would be sent at their first
+		// sample, which no live capture can do).
+		sine := "sine=sample_rate=8000:samples_per_frame=160"
+		if clip.Beep {
+			sine += ":beep_factor=4"
+		}
+		args = append(args, "-f", "lavfi", "-i", sine, "-map", "0:v", "-map", "1:a",
 			"-c:a", clip.AudioCodec)
 		if clip.AudioCodec == "aac" || clip.AudioCodec == "libopus" {
 			args = append(args, "-ar", "48000")
