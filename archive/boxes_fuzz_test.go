@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -81,9 +82,9 @@ func FuzzScanSegment(f *testing.F) {
 		for _, audio := range []bool{false, true} {
 			used := allocated(func() {
 				var buf seekablebuffer.Buffer
-				_ = writeInit(&buf, append([]byte(nil), b...), audio)
+				_ = writeInit(&buf, append([]byte(nil), b...), audio, silentAAC{})
 				buf = seekablebuffer.Buffer{}
-				_ = writeMedia(&buf, append([]byte(nil), b...), t0, audio)
+				_ = writeMedia(context.Background(), &buf, append([]byte(nil), b...), t0, audio, silentAAC{}, nil)
 			})
 			if used > allocBound(len(b))+8*uint64(len(b)) {
 				t.Fatalf("serving %d bytes allocated %d", len(b), used)

@@ -177,7 +177,7 @@ func (s *Store) hlsViewOf(camera string, seg Segment) hlsView {
 	if err != nil {
 		return hlsView{}
 	}
-	_, dropped, err := hlsTracks(init, true)
+	_, dropped, _, err := hlsTracks(init, true, s.aac)
 	if errors.Is(err, errNoTracks) {
 		err = nil
 	}
@@ -273,10 +273,12 @@ func (s *Store) readSegment(camera string, seg Segment) ([]byte, error) {
 
 // hlsTracks returns the init tracks HLS serves, as the live HLS does:
 // those of codecs HLS players decode in fMP4 (H264, H265, AAC, Opus),
-// video always, audio only with audio. It names the audio codecs left out
-// with audio set (G.711, recorded as LPCM); a recording whose video HLS
-// cannot carry (M-JPEG) is errNotHLS, naming it.
-func hlsTracks(init *fmp4.Init, audio bool) (keep []*fmp4.InitTrack, dropped []string, err error) {
+// video always, audio only with audio. Recorded PCM (G.711 cameras) is
+// served as AAC when enc can encode it (pcm lists those tracks; keep has
+// their AAC in their place). It names the audio codecs left out with audio
+// set (PCM without enc); a recording whose video HLS cannot carry (M-JPEG)
+// is errNotHLS, naming it.
+func hlsTracks(init *fmp4.Init, audio bool, enc AudioEncoder) (keep []*fmp4.InitTrack, dropped []string, pcm []pcmTrack, err error) {
 	var video []string
 	for _, t := range init.Tracks {
 		isVideo := t.Codec.IsVideo()
@@ -285,6 +287,11 @@ func hlsTracks(init *fmp4.Init, audio bool) (keep []*fmp4.InitTrack, dropped []s
 		case !hlsCodec(t.Codec) && isVideo:
 			video = append(video, codecName(t.Codec))
 		case !hlsCodec(t.Codec):
+			if out := aacTrack(t, enc); out != nil {
+				pcm = append(pcm, pcmTrack{in: t, out: out})
+				keep = append(keep, out)
+				continue
+			}
 			dropped = append(dropped, codecName(t.Codec))
 		default:
 			keep = append(keep, t)
@@ -293,15 +300,29 @@ func hlsTracks(init *fmp4.Init, audio bool) (keep []*fmp4.InitTrack, dropped []s
 	hasVideo := slices.ContainsFunc(keep, func(t *fmp4.InitTrack) bool { return t.Codec.IsVideo() })
 	switch {
 	case len(video) > 0 && !hasVideo:
-		return nil, dropped, fmt.Errorf("%w: this recording is %s video, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
+		return nil, dropped, nil, fmt.Errorf("%w: this recording is %s video, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
 			errNotHLS, strings.Join(video, ", "))
 	case len(keep) == 0 && len(dropped) > 0:
-		return nil, dropped, fmt.Errorf("%w: this recording is %s audio, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
+		return nil, dropped, nil, fmt.Errorf("%w: this recording is %s audio, which HLS players cannot play; download it as MP4 (/archive/{camera}/download)",
 			errNotHLS, strings.Join(dropped, ", "))
 	case len(keep) == 0:
-		return nil, dropped, errNoTracks
+		return nil, dropped, nil, errNoTracks
 	}
-	return keep, dropped, nil
+	return keep, dropped, pcm, nil
+}
+
+// aacTrack is the AAC track that serves the PCM track t, nil when t is
+// not PCM or enc cannot encode it.
+func aacTrack(t *fmp4.InitTrack, enc AudioEncoder) *fmp4.InitTrack {
+	l, ok := t.Codec.(*codecs.LPCM)
+	if !ok || enc == nil {
+		return nil
+	}
+	cfg, ok := enc.AACConfig(l)
+	if !ok || cfg.SampleRate <= 0 {
+		return nil
+	}
+	return &fmp4.InitTrack{ID: t.ID, TimeScale: uint32(cfg.SampleRate), Codec: &codecs.MPEG4Audio{Config: cfg}}
 }
 
 // hlsCodec reports whether HLS players decode c in fMP4.
@@ -336,7 +357,7 @@ func (s *Store) WriteSegmentInit(w io.WriteSeeker, camera string, seg Segment, a
 	if err != nil {
 		return err
 	}
-	return segmentError(writeInit(w, b, audio), camera, seg)
+	return segmentError(writeInit(w, b, audio, s.aac), camera, seg)
 }
 
 // segmentError names the segment in a parse error of its file.
@@ -348,12 +369,12 @@ func segmentError(err error, camera string, seg Segment) error {
 }
 
 // writeInit writes the init section of the segment file b.
-func writeInit(w io.WriteSeeker, b []byte, audio bool) error {
+func writeInit(w io.WriteSeeker, b []byte, audio bool, enc AudioEncoder) error {
 	init, _, err := parseInit(b)
 	if err != nil {
 		return err
 	}
-	keep, _, err := hlsTracks(init, audio)
+	keep, _, _, err := hlsTracks(init, audio, enc)
 	if err != nil {
 		return err
 	}
@@ -368,12 +389,19 @@ func (s *Store) WriteSegmentMedia(w io.WriteSeeker, camera string, seg Segment, 
 	if err != nil {
 		return err
 	}
-	return segmentError(writeMedia(w, b, seg.Start, audio), camera, seg)
+	ctx, cancel := context.WithTimeout(s.ctx, encodeTimeout)
+	defer cancel()
+	var around func(*fmp4.InitTrack) []pcmRun
+	if audio && s.aac != nil {
+		around = func(t *fmp4.InitTrack) []pcmRun { return s.pcmAround(ctx, camera, seg, t) }
+	}
+	return segmentError(writeMedia(ctx, w, b, seg.Start, audio, s.aac, around), camera, seg)
 }
 
 // writeMedia writes the fragments of the segment file b, which started
-// at start.
-func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
+// at start; enc encodes its PCM (nil: left out), around gives the PCM of
+// the segments next to it (nil: none).
+func writeMedia(ctx context.Context, w io.WriteSeeker, b []byte, start time.Time, audio bool, enc AudioEncoder, around func(*fmp4.InitTrack) []pcmRun) error {
 	init, _, err := parseInit(b)
 	if err != nil {
 		return err
@@ -384,16 +412,25 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 	if err != nil {
 		return err
 	}
-	keep, _, err := hlsTracks(init, audio)
+	keep, _, pcm, err := hlsTracks(init, audio, enc)
 	if err != nil {
 		return err
 	}
 	epoch := time.Duration(start.UnixNano())
+	for _, t := range pcm {
+		var nb []pcmRun
+		if around != nil {
+			nb = around(t.in)
+		}
+		if err := encodePCM(ctx, enc, t, parts, epoch, nb); err != nil {
+			return fmt.Errorf("its audio: %w", err)
+		}
+	}
 	for _, p := range parts {
 		tracks := p.Tracks[:0]
 		for _, pt := range p.Tracks {
-			t := initTrack(init, pt.ID)
-			if t == nil || !slices.Contains(keep, t) {
+			t := keptTrack(keep, pt.ID)
+			if t == nil {
 				continue
 			}
 			pt.BaseTime += uint64(mp4.ToTicks(epoch, t.TimeScale))
@@ -405,6 +442,16 @@ func writeMedia(w io.WriteSeeker, b []byte, start time.Time, audio bool) error {
 		p.Tracks = tracks
 		if err := p.Marshal(w); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// keptTrack is the track of keep with id, nil when not kept.
+func keptTrack(keep []*fmp4.InitTrack, id int) *fmp4.InitTrack {
+	for _, t := range keep {
+		if t.ID == id {
+			return t
 		}
 	}
 	return nil

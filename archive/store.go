@@ -64,6 +64,10 @@ type Store struct {
 	// other edge (a rate-limited client is 429, an unreachable store 503).
 	// Default (the archive used alone): its own statusOf.
 	WriteError func(ctx *fasthttp.RequestCtx, err error)
+	// AudioEncoder, when set, serves recorded PCM (G.711 cameras) as AAC in
+	// HLS playback; without it that audio is left out and the playlist
+	// says so (AudioDroppedHeader). Downloads always carry the PCM.
+	AudioEncoder AudioEncoder
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 	// Logger (default: discard).
@@ -73,6 +77,8 @@ type Store struct {
 	// access goes through an os.Root: nothing outside them is ever opened.
 	roots []*os.Root
 	root  *os.Root
+	// aac is AudioEncoder behind a cache; nil without one.
+	aac   AudioEncoder
 	index *index
 	// chunks recycles the writers' part buffers (*[partChunk]byte) between
 	// cameras.
@@ -163,6 +169,9 @@ func (s *Store) Initialize() error {
 	s.index.persist = s.persistSegment
 	s.scanImports()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.AudioEncoder != nil {
+		s.aac = newAACCache(s.AudioEncoder)
+	}
 	s.prune = make(chan struct{}, 1)
 	s.indexed = make(chan struct{})
 	s.wg.Add(1)

@@ -18,6 +18,7 @@ import (
 	"github.com/camgate/camgate/gateway/httpapi"
 	"github.com/camgate/camgate/gateway/recorder"
 	"github.com/camgate/camgate/gateway/session"
+	"github.com/camgate/camgate/gateway/transcode"
 	"github.com/camgate/camgate/internal/httpjson"
 )
 
@@ -32,6 +33,7 @@ func (g *Gateway) startArchive() error {
 		MaxBytes:        g.Config.Archive.MaxBytes,
 		Authorizer:      access.Archive{S: g.access},
 		WriteError:      writeArchiveError,
+		AudioEncoder:    g.archiveAudio(),
 		Logger:          g.Logger.With("component", "archive"),
 	}
 	if err := g.archive.Initialize(); err != nil {
@@ -45,6 +47,21 @@ func (g *Gateway) startArchive() error {
 	g.closers = append(g.closers, g.recorder.Close)
 	g.syncRecorders()
 	return nil
+}
+
+// archiveAudio is what encodes recorded G.711 (stored as PCM) into AAC for
+// HLS playback, as the live HLS does (sessions.audio_transcode); nil (the
+// audio left out, and said) with it off or without ffmpeg.
+func (g *Gateway) archiveAudio() archive.AudioEncoder {
+	if g.Config.Sessions.AudioTranscode != "auto" {
+		return nil
+	}
+	e := &transcode.PCMEncoder{}
+	if err := e.Start(); err != nil {
+		g.Logger.Warn("archive playback over HLS leaves G.711 cameras' audio out", "error", err)
+		return nil
+	}
+	return e
 }
 
 // syncRecorders starts and stops recordings to match the devices' `record`

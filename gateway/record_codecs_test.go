@@ -26,7 +26,7 @@ import (
 // cameras people own) through one gateway: G.711 A-law and µ-law audio is
 // recorded (as 16-bit PCM), M-JPEG video is recorded; the MP4 download
 // carries them (ffprobe reads pcm_s16be and mjpeg), HLS VOD does what the
-// live HLS does (G.711 left out with the header, M-JPEG a 415); a camera
+// live HLS does (G.711 played as AAC, in sync; M-JPEG a 415); a camera
 // with an audio codec fMP4 cannot hold records its video and says so; a
 // camera with nothing recordable is one WARN and a state, not re-dialled.
 func TestRecordsEveryCodecFMP4Holds(t *testing.T) {
@@ -41,8 +41,8 @@ func TestRecordsEveryCodecFMP4Holds(t *testing.T) {
 		hls   int    // status of the VOD playlist for a viewer with sound
 		drops string // its X-Camgate-Audio-Dropped
 	}{
-		{"pcma", mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw"}, "H264,LPCM/16/8000/1", "h264,pcm_s16be", 200, "LPCM"},
-		{"pcmu", mediatest.Clip{Name: "h264-pcmu", Video: x264, Ext: "mkv", AudioCodec: "pcm_mulaw"}, "H264,LPCM/16/8000/1", "h264,pcm_s16be", 200, "LPCM"},
+		{"pcma", mediatest.Clip{Name: "h264-pcma", Video: x264, Ext: "mkv", AudioCodec: "pcm_alaw", Beep: true}, "H264,LPCM/16/8000/1", "h264,pcm_s16be", 200, ""},
+		{"pcmu", mediatest.Clip{Name: "h264-pcmu", Video: x264, Ext: "mkv", AudioCodec: "pcm_mulaw", Beep: true}, "H264,LPCM/16/8000/1", "h264,pcm_s16be", 200, ""},
 		{"mjpeg", mediatest.Clip{Name: "mjpeg", Video: []string{"-c:v", "mjpeg", "-huffman", "default", "-pix_fmt", "yuvj420p", "-q:v", "5"}, Ext: "mkv"}, "MJPEG/320x240", "mjpeg", 415, ""},
 		{"g722", mediatest.Clip{Name: "h264-g722", Video: x264, Ext: "mkv", AudioCodec: "g722"}, "H264", "h264", 200, ""},
 	}
@@ -107,9 +107,21 @@ func TestRecordsEveryCodecFMP4Holds(t *testing.T) {
 				t.Errorf("VOD 415 does not name the codec: %s", body)
 			}
 			if code == 200 {
+				// G.711, recorded as PCM, plays as AAC, as in the live HLS.
+				want := "h264"
+				if strings.Contains(r.init, "LPCM") {
+					want = "aac,h264"
+				}
 				codecs, stderr, err := mediatest.Probe(t, base+r.cam+"/index.m3u8"+q+alice)
-				if err != nil || strings.Join(codecs, ",") != "h264" {
-					t.Errorf("ffprobe of the VOD playlist: %v %v %s", codecs, err, stderr)
+				if err != nil || strings.Join(codecs, ",") != want {
+					t.Errorf("ffprobe of the VOD playlist: %v %v %s, want %s", codecs, err, stderr, want)
+				}
+				if codecs, _, err := mediatest.Probe(t, base+r.cam+"/index.m3u8"+q+bob); err != nil || strings.Join(codecs, ",") != "h264" {
+					t.Errorf("ffprobe of the VOD playlist without sound: %v %v", codecs, err)
+				}
+				if want != "h264" {
+					mediatest.AssertTone(t, base+r.cam+"/index.m3u8"+q+alice)
+					mediatest.AssertLipSync(t, base+r.cam+"/index.m3u8"+q+alice)
 				}
 			}
 			st := camRecordingState(t, n, r.cam)

@@ -2,11 +2,7 @@ package hls
 
 import (
 	"log/slog"
-	"math"
 	"net/http"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -71,75 +67,11 @@ func TestCameraCodecRows(t *testing.T) {
 				t.Fatalf("Access-Control-Expose-Headers %q", exp)
 			}
 			if row.transcode || row.clip.Name == "h264-aac" {
-				assertTone(t, h.base+"/hls/cam1/index.m3u8?token=alice")
-				assertLipSync(t, h.base+"/hls/cam1/index.m3u8?token=alice")
+				mediatest.AssertTone(t, h.base+"/hls/cam1/index.m3u8?token=alice")
+				mediatest.AssertLipSync(t, h.base+"/hls/cam1/index.m3u8?token=alice")
 			}
 		})
 	}
-}
-
-// assertTone decodes 3 s of the HLS audio with ffmpeg: the publisher's
-// 1 kHz sine (about -21 dB mean), not silence (-91 dB) and not missing.
-func assertTone(t *testing.T, url string) {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", url, "-map", "0:a", "-t", "3",
-		"-af", "volumedetect", "-f", "null", "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg cannot decode the HLS audio: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`mean_volume: (-?[0-9.]+) dB`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no volume measured:\n%s", out)
-	}
-	if v, _ := strconv.ParseFloat(string(m[1]), 64); v < -40 {
-		t.Fatalf("the HLS audio is silent (mean %v dB):\n%s", v, out)
-	}
-}
-
-// assertLipSync measures lip sync at the player: the publisher beeps at
-// every whole second of its audio, where its video has a keyframe (Beep
-// clips), so in camgate's HLS each beep must start where a keyframe is
-// shown, modulo whole seconds. The AAC encoder's priming (1024 samples,
-// 21 ms at 48 kHz) delays the decoded beep a little. Before the capture
-// clock the audio was placed by its packets' arrival: the beep came 146 ms late
-// (the test publisher sends 7 AAC frames a packet).
-func assertLipSync(t *testing.T, url string) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey",
-		"-read_intervals", "%+4", "-show_entries", "frame=pts_time", "-of", "csv=p=0", url).Output()
-	if err != nil {
-		t.Fatalf("ffprobe keyframes: %v", err)
-	}
-	var keys []float64
-	for _, f := range strings.Fields(string(out)) {
-		if v, err := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64); err == nil {
-			keys = append(keys, v)
-		}
-	}
-	out, err = exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-copyts", "-t", "4", "-i", url, "-map", "0:a",
-		"-af", "highpass=f=1300,highpass=f=1300,silencedetect=noise=-35dB:d=0.01", "-f", "null", "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg beeps: %v\n%s", err, out)
-	}
-	// A beep ends a silence of 0.96 s (the first one and the input's end
-	// end shorter ones).
-	var beeps []float64
-	for _, m := range regexp.MustCompile(`silence_end: (-?[0-9.]+) \| silence_duration: ([0-9.]+)`).FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		if d, _ := strconv.ParseFloat(string(m[2]), 64); d > 0.9 && d < 1 {
-			beeps = append(beeps, v)
-		}
-	}
-	if len(keys) < 2 || len(beeps) < 2 {
-		t.Fatalf("keyframes %v, beeps %v: want at least 2 of each\n%s", keys, beeps, out[max(0, len(out)-3000):])
-	}
-	for _, b := range beeps {
-		off := math.Remainder(b-keys[0], 1)
-		if off < -0.06 || off > 0.06 {
-			t.Fatalf("a beep starts %.0f ms from its keyframe (beeps %v, keyframes %v), want within 60 ms", off*1000, beeps, keys)
-		}
-	}
-	t.Logf("lip sync: beeps %v, keyframes %v", beeps, keys)
 }
 
 // tlog writes a logger's lines to the test log.
