@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -30,7 +31,10 @@ func pcmFormat(c *codecs.LPCM) string {
 // PCMEncoder turns a recorded segment's PCM into AAC for HLS playback of
 // the archive, with one ffmpeg run per segment (the archive caches the
 // result): the same AAC as the live HLS gives G.711 cameras (AAC-LC,
-// 16 kHz, 32 kbit/s). At most Parallel runs at once (default 2); more wait.
+// 16 kHz, 32 kbit/s). At most Parallel runs at once (default: a quarter of
+// the CPUs, at least 1; a 10 s segment is about 0.2 s of one core), so
+// that a viewer scrubbing through hours of footage cannot take the node's
+// CPU from its cameras; more wait.
 type PCMEncoder struct {
 	// FFmpeg is the program (default "ffmpeg" on PATH).
 	FFmpeg   string
@@ -49,7 +53,10 @@ func (e *PCMEncoder) Start() error {
 		return fmt.Errorf("%w: %w", ErrNoFFmpeg, err)
 	}
 	e.FFmpeg = p
-	e.sem = make(chan struct{}, max(e.Parallel, 2))
+	if e.Parallel <= 0 {
+		e.Parallel = max(runtime.NumCPU()/4, 1)
+	}
+	e.sem = make(chan struct{}, e.Parallel)
 	return nil
 }
 
