@@ -84,7 +84,7 @@ func FuzzScanSegment(f *testing.F) {
 				var buf seekablebuffer.Buffer
 				_ = writeInit(&buf, append([]byte(nil), b...), audio, silentAAC{})
 				buf = seekablebuffer.Buffer{}
-				_ = writeMedia(context.Background(), &buf, append([]byte(nil), b...), t0, audio, silentAAC{}, nil)
+				_ = writeMedia(context.Background(), &buf, append([]byte(nil), b...), t0, audio, pcmPlayback{enc: silentAAC{}})
 			})
 			if used > allocBound(len(b))+8*uint64(len(b)) {
 				t.Fatalf("serving %d bytes allocated %d", len(b), used)

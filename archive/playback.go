@@ -391,17 +391,29 @@ func (s *Store) WriteSegmentMedia(w io.WriteSeeker, camera string, seg Segment, 
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, encodeTimeout)
 	defer cancel()
-	var around func(*fmp4.InitTrack) []pcmRun
+	pb := pcmPlayback{enc: s.aac}
 	if audio && s.aac != nil {
-		around = func(t *fmp4.InitTrack) []pcmRun { return s.pcmAround(ctx, camera, seg, t) }
+		pb.around = func(t *fmp4.InitTrack) []pcmRun { return s.pcmAround(ctx, camera, seg, t) }
+		pb.failed = func(err error) {
+			s.Logger.Warn("archive: a segment's audio cannot be encoded for HLS; its video is served without it",
+				"camera", camera, "segment", seg.ID(), "error", err)
+		}
 	}
-	return segmentError(writeMedia(ctx, w, b, seg.Start, audio, s.aac, around), camera, seg)
+	return segmentError(writeMedia(ctx, w, b, seg.Start, audio, pb), camera, seg)
+}
+
+// pcmPlayback is how writeMedia serves recorded PCM: enc encodes it (nil:
+// left out), around gives the PCM of the segments next to it (nil: none),
+// failed is told why a segment's audio was left out (nil: not told).
+type pcmPlayback struct {
+	enc    AudioEncoder
+	around func(*fmp4.InitTrack) []pcmRun
+	failed func(error)
 }
 
 // writeMedia writes the fragments of the segment file b, which started
-// at start; enc encodes its PCM (nil: left out), around gives the PCM of
-// the segments next to it (nil: none).
-func writeMedia(ctx context.Context, w io.WriteSeeker, b []byte, start time.Time, audio bool, enc AudioEncoder, around func(*fmp4.InitTrack) []pcmRun) error {
+// at start. Audio that cannot be encoded is left out; the video is served.
+func writeMedia(ctx context.Context, w io.WriteSeeker, b []byte, start time.Time, audio bool, pb pcmPlayback) error {
 	init, _, err := parseInit(b)
 	if err != nil {
 		return err
@@ -412,18 +424,18 @@ func writeMedia(ctx context.Context, w io.WriteSeeker, b []byte, start time.Time
 	if err != nil {
 		return err
 	}
-	keep, _, pcm, err := hlsTracks(init, audio, enc)
+	keep, _, pcm, err := hlsTracks(init, audio, pb.enc)
 	if err != nil {
 		return err
 	}
 	epoch := time.Duration(start.UnixNano())
 	for _, t := range pcm {
 		var nb []pcmRun
-		if around != nil {
-			nb = around(t.in)
+		if pb.around != nil {
+			nb = pb.around(t.in)
 		}
-		if err := encodePCM(ctx, enc, t, parts, epoch, nb); err != nil {
-			return fmt.Errorf("its audio: %w", err)
+		if err := encodePCM(ctx, pb.enc, t, parts, epoch, nb); err != nil && pb.failed != nil {
+			pb.failed(err) // encodePCM took the PCM out
 		}
 	}
 	for _, p := range parts {

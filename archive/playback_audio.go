@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,16 +29,24 @@ type AudioEncoder interface {
 	EncodeAAC(ctx context.Context, c *codecs.LPCM, pcm []byte) ([][]byte, error)
 }
 
-// maxPCMWindow bounds what one segment's encoding reads, in seconds of
-// audio: a segment is seconds long; a file that says otherwise is refused.
-const maxPCMWindow = 600
+// maxPCMWindow and maxPCMBytes bound what one segment's encoding reads: a
+// recorded segment is seconds long. The audio of a longer one (a mediamtx
+// import of an hour) ends there; its video plays on.
+const (
+	maxPCMWindow = 10 * time.Minute
+	maxPCMBytes  = 32 << 20
+)
 
 // maxPCMGap is the longest hole in a segment's recorded PCM that playback
 // fills with silence; longer ones end the audio of that segment there.
 const maxPCMGap = 2 * time.Second
 
-// encodeTimeout bounds one segment's encoding.
-const encodeTimeout = 20 * time.Second
+// maxPCMRate is the highest sample rate encoded (cameras send 8–48 kHz).
+const maxPCMRate = 192000
+
+// encodeTimeout bounds one segment's encoding, the wait for an encoder
+// included (AudioEncoder bounds the run itself).
+const encodeTimeout = time.Minute
 
 // pcmCacheSize is how many segments' encoded audio the store keeps: a
 // player asks for each segment once, but every viewer of the same footage
@@ -79,6 +88,16 @@ func (c *aacCache) AACConfig(l *codecs.LPCM) (mpeg4audio.AudioSpecificConfig, bo
 
 func (c *aacCache) EncodeAAC(ctx context.Context, l *codecs.LPCM, pcm []byte) ([][]byte, error) {
 	key := aacKey{sum: maphash.Bytes(c.seed, pcm), size: len(pcm), c: *l}
+	aus, err := c.encode(ctx, key, l, pcm)
+	if err != nil && ctx.Err() == nil {
+		// Another request's encoding failed (its own deadline): try once
+		// more, as its owner.
+		aus, err = c.encode(ctx, key, l, pcm)
+	}
+	return aus, err
+}
+
+func (c *aacCache) encode(ctx context.Context, key aacKey, l *codecs.LPCM, pcm []byte) ([][]byte, error) {
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	if !ok {
@@ -132,21 +151,30 @@ type pcmRun struct {
 func (r pcmRun) samples() int64 { return int64(len(r.pcm)) / r.frame }
 
 // joinPCM joins the samples of track in the parts of a segment that
-// started at epoch (in samples since the Unix epoch).
+// started at epoch (in samples since the Unix epoch). It stops at a hole
+// longer than maxPCMGap, a part from before the first, or maxPCMWindow /
+// maxPCMBytes of audio: what follows has no audio (the file's times are
+// not trusted; imports and other nodes' files are read too).
 func joinPCM(in *fmp4.InitTrack, parts fmp4.Parts, epoch int64) (pcmRun, error) {
 	l := in.Codec.(*codecs.LPCM)
 	r := pcmRun{frame: int64(l.BitDepth / 8 * max(l.ChannelCount, 1)), starts: make([]int64, len(parts))}
 	rate := int64(in.TimeScale)
-	if r.frame <= 0 || rate <= 0 {
+	if r.frame <= 0 || rate <= 0 || rate > maxPCMRate {
 		return r, errors.New("invalid PCM track")
 	}
+	for i := range r.starts {
+		r.starts[i] = -1
+	}
+	limit := min(int64(maxPCMWindow/time.Second)*rate, maxPCMBytes/r.frame) // samples
 	have := false
 	var base int64
 	for i, p := range parts {
-		r.starts[i] = -1
 		for _, pt := range p.Tracks {
 			if pt.ID != in.ID {
 				continue
+			}
+			if pt.BaseTime > 1<<40 { // 63 days at 192 kHz
+				return r, nil
 			}
 			if !have {
 				base, have = int64(pt.BaseTime), true
@@ -154,10 +182,10 @@ func joinPCM(in *fmp4.InitTrack, parts fmp4.Parts, epoch int64) (pcmRun, error) 
 			}
 			at, n := int64(pt.BaseTime)-base, r.samples()
 			switch {
-			case at > n && at-n <= int64(maxPCMGap/time.Second)*rate:
-				r.pcm = append(r.pcm, make([]byte, (at-n)*r.frame)...)
+			case at < 0 || at-n > int64(maxPCMGap/time.Second)*rate || at >= limit:
+				return r, nil
 			case at > n:
-				return r, fmt.Errorf("a %v hole in the recorded audio", mp4.FromTicks(at-n, in.TimeScale))
+				r.pcm = append(r.pcm, make([]byte, (at-n)*r.frame)...)
 			}
 			if r.starts[i] < 0 {
 				r.starts[i] = max(at, n)
@@ -167,6 +195,7 @@ func joinPCM(in *fmp4.InitTrack, parts fmp4.Parts, epoch int64) (pcmRun, error) 
 				b := s.Payload[:len(s.Payload)-len(s.Payload)%int(r.frame)]
 				d := min(skip, int64(len(b)))
 				b, skip = b[d:], skip-d
+				b = b[:min(int64(len(b)), limit*r.frame-int64(len(r.pcm)))]
 				r.pcm = append(r.pcm, b...)
 			}
 		}
@@ -198,10 +227,18 @@ const (
 // encodePCM replaces the samples of t in parts, a segment that started at
 // epoch, by AAC; neighbours are the PCM runs of the segments around it.
 // The units go to the parts that hold the PCM they came from, with times
-// in the AAC's clock relative to the segment (as the other tracks').
+// in the AAC's clock relative to the segment (as the other tracks'). On
+// any error, and when there is no unit to serve, the PCM is taken out of
+// parts: a segment never carries it as AAC.
 func encodePCM(ctx context.Context, enc AudioEncoder, t pcmTrack, parts fmp4.Parts, epoch time.Duration, neighbours []pcmRun) error {
+	served := false
+	defer func() {
+		if !served {
+			dropTrack(parts, t.in.ID)
+		}
+	}()
 	inRate, outRate := int64(t.in.TimeScale), int64(t.out.TimeScale)
-	if l := t.in.Codec.(*codecs.LPCM); inRate != int64(l.SampleRate) || inRate < 1000 || inRate > 384000 || outRate <= 0 {
+	if l := t.in.Codec.(*codecs.LPCM); inRate != int64(l.SampleRate) || inRate < 1000 || inRate > maxPCMRate || outRate <= 0 || outRate > maxPCMRate {
 		return fmt.Errorf("a PCM track of %d Hz timed at %d Hz", l.SampleRate, inRate)
 	}
 	cur, err := joinPCM(t.in, parts, mp4.ToTicks(epoch, t.in.TimeScale))
@@ -209,8 +246,10 @@ func encodePCM(ctx context.Context, enc AudioEncoder, t pcmTrack, parts fmp4.Par
 		return err
 	}
 	const unit = mpeg4audio.SamplesPerAccessUnit
-	toOut := func(in int64) int64 { return floorDiv(in*outRate, inRate) }
-	toIn := func(out int64) int64 { return floorDiv(out*inRate, outRate) }
+	// Times since the epoch, converted by whole seconds first: sample
+	// counts times a rate would overflow.
+	toOut := func(in int64) int64 { return floorDiv(in, inRate)*outRate + floorMod(in, inRate)*outRate/inRate }
+	toIn := func(out int64) int64 { return floorDiv(out, outRate)*inRate + floorMod(out, outRate)*inRate/outRate }
 	// The units that start within the segment: k0 … k1-1.
 	k0 := ceilDiv(toOut(cur.at), unit)
 	k1 := ceilDiv(toOut(cur.at+cur.samples()), unit)
@@ -219,7 +258,7 @@ func encodePCM(ctx context.Context, enc AudioEncoder, t pcmTrack, parts fmp4.Par
 	}
 	from := toIn((k0 - prerollUnits) * unit)
 	to := toIn((k1 + postrollUnits) * unit)
-	if to-from > maxPCMWindow*inRate {
+	if (to-from)*cur.frame > 2*maxPCMBytes {
 		return fmt.Errorf("%v of recorded audio in one segment", mp4.FromTicks(to-from, t.in.TimeScale))
 	}
 	window := make([]byte, (to-from)*cur.frame)
@@ -242,6 +281,7 @@ func encodePCM(ctx context.Context, enc AudioEncoder, t pcmTrack, parts fmp4.Par
 	k := k0
 	for i, p := range parts {
 		if cur.starts[i] < 0 {
+			dropTrack(parts[i:i+1], t.in.ID) // past where the audio ended
 			continue
 		}
 		end := k1
@@ -266,8 +306,18 @@ func encodePCM(ctx context.Context, enc AudioEncoder, t pcmTrack, parts fmp4.Par
 		}
 		p.Tracks = tracks
 	}
+	served = true
 	return nil
 }
+
+// dropTrack takes track id out of parts.
+func dropTrack(parts fmp4.Parts, id int) {
+	for _, p := range parts {
+		p.Tracks = slices.DeleteFunc(p.Tracks, func(pt *fmp4.PartTrack) bool { return pt.ID == id })
+	}
+}
+
+func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -98,7 +98,17 @@ func TestEncodePCMParts(t *testing.T) {
 			[]string{"0:24", "24576:8"}, ""}, // the silence up to part 1's 24000 stays in part 0
 		{"overlap", fmp4.Parts{{Tracks: []*fmp4.PartTrack{audio(0, 8000)}}, {Tracks: []*fmp4.PartTrack{audio(7000, 2000)}}},
 			[]string{"0:16", "16384:2"}, ""},
-		{"a 3 s hole", fmp4.Parts{{Tracks: []*fmp4.PartTrack{audio(0, 8000)}}, {Tracks: []*fmp4.PartTrack{audio(32000, 8000)}}}, nil, "hole"},
+		{"a 3 s hole ends the audio", fmp4.Parts{{Tracks: []*fmp4.PartTrack{audio(0, 8000)}}, {Tracks: []*fmp4.PartTrack{audio(32000, 8000)}}}, []string{"0:16"}, ""},
+		{"a part from before the first ends it", fmp4.Parts{{Tracks: []*fmp4.PartTrack{audio(8000, 8000)}}, {Tracks: []*fmp4.PartTrack{audio(0, 8000)}}}, []string{"16384:16"}, ""},
+		{"a time far off (hostile file)", fmp4.Parts{{Tracks: []*fmp4.PartTrack{audio(1<<62, 8000)}}, {Tracks: []*fmp4.PartTrack{audio(0, 8000)}}}, nil, ""},
+		{"no unit starts within: no PCM left as AAC", fmp4.Parts{{Tracks: []*fmp4.PartTrack{video(), audio(80010, 100)}}}, nil, ""},
+		{"2000 holes of 2 s: bounded", func() fmp4.Parts {
+			var ps fmp4.Parts
+			for i := range 2000 {
+				ps = append(ps, &fmp4.Part{Tracks: []*fmp4.PartTrack{audio(uint64(i)*16000, 1)}})
+			}
+			return ps
+		}(), nil, ""}, // 10 minutes of audio (300 parts), then none: counted below
 	} {
 		err := encodePCM(context.Background(), silentAAC{}, track, tc.parts, 0, nil)
 		if tc.err != "" {
@@ -117,6 +127,12 @@ func TestEncodePCMParts(t *testing.T) {
 					got = append(got, fmt.Sprintf("%d:%d", pt.BaseTime, len(pt.Samples)))
 				}
 			}
+		}
+		if strings.HasPrefix(tc.name, "2000 holes") {
+			if len(got) != 299 { // the 300th part's one sample starts no unit
+				t.Errorf("%s: %d parts with audio, want 299 (10 minutes)", tc.name, len(got))
+			}
+			continue
 		}
 		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("%s: parts %v, want %v", tc.name, got, tc.want)
@@ -159,5 +175,29 @@ func TestEncodePCMBetweenNeighbours(t *testing.T) {
 	pt := parts[0].Tracks[0]
 	if pt.BaseTime != 160768-160000 || len(pt.Samples) != 15 {
 		t.Fatalf("the segment's AAC: base %d, %d units; want 768 (from its start), 15", pt.BaseTime, len(pt.Samples))
+	}
+}
+
+// failingAAC is an encoder that fails (ffmpeg crashed or timed out).
+type failingAAC struct{ silentAAC }
+
+func (failingAAC) EncodeAAC(context.Context, *codecs.LPCM, []byte) ([][]byte, error) {
+	return nil, errors.New("ffmpeg: exit status 1")
+}
+
+// TestEncodePCMFailureKeepsTheVideo: when the encoder fails, the segment's
+// PCM is taken out (never served as AAC) and its video stays.
+func TestEncodePCMFailureKeepsTheVideo(t *testing.T) {
+	lpcm := &fmp4.InitTrack{ID: 2, TimeScale: 8000, Codec: &codecs.LPCM{BitDepth: 16, SampleRate: 8000, ChannelCount: 1}}
+	parts := fmp4.Parts{{Tracks: []*fmp4.PartTrack{
+		{ID: 1, Samples: []*fmp4.Sample{{Duration: 3600, Payload: []byte{1}}}},
+		{ID: 2, Samples: []*fmp4.Sample{{Duration: 8000, Payload: make([]byte, 16000)}}},
+	}}}
+	err := encodePCM(context.Background(), failingAAC{}, pcmTrack{in: lpcm, out: aacTrack(lpcm, silentAAC{})}, parts, 10*time.Second, nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if len(parts[0].Tracks) != 1 || parts[0].Tracks[0].ID != 1 {
+		t.Fatalf("after a failed encoding the part holds %d tracks, want the video alone", len(parts[0].Tracks))
 	}
 }

@@ -89,6 +89,7 @@ func aacSamples(f *format.MPEG4Audio) func([]byte) int64 {
 // now.
 func (c *captureClock) at(pkt *rtp.Packet, now time.Time) time.Time {
 	if c.rate <= 0 {
+		c.started = true
 		return now
 	}
 	placed := now

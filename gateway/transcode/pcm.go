@@ -28,6 +28,9 @@ func pcmFormat(c *codecs.LPCM) string {
 	return f
 }
 
+// runTimeout bounds one encoding run (from when it got its turn).
+const runTimeout = 20 * time.Second
+
 // PCMEncoder turns a recorded segment's PCM into AAC for HLS playback of
 // the archive, with one ffmpeg run per segment (the archive caches the
 // result): the same AAC as the live HLS gives G.711 cameras (AAC-LC,
@@ -83,6 +86,8 @@ func (e *PCMEncoder) EncodeAAC(ctx context.Context, in *codecs.LPCM, pcm []byte)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, e.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
 		"-f", pcmFormat(in), "-ar", strconv.Itoa(in.SampleRate), "-ac", strconv.Itoa(in.ChannelCount), "-i", "pipe:0",
 		"-ar", strconv.Itoa(cfg.SampleRate), "-ac", strconv.Itoa(cfg.ChannelCount),
