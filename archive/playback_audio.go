@@ -329,6 +329,10 @@ func floorDiv(a, b int64) int64 {
 
 func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 
+// maxNeighbourSize: a neighbour bigger than this (an hour-long import) is
+// not read for its few samples; the seam then joins silence.
+const maxNeighbourSize = 64 << 20
+
 // pcmAround is the PCM of the segments just before and after seg (within
 // contiguity) on the track recorded like t: what its audio is encoded
 // between, so that it joins them without a click. A neighbour that
@@ -336,7 +340,7 @@ func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 func (s *Store) pcmAround(ctx context.Context, camera string, seg Segment, t *fmp4.InitTrack) []pcmRun {
 	var runs []pcmRun
 	for _, sg := range s.segmentsOf(ctx, camera, seg.Start.Add(-contiguity), seg.End().Add(contiguity)) {
-		if sg.Start.Equal(seg.Start) || sg.tracks != seg.tracks ||
+		if sg.Start.Equal(seg.Start) || sg.tracks != seg.tracks || sg.Size > maxNeighbourSize ||
 			(sg.End().Sub(seg.Start).Abs() > contiguity && sg.Start.Sub(seg.End()).Abs() > contiguity) {
 			continue
 		}
