@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -138,7 +139,7 @@ func (s *Server) Initialize() error {
 	}
 	s.ln = ln
 	s.srv = &fasthttp.Server{
-		Handler:               s.route,
+		Handler:               s.recovered(s.route),
 		Name:                  "camgate",
 		MaxRequestBodySize:    s.MaxUploadBytes,
 		ReadTimeout:           30 * time.Second,
@@ -167,6 +168,24 @@ func (s *Server) Initialize() error {
 		_ = s.srv.Serve(ln)
 	}()
 	return nil
+}
+
+// recovered answers a request whose handler panicked with a 500 and logs
+// the panic with its stack at ERROR: fasthttp, unlike net/http, does not
+// recover, and one bad request (a malformed file, a bug) would otherwise
+// end the process, every camera's viewers and recordings with it.
+func (s *Server) recovered(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.Logger.Error("http: a request's handler panicked; answered 500, the server goes on",
+					"method", string(ctx.Method()), "path", Redact(string(ctx.Path())), "panic", Redact(fmt.Sprint(r)), "stack", string(debug.Stack()))
+				ctx.Response.Reset()
+				httpjson.WriteError(ctx, fasthttp.StatusInternalServerError, "internal error")
+			}
+		}()
+		h(ctx)
+	}
 }
 
 // Addr returns the bound address.

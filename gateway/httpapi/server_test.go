@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -242,4 +245,44 @@ func TestSnapshotRoute(t *testing.T) {
 	if fa.last != (authz.Caller{}) {
 		t.Fatalf("authz saw %+v", fa.last)
 	}
+}
+
+// TestHandlerPanicIsA500: a handler that panics (a bug, a file that trips
+// one) gets its request a 500 and an ERROR with the stack; the server, and
+// the process, go on serving.
+func TestHandlerPanicIsA500(t *testing.T) {
+	s, base, _ := newServer(t)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	s.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	s.Archive = func(ctx *fasthttp.RequestCtx, p ...string) error {
+		if p[0] == "boom" {
+			var parts []int
+			_ = parts[len(p)] // index out of range
+		}
+		ctx.SetBodyString("ok")
+		return nil
+	}
+	if code, body := do(t, "GET", base+"/archive/boom/index.m3u8?token=secret-token", "", ""); code != 500 || !strings.Contains(body, "internal error") {
+		t.Fatalf("a panicking handler: %d %s, want 500", code, body)
+	}
+	if code, body := do(t, "GET", base+"/archive/cam1/index.m3u8", "", ""); code != 200 || body != "ok" {
+		t.Fatalf("after the panic: %d %s", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "index out of range") || !strings.Contains(l, "server_test.go") || strings.Contains(l, "secret-token") {
+		t.Fatalf("the panic's log: %s", l)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
