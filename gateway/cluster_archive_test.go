@@ -45,7 +45,7 @@ func archiveURL(n *node) string { return strings.TrimSuffix(n.api, "/api/v1") + 
 func TestClusterArchiveFromAnyNode(t *testing.T) {
 	r := redistest.Start(t, redistest.Options{NoPersistence: true})
 	up := mediatest.StartUpstream(t)
-	mediatest.Publish(t, up, mediatest.Clip{Name: "h264", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p"}, Ext: "mkv"})
+	mediatest.Publish(t, up, mediatest.Clip{Name: "h264-pcma", Video: []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p"}, Ext: "mkv", AudioCodec: "pcm_alaw"})
 	begin := time.Now()
 	ids := []string{"na", "nb", "nc"}
 	var nodes []*node
@@ -58,7 +58,7 @@ func TestClusterArchiveFromAnyNode(t *testing.T) {
 	}
 	mustCall(t, nodes[0], "PUT", "/subjects/alice", `{"kind":"user"}`, 200)
 	mustCall(t, nodes[0], "PUT", "/subjects/bob", `{"kind":"user"}`, 200)
-	mustCall(t, nodes[0], "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive","download","settings"]}`, 200)
+	mustCall(t, nodes[0], "PUT", "/grants/g-alice", `{"subject":"alice","device":"cam1","actions":["archive","download","settings","sound"]}`, 200)
 	mustCall(t, nodes[0], "PUT", "/grants/g-bob", `{"subject":"bob","device":"cam1","actions":["live"]}`, 200)
 	alice, bob := viewerToken(t, "alice"), viewerToken(t, "bob")
 	for _, n := range nodes {
@@ -175,6 +175,12 @@ func TestClusterArchiveFromAnyNode(t *testing.T) {
 	if code != 200 || strings.Count(pl, "#EXTINF:") < 6 || !strings.Contains(pl, "#EXT-X-DISCONTINUITY\n") {
 		t.Fatalf("playlist on %s: %d; want every segment and a discontinuity where the owner changed\n%s", ids[third], code, pl)
 	}
+	// The G.711 recording plays with sound from the node that holds none
+	// of it: each segment's PCM, and its neighbours', read from its holder.
+	if codecs, stderr, err := mediatest.Probe(t, archiveURL(T)+"/cam1/index.m3u8?"+rng+"&token="+alice); err != nil || strings.Join(codecs, ",") != "aac,h264" {
+		t.Fatalf("the playlist through %s: %v %v %s, want aac,h264", ids[third], codecs, err, stderr)
+	}
+	mediatest.AssertTone(t, archiveURL(T)+"/cam1/index.m3u8?"+rng+"&token="+alice)
 	readsO, readsS := O.g.archive.HeldReads(), S.g.archive.HeldReads()
 
 	// A viewer without archive/download gets what one node answers, and
